@@ -1,0 +1,1 @@
+"""Command-line programs: posenet-estimate, posenet-bench, posenet-eval."""

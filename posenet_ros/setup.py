@@ -1,0 +1,31 @@
+"""ament_python package posenet_ros: PoseNet engine (ROS-free) and its ROS 2 node."""
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = 'posenet_ros'
+
+setup(
+    name=PACKAGE,
+    version='0.1.0',
+    packages=find_packages(exclude=['test']),
+    data_files=[
+        ('share/ament_index/resource_index/packages', ['resource/' + PACKAGE]),
+        ('share/' + PACKAGE, ['package.xml']),
+        ('share/' + PACKAGE + '/launch', glob('launch/*.launch.py')),
+        ('share/' + PACKAGE + '/config', glob('config/*.yaml') + glob('config/*.rviz')),
+    ],
+    install_requires=['setuptools'],
+    zip_safe=True,
+    maintainer='posenet_ros maintainers',
+    maintainer_email='maintainers@posenet-ros.dev',
+    description='Real-time human pose estimation for ROS 2 with PoseNet (MobileNetV1) in TensorFlow.',
+    license='Apache-2.0',
+    tests_require=['pytest'],
+    entry_points={
+        'console_scripts': [
+            'posenet_node = posenet_ros.ros.node:main',
+            'posenet-estimate = posenet_ros.tools.estimate:main',
+        ],
+    },
+)
