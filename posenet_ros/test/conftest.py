@@ -1,0 +1,49 @@
+"""Shared test fixtures: where the weights, photos and reference outputs are.
+
+They come from `../shared` beside the repository (or $POSENET_SHARED / $POSENET_MODELS). A test
+that needs them is skipped, with the reason shown, when they are absent; with
+POSENET_REQUIRE_SHARED=1 (what .ci/run sets) it fails instead, so CI never passes by skipping.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def shared_dir() -> Path:
+    return Path(os.environ.get('POSENET_SHARED', REPO_ROOT.parent / 'shared')).resolve()
+
+
+def models_dir() -> Path:
+    return Path(os.environ.get('POSENET_MODELS', shared_dir() / 'models' / 'posenet')).resolve()
+
+
+def _need(path: Path, what: str) -> Path:
+    if not path.exists():
+        message = f'{what} not found at {path} (set POSENET_SHARED or POSENET_MODELS)'
+        if os.environ.get('POSENET_REQUIRE_SHARED') == '1':
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope='session')
+def models_path() -> Path:
+    """Folder holding one sub-folder per published PoseNet weight set."""
+    return _need(models_dir(), 'PoseNet weights')
+
+
+@pytest.fixture(scope='session')
+def data_path() -> Path:
+    """../shared/data: COCO photos with keypoint annotations and smoke-test photos."""
+    return _need(shared_dir() / 'data', 'test photos')
+
+
+@pytest.fixture(scope='session')
+def reference_path() -> Path:
+    """../shared/reference: outputs of the original tfjs PoseNet 2.2.2."""
+    return _need(shared_dir() / 'reference', 'reference outputs')
