@@ -1,0 +1,257 @@
+"""sensor_msgs Image / CompressedImage <-> RGB NumPy arrays, for every frame the node sees.
+
+Raw images are read through a zero-copy `np.frombuffer` view of `msg.data` and converted with one
+OpenCV call, so no Python code runs per pixel. The encodings listed in `SUPPORTED_ENCODINGS` use
+this module's own path on every install, so results do not depend on whether cv_bridge is present;
+a working ROS 2 cv_bridge, where installed, only widens the set of encodings (anything it can
+turn into rgb8). The PyPI `cv-bridge` package is a ROS 1 port that fails on ROS 2 messages: it is
+detected once and ignored.
+"""
+from __future__ import annotations
+
+import array
+import functools
+import io
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from sensor_msgs.msg import CompressedImage, Image
+
+# Larger images are refused: PoseNet downsizes to a few hundred pixels anyway, and a bogus header
+# (or a decompression bomb) must not make the node allocate gigabytes.
+MAX_IMAGE_SIDE = 8192
+
+
+class ImageConversionError(ValueError):
+    """An image message that cannot be turned into RGB pixels; the message says why."""
+
+
+@dataclass(frozen=True)
+class _Layout:
+    channels: int         # values per pixel in msg.data
+    bytes_per_value: int  # 1 or 2 (16-bit values are reduced to their high byte)
+    to_rgb: int | None    # cv2.cvtColor code from the 8-bit layout to RGB; None: already RGB
+    min_side: int = 1     # Bayer demosaicing needs at least one full 2x2 cell
+    even_width: bool = False  # YUV 4:2:2 stores pixels in pairs
+
+    @property
+    def bytes_per_pixel(self) -> int:
+        return self.channels * self.bytes_per_value
+
+
+# ROS names the Bayer pattern by the top-left 2x2 cell; OpenCV's classic code names the pattern
+# seen from the second row and column, hence rggb -> BayerBG, bggr -> BayerRG, gbrg -> BayerGR,
+# grbg -> BayerGB (the mapping cv_bridge uses; OpenCV >= 4.10 also spells them BayerRGGB etc.).
+_BAYER = {'rggb': cv2.COLOR_BayerBG2RGB, 'bggr': cv2.COLOR_BayerRG2RGB,
+          'gbrg': cv2.COLOR_BayerGR2RGB, 'grbg': cv2.COLOR_BayerGB2RGB}
+
+_LAYOUTS: dict[str, _Layout] = {
+    'rgb8': _Layout(3, 1, None),
+    'bgr8': _Layout(3, 1, cv2.COLOR_BGR2RGB),
+    'rgba8': _Layout(4, 1, cv2.COLOR_RGBA2RGB),
+    'bgra8': _Layout(4, 1, cv2.COLOR_BGRA2RGB),
+    'mono8': _Layout(1, 1, cv2.COLOR_GRAY2RGB),
+    'rgb16': _Layout(3, 2, None),
+    'bgr16': _Layout(3, 2, cv2.COLOR_BGR2RGB),
+    'rgba16': _Layout(4, 2, cv2.COLOR_RGBA2RGB),
+    'bgra16': _Layout(4, 2, cv2.COLOR_BGRA2RGB),
+    'mono16': _Layout(1, 2, cv2.COLOR_GRAY2RGB),
+    # YUV 4:2:2. ROS 'yuv422' (alias 'uyvy') is U0 Y0 V0 Y1; 'yuv422_yuy2' (alias 'yuyv') is
+    # Y0 U0 Y1 V0. OpenCV's YUY2 code reads the latter; both use BT.601 video range.
+    'yuv422': _Layout(2, 1, cv2.COLOR_YUV2RGB_UYVY, even_width=True),
+    'uyvy': _Layout(2, 1, cv2.COLOR_YUV2RGB_UYVY, even_width=True),
+    'yuv422_yuy2': _Layout(2, 1, cv2.COLOR_YUV2RGB_YUY2, even_width=True),
+    'yuyv': _Layout(2, 1, cv2.COLOR_YUV2RGB_YUY2, even_width=True),
+    **{f'bayer_{pattern}8': _Layout(1, 1, code, min_side=2) for pattern, code in _BAYER.items()},
+    **{f'bayer_{pattern}16': _Layout(1, 2, code, min_side=2) for pattern, code in _BAYER.items()},
+}
+
+SUPPORTED_ENCODINGS = tuple(_LAYOUTS)
+
+
+def image_to_rgb(msg: Image) -> np.ndarray:
+    """The pixels of a raw Image as a C-contiguous (height, width, 3) uint8 RGB array.
+
+    16-bit encodings keep their high byte (value >> 8, honouring `is_bigendian`). For rgb8 rows
+    without padding the result is a read-only view of `msg.data` (no copy); take `np.array(...)`
+    of it to draw into it. Raises ImageConversionError naming the problem.
+    """
+    encoding = msg.encoding.strip().lower()
+    layout = _LAYOUTS.get(encoding)
+    if layout is None:
+        return _convert_with_cv_bridge(msg)
+    width, height, step = int(msg.width), int(msg.height), int(msg.step)
+    _check_size(width, height, f"encoding '{encoding}'")
+    if min(width, height) < layout.min_side:
+        raise ImageConversionError(
+            f'{width}x{height} {encoding} image is too small: Bayer images need at least 2x2 '
+            'pixels')
+    if layout.even_width and width % 2:
+        raise ImageConversionError(
+            f'{encoding} image has an odd width ({width}): YUV 4:2:2 stores pixels in pairs')
+    row_bytes = width * layout.bytes_per_pixel
+    if step < row_bytes:
+        raise ImageConversionError(
+            f'step {step} is smaller than width * bytes per pixel = {width} * '
+            f'{layout.bytes_per_pixel} = {row_bytes} for {encoding}')
+    data = np.frombuffer(msg.data, dtype=np.uint8)
+    if data.size < step * height:
+        raise ImageConversionError(
+            f'data holds {data.size} bytes, fewer than step * height = {step} * {height} = '
+            f'{step * height}')
+
+    # (height, row_bytes) view: padding at the end of each row is skipped by the row stride.
+    rows = data[:step * height].reshape(height, step)[:, :row_bytes]
+    if layout.bytes_per_value == 2:
+        # The high byte of each 16-bit value is value >> 8: byte 0 when big-endian, else byte 1.
+        rows = rows.reshape(height, width * layout.channels, 2)[..., 0 if msg.is_bigendian else 1]
+    pixels = rows.reshape(height, width, layout.channels)
+    if layout.channels == 1:
+        pixels = pixels[..., 0]
+    if layout.to_rgb is None:
+        if pixels.flags.c_contiguous:
+            pixels.flags.writeable = False  # a view of msg.data: writing would change the message
+            return pixels
+        return np.ascontiguousarray(pixels)
+    # cvtColor takes padded rows as they are, but not pixels strided apart (picked high bytes).
+    if not pixels[0].flags.c_contiguous:
+        pixels = np.ascontiguousarray(pixels)
+    return cv2.cvtColor(pixels, layout.to_rgb)
+
+
+def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
+    """Decode a CompressedImage (JPEG, PNG, anything `cv2.imdecode` reads) to (H, W, 3) uint8 RGB.
+
+    `format` is informational ('jpeg', 'bgr8; jpeg compressed bgr8', 'png'...): the codec is
+    recognised from the data. Grey images become grey RGB, alpha is dropped, 16-bit PNGs keep
+    their high byte. The size is read from the header first, so an oversized image is refused
+    before any pixel is decoded.
+    """
+    fmt = msg.format.strip() or 'unspecified'
+    if 'compresseddepth' in fmt.lower().replace(' ', ''):
+        raise ImageConversionError(
+            f"format '{fmt}' is a compressed depth image, not a camera image: subscribe to the "
+            'colour or mono image topic instead')
+    data = np.frombuffer(msg.data, dtype=np.uint8)
+    if data.size == 0:
+        raise ImageConversionError(f"compressed image (format '{fmt}') has empty data")
+    header_size = _encoded_size(data, fmt)
+    if header_size is not None:
+        _check_size(*header_size, f"compressed image (format '{fmt}')")
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if image is None or image.size == 0:
+        raise ImageConversionError(
+            f"could not decode {data.size} bytes of compressed image (format '{fmt}'): the data is "
+            'corrupt or not in an image format OpenCV reads (JPEG, PNG, ...)')
+    _check_size(image.shape[1], image.shape[0], f"compressed image (format '{fmt}')")
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        raise ImageConversionError(
+            f"compressed image (format '{fmt}') decodes to {image.dtype} values; only 8- and "
+            '16-bit images are supported')
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    channels = image.shape[2]
+    if channels == 1 or channels == 2:  # grey, or grey + alpha
+        return cv2.cvtColor(np.ascontiguousarray(image[..., 0]), cv2.COLOR_GRAY2RGB)
+    if channels == 3:
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
+
+
+_OUTPUT_ENCODINGS = ('rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8', 'mono16')
+
+
+def rgb_to_image_msg(rgb: np.ndarray, header=None, encoding: str = 'rgb8') -> Image:
+    """A raw Image holding an (H, W, 3) uint8 RGB array in `encoding`, rows unpadded.
+
+    `encoding` is one of rgb8, bgr8, rgba8, bgra8 (alpha 255), mono8, mono16 (grey * 257,
+    little-endian, so that image_to_rgb gives the grey back). `header` is used as is.
+    """
+    rgb = np.asarray(rgb)
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f'expected an (H, W, 3) uint8 RGB array, got {rgb.dtype} {rgb.shape}')
+    conversions = {
+        'rgb8': None, 'bgr8': cv2.COLOR_RGB2BGR, 'rgba8': cv2.COLOR_RGB2RGBA,
+        'bgra8': cv2.COLOR_RGB2BGRA, 'mono8': cv2.COLOR_RGB2GRAY, 'mono16': cv2.COLOR_RGB2GRAY}
+    if encoding not in conversions:
+        raise ValueError(f"cannot publish encoding '{encoding}'; choose one of "
+                         f"{', '.join(_OUTPUT_ENCODINGS)}")
+    height, width = rgb.shape[:2]
+    pixels = rgb if conversions[encoding] is None else cv2.cvtColor(rgb, conversions[encoding])
+    if encoding == 'mono16':
+        pixels = pixels.astype('<u2') * np.uint16(257)
+    pixels = np.ascontiguousarray(pixels)
+    msg = Image()
+    if header is not None:
+        msg.header = header
+    msg.height, msg.width = height, width
+    msg.encoding = encoding
+    msg.is_bigendian = 0
+    msg.step = pixels.nbytes // height if height else 0
+    data = array.array('B')
+    data.frombytes(pixels.reshape(-1).view(np.uint8))  # one copy, straight from the array
+    msg.data = data
+    return msg
+
+
+def cv_bridge_status() -> tuple[bool, str]:
+    """Whether a working ROS 2 cv_bridge is available, and if not, why (checked once)."""
+    bridge, reason = _cv_bridge()
+    return bridge is not None, reason
+
+
+def _check_size(width: int, height: int, what: str) -> None:
+    if width <= 0 or height <= 0:
+        raise ImageConversionError(f'{what} has zero size: {width}x{height} pixels')
+    if width > MAX_IMAGE_SIDE or height > MAX_IMAGE_SIDE:
+        raise ImageConversionError(
+            f'{what} is {width}x{height} pixels, larger than MAX_IMAGE_SIDE = {MAX_IMAGE_SIDE} '
+            'on a side')
+
+
+def _encoded_size(data: np.ndarray, fmt: str) -> tuple[int, int] | None:
+    """(width, height) from a compressed image's header without decoding it, if Pillow knows it."""
+    from PIL import Image as PilImage  # imported on first use: only compressed streams need it
+    try:
+        with PilImage.open(io.BytesIO(data.tobytes())) as image:
+            return image.size
+    except PilImage.DecompressionBombError as error:
+        raise ImageConversionError(
+            f"compressed image (format '{fmt}') is too large ({error}); MAX_IMAGE_SIDE = "
+            f'{MAX_IMAGE_SIDE}') from error
+    except Exception:  # not a format Pillow identifies: OpenCV decides, and its size is checked
+        return None
+
+
+@functools.cache
+def _cv_bridge():
+    """(CvBridge or None, reason): a bridge that really converts a ROS 2 Image, tried once."""
+    try:
+        from cv_bridge import CvBridge
+        bridge = CvBridge()
+        probe = Image(height=2, width=2, encoding='bgr8', step=6, data=bytes(range(12)))
+        converted = bridge.imgmsg_to_cv2(probe, desired_encoding='rgb8')
+        if converted.shape != (2, 2, 3) or converted[0, 0].tolist() != [2, 1, 0]:
+            return None, f'cv_bridge converted a test image wrongly ({converted.tolist()})'
+    except Exception as error:  # ImportError, or the ROS 1 port failing on a ROS 2 message
+        return None, f'cv_bridge unusable: {type(error).__name__}: {error}'
+    return bridge, 'cv_bridge works'
+
+
+def _convert_with_cv_bridge(msg: Image) -> np.ndarray:
+    supported = ', '.join(SUPPORTED_ENCODINGS)
+    bridge, reason = _cv_bridge()
+    if bridge is None:
+        raise ImageConversionError(
+            f"unsupported encoding '{msg.encoding}'; supported: {supported}")
+    _check_size(int(msg.width), int(msg.height), f"encoding '{msg.encoding}'")
+    try:
+        rgb = bridge.imgmsg_to_cv2(msg, desired_encoding='rgb8')
+    except Exception as error:
+        raise ImageConversionError(
+            f"unsupported encoding '{msg.encoding}' (cv_bridge: {error}); supported without "
+            f'cv_bridge: {supported}') from error
+    return np.ascontiguousarray(rgb, dtype=np.uint8)
