@@ -1,0 +1,99 @@
+"""PoseEstimator: image in, poses in image pixels out, as tfjs-models posenet 2.x estimates them.
+
+Weights are resolved and loaded once; the network per output stride (and, for TFLite, per input
+size) is built on first use and cached, so changing stride or input size between frames never
+reloads anything.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .config import EstimateConfig
+from .decode_multi import decode_multiple_poses
+from .decode_single import decode_single_pose
+from .model_store import resolve_model
+from .network import PoseNetwork
+from .postprocess import scale_and_flip_poses
+from .types import EstimateResult, NetworkOutputs, Padding
+from .weights import load_weights
+
+
+class PoseEstimator:
+    """PoseNet (MobileNetV1) pose estimation on one model, device and backend.
+
+    model: a model name (see `model_store.MODEL_NAMES`) or a folder with weights of either
+    published format. multiplier: only needed to complete a family name ('mobilenet_quant2')
+    or to mark 1.0-shaped weights as 1.01. device: 'auto' (GPU if TensorFlow sees one), 'cpu'
+    or 'gpu'. backend: see `network.BACKENDS`; default the fastest that keeps parity.
+    """
+
+    def __init__(self, model: str = 'mobilenet_quant2_075', *, multiplier: float | None = None,
+                 device: str = 'auto', backend: str | None = None):
+        self._model_path = resolve_model(model, multiplier)
+        weights = load_weights(self._model_path, multiplier)
+        folder = self._model_path if self._model_path.is_dir() else self._model_path.parent
+        self._model_name = folder.name
+        self._network = PoseNetwork(weights, backend=backend, device=device)
+
+    @property
+    def model_name(self) -> str:
+        return self._model_name
+
+    @property
+    def model_path(self):
+        return self._model_path
+
+    @property
+    def multiplier(self) -> float:
+        return self._network.multiplier
+
+    @property
+    def device(self) -> str:
+        """The TensorFlow device the network runs on ('/CPU:0' or '/GPU:0')."""
+        return self._network.device
+
+    @property
+    def backend(self) -> str:
+        return self._network.backend
+
+    def warmup(self, config: EstimateConfig) -> None:
+        """Build everything `estimate` needs for this config, so the first frame is not slow."""
+        config = self._checked(config)
+        self._network.prepare(config.input_height, config.input_width, config.output_stride)
+
+    def infer(self, image_rgb: np.ndarray, config: EstimateConfig
+              ) -> tuple[NetworkOutputs, Padding, tuple[int, int]]:
+        """Network outputs only (model-input grid), the padding used and the (snapped) input size."""
+        config = self._checked(config)
+        outputs, padding, _ = self._network.run(
+            image_rgb, config.input_height, config.input_width, config.output_stride)
+        return outputs, padding, (config.input_height, config.input_width)
+
+    def estimate(self, image_rgb: np.ndarray, config: EstimateConfig) -> EstimateResult:
+        """Poses in `image_rgb` (uint8 H x W x 3, RGB), in its pixel coordinates."""
+        start = time.perf_counter()
+        config = self._checked(config)
+        outputs, padding, timings = self._network.run(
+            image_rgb, config.input_height, config.input_width, config.output_stride)
+        decode_start = time.perf_counter()
+        if config.decoding == 'single':
+            poses = [decode_single_pose(outputs.heatmap_scores, outputs.offsets, config.output_stride)]
+        else:
+            poses = decode_multiple_poses(
+                outputs.heatmap_scores, outputs.offsets, outputs.displacements_fwd,
+                outputs.displacements_bwd, config.output_stride, config.max_pose_detections,
+                config.score_threshold, config.nms_radius)
+        height, width = image_rgb.shape[:2]
+        poses = scale_and_flip_poses(poses, height, width, config.input_height, config.input_width,
+                                     padding, config.flip_horizontal)
+        end = time.perf_counter()
+        timings = {**timings, 'decode': (end - decode_start) * 1e3, 'total': (end - start) * 1e3}
+        return EstimateResult(poses=poses, image_height=height, image_width=width,
+                              input_height=config.input_height, input_width=config.input_width,
+                              output_stride=config.output_stride, timings_ms=timings)
+
+    def _checked(self, config: EstimateConfig) -> EstimateConfig:
+        config.check(self.multiplier)
+        return config.snapped()

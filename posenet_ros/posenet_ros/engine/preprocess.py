@@ -1,0 +1,52 @@
+"""Image -> network input, exactly as tfjs-models posenet 2.x `padAndResizeTo` + MobileNet.
+
+The image is zero-padded symmetrically to the model's aspect ratio, resized bilinearly (TF1
+semantics: no half-pixel centres, no corner alignment, which is what tfjs `resizeBilinear`
+does by default) and mapped from [0, 255] to [-1, 1]. The padding is computed in Python with
+JavaScript's float64 arithmetic and `Math.round`, so it is bit-identical to the original; the
+pixel work runs inside the TensorFlow graph.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from .types import Padding
+
+
+def js_round(x: float) -> int:
+    """JavaScript `Math.round`: nearest integer, halves towards +infinity (exact, no x + 0.5)."""
+    floor = math.floor(x)
+    return int(floor + 1 if x - floor >= 0.5 else floor)
+
+
+def compute_padding(image_height: int, image_width: int,
+                    input_height: int, input_width: int) -> Padding:
+    """Padding that gives the image the input's aspect ratio (tfjs `padAndResizeTo`)."""
+    target_aspect = input_width / input_height
+    aspect = image_width / image_height
+    if aspect < target_aspect:
+        side = js_round(0.5 * (target_aspect * image_height - image_width))
+        return Padding(top=0, bottom=0, left=side, right=side)
+    side = js_round(0.5 * ((1.0 / target_aspect) * image_width - image_height))
+    return Padding(top=side, bottom=side, left=0, right=0)
+
+
+def padding_vector(padding: Padding) -> np.ndarray:
+    """Padding as the int32 [top, bottom, left, right] tensor the graph takes."""
+    return np.array([padding.top, padding.bottom, padding.left, padding.right], dtype=np.int32)
+
+
+def pad_resize_normalize(image: tf.Tensor, padding: tf.Tensor, size: tf.Tensor) -> tf.Tensor:
+    """uint8 [H, W, 3] image -> float32 [1, size[0], size[1], 3] network input in [-1, 1].
+
+    `padding` is int32 [top, bottom, left, right], `size` int32 [height, width]; both are
+    tensors so one traced graph serves every image and input size.
+    """
+    paddings = tf.stack([padding[0:2], padding[2:4], tf.zeros([2], tf.int32)])
+    padded = tf.pad(image, paddings)[tf.newaxis]
+    resized = tf.raw_ops.ResizeBilinear(
+        images=padded, size=size, align_corners=False, half_pixel_centers=False)
+    return resized / 127.5 - 1.0

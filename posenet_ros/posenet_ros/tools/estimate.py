@@ -1,0 +1,221 @@
+"""posenet-estimate: poses of the people in photos, folders of photos or videos, as JSON.
+
+    posenet-estimate photos/ --json poses.json --draw annotated/
+    posenet-estimate clip.mp4 --mode single --resolution 353x481 --json clip.json
+
+The JSON follows the schema of the original's reference outputs (see `engine/results_json.py`),
+so `python -m posenet_ros.tools.parity` and `posenet-eval` read both. Defaults are those of
+tfjs-models posenet 2.x: MobileNetV1 0.75, stride 16, 257x257, multi-person, at most 5 people,
+root score 0.5, NMS radius 20. Unreadable inputs are skipped with a message and make the exit
+status 1; bad options exit with status 2 before any work.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from posenet_ros.engine.config import EstimateConfig
+from posenet_ros.engine.image_io import Frame, InputReadError, expand_inputs, iter_frames
+from posenet_ros.engine.results_json import (config_record, result_record, results_document,
+                                             write_json_atomic)
+
+DEFAULT_MODEL = 'mobilenet_quant2_075'
+
+
+def parse_resolution(text: str) -> tuple[int, int]:
+    """'257' -> (257, 257); '353x481' -> (353, 481) as height x width."""
+    match = re.fullmatch(r'\s*(\d+)\s*(?:[xX]\s*(\d+)\s*)?', text)
+    if not match:
+        raise argparse.ArgumentTypeError(
+            f'{text!r} is not a resolution: give N (square) or HxW, e.g. 257 or 353x481')
+    height = int(match.group(1))
+    width = int(match.group(2)) if match.group(2) else height
+    return height, width
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'must be at least 1, got {value}')
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog='posenet-estimate', description=__doc__.split('\n\n')[0],
+        epilog='Defaults are those of tfjs-models posenet 2.x. Exit status: 0 done, 1 some '
+               'inputs could not be read (the others are written), 2 bad options or model.')
+    parser.add_argument('inputs', nargs='+', metavar='INPUT',
+                        help='photos, folders of photos, or videos (every frame is estimated)')
+    model = parser.add_argument_group('model')
+    model.add_argument('--model', default=DEFAULT_MODEL,
+                       help='weights folder, or a model name looked up in $POSENET_MODELS, the '
+                            'cache, then downloaded (e.g. mobilenet_float_050, '
+                            'mobilenet_v1_075_weights; default %(default)s)')
+    model.add_argument('--multiplier', type=float, default=None,
+                       help='MobileNetV1 width multiplier (default: read from the weights)')
+    model.add_argument('--device', default='auto', choices=('auto', 'cpu', 'gpu'),
+                       help='where TensorFlow runs the network (default: auto, a GPU if any)')
+    model.add_argument('--backend', default=None,
+                       help="inference path ('function', 'xla', 'tflite', 'eager'; default: the "
+                            "estimator's fastest)")
+    run = parser.add_argument_group('estimation')
+    run.add_argument('--stride', type=int, default=16, choices=(8, 16, 32),
+                     help='output stride: 8 is finer and slower (default 16)')
+    run.add_argument('--resolution', type=parse_resolution, default='257', metavar='N|HxW',
+                     help='network input size, height x width; snapped to k*stride+1 per side '
+                          '(default 257)')
+    run.add_argument('--mode', choices=('single', 'multi'), default='multi',
+                     help='single: one person, fastest; multi: several people (default)')
+    run.add_argument('--max-detections', type=_positive_int, default=5,
+                     help='multi: at most this many people per image (default 5)')
+    run.add_argument('--score-threshold', type=float, default=0.5,
+                     help='multi: least score of the part a person is grown from (default 0.5)')
+    run.add_argument('--nms-radius', type=float, default=20.0,
+                     help='multi: a part closer than this to the same part of a person already '
+                          'found (model-input pixels) belongs to that person (default 20)')
+    run.add_argument('--flip', action='store_true',
+                     help='mirror the poses horizontally (for mirrored camera views)')
+    out = parser.add_argument_group('output')
+    out.add_argument('--json', type=Path, default=None, metavar='OUT',
+                     help='write the results here (atomically); default: standard output')
+    out.add_argument('--draw', type=Path, default=None, metavar='DIR',
+                     help='also save each image with its poses drawn, as DIR/<name>.jpg')
+    out.add_argument('--draw-min-pose-score', type=float, default=0.0,
+                     help='--draw: leave out poses scoring lower (default 0)')
+    out.add_argument('--draw-min-part-score', type=float, default=0.1,
+                     help='--draw: leave out keypoints scoring lower (default 0.1)')
+    out.add_argument('--repeat', type=_positive_int, default=1,
+                     help='estimate each image N times and record every time (benchmarking)')
+    out.add_argument('--quiet', action='store_true', help='no progress bar or summary')
+    return parser
+
+
+def config_from_args(args) -> EstimateConfig:
+    height, width = args.resolution
+    return EstimateConfig(
+        output_stride=args.stride, input_height=height, input_width=width, decoding=args.mode,
+        max_pose_detections=args.max_detections, score_threshold=args.score_threshold,
+        nms_radius=args.nms_radius, flip_horizontal=args.flip)
+
+
+def drawing_name(frame: Frame) -> str:
+    if frame.frame_index is None:
+        return f'{frame.source.stem}.jpg'
+    return f'{frame.source.stem}_{frame.frame_index:06d}.jpg'
+
+
+def save_image_atomic(path: Path, image_rgb) -> None:
+    """Save a JPEG so that `path` is either absent/old or complete."""
+    from PIL import Image
+    handle, temporary = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
+    try:
+        with os.fdopen(handle, 'wb') as stream:
+            Image.fromarray(image_rgb).save(stream, format='JPEG', quality=92)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _say(message: str) -> None:
+    print(f'posenet-estimate: {message}', file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    requested = config_from_args(args)
+    try:
+        requested.check(args.multiplier)
+    except ValueError as error:
+        parser.error(str(error))
+    config = requested.snapped()
+    if (config.input_height, config.input_width) != args.resolution:
+        _say(f'input size {args.resolution[0]}x{args.resolution[1]} snapped to '
+             f'{config.input_height}x{config.input_width} (must be k*{config.output_stride}+1)')
+    files = expand_inputs(args.inputs)
+    if not files:
+        parser.error('no photos or videos found in the given folders')
+    if args.draw is not None:
+        try:
+            args.draw.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            parser.error(f'cannot create --draw folder {args.draw}: {error.strerror}')
+
+    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # TensorFlow's INFO lines
+    from posenet_ros.engine.estimator import PoseEstimator
+    from posenet_ros.engine.model_store import ModelNotFoundError
+    options = {} if args.backend is None else {'backend': args.backend}
+    try:
+        estimator = PoseEstimator(args.model, multiplier=args.multiplier, device=args.device,
+                                  **options)
+        config.check(estimator.multiplier)
+        estimator.warmup(config)
+    except ModelNotFoundError as error:
+        _say(str(error))
+        return 2
+    except ValueError as error:
+        _say(f'cannot use model {args.model!r}: {error}')
+        return 2
+
+    failures = []
+
+    def skip(error) -> None:
+        failures.append(error)
+        _say(f'skipping {error}')
+
+    results, times_ms, seen_ids = [], [], set()
+    from tqdm import tqdm
+    progress = tqdm(iter_frames(files, on_error=skip), unit='img', disable=True if args.quiet
+                    else None, desc='posenet-estimate', leave=False)
+    drawing = None
+    if args.draw is not None:
+        from posenet_ros.engine.drawing import draw_poses as drawing
+    for frame in progress:
+        try:
+            for _ in range(args.repeat):
+                start = time.perf_counter()
+                result = estimator.estimate(frame.image, config)
+                times_ms.append((time.perf_counter() - start) * 1e3)
+        except ValueError as error:
+            skip(InputReadError(f'{frame.source} (id {frame.id!r}): cannot estimate: {error}'))
+            continue
+        if frame.id in seen_ids:
+            _say(f'{frame.source}: id {frame.id!r} repeats an earlier input')
+        seen_ids.add(frame.id)
+        results.append(result_record(frame.id, result.image_width, result.image_height,
+                                     result.poses))
+        if drawing is not None:
+            annotated = drawing(frame.image, result.poses, args.draw_min_pose_score,
+                                args.draw_min_part_score)
+            save_image_atomic(args.draw / drawing_name(frame), annotated)
+    progress.close()
+
+    document = results_document(config_record(config, args.model, estimator.backend),
+                                results, times_ms)
+    if args.json is not None:
+        write_json_atomic(args.json, document)
+    else:
+        import json
+        json.dump(document, sys.stdout)
+        sys.stdout.write('\n')
+    if not args.quiet and times_ms:
+        ordered = sorted(times_ms)
+        people = sum(len(r['poses']) for r in results)
+        _say(f'{len(results)} images, {people} poses, median {ordered[len(ordered) // 2]:.1f} ms '
+             f'per image ({estimator.model_name}, {estimator.backend}, {estimator.device})'
+             + (f'; written to {args.json}' if args.json else ''))
+    if failures:
+        _say(f'{len(failures)} input(s) could not be read')
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""posenet-estimate end to end: photos, folders and videos in, the original's JSON schema out."""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from posenet_ros.engine.image_io import load_image_rgb
+from posenet_ros.engine.results_json import (ResultsFormatError, read_results,
+                                             write_json_atomic)
+from posenet_ros.tools.estimate import main, parse_resolution
+from posenet_ros.tools.parity import compare_results
+
+SMOKE = ('zidane.jpg', 'bus.jpg')
+
+
+@pytest.fixture(scope='module')
+def models_env(models_path):
+    """Model names resolve in the shared weights folder."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv('POSENET_MODELS', str(models_path))
+        yield models_path
+
+
+@pytest.fixture
+def photo_dir(tmp_path, data_path):
+    folder = tmp_path / 'photos'
+    folder.mkdir()
+    for name in SMOKE:
+        shutil.copy(data_path / 'smoke' / name, folder / name)
+    return folder
+
+
+def _reference_subset(reference_path, name, ids):
+    reference = read_results(reference_path / 'smoke' / name)
+    return dict(reference, results=[r for r in reference['results'] if r['id'] in ids])
+
+
+def test_folder_matches_the_original(models_env, photo_dir, reference_path, tmp_path, capsys):
+    out = tmp_path / 'out' / 'poses.json'
+    status = main([str(photo_dir), '--resolution', '353x481', '--max-detections', '10',
+                   '--score-threshold', '0.1', '--nms-radius', '30', '--json', str(out),
+                   '--quiet'])
+    assert status == 0
+    ours = read_results(out)
+    assert [r['id'] for r in ours['results']] == ['bus', 'zidane']  # sorted, stems as ids
+    assert ours['config'] | {'backend': None, 'implementation': None} == {
+        'model': 'mobilenet_quant2_075', 'stride': 16, 'res': {'height': 353, 'width': 481},
+        'mode': 'multi', 'max': 10, 'score': 0.1, 'nms': 30.0, 'flip': False,
+        'backend': None, 'implementation': None}
+    assert len(ours['times_ms']) == 2 and all(t > 0 for t in ours['times_ms'])
+    assert ours['results'][0]['poses'][0]['keypoints'][9]['part'] == 'leftWrist'
+    reference = _reference_subset(
+        reference_path, 'mobilenet_quant2_075_s16_r353x481_multi_demo.json', {'bus', 'zidane'})
+    report = compare_results(ours, reference)
+    assert not report.failures(), report.summary()
+
+
+def test_single_flip_and_stdout(models_env, data_path, reference_path, capsys):
+    status = main([str(data_path / 'smoke' / 'zidane.jpg'), '--mode', 'single', '--flip',
+                   '--quiet'])
+    assert status == 0
+    ours = json.loads(capsys.readouterr().out)
+    reference = _reference_subset(
+        reference_path, 'mobilenet_quant2_075_s16_r257_single_flip.json', {'zidane'})
+    report = compare_results(ours, reference)
+    assert report.n_poses_ours == 1 and not report.failures(), report.summary()
+
+
+def test_unreadable_inputs_are_skipped_and_reported(models_env, photo_dir, tmp_path, capsys):
+    (photo_dir / 'broken.jpg').write_bytes(b'not a jpeg at all')
+    missing = tmp_path / 'missing.png'
+    out = tmp_path / 'poses.json'
+    status = main([str(photo_dir), str(missing), '--json', str(out), '--repeat', '2'])
+    assert status == 1
+    err = capsys.readouterr().err
+    assert 'broken.jpg' in err and 'missing.png: no such file' in err
+    assert '2 input(s) could not be read' in err
+    ours = read_results(out)  # the readable photos are still written
+    assert [r['id'] for r in ours['results']] == ['bus', 'zidane']
+    assert len(ours['times_ms']) == 4  # --repeat 2: every run timed
+
+
+def test_video_frames_and_drawings(models_env, data_path, tmp_path):
+    cv2 = pytest.importorskip('cv2')
+    frames = [load_image_rgb(data_path / 'smoke' / 'zidane.jpg')[:352, :640]] * 3
+    video = tmp_path / 'clip.avi'
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*'MJPG'), 10, (640, 352))
+    for frame in frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    drawn = tmp_path / 'drawn'
+    out = tmp_path / 'video.json'
+    assert main([str(video), '--json', str(out), '--draw', str(drawn), '--quiet']) == 0
+    results = read_results(out)['results']
+    assert [r['id'] for r in results] == [0, 1, 2]
+    assert all((r['width'], r['height']) == (640, 352) and r['poses'] for r in results)
+    pictures = sorted(p.name for p in drawn.iterdir())
+    assert pictures == ['clip_000000.jpg', 'clip_000001.jpg', 'clip_000002.jpg']
+    picture = load_image_rgb(drawn / pictures[0])
+    assert picture.shape == (352, 640, 3)
+    assert np.abs(picture.astype(int) - frames[0]).mean() > 1  # something was drawn on it
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--resolution', 'big'], 'is not a resolution'),
+    (['--stride', '32'], 'output_stride 32 needs multiplier'),
+    (['--max-detections', '0'], 'must be at least 1'),
+    (['--score-threshold', '1.5'], 'score_threshold must be between 0 and 1'),
+])
+def test_bad_options_exit_2_with_the_reason(models_env, data_path, capsys, args, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(data_path / 'smoke' / 'bus.jpg'), '--multiplier', '0.75'] + args)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_missing_model_exits_2_with_the_reason(data_path, tmp_path, capsys):
+    status = main([str(data_path / 'smoke' / 'bus.jpg'), '--model', str(tmp_path / 'nowhere')])
+    assert status == 2
+    assert 'nowhere' in capsys.readouterr().err
+
+
+def test_module_entry_point(models_env, data_path, tmp_path):
+    out = tmp_path / 'p.json'
+    done = subprocess.run([sys.executable, '-m', 'posenet_ros.tools.estimate',
+                           str(data_path / 'smoke' / 'skimage_camera.jpg'), '--mode', 'single',
+                           '--resolution', '300', '--json', str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert 'snapped to 289x289' in done.stderr
+    assert read_results(out)['config']['res'] == 289
+
+
+def test_resolution_parsing():
+    assert parse_resolution('257') == (257, 257)
+    assert parse_resolution('353x481') == (353, 481)
+    assert parse_resolution(' 353 X 481 ') == (353, 481)
+
+
+def test_json_write_is_atomic(tmp_path):
+    path = tmp_path / 'r.json'
+    write_json_atomic(path, {'config': {}, 'results': [], 'times_ms': [1.0]})
+    before = path.read_bytes()
+    with pytest.raises(ValueError):
+        write_json_atomic(path, {'config': {}, 'results': [], 'times_ms': [math.nan]})
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ['r.json']  # no temporary left behind
+
+
+def test_malformed_results_files_are_named(tmp_path):
+    path = tmp_path / 'bad.json'
+    path.write_text(json.dumps({'results': [{'id': 1, 'width': 2, 'height': 2, 'poses': [
+        {'score': 0.5, 'keypoints': [{'part': 'nose', 'score': 1, 'x': 0, 'y': 0}] * 16}]}]}))
+    with pytest.raises(ResultsFormatError, match=r'results\[0\]\.poses\[0\]\.keypoints'):
+        read_results(path)
+    path.write_text('{"results": [')
+    with pytest.raises(ResultsFormatError, match='not JSON'):
+        read_results(path)
