@@ -3,12 +3,13 @@
 Backends (all give the same outputs within float32 tolerance):
 
 * 'tflite'   - our own TF graph converted to a float32 TFLite model per (input size, stride)
-               and run with XNNPACK on all cores; preprocessing runs as a TF graph before it.
-               Fastest on CPU, so the default there.
+               (about 0.5 s, once; `prepare` does it ahead) and run with XNNPACK on all cores;
+               preprocessing runs as a TF graph before it. Fastest on CPU: the default there.
 * 'function' - one `tf.function` per output stride with dynamic image size, input size and
                padding (no retrace per image); preprocessing fused into the graph. Default on GPU.
 * 'xla'      - the same graph compiled with XLA (`jit_compile=True`); compiles once per image
-               size and input size.
+               size and input size. Meant for GPUs: XLA's CPU depthwise convolutions are ~10x
+               slower than TF's.
 * 'eager'    - the same ops run eagerly; slow, for debugging.
 
 Weights become TensorFlow constants once per PoseNetwork; switching stride or input size only

@@ -1,0 +1,173 @@
+"""Finding weights by name: $POSENET_MODELS, the cache, and downloads from a local HTTP server
+laid out like Google's tfjs-models storage (checksums, 404s, offline, atomic cache folders)."""
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import socket
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from posenet_ros.engine import ModelNotFoundError, load_weights, resolve_model
+from posenet_ros.engine.model_store import MODEL_NAMES, PINNED_FILES, model_name
+
+# Official layout: model name -> folder under the base URL, and the shared folder serving it.
+SERVED = {
+    'mobilenet_quant2_050': ('savedmodel/posenet/mobilenet/quant2/050', 'mobilenet_quant2_050'),
+    'mobilenet_float_050': ('savedmodel/posenet/mobilenet/float/050', 'mobilenet_float_050'),
+    'mobilenet_v1_075_weights': ('weights/posenet/mobilenet_v1_075', 'mobilenet_v1_075_weights'),
+    # No pinned checksums for float 1.00: served from the quant1 1.00 files, damaged below.
+    'mobilenet_float_100': ('savedmodel/posenet/mobilenet/float/100', 'mobilenet_quant1_100'),
+}
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        self.server.requests.append(self.path)
+        super().do_GET()
+
+
+@pytest.fixture
+def model_server(models_path, tmp_path):
+    """Serve a tfjs-models-like tree (symlinks to the shared weights) on 127.0.0.1."""
+    root = tmp_path / 'www'
+    for url_folder, shared in SERVED.values():
+        target = root / url_folder
+        target.mkdir(parents=True)
+        for item in (models_path / shared).iterdir():
+            (target / item.name).symlink_to(item)
+    server = http.server.ThreadingHTTPServer(
+        ('127.0.0.1', 0), functools.partial(_QuietHandler, directory=str(root)))
+    server.requests = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield root, f'http://127.0.0.1:{server.server_address[1]}', server.requests
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """An empty cache and no $POSENET_MODELS, so names must be downloaded."""
+    folder = tmp_path / 'cache'
+    monkeypatch.setenv('POSENET_CACHE', str(folder))
+    monkeypatch.delenv('POSENET_MODELS', raising=False)
+    monkeypatch.delenv('POSENET_MODEL_BASE_URL', raising=False)
+    return folder
+
+
+def damage(path: Path) -> None:
+    """Flip one byte of a served file (replacing the symlink by a damaged copy)."""
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.unlink()
+    path.write_bytes(bytes(data))
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_folder_paths_and_names_under_posenet_models(models_path, monkeypatch, tmp_path):
+    folder = models_path / 'mobilenet_float_050'
+    assert resolve_model(str(folder)) == folder.resolve()
+    monkeypatch.setenv('POSENET_MODELS', str(models_path))
+    monkeypatch.setenv('POSENET_CACHE', str(tmp_path / 'cache'))
+    assert resolve_model('mobilenet_quant2_075') == (models_path / 'mobilenet_quant2_075').resolve()
+    assert resolve_model('mobilenet_quant2', multiplier=0.75).name == 'mobilenet_quant2_075'
+    assert resolve_model('mobilenet_v1', multiplier=0.75).name == 'mobilenet_v1_075_weights'
+    with pytest.raises(ValueError, match='does not have multiplier 0.5'):
+        resolve_model('mobilenet_quant2_075', multiplier=0.5)
+    assert not (tmp_path / 'cache').exists()
+
+
+def test_unknown_names_and_missing_folders_are_clear(cache):
+    with pytest.raises(ModelNotFoundError, match='unknown PoseNet model .*mobilenet_quant2_075'):
+        resolve_model('resnet50_stride16')
+    with pytest.raises(ModelNotFoundError, match='folder .*no/such/dir does not exist'):
+        resolve_model('./no/such/dir')
+    assert model_name('mobilenet_float', 1.0) == 'mobilenet_float_100'
+    assert 'mobilenet_v1_101_weights' in MODEL_NAMES
+
+
+def test_download_graph_model_verifies_and_caches(model_server, cache, models_path):
+    _, base_url, requests = model_server
+    folder = resolve_model('mobilenet_quant2_050', base_url=base_url)
+    assert folder == (cache / 'mobilenet_quant2_050').resolve()
+    assert sorted(p.name for p in folder.iterdir()) == ['group1-shard1of1.bin', 'model-stride16.json']
+    for item in folder.iterdir():
+        assert sha256(item) == PINNED_FILES['mobilenet_quant2_050'][item.name][1]
+    weights = load_weights(folder)
+    reference = load_weights(models_path / 'mobilenet_quant2_050')
+    assert weights.multiplier == 0.5
+    np.testing.assert_array_equal(weights['heatmap_2/weights'], reference['heatmap_2/weights'])
+    assert requests == ['/savedmodel/posenet/mobilenet/quant2/050/model-stride16.json',
+                        '/savedmodel/posenet/mobilenet/quant2/050/group1-shard1of1.bin']
+    # Second time: from the cache, no request.
+    assert resolve_model('mobilenet_quant2_050', base_url=base_url) == folder
+    assert len(requests) == 2
+    assert [p.name for p in cache.iterdir()] == ['mobilenet_quant2_050']
+
+
+def test_download_checkpoint_fetches_every_listed_file(model_server, cache, monkeypatch):
+    _, base_url, requests = model_server
+    monkeypatch.setenv('POSENET_MODEL_BASE_URL', base_url)
+    folder = resolve_model('mobilenet_v1_075_weights')
+    assert len(list(folder.iterdir())) == 71 == len(requests)
+    assert load_weights(folder).multiplier == 0.75
+
+
+def test_corrupted_file_is_refused_and_nothing_is_cached(model_server, cache):
+    root, base_url, _ = model_server
+    damage(root / SERVED['mobilenet_float_050'][0] / 'group1-shard1of1.bin')
+    with pytest.raises(ModelNotFoundError) as caught:
+        resolve_model('mobilenet_float_050', base_url=base_url)
+    message = str(caught.value)
+    assert f'{base_url}/savedmodel/posenet/mobilenet/float/050/group1-shard1of1.bin' in message
+    assert 'sha256' in message and PINNED_FILES['mobilenet_float_050']['group1-shard1of1.bin'][1] in message
+    assert 'POSENET_MODELS' in message
+    assert list(cache.iterdir()) == []
+
+
+def test_unpinned_model_is_still_checked_by_loading_it(model_server, cache):
+    root, base_url, _ = model_server
+    shard = root / SERVED['mobilenet_float_100'][0] / 'group1-shard1of1.bin'
+    data = shard.read_bytes()
+    shard.unlink()
+    shard.write_bytes(data[:-100])
+    with pytest.raises(ModelNotFoundError, match=r'do not load: .*group1-shard1of1\.bin: \d+ bytes'):
+        resolve_model('mobilenet_float_100', base_url=base_url)
+    assert list(cache.iterdir()) == []
+
+
+def test_404_names_url_places_looked_and_the_fix(model_server, cache, monkeypatch, tmp_path):
+    _, base_url, _ = model_server
+    monkeypatch.setenv('POSENET_MODELS', str(tmp_path / 'mine'))
+    with pytest.raises(ModelNotFoundError) as caught:
+        resolve_model('mobilenet_quant2_100', base_url=base_url)
+    message = str(caught.value)
+    assert f'{base_url}/savedmodel/posenet/mobilenet/quant2/100/model-stride16.json: HTTP 404' in message
+    assert f'$POSENET_MODELS={tmp_path / "mine"} has no folder mobilenet_quant2_100' in message
+    assert str(cache / 'mobilenet_quant2_100') in message
+    assert 'set POSENET_MODELS' in message
+    assert list(cache.iterdir()) == []
+
+
+def test_offline_and_download_disabled(cache):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(('127.0.0.1', 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(ModelNotFoundError, match=rf'127\.0\.0\.1:{port}/.*model-stride16\.json: .*refused'):
+        resolve_model('mobilenet_quant2_075', base_url=f'http://127.0.0.1:{port}')
+    with pytest.raises(ModelNotFoundError, match='downloading was disabled'):
+        resolve_model('mobilenet_quant2_075', download=False)
+    assert not cache.exists() or list(cache.iterdir()) == []

@@ -1,0 +1,88 @@
+"""Preprocessing as tfjs-models posenet 2.x `padAndResizeTo`: JS rounding, symmetric zero
+padding to the input's aspect ratio, TF1/tfjs bilinear resize, [-1, 1] scaling."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from posenet_ros.engine.preprocess import (compute_padding, js_round, pad_resize_normalize,
+                                           padding_vector)
+
+
+def run(image: np.ndarray, height: int, width: int):
+    padding = compute_padding(image.shape[0], image.shape[1], height, width)
+    out = pad_resize_normalize(tf.constant(image), tf.constant(padding_vector(padding)),
+                               tf.constant([height, width], tf.int32))
+    return out.numpy()[0], padding
+
+
+def tfjs_resize_bilinear(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """tfjs-core's CPU `resizeBilinear` (alignCorners=false, halfPixelCenters=false), in float64
+    like JavaScript: source = destination * (in / out), lower neighbour floored, upper clamped."""
+    def taps(in_size, out_size):
+        source = np.arange(out_size) * (in_size / out_size)
+        low = np.floor(source).astype(int)
+        return low, np.minimum(low + 1, in_size - 1), source - low
+
+    y0, y1, fy = taps(image.shape[0], height)
+    x0, x1, fx = taps(image.shape[1], width)
+    data = image.astype(np.float64)
+    top = data[y0][:, x0] + (data[y0][:, x1] - data[y0][:, x0]) * fx[None, :, None]
+    bottom = data[y1][:, x0] + (data[y1][:, x1] - data[y1][:, x0]) * fx[None, :, None]
+    return top + (bottom - top) * fy[:, None, None]
+
+
+def test_js_round_rounds_halves_up_and_is_exact():
+    assert [js_round(v) for v in (0.5, 1.5, 2.5, -0.5, -1.5, 134.49999, 135.0)] == [1, 2, 3, 0, -1, 134, 135]
+    # floor(x + 0.5) would give 1 here; JavaScript's Math.round gives 0.
+    assert js_round(0.49999999999999994) == 0
+
+
+@pytest.mark.parametrize('image_hw, input_hw', [
+    ((1080, 810), (257, 257)), ((426, 640), (353, 481)), ((480, 640), (257, 257)),
+    ((333, 500), (513, 257)), ((257, 257), (257, 257)), ((1, 1000), (17, 33))])
+def test_padding_is_symmetric_and_reaches_the_input_aspect(image_hw, input_hw):
+    height, width = image_hw
+    padding = compute_padding(height, width, *input_hw)
+    assert padding.top == padding.bottom and padding.left == padding.right
+    assert (padding.top == 0) or (padding.left == 0)
+    padded_h = height + padding.top + padding.bottom
+    padded_w = width + padding.left + padding.right
+    target = input_hw[1] / input_hw[0]
+    # Within the one pixel per side that rounding allows.
+    assert abs(padded_w - target * padded_h) <= 1.0 + target
+    assert math.isclose(padding.left, js_round(0.5 * (target * height - width))) or padding.left == 0
+
+
+def test_pixels_match_tfjs_pad_and_resize_on_a_real_photo(data_path):
+    image = np.asarray(Image.open(data_path / 'smoke' / 'bus.jpg').convert('RGB'))
+    for height, width in ((257, 257), (353, 481), (513, 257)):
+        out, padding = run(image, height, width)
+        padded = np.pad(image, ((padding.top, padding.bottom), (padding.left, padding.right), (0, 0)))
+        expected = tfjs_resize_bilinear(padded, height, width) / 127.5 - 1.0
+        assert out.shape == (height, width, 3) and out.dtype == np.float32
+        # TF (like tfjs-wasm's XNNPACK kernel) maps coordinates in float32, tfjs-cpu in float64:
+        # up to ~1e-4 source-pixel apart, i.e. a few hundredths of a grey level on sharp edges.
+        np.testing.assert_allclose(out, expected, atol=3e-4)
+        assert np.abs(out - expected).mean() < 1e-5
+
+
+def test_padding_is_black_and_values_span_minus_one_to_one(data_path):
+    image = np.asarray(Image.open(data_path / 'smoke' / 'bus.jpg').convert('RGB'))  # 810 x 1080, tall
+    out, padding = run(image, 257, 257)
+    assert padding.left > 0 and padding.top == 0
+    border = int(padding.left * 257 / (image.shape[1] + 2 * padding.left)) - 1
+    assert np.all(out[:, :border] == -1.0) and np.all(out[:, -border:] == -1.0)
+    assert out.min() >= -1.0 and out.max() <= 1.0 and out[:, border + 2:-border - 2].std() > 0.2
+
+
+def test_an_image_already_at_input_size_is_only_rescaled():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, size=(257, 353, 3), dtype=np.uint8)
+    out, padding = run(image, 257, 353)
+    assert padding_vector(padding).tolist() == [0, 0, 0, 0]
+    np.testing.assert_array_equal(out, image.astype(np.float32) / np.float32(127.5) - np.float32(1.0))
