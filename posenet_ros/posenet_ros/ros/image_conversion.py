@@ -2,10 +2,11 @@
 
 Raw images are read through a zero-copy `np.frombuffer` view of `msg.data` and converted with one
 OpenCV call, so no Python code runs per pixel. The encodings listed in `SUPPORTED_ENCODINGS` use
-this module's own path on every install, so results do not depend on whether cv_bridge is present;
-a working ROS 2 cv_bridge, where installed, only widens the set of encodings (anything it can
-turn into rgb8). The PyPI `cv-bridge` package is a ROS 1 port that fails on ROS 2 messages: it is
-detected once and ignored.
+the ROS 2 cv_bridge where it is installed and works (after this module has checked sizes, step
+and data length, so a bad message gets the same clear error on every install), and this module's
+own conversion where it is not; cv_bridge also widens the set of encodings (anything it can turn
+into rgb8). rgb8 needs no conversion and is always returned as a view. The PyPI `cv-bridge`
+package is a ROS 1 port that fails on ROS 2 messages: it is detected once and ignored.
 """
 from __future__ import annotations
 
@@ -70,12 +71,13 @@ _LAYOUTS: dict[str, _Layout] = {
 SUPPORTED_ENCODINGS = tuple(_LAYOUTS)
 
 
-def image_to_rgb(msg: Image) -> np.ndarray:
+def image_to_rgb(msg: Image, *, use_cv_bridge: bool = True) -> np.ndarray:
     """The pixels of a raw Image as a C-contiguous (height, width, 3) uint8 RGB array.
 
     16-bit encodings keep their high byte (value >> 8, honouring `is_bigendian`). For rgb8 rows
     without padding the result is a read-only view of `msg.data` (no copy); take `np.array(...)`
-    of it to draw into it. Raises ImageConversionError naming the problem.
+    of it to draw into it. `use_cv_bridge=False` forces this module's own conversion. Raises
+    ImageConversionError naming the problem.
     """
     encoding = msg.encoding.strip().lower()
     layout = _LAYOUTS.get(encoding)
@@ -101,6 +103,10 @@ def image_to_rgb(msg: Image) -> np.ndarray:
             f'data holds {data.size} bytes, fewer than step * height = {step} * {height} = '
             f'{step * height}')
 
+    if use_cv_bridge and layout.to_rgb is not None:
+        converted = _try_cv_bridge(msg)
+        if converted is not None:
+            return converted
     # (height, row_bytes) view: padding at the end of each row is skipped by the row stride.
     rows = data[:step * height].reshape(height, step)[:, :row_bytes]
     if layout.bytes_per_value == 2:
@@ -239,6 +245,17 @@ def _cv_bridge():
     except Exception as error:  # ImportError, or the ROS 1 port failing on a ROS 2 message
         return None, f'cv_bridge unusable: {type(error).__name__}: {error}'
     return bridge, 'cv_bridge works'
+
+
+def _try_cv_bridge(msg: Image) -> np.ndarray | None:
+    """cv_bridge's RGB for an already validated message, or None (no bridge, or it refused)."""
+    bridge, _ = _cv_bridge()
+    if bridge is None:
+        return None
+    try:
+        return np.ascontiguousarray(bridge.imgmsg_to_cv2(msg, desired_encoding='rgb8'), dtype=np.uint8)
+    except Exception:  # e.g. an older cv_bridge without the uyvy/yuyv aliases: convert it here
+        return None
 
 
 def _convert_with_cv_bridge(msg: Image) -> np.ndarray:
