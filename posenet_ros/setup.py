@@ -13,7 +13,7 @@ setup(
         ('share/ament_index/resource_index/packages', ['resource/' + PACKAGE]),
         ('share/' + PACKAGE, ['package.xml']),
         ('share/' + PACKAGE + '/launch', glob('launch/*.launch.py')),
-        ('share/' + PACKAGE + '/config', glob('config/*.yaml') + glob('config/*.rviz')),
+        ('share/' + PACKAGE + '/config', glob('config/*.yaml') + glob('config/*.rviz') + glob('config/*.xml')),
     ],
     install_requires=['setuptools'],
     zip_safe=True,
@@ -25,7 +25,11 @@ setup(
     entry_points={
         'console_scripts': [
             'posenet_node = posenet_ros.ros.node:main',
+            'posenet_image_publisher = posenet_ros.ros.image_publisher:main',
+            'posenet_demo = posenet_ros.ros.demo:main',
             'posenet-estimate = posenet_ros.tools.estimate:main',
+            'posenet-eval = posenet_ros.tools.eval:main',
+            'posenet-bench = posenet_ros.tools.bench:main',
         ],
     },
 )

@@ -5,6 +5,8 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from .parts import NUM_KEYPOINTS
+
 DECODINGS = ('single', 'multi')
 OUTPUT_STRIDES = (8, 16, 32)
 MAX_INPUT_SIDE = 4097
@@ -29,9 +31,64 @@ def to_valid_input_size(size: int, output_stride: int) -> int:
     return max(1, math.floor(size / output_stride)) * output_stride + 1
 
 
+def valid_input_sizes(output_stride: int, largest: int = MAX_INPUT_SIDE) -> range:
+    """Every input side the network takes at this stride (k * stride + 1), up to `largest`."""
+    return range(output_stride + 1, largest + 1, output_stride)
+
+
+def input_size_for_image(image_height: int, image_width: int, output_stride: int, *,
+                         pixel_budget: int | None = None,
+                         long_side: int | None = None) -> tuple[int, int]:
+    """The valid (input_height, input_width) that suits an image of this size best.
+
+    PoseNet pads the image to the input's aspect ratio, so an input of the wrong shape spends its
+    pixels on padding. With `pixel_budget`: among the valid sizes of at most that many pixels,
+    the one that puts the most input pixels on the image (ties: the fewer pixels in all). With
+    `long_side`: the image's long side gets that many pixels (snapped like any input side) and
+    the short side the smallest valid size that holds the image without cropping it.
+    """
+    if image_height < 1 or image_width < 1:
+        raise ValueError(f'image size must be positive, got {image_height}x{image_width}')
+    if output_stride not in OUTPUT_STRIDES:
+        raise ValueError(f'output_stride must be one of {OUTPUT_STRIDES}, got {output_stride}')
+    if (pixel_budget is None) == (long_side is None):
+        raise ValueError('give exactly one of pixel_budget and long_side')
+    sizes = valid_input_sizes(output_stride)
+    if long_side is not None:
+        if not 1 <= long_side <= MAX_INPUT_SIDE:
+            raise ValueError(f'long_side must be between 1 and {MAX_INPUT_SIDE}, got {long_side}')
+        long = to_valid_input_size(long_side, output_stride)
+        short_needed = long * min(image_height, image_width) / max(image_height, image_width)
+        short = next((s for s in sizes if s >= short_needed - 1e-9), sizes[-1])
+        short = min(short, long)
+        return (long, short) if image_height >= image_width else (short, long)
+    smallest = sizes[0]
+    if pixel_budget < smallest * smallest:
+        raise ValueError(f'pixel_budget {pixel_budget} is below the smallest input at stride '
+                         f'{output_stride} ({smallest}x{smallest} = {smallest * smallest} pixels)')
+    best_key, best = None, None
+    for height in sizes:
+        most = min(pixel_budget // height, MAX_INPUT_SIDE)
+        widest = (most - 1) // output_stride * output_stride + 1  # largest valid side <= most
+        if widest < smallest:
+            break
+        # Width beyond the image's aspect only adds padding.
+        fitting = next((s for s in sizes if s >= height * image_width / image_height - 1e-9), widest)
+        width = min(widest, fitting)
+        scale = min(height / image_height, width / image_width)
+        key = (scale * scale * image_height * image_width, -height * width)
+        if best_key is None or key > best_key:
+            best_key, best = key, (height, width)
+    return best
+
+
 @dataclass(frozen=True)
 class EstimateConfig:
-    """How to run and decode one frame. Every field can change between frames."""
+    """How to run and decode one frame. Every field can change between frames.
+
+    The fields after `flip_horizontal` go beyond the original PoseNet (docs/accuracy.md measures
+    each); their defaults give exactly the original's results.
+    """
 
     output_stride: int = 16
     input_height: int = 257
@@ -41,6 +98,15 @@ class EstimateConfig:
     score_threshold: float = 0.5
     nms_radius: float = 20.0
     flip_horizontal: bool = False
+    # Per image, use the valid input size of the image's aspect ratio with at most
+    # input_height x input_width pixels (`input_size_for_image`), so none go to padding.
+    match_aspect_ratio: bool = False
+    # Also run the mirrored input and average both outputs before decoding (`flip_test`).
+    flip_test: bool = False
+    # Move each keypoint to the vote of the 3x3 cells around it (`refine`).
+    refine_keypoints: bool = False
+    # Pose score: mean of this many best keypoint scores (`rescoring`); 17 is the original's.
+    pose_score_keypoints: int = NUM_KEYPOINTS
 
     def check(self, multiplier: float | None = None) -> None:
         """Raise ValueError with the reason if any field is out of range."""
@@ -62,6 +128,13 @@ class EstimateConfig:
             raise ValueError(f'score_threshold must be between 0 and 1, got {self.score_threshold}')
         if not (self.nms_radius > 0.0 and math.isfinite(self.nms_radius)):
             raise ValueError(f'nms_radius must be a positive number of pixels, got {self.nms_radius}')
+        for name in ('match_aspect_ratio', 'flip_test', 'refine_keypoints'):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f'{name} must be true or false, got {getattr(self, name)!r}')
+        if (isinstance(self.pose_score_keypoints, bool) or self.pose_score_keypoints != int(
+                self.pose_score_keypoints) or not 1 <= self.pose_score_keypoints <= NUM_KEYPOINTS):
+            raise ValueError(f'pose_score_keypoints must be an integer from 1 to {NUM_KEYPOINTS}, '
+                             f'got {self.pose_score_keypoints!r}')
 
     def snapped(self) -> 'EstimateConfig':
         """The same settings with the input size snapped to what the network accepts."""
@@ -69,3 +142,14 @@ class EstimateConfig:
             self,
             input_height=to_valid_input_size(self.input_height, self.output_stride),
             input_width=to_valid_input_size(self.input_width, self.output_stride))
+
+    def for_image(self, image_height: int, image_width: int) -> 'EstimateConfig':
+        """The snapped settings used for an image of this size (its own input size with
+        `match_aspect_ratio`, the snapped configured one otherwise)."""
+        config = self.snapped()
+        if not config.match_aspect_ratio:
+            return config
+        height, width = input_size_for_image(
+            image_height, image_width, config.output_stride,
+            pixel_budget=config.input_height * config.input_width)
+        return dataclasses.replace(config, input_height=height, input_width=width)

@@ -13,9 +13,13 @@ import numpy as np
 from .config import EstimateConfig
 from .decode_multi import decode_multiple_poses
 from .decode_single import decode_single_pose
+from .flip_test import average_with_mirror
 from .model_store import resolve_model
 from .network import PoseNetwork
+from .parts import NUM_KEYPOINTS
 from .postprocess import scale_and_flip_poses
+from .refine import refine_keypoints
+from .rescoring import rescore_poses
 from .types import EstimateResult, NetworkOutputs, Padding
 from .weights import load_weights
 
@@ -58,26 +62,52 @@ class PoseEstimator:
     def backend(self) -> str:
         return self._network.backend
 
-    def warmup(self, config: EstimateConfig) -> None:
-        """Build everything `estimate` needs for this config, so the first frame is not slow."""
+    def warmup(self, config: EstimateConfig, image_height: int | None = None,
+               image_width: int | None = None) -> None:
+        """Build everything `estimate` needs for this config, so the first frame is not slow.
+
+        With `match_aspect_ratio` the input size depends on the image: give the image size the
+        frames will have (a camera's) to prepare that one.
+        """
         config = self._checked(config)
+        if image_height and image_width:
+            config = config.for_image(image_height, image_width)
         self._network.prepare(config.input_height, config.input_width, config.output_stride)
 
     def infer(self, image_rgb: np.ndarray, config: EstimateConfig
               ) -> tuple[NetworkOutputs, Padding, tuple[int, int]]:
-        """Network outputs only (model-input grid), the padding used and the (snapped) input size."""
+        """The outputs `estimate` decodes (model-input grid; mirror-averaged with `flip_test`),
+        the padding used and the input size (snapped; the image's own with `match_aspect_ratio`)."""
         config = self._checked(config)
-        outputs, padding, _ = self._network.run(
-            image_rgb, config.input_height, config.input_width, config.output_stride)
+        if config.match_aspect_ratio and getattr(image_rgb, 'ndim', 0) == 3:
+            config = config.for_image(image_rgb.shape[0], image_rgb.shape[1])
+        size = (config.input_height, config.input_width, config.output_stride)
+        if config.flip_test:
+            plain, mirrored, padding, _ = self._network.run_with_mirror(image_rgb, *size)
+            outputs = average_with_mirror(plain, mirrored)
+        else:
+            outputs, padding, _ = self._network.run(image_rgb, *size)
         return outputs, padding, (config.input_height, config.input_width)
 
     def estimate(self, image_rgb: np.ndarray, config: EstimateConfig) -> EstimateResult:
-        """Poses in `image_rgb` (uint8 H x W x 3, RGB), in its pixel coordinates."""
+        """Poses in `image_rgb` (uint8 H x W x 3, RGB), in its pixel coordinates.
+
+        With the default options this is the original PoseNet; `match_aspect_ratio`,
+        `flip_test`, `refine_keypoints` and `pose_score_keypoints` add the steps that raise
+        accuracy (docs/accuracy.md).
+        """
         start = time.perf_counter()
         config = self._checked(config)
-        outputs, padding, timings = self._network.run(
-            image_rgb, config.input_height, config.input_width, config.output_stride)
-        decode_start = time.perf_counter()
+        if config.match_aspect_ratio and getattr(image_rgb, 'ndim', 0) == 3:
+            config = config.for_image(image_rgb.shape[0], image_rgb.shape[1])
+        size = (config.input_height, config.input_width, config.output_stride)
+        if config.flip_test:
+            plain, mirrored, padding, timings = self._network.run_with_mirror(image_rgb, *size)
+            decode_start = time.perf_counter()
+            outputs = average_with_mirror(plain, mirrored)
+        else:
+            outputs, padding, timings = self._network.run(image_rgb, *size)
+            decode_start = time.perf_counter()
         if config.decoding == 'single':
             poses = [decode_single_pose(outputs.heatmap_scores, outputs.offsets, config.output_stride)]
         else:
@@ -85,6 +115,12 @@ class PoseEstimator:
                 outputs.heatmap_scores, outputs.offsets, outputs.displacements_fwd,
                 outputs.displacements_bwd, config.output_stride, config.max_pose_detections,
                 config.score_threshold, config.nms_radius)
+        if config.refine_keypoints:
+            poses = refine_keypoints(poses, outputs.heatmap_scores, outputs.offsets,
+                                     config.output_stride)
+        if config.pose_score_keypoints != NUM_KEYPOINTS:
+            poses = rescore_poses(poses, config.pose_score_keypoints,
+                                  config.nms_radius if config.decoding == 'multi' else None)
         height, width = image_rgb.shape[:2]
         poses = scale_and_flip_poses(poses, height, width, config.input_height, config.input_width,
                                      padding, config.flip_horizontal)

@@ -71,6 +71,11 @@ def check_image(image_rgb) -> np.ndarray:
     return image_rgb
 
 
+def with_mirrored_input(inputs: tf.Tensor) -> tf.Tensor:
+    """[1, H, W, 3] network input -> [2, H, W, 3]: the input, then it mirrored left-right."""
+    return tf.concat([inputs, tf.reverse(inputs, axis=[2])], axis=0)
+
+
 def split_outputs(fused: np.ndarray) -> NetworkOutputs:
     """[1, h, w, 115] fused head output -> NetworkOutputs of contiguous [h, w, c] arrays."""
     parts = [np.ascontiguousarray(fused[0, :, :, a:b]) for a, b in zip(HEAD_SPLITS, HEAD_SPLITS[1:])]
@@ -98,13 +103,32 @@ class PoseNetwork:
         with tf.device(self.device):
             self._tensors = MobileNetTensors(weights)
         self._lock = threading.Lock()
-        self._fused: dict[int, Callable] = {}          # stride -> image-to-outputs graph
+        self._fused: dict[tuple, Callable] = {}  # (stride, with mirror) -> image-to-outputs graph
         self._preprocess = tf.function(
             pad_resize_normalize, input_signature=_PREPROCESS_SIGNATURE, autograph=False)
         self._interpreters: collections.OrderedDict = collections.OrderedDict()
 
     def run(self, image_rgb: np.ndarray, input_height: int, input_width: int,
             output_stride: int) -> tuple[NetworkOutputs, Padding, dict[str, float]]:
+        fused, padding, timings = self._run(image_rgb, input_height, input_width, output_stride,
+                                            with_mirror=False)
+        return split_outputs(fused), padding, timings
+
+    def run_with_mirror(self, image_rgb: np.ndarray, input_height: int, input_width: int,
+                        output_stride: int
+                        ) -> tuple[NetworkOutputs, NetworkOutputs, Padding, dict[str, float]]:
+        """`run`, plus the outputs for the network input mirrored left-right (for a flip test).
+
+        The mirror is taken after preprocessing, so both passes see the same pixels; the second
+        outputs are on the mirrored grid (see `flip_test.unmirror_outputs`). TFLite runs the two
+        passes one after the other (a batch of two is no faster with XNNPACK); the TensorFlow
+        backends run them as one batch.
+        """
+        fused, padding, timings = self._run(image_rgb, input_height, input_width, output_stride,
+                                            with_mirror=True)
+        return split_outputs(fused[0:1]), split_outputs(fused[1:2]), padding, timings
+
+    def _run(self, image_rgb, input_height, input_width, output_stride, with_mirror):
         image_rgb = check_image(image_rgb)
         layers = output_strided_layers(self.multiplier, output_stride)  # ValueError if unreachable
         for name, value in (('input_height', input_height), ('input_width', input_width)):
@@ -116,39 +140,47 @@ class PoseNetwork:
         size = np.array([input_height, input_width], dtype=np.int32)
         with self._lock, tf.device(self.device):
             if self.backend == 'tflite':
-                fused, timings = self._run_tflite(image_rgb, pad, size, layers, output_stride)
+                fused, timings = self._run_tflite(image_rgb, pad, size, layers, output_stride,
+                                                  with_mirror)
             elif self.backend == 'eager':
                 start = time.perf_counter()
                 inputs = pad_resize_normalize(tf.constant(image_rgb), tf.constant(pad), tf.constant(size))
+                if with_mirror:
+                    inputs = with_mirrored_input(inputs)
                 middle = time.perf_counter()
                 fused = run_mobilenet(inputs, self._tensors, layers).numpy()
                 timings = {'preprocess': (middle - start) * 1e3,
                            'inference': (time.perf_counter() - middle) * 1e3}
             else:
                 start = time.perf_counter()
-                fused = self._fused_graph(output_stride, layers)(image_rgb, pad, size).numpy()
+                graph = self._fused_graph(output_stride, layers, with_mirror)
+                fused = graph(image_rgb, pad, size).numpy()
                 timings = {'preprocess': 0.0, 'inference': (time.perf_counter() - start) * 1e3}
-        return split_outputs(fused), padding, timings
+        return fused, padding, timings
 
     def prepare(self, input_height: int, input_width: int, output_stride: int) -> None:
         """Build (trace, compile or convert) what `run` needs for this size and stride."""
         probe = np.zeros((input_height, input_width, 3), dtype=np.uint8)
         self.run(probe, input_height, input_width, output_stride)
 
-    def _fused_graph(self, output_stride: int, layers) -> Callable:
-        graph = self._fused.get(output_stride)
+    def _fused_graph(self, output_stride: int, layers, with_mirror: bool = False) -> Callable:
+        key = (output_stride, with_mirror)
+        graph = self._fused.get(key)
         if graph is None:
             tensors = self._tensors
 
             def image_to_outputs(image, padding, size):
-                return run_mobilenet(pad_resize_normalize(image, padding, size), tensors, layers)
+                inputs = pad_resize_normalize(image, padding, size)
+                if with_mirror:
+                    inputs = with_mirrored_input(inputs)
+                return run_mobilenet(inputs, tensors, layers)
 
             graph = tf.function(image_to_outputs, input_signature=_PREPROCESS_SIGNATURE,
                                 autograph=False, jit_compile=self.backend == 'xla')
-            self._fused[output_stride] = graph
+            self._fused[key] = graph
         return graph
 
-    def _run_tflite(self, image_rgb, pad, size, layers, output_stride):
+    def _run_tflite(self, image_rgb, pad, size, layers, output_stride, with_mirror=False):
         start = time.perf_counter()
         inputs = self._preprocess(image_rgb, pad, size).numpy()
         middle = time.perf_counter()
@@ -157,6 +189,11 @@ class PoseNetwork:
         interpreter.set_tensor(input_index, inputs)
         interpreter.invoke()
         fused = interpreter.get_tensor(output_index)
+        if with_mirror:
+            fused = fused.copy()  # the interpreter reuses its output buffer
+            interpreter.set_tensor(input_index, np.ascontiguousarray(inputs[:, :, ::-1]))
+            interpreter.invoke()
+            fused = np.concatenate([fused, interpreter.get_tensor(output_index)])
         return fused, {'preprocess': (middle - start) * 1e3,
                        'inference': (time.perf_counter() - middle) * 1e3}
 

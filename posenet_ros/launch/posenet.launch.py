@@ -1,0 +1,57 @@
+"""posenet_node with its parameters file, in a namespace, with the input and output remapped.
+
+    ros2 launch posenet_ros posenet.launch.py
+    ros2 launch posenet_ros posenet.launch.py image:=/camera/image_raw namespace:=front
+    ros2 launch posenet_ros posenet.launch.py image:=/camera/image_raw use_compressed:=true
+    ros2 launch posenet_ros posenet.launch.py params_file:=/path/to/my_posenet.yaml
+"""
+from pathlib import Path
+
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument
+from launch.substitutions import LaunchConfiguration, PythonExpression
+from launch_ros.actions import Node
+
+
+def generate_launch_description():
+    default_params = str(Path(get_package_share_directory('posenet_ros')) / 'config' / 'posenet.yaml')
+    namespace = LaunchConfiguration('namespace')
+    image = LaunchConfiguration('image')
+    poses = LaunchConfiguration('poses')
+    use_compressed = LaunchConfiguration('use_compressed')
+    return LaunchDescription([
+        DeclareLaunchArgument('namespace', default_value='',
+                              description='namespace of the node and its relative topics'),
+        DeclareLaunchArgument('params_file', default_value=default_params,
+                              description='posenet_node parameters (YAML)'),
+        DeclareLaunchArgument('image', default_value='image',
+                              description='input sensor_msgs/Image topic; with use_compressed, '
+                                          'its /compressed sibling is read'),
+        DeclareLaunchArgument('poses', default_value='poses',
+                              description='output posenet_msgs/PoseArray topic (poses/markers '
+                                          'and poses/image follow it)'),
+        DeclareLaunchArgument('use_compressed', default_value='false',
+                              description='subscribe to <image>/compressed (JPEG/PNG); '
+                                          'overrides the parameters file'),
+        DeclareLaunchArgument('log_level', default_value='info',
+                              description='debug, info, warn, error'),
+        Node(
+            package='posenet_ros',
+            executable='posenet_node',
+            name='posenet_node',
+            namespace=namespace,
+            parameters=[LaunchConfiguration('params_file'),
+                        {'use_compressed': PythonExpression(["'", use_compressed, "' == 'true'"])}],
+            remappings=[
+                ('image', image),
+                ('image/compressed', [image, '/compressed']),
+                ('poses', poses),
+                ('poses/markers', [poses, '/markers']),
+                ('poses/image', [poses, '/image']),
+            ],
+            ros_arguments=['--log-level', LaunchConfiguration('log_level')],
+            output='screen',
+            emulate_tty=True,
+        ),
+    ])

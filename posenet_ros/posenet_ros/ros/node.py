@@ -1,0 +1,276 @@
+"""posenet_node: camera images in, posenet_msgs/PoseArray out.
+
+Topics (relative, so namespaces and remapping work as usual):
+  image (sensor_msgs/Image), or image/compressed (sensor_msgs/CompressedImage) with
+      use_compressed: the input, sensor-data QoS (best effort) unless overridden with the
+      standard qos_overrides parameters.
+  poses (posenet_msgs/PoseArray, reliable, depth 10): one message per processed frame, also
+      when no one is found.
+  poses/markers (visualization_msgs/MarkerArray), poses/image (sensor_msgs/Image): only
+      computed while someone subscribes (and publish_markers / publish_image are true).
+
+Only the newest frame is processed: the subscription callback puts each message into a one-slot
+mailbox (replacing, and counting as dropped, one still waiting) and a worker thread converts,
+estimates and publishes. Inference never runs on the executor, so parameter changes and new
+frames are taken while a frame is being processed.
+"""
+from __future__ import annotations
+
+import faulthandler
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+# Quiet TensorFlow's C++ start-up chatter unless the user asked for it (set before TF loads).
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+import rclpy  # noqa: E402
+from rclpy.exceptions import ParameterException  # noqa: E402
+from rclpy.executors import ExternalShutdownException  # noqa: E402
+from rclpy.node import Node  # noqa: E402
+from rclpy.qos import QoSProfile, ReliabilityPolicy, HistoryPolicy, qos_profile_sensor_data  # noqa: E402
+from rclpy.qos_overriding_options import QoSOverridingOptions  # noqa: E402
+from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
+from visualization_msgs.msg import MarkerArray  # noqa: E402
+
+from posenet_msgs.msg import PoseArray  # noqa: E402
+from posenet_ros.engine.drawing import draw_poses  # noqa: E402
+from posenet_ros.ros.image_conversion import (  # noqa: E402
+    ImageConversionError, compressed_to_rgb, image_to_rgb, rgb_to_image_msg)
+from posenet_ros.ros.markers import PoseMarkerBuilder  # noqa: E402
+from posenet_ros.ros.messages import to_pose_array  # noqa: E402
+from posenet_ros.ros.parameters import LiveSettings, PoseNetParameters, describe_config  # noqa: E402
+
+NODE_NAME = 'posenet_node'
+POSES_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                       history=HistoryPolicy.KEEP_LAST)
+# Visualization: reliable (so RViz's default subscriptions match) and only the latest.
+VISUALIZATION_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                               history=HistoryPolicy.KEEP_LAST)
+STATS_PERIOD_S = 5.0  # how often dropped frames are reported, and the bad-input log rate
+
+
+class RateLimitedLog:
+    """Logs each distinct message at most once per period, then how many were held back."""
+
+    def __init__(self, log, period_s: float = STATS_PERIOD_S):
+        self._log = log
+        self._period_s = period_s
+        self._last: dict[str, tuple[float, int]] = {}  # message -> (time logged, held back since)
+        self._lock = threading.Lock()
+
+    def __call__(self, message: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            logged_at, held_back = self._last.get(message, (-float('inf'), 0))
+            if now - logged_at < self._period_s:
+                self._last[message] = (logged_at, held_back + 1)
+                return
+            self._last[message] = (now, 0)
+        if held_back:
+            message += f' ({held_back} more like this in the last {now - logged_at:.0f} s)'
+        self._log(message)
+
+
+@dataclass
+class FrameMailbox:
+    """One slot for the newest input frame; a new frame replaces (drops) one still waiting."""
+
+    condition: threading.Condition = field(default_factory=threading.Condition)
+    message: object = None
+    received: int = 0
+    dropped: int = 0
+    closed: bool = False
+
+    def put(self, message) -> None:
+        with self.condition:
+            if self.message is not None:
+                self.dropped += 1
+            self.message = message
+            self.received += 1
+            self.condition.notify()
+
+    def take(self, timeout_s: float = 0.5):
+        """The waiting frame (the slot is emptied), or None when none came or the box closed."""
+        with self.condition:
+            if self.message is None and not self.closed:
+                self.condition.wait(timeout_s)
+            message, self.message = self.message, None
+            return None if self.closed else message
+
+    def counts(self) -> tuple[int, int]:
+        with self.condition:
+            return self.received, self.dropped
+
+    def close(self) -> None:
+        with self.condition:
+            self.closed = True
+            self.condition.notify_all()
+
+
+class PoseNetNode(Node):
+    """Subscribes to camera images, runs PoseNet on the newest one, publishes the poses."""
+
+    def __init__(self, **node_kwargs):
+        super().__init__(NODE_NAME, **node_kwargs)
+        self.parameters = PoseNetParameters(self)
+        startup = self.parameters.startup
+        # TensorFlow loads here (seconds). A Ctrl-C meanwhile shuts the context down (rclpy's
+        # handler); each slow step is followed by a check so that the node stops right away.
+        from posenet_ros.engine.estimator import PoseEstimator
+        self._raise_if_interrupted()
+        self.estimator = PoseEstimator(startup.model, multiplier=startup.multiplier,
+                                       device=startup.device, backend=startup.backend)
+        snapping = self.parameters.start(self.estimator.multiplier, self._on_settings_changed)
+        if snapping:
+            self.get_logger().info(snapping)
+        settings = self.parameters.live
+        self._raise_if_interrupted()
+        self.estimator.warmup(settings.config)
+        self._raise_if_interrupted()
+
+        self._bad_input_log = RateLimitedLog(self.get_logger().warning)
+        self._failure_log = RateLimitedLog(self.get_logger().error)
+        self._markers = PoseMarkerBuilder(settings.min_keypoint_score, settings.marker_pixel_size)
+        self._mailbox = FrameMailbox()
+        self._processed = 0
+        self._stats_received = self._stats_dropped = 0
+
+        self._poses_pub = self.create_publisher(
+            PoseArray, 'poses', POSES_QOS,
+            qos_overriding_options=QoSOverridingOptions.with_default_policies())
+        self._markers_pub = self.create_publisher(MarkerArray, 'poses/markers', VISUALIZATION_QOS)
+        self._image_pub = self.create_publisher(Image, 'poses/image', VISUALIZATION_QOS)
+        if startup.use_compressed:
+            message_type, topic, self._convert = CompressedImage, 'image/compressed', compressed_to_rgb
+        else:
+            message_type, topic, self._convert = Image, 'image', image_to_rgb
+        self._subscription = self.create_subscription(
+            message_type, topic, self._mailbox.put, qos_profile_sensor_data,
+            qos_overriding_options=QoSOverridingOptions.with_default_policies())
+        self._input_topic = self._subscription.topic_name
+        self._stats_timer = self.create_timer(STATS_PERIOD_S, self._report_drops)
+
+        self._worker = threading.Thread(target=self._work, name='posenet_worker', daemon=True)
+        self._worker.start()
+        self.get_logger().info(
+            f'PoseNet {self.estimator.model_name} (multiplier {self.estimator.multiplier:g}, '
+            f'{self.estimator.model_path}) on {self.estimator.device} with the '
+            f'{self.estimator.backend} backend; {describe_config(settings)}; listening on '
+            f'{self._input_topic}, publishing {self._poses_pub.topic_name}')
+
+    # -- frames ------------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while True:
+            message = self._mailbox.take()
+            if self._mailbox.closed:
+                return
+            if message is not None:
+                self._process(message)
+
+    def _process(self, message) -> None:
+        settings = self.parameters.live  # one consistent snapshot for this frame
+        try:
+            rgb = self._convert(message)
+        except ImageConversionError as error:
+            self._bad_input_log(f'skipping a frame from {self._input_topic}: {error}')
+            return
+        try:
+            result = self.estimator.estimate(rgb, settings.config)
+            pose_array = to_pose_array(result, message.header, settings.min_pose_score)
+            self._poses_pub.publish(pose_array)
+            self._processed += 1
+            self._publish_visualization(rgb, result, pose_array, message.header, settings)
+        except Exception as error:  # noqa: BLE001 - the node must keep serving the next frame
+            if self._mailbox.closed or not self.context.ok():
+                return  # shutting down: publishers may already be gone
+            self._failure_log(f'failed on a frame from {self._input_topic}: '
+                              f'{type(error).__name__}: {error}')
+
+    def _publish_visualization(self, rgb, result, pose_array, header,
+                               settings: LiveSettings) -> None:
+        if settings.publish_markers and self._markers_pub.get_subscription_count() > 0:
+            self._markers.min_keypoint_score = settings.min_keypoint_score
+            self._markers.pixel_size = settings.marker_pixel_size
+            self._markers_pub.publish(self._markers.build(pose_array))
+        if settings.publish_image and self._image_pub.get_subscription_count() > 0:
+            drawn = draw_poses(rgb, result.poses, settings.min_pose_score,
+                               settings.min_keypoint_score)
+            self._image_pub.publish(rgb_to_image_msg(drawn, header))
+
+    def _report_drops(self) -> None:
+        received, dropped = self._mailbox.counts()
+        new_received = received - self._stats_received
+        new_dropped = dropped - self._stats_dropped
+        self._stats_received, self._stats_dropped = received, dropped
+        if new_dropped:
+            self.get_logger().info(
+                f'dropped {new_dropped} of {new_received} frames in the last {STATS_PERIOD_S:g} s '
+                f'(frames come faster than they are processed; only the newest is kept)')
+
+    def _on_settings_changed(self, settings: LiveSettings, note: str) -> None:
+        self.get_logger().info(f'now using {describe_config(settings)}' + (f'; {note}' if note else ''))
+
+    # -- life cycle --------------------------------------------------------------------------
+
+    def _raise_if_interrupted(self) -> None:
+        if not self.context.ok():
+            raise KeyboardInterrupt
+
+    def stop(self) -> None:
+        """Stop taking frames and wait for the frame in progress (called before destroy_node)."""
+        if not hasattr(self, '_worker'):
+            return  # interrupted before it started
+        self._mailbox.close()
+        if self._worker.is_alive():
+            self._worker.join(timeout=10.0)
+
+
+def main(args=None) -> int:
+    """Entry point of `posenet_node`: exit code 0 on Ctrl-C, 1 with one clear line on bad setup."""
+    node = None
+    # `kill -USR1 <pid>` prints every thread's stack to stderr: a hang can be diagnosed live.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    try:
+        rclpy.init(args=args)
+        node = PoseNetNode()
+        if rclpy.ok():
+            rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (ValueError, ParameterException, FileNotFoundError) as error:
+        if not _interrupted():
+            # Bad parameters, device or weights; ModelNotFoundError says where it looked.
+            prefix = '' if isinstance(error, FileNotFoundError) else 'cannot start: '
+            _fail(f'{prefix}{error}')
+            return 1
+    except Exception:
+        if not _interrupted():
+            raise  # a bug: keep its traceback
+        # Ctrl-C during start-up: rclpy's signal handler shut the context down under our feet.
+    finally:
+        if node is not None:
+            node.stop()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+def _interrupted() -> bool:
+    """Whether rclpy's SIGINT/SIGTERM handler has shut the context down."""
+    try:
+        return not rclpy.ok()
+    except Exception:  # noqa: BLE001 - rclpy never initialised
+        return False
+
+
+def _fail(message: str) -> None:
+    print(f'[{NODE_NAME}] ERROR: {message}', file=sys.stderr, flush=True)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

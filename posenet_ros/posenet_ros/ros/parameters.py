@@ -1,0 +1,267 @@
+"""posenet_node's parameters: their declaration, validation, and the settings they make.
+
+Every parameter is declared with a ParameterDescriptor (description, range, read_only). The live
+ones can be changed while the node runs (`ros2 param set`, the `set_parameters` service); each
+change is checked as a whole through `EstimateConfig.check` and either refused with the reason
+(the old value stays) or used from the next frame on, without a restart or a weights reload.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from rcl_interfaces.msg import (
+    FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult)
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+
+from posenet_ros.engine.config import DECODINGS, MAX_INPUT_SIDE, EstimateConfig
+
+DEVICES = ('auto', 'cpu', 'gpu')
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """One parameter: its default (which fixes its type), what it means and its allowed values."""
+
+    name: str
+    default: bool | int | float | str
+    description: str
+    read_only: bool = False
+    integer_range: tuple[int, int, int] | None = None  # from, to, step
+    float_range: tuple[float, float] | None = None  # from, to (any value between)
+    constraints: str = ''
+
+    def descriptor(self) -> ParameterDescriptor:
+        descriptor = ParameterDescriptor(
+            name=self.name, type=Parameter.Type.from_parameter_value(self.default).value,
+            description=self.description, additional_constraints=self.constraints,
+            read_only=self.read_only)
+        if self.integer_range is not None:
+            start, end, step = self.integer_range
+            descriptor.integer_range = [IntegerRange(from_value=start, to_value=end, step=step)]
+        if self.float_range is not None:
+            start, end = self.float_range
+            descriptor.floating_point_range = [
+                FloatingPointRange(from_value=start, to_value=end, step=0.0)]
+        return descriptor
+
+
+# The defaults suit a 640x480 camera at 30 Hz on a laptop CPU; config/posenet.yaml repeats them.
+PARAMETERS = (
+    # Read-only: a change would need the weights reloaded or the subscription remade.
+    ParameterSpec(
+        'model', 'mobilenet_quant2_075',
+        'PoseNet weights: a name (mobilenet_float_050|075|100, mobilenet_quant2_050|075|100, '
+        'mobilenet_quant1_050|075|100, mobilenet_v1_050|075|100|101_weights), looked up in '
+        '$POSENET_MODELS, then the cache, then downloaded; or the path of a folder holding them. '
+        'The name sets the MobileNetV1 width multiplier.', read_only=True),
+    ParameterSpec(
+        'multiplier', 0.0,
+        'MobileNetV1 width multiplier (0.5, 0.75, 1.0 or 1.01) when `model` is a folder whose '
+        'weights do not tell; 0 means: from the weights.',
+        read_only=True, float_range=(0.0, 1.01)),
+    ParameterSpec(
+        'device', 'auto', 'Where TensorFlow runs: auto (a GPU when TensorFlow sees one), cpu, gpu.',
+        read_only=True, constraints='auto, cpu or gpu'),
+    ParameterSpec(
+        'backend', '',
+        'Inference path of the engine (e.g. function, xla, tflite, eager); empty: the fastest one '
+        'that keeps parity with the original PoseNet.', read_only=True),
+    ParameterSpec(
+        'use_compressed', False,
+        'Subscribe to image/compressed (sensor_msgs/CompressedImage, JPEG or PNG) instead of image '
+        '(sensor_msgs/Image).', read_only=True),
+    # Live: used from the next frame.
+    ParameterSpec(
+        'output_stride', 16,
+        'Output stride of the network: 8 (finer, about 3x slower) or 16; 32 only with multiplier '
+        '1.0 or 1.01.', integer_range=(8, 32, 8), constraints='8, 16, or 32 where the multiplier allows'),
+    ParameterSpec(
+        'input_width', 481,
+        'Width in pixels the image is resized to (after zero padding to this aspect ratio) before '
+        'the network. Snapped down to k * output_stride + 1; the snapped value is logged and used.',
+        integer_range=(1, MAX_INPUT_SIDE, 1)),
+    ParameterSpec(
+        'input_height', 353,
+        'Height in pixels the image is resized to before the network. Snapped down to '
+        'k * output_stride + 1; the snapped value is logged and used.',
+        integer_range=(1, MAX_INPUT_SIDE, 1)),
+    ParameterSpec(
+        'decoding', 'multi',
+        'Pose decoding: single (one person, fastest) or multi (up to max_pose_detections people).',
+        constraints='single or multi'),
+    ParameterSpec(
+        'max_pose_detections', 5, 'Multi-pose decoding: most poses returned per image.',
+        integer_range=(1, 100, 1)),
+    ParameterSpec(
+        'score_threshold', 0.5,
+        'Multi-pose decoding: lowest part score for a part to start (be the root of) a pose, as '
+        'in PoseNet.', float_range=(0.0, 1.0)),
+    ParameterSpec(
+        'nms_radius', 20.0,
+        'Multi-pose decoding: a part closer than this to the same part of an earlier pose is not '
+        'used again, as in PoseNet. Pixels at model input (not source image).',
+        float_range=(0.0, 8192.0), constraints='greater than 0'),
+    ParameterSpec(
+        'flip_horizontal', False,
+        'Mirror the poses left-right (for a mirrored camera image): x becomes width - 1 - x.'),
+    ParameterSpec(
+        'min_pose_score', 0.15, 'Poses scoring below this are not published.',
+        float_range=(0.0, 1.0)),
+    ParameterSpec(
+        'min_keypoint_score', 0.1,
+        'Keypoints scoring below this are not drawn (poses/markers, poses/image). poses always '
+        'carries all 17 keypoints with their scores.', float_range=(0.0, 1.0)),
+    ParameterSpec(
+        'publish_markers', True,
+        'Publish poses/markers (visualization_msgs/MarkerArray) while it has subscribers.'),
+    ParameterSpec(
+        'publish_image', True,
+        'Publish poses/image (the input image with the skeletons drawn) while it has subscribers.'),
+    ParameterSpec(
+        'marker_pixel_size', 0.002,
+        'poses/markers: metres per image pixel. Markers lie in the image plane of the camera '
+        'frame (x right, y down, z = 0) at this scale.', float_range=(1e-6, 1.0)),
+)
+SPECS = {spec.name: spec for spec in PARAMETERS}
+READ_ONLY = tuple(spec.name for spec in PARAMETERS if spec.read_only)
+LIVE = tuple(spec.name for spec in PARAMETERS if not spec.read_only)
+
+
+@dataclass(frozen=True)
+class StartupSettings:
+    """What the read-only parameters fix for the node's lifetime."""
+
+    model: str
+    multiplier: float | None
+    device: str
+    backend: str | None
+    use_compressed: bool
+
+
+@dataclass(frozen=True)
+class LiveSettings:
+    """What the live parameters set for the next frame. `config` is already snapped."""
+
+    config: EstimateConfig
+    min_pose_score: float
+    min_keypoint_score: float
+    publish_markers: bool
+    publish_image: bool
+    marker_pixel_size: float
+
+
+def startup_settings(values: Mapping[str, Any]) -> StartupSettings:
+    """The read-only settings; ValueError with the reason when one is unusable."""
+    model = str(values['model']).strip()
+    if not model:
+        raise ValueError('model must name PoseNet weights or a folder holding them')
+    device = str(values['device']).strip().lower()
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {values['device']!r}")
+    multiplier = float(values['multiplier'])
+    return StartupSettings(
+        model=model, multiplier=multiplier if multiplier > 0.0 else None, device=device,
+        backend=str(values['backend']).strip() or None,
+        use_compressed=bool(values['use_compressed']))
+
+
+def live_settings(values: Mapping[str, Any], multiplier: float | None) -> LiveSettings:
+    """The settings the live values make; ValueError with the reason when they don't fit."""
+    config = EstimateConfig(
+        output_stride=int(values['output_stride']),
+        input_height=int(values['input_height']),
+        input_width=int(values['input_width']),
+        decoding=str(values['decoding']),
+        max_pose_detections=int(values['max_pose_detections']),
+        score_threshold=float(values['score_threshold']),
+        nms_radius=float(values['nms_radius']),
+        flip_horizontal=bool(values['flip_horizontal']))
+    config.check(multiplier)
+    for name in ('min_pose_score', 'min_keypoint_score'):
+        if not 0.0 <= float(values[name]) <= 1.0:
+            raise ValueError(f'{name} must be between 0 and 1, got {values[name]}')
+    if not float(values['marker_pixel_size']) > 0.0:
+        raise ValueError(f"marker_pixel_size must be positive, got {values['marker_pixel_size']}")
+    return LiveSettings(
+        config=config.snapped(),
+        min_pose_score=float(values['min_pose_score']),
+        min_keypoint_score=float(values['min_keypoint_score']),
+        publish_markers=bool(values['publish_markers']),
+        publish_image=bool(values['publish_image']),
+        marker_pixel_size=float(values['marker_pixel_size']))
+
+
+def snapping_note(values: Mapping[str, Any], settings: LiveSettings) -> str:
+    """Say which requested input sides were snapped, and to what ('' when none was)."""
+    stride = settings.config.output_stride
+    notes = [
+        f'{name} {int(values[name])} snapped to {getattr(settings.config, name)}'
+        for name in ('input_width', 'input_height')
+        if int(values[name]) != getattr(settings.config, name)]
+    if not notes:
+        return ''
+    return f"{' and '.join(notes)} (the network takes k * {stride} + 1 pixels at output stride {stride})"
+
+
+class PoseNetParameters:
+    """Declares posenet_node's parameters on a node and keeps the settings they make.
+
+    `live` always holds settings that passed validation; the node reads it once per frame, so a
+    change applies whole from the next frame. `on_change(settings, note)` is called after an
+    accepted change that alters the settings.
+    """
+
+    def __init__(self, node: Node):
+        self._node = node
+        for spec in PARAMETERS:
+            node.declare_parameter(spec.name, spec.default, spec.descriptor())
+        self._values = {spec.name: node.get_parameter(spec.name).value for spec in PARAMETERS}
+        self.startup = startup_settings(self._values)
+        self._multiplier: float | None = None
+        self.live: LiveSettings | None = None
+        self._on_change: Callable[[LiveSettings, str], None] | None = None
+
+    def start(self, multiplier: float,
+              on_change: Callable[[LiveSettings, str], None] | None = None) -> str:
+        """Validate the starting values against the loaded model's multiplier and begin taking
+        changes. Raises ValueError with the reason; returns the snapping note."""
+        self._multiplier = multiplier
+        self.live = live_settings(self._values, multiplier)
+        self._on_change = on_change
+        self._node.add_on_set_parameters_callback(self._on_set_parameters)
+        return snapping_note(self._values, self.live)
+
+    def _on_set_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
+        ours = [p for p in parameters if p.name in SPECS]
+        if not ours:
+            return SetParametersResult(successful=True)
+        values = dict(self._values)
+        for parameter in ours:
+            values[parameter.name] = parameter.value
+        try:
+            settings = live_settings(values, self._multiplier)
+        except (ValueError, TypeError) as error:
+            return SetParametersResult(successful=False, reason=str(error))
+        note = snapping_note(values, settings)
+        changed = settings != self.live
+        self._values = values
+        self.live = settings
+        if changed and self._on_change is not None:
+            self._on_change(settings, note)
+        return SetParametersResult(successful=True, reason=note)
+
+
+def describe_config(settings: LiveSettings) -> str:
+    """One line for the log: the estimation settings in force."""
+    config = settings.config
+    text = (f'output stride {config.output_stride}, input {config.input_width}x'
+            f'{config.input_height} (width x height), {config.decoding} decoding')
+    if config.decoding == 'multi':
+        text += (f' (max {config.max_pose_detections} poses, score threshold '
+                 f'{config.score_threshold:g}, NMS radius {config.nms_radius:g} px)')
+    if config.flip_horizontal:
+        text += ', flipped horizontally'
+    return text
+

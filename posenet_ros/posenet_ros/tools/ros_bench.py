@@ -1,0 +1,362 @@
+"""Timing posenet_node through ROS 2: frame latency per configuration, and under a camera rate.
+
+The node runs in its own process (`python -m posenet_ros.ros.node`, in a private namespace so
+other nodes on the machine are not disturbed); this process publishes sensor_msgs/Image frames
+to it and receives its posenet_msgs/PoseArray messages over DDS, as a camera driver and a
+consumer would. Two measurements:
+
+* latency: one frame at a time, time from publishing it to receiving its PoseArray (matched by
+  header stamp). The configuration is changed through the node's live parameters, so one node
+  (one model and inference path) serves every stride, input size and decoding.
+* camera rate: frames published at a fixed rate for a while; for each PoseArray its age at
+  arrival (now - header.stamp), frames dropped by the node (it keeps only the newest), frames
+  processed per second, and the node's resident memory before and after.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from posenet_ros.engine.config import EstimateConfig
+
+READY_TIMEOUT_S = 180.0       # TensorFlow start-up, weight loading, first graph
+FRAME_TIMEOUT_S = 10.0        # one frame, steady state
+FIRST_FRAME_TIMEOUT_S = 60.0   # after a configuration change (graph / TFLite conversion)
+
+
+class RosBenchError(RuntimeError):
+    """The node could not be started or stopped answering; the message says why."""
+
+
+def rss_mib(pid: int) -> float | None:
+    """Resident memory of a process in MiB (from /proc), None if it cannot be read."""
+    try:
+        for line in Path(f'/proc/{pid}/status').read_text().splitlines():
+            if line.startswith('VmRSS:'):
+                return int(line.split()[1]) / 1024.0
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def undelivered_hint(frame) -> str:
+    """Why a frame may never get an answer: most often DDS dropping a large best-effort sample."""
+    return (f'posenet_node never answered a {frame.width}x{frame.height} {frame.encoding} frame '
+            f'({len(frame.data)} bytes) within {FIRST_FRAME_TIMEOUT_S:.0f} s. Fast DDS (the '
+            'default RMW) loses best-effort messages larger than about 512 KB unless '
+            'FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA is set for both processes; or pass '
+            '--image-reliability reliable.')
+
+
+def node_parameters(config: EstimateConfig) -> dict:
+    """The node's live parameters for an EstimateConfig (poses all published, as in-process)."""
+    return {'output_stride': int(config.output_stride), 'input_height': int(config.input_height),
+            'input_width': int(config.input_width), 'decoding': config.decoding,
+            'max_pose_detections': int(config.max_pose_detections),
+            'score_threshold': float(config.score_threshold),
+            'nms_radius': float(config.nms_radius),
+            'flip_horizontal': bool(config.flip_horizontal), 'min_pose_score': 0.0,
+            'publish_markers': False, 'publish_image': False}
+
+
+def _ros_arg(name: str, value) -> str:
+    if isinstance(value, bool):
+        text = 'true' if value else 'false'
+    elif isinstance(value, float):
+        text = repr(value)
+    else:
+        text = str(value)
+    return f'{name}:={text}'
+
+
+class NodeProcess:
+    """posenet_node in a child process, in its own namespace, with its output in a log file."""
+
+    def __init__(self, model: str, backend: str | None, config: EstimateConfig,
+                 namespace: str | None = None, image_reliability: str | None = None):
+        self.namespace = namespace or f'/posenet_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}'
+        self.model = model
+        self.backend = backend
+        self.config = config
+        self.image_reliability = image_reliability
+        self.process: subprocess.Popen | None = None
+        self._log = tempfile.NamedTemporaryFile(prefix='posenet_node_', suffix='.log', delete=False)
+
+    def start(self) -> None:
+        command = [sys.executable, '-m', 'posenet_ros.ros.node', '--ros-args',
+                   '-r', f'__ns:={self.namespace}', '-p', _ros_arg('model', self.model)]
+        if self.backend:
+            command += ['-p', _ros_arg('backend', self.backend)]
+        for name, value in node_parameters(self.config).items():
+            command += ['-p', _ros_arg(name, value)]
+        if self.image_reliability:  # the node's standard QoS override of its image subscription
+            command += ['-p', f'qos_overrides.{self.namespace}/image.subscription.reliability:='
+                              f'{self.image_reliability}']
+        # The node imports this very package, wherever it is (installed, or a source tree).
+        package_root = str(Path(__file__).resolve().parents[2])
+        env = dict(os.environ)
+        env['PYTHONPATH'] = os.pathsep.join(
+            [package_root] + [p for p in env.get('PYTHONPATH', '').split(os.pathsep) if p])
+        self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, env=env)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            return '\n'.join(Path(self._log.name).read_text(errors='replace').splitlines()[-lines:])
+        except OSError:
+            return ''
+
+    def check_alive(self) -> None:
+        if not self.alive():
+            code = self.process.returncode if self.process else None
+            raise RosBenchError(f'posenet_node exited (code {code}):\n{self.log_tail()}')
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        """Ctrl-C the node (its clean shutdown path), then terminate it if it hangs."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.terminate()
+                try:
+                    self.process.wait(5.0)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait()
+        self._log.close()
+        Path(self._log.name).unlink(missing_ok=True)
+
+
+class BenchClient:
+    """The camera and the consumer: publishes frames to the node, collects its PoseArrays."""
+
+    def __init__(self, namespace: str):
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.parameter_client import AsyncParameterClient
+        from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+        from sensor_msgs.msg import Image
+
+        from posenet_msgs.msg import PoseArray
+
+        from rclpy.signals import SignalHandlerOptions
+
+        self._context = rclpy.Context()
+        # No rclpy signal handlers: Ctrl-C stays a KeyboardInterrupt for the calling program.
+        rclpy.init(context=self._context, signal_handler_options=SignalHandlerOptions.NO)
+        self.node = rclpy.create_node(f'posenet_bench_client_{uuid.uuid4().hex[:6]}',
+                                      context=self._context)
+        # Like a camera driver: the node's sensor-data subscription gets best-effort delivery.
+        self.publisher = self.node.create_publisher(
+            Image, f'{namespace}/image',
+            QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                       history=HistoryPolicy.KEEP_LAST))
+        self.subscription = self.node.create_subscription(
+            PoseArray, f'{namespace}/poses', self._on_poses,
+            QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE,
+                       history=HistoryPolicy.KEEP_LAST))
+        self.parameters = AsyncParameterClient(self.node, f'{namespace}/posenet_node')
+        self._condition = threading.Condition()
+        self._arrivals: dict[int, tuple[float, int]] = {}  # stamp ns -> (perf_counter, clock ns)
+        self._executor = SingleThreadedExecutor(context=self._context)
+        self._executor.add_node(self.node)
+        self._spinner = threading.Thread(target=self._spin, name='bench_client', daemon=True)
+        self._spinner.start()
+
+    def _spin(self) -> None:
+        try:
+            self._executor.spin()
+        except Exception:  # shut down under it
+            pass
+
+    def _on_poses(self, msg) -> None:
+        arrived = time.perf_counter()
+        now_ns = self.node.get_clock().now().nanoseconds
+        stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        with self._condition:
+            self._arrivals[stamp] = (arrived, now_ns)
+            self._condition.notify_all()
+
+    def now_ns(self) -> int:
+        return self.node.get_clock().now().nanoseconds
+
+    def publish(self, msg) -> tuple[int, float]:
+        """Stamp a frame with the current time and publish it: (stamp ns, perf_counter)."""
+        stamp_ns = self.now_ns()
+        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
+        sent = time.perf_counter()
+        self.publisher.publish(msg)
+        return stamp_ns, sent
+
+    def wait_for(self, stamp_ns: int, timeout_s: float) -> float | None:
+        """perf_counter time at which the PoseArray of that frame arrived, or None."""
+        deadline = time.monotonic() + timeout_s
+        with self._condition:
+            while stamp_ns not in self._arrivals:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._condition.wait(left)
+            return self._arrivals.pop(stamp_ns)[0]
+
+    def take_arrivals(self) -> dict[int, tuple[float, int]]:
+        with self._condition:
+            arrivals, self._arrivals = self._arrivals, {}
+            return arrivals
+
+    def wait_connected(self, node: NodeProcess, timeout_s: float = READY_TIMEOUT_S) -> None:
+        """Until the node subscribes to our frames, publishes poses and serves parameters."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            node.check_alive()
+            if (self.publisher.get_subscription_count() > 0
+                    and self.subscription.get_publisher_count() > 0
+                    and self.parameters.services_are_ready()):
+                return
+            time.sleep(0.1)
+        raise RosBenchError(f'posenet_node did not come up within {timeout_s:.0f} s:\n'
+                            f'{node.log_tail()}')
+
+    def set_parameters(self, values: dict, timeout_s: float = 10.0) -> None:
+        from rclpy.parameter import Parameter
+        future = self.parameters.set_parameters(
+            [Parameter(name, value=value) for name, value in values.items()])
+        deadline = time.monotonic() + timeout_s
+        while not future.done():
+            if time.monotonic() > deadline:
+                raise RosBenchError('posenet_node did not answer a parameter change')
+            time.sleep(0.01)
+        failed = [r.reason for r in future.result().results if not r.successful]
+        if failed:
+            raise RosBenchError(f'posenet_node refused the parameters: {"; ".join(failed)}')
+
+    def close(self) -> None:
+        import rclpy
+        self._executor.shutdown(timeout_sec=1.0)
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self._context)
+        self._spinner.join(timeout=2.0)
+
+
+def measure_latency(client: BenchClient, node: NodeProcess, frames, config: EstimateConfig,
+                    repeat: int, warmup: int = 2) -> dict:
+    """Publish-to-PoseArray time (ms) of each frame, one frame in flight at a time."""
+    client.set_parameters(node_parameters(config))
+    samples, lost = [], 0
+    for index in range(warmup * len(frames) + repeat * len(frames)):
+        timed = index >= warmup * len(frames)
+        frame = frames[index % len(frames)]
+        stamp_ns, sent = client.publish(frame)
+        arrived = client.wait_for(stamp_ns, FRAME_TIMEOUT_S if timed else FIRST_FRAME_TIMEOUT_S)
+        if arrived is None:
+            node.check_alive()
+            if index == 0:
+                raise RosBenchError(undelivered_hint(frame))
+            lost += 1
+            continue
+        if timed:
+            samples.append((arrived - sent) * 1e3)
+    client.take_arrivals()
+    return {'samples': samples, 'lost': lost}
+
+
+def measure_camera_rate(client: BenchClient, node: NodeProcess, frame, config: EstimateConfig,
+                        rate_hz: float, duration_s: float, warmup_frames: int = 10) -> dict:
+    """Frames at `rate_hz` for `duration_s`: PoseArray ages, drops, throughput, node memory."""
+    client.set_parameters(node_parameters(config))
+    for index in range(warmup_frames):  # settle the configuration before the clock starts
+        stamp_ns, _ = client.publish(frame)
+        if client.wait_for(stamp_ns, FIRST_FRAME_TIMEOUT_S) is None and index == 0:
+            node.check_alive()
+            raise RosBenchError(undelivered_hint(frame))
+    time.sleep(0.5)
+    client.take_arrivals()
+    rss_start = rss_mib(node.pid)
+    rss_peak = rss_start or 0.0
+    published = []
+    period = 1.0 / rate_hz
+    start = time.perf_counter()
+    next_at = start
+    next_rss = start + 1.0
+    while True:
+        now = time.perf_counter()
+        if now - start >= duration_s:
+            break
+        if now < next_at:
+            time.sleep(min(next_at - now, 0.01))
+            continue
+        published.append(client.publish(frame)[0])
+        next_at += period
+        if next_at < now - period:  # fell behind (slow publisher): do not burst to catch up
+            next_at = now
+        if now >= next_rss:
+            rss_peak = max(rss_peak, rss_mib(node.pid) or 0.0)
+            next_rss += 1.0
+    elapsed = time.perf_counter() - start
+    time.sleep(1.0)  # the frame in progress
+    node.check_alive()
+    arrivals = client.take_arrivals()
+    sent = set(published)
+    ages = [(now_ns - stamp) / 1e6 for stamp, (_, now_ns) in arrivals.items() if stamp in sent]
+    rss_end = rss_mib(node.pid)
+    processed = len(ages)
+    ages_array = np.asarray(ages) if ages else np.asarray([np.nan])
+    return {
+        'rate_hz': rate_hz, 'duration_s': round(elapsed, 2), 'published': len(published),
+        'processed': processed, 'dropped': len(published) - processed,
+        'processed_per_s': processed / elapsed if elapsed else 0.0,
+        'age_p50_ms': float(np.nanpercentile(ages_array, 50)),
+        'age_p99_ms': float(np.nanpercentile(ages_array, 99)),
+        'age_max_ms': float(np.nanmax(ages_array)),
+        'rss_start_mib': rss_start, 'rss_end_mib': rss_end,
+        'rss_peak_mib': max(rss_peak, rss_end or 0.0),
+    }
+
+
+@dataclass
+class RosSession:
+    """One node (model + inference path) and the client talking to it; a context manager."""
+
+    model: str
+    backend: str | None
+    config: EstimateConfig
+    image_reliability: str | None = None  # None: the node's default (best effort)
+
+    def __enter__(self) -> 'RosSession':
+        self.node = NodeProcess(self.model, self.backend, self.config,
+                                image_reliability=self.image_reliability)
+        self.node.start()
+        self.client = None
+        try:
+            self.client = BenchClient(self.node.namespace)
+            self.client.wait_connected(self.node)
+        except BaseException:
+            if self.client is not None:
+                self.client.close()
+            self.node.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self.client.close()
+        finally:
+            self.node.stop()

@@ -1,0 +1,118 @@
+"""posenet_node keeps serving through bad frames and bursts, and stops cleanly on Ctrl-C.
+
+Each bad frame must give one log line naming the topic and the cause, no PoseArray, and leave
+the node answering the next good frame. The last test stops the node as a user does.
+"""
+from __future__ import annotations
+
+import array
+import re
+import signal
+import time
+
+import pytest
+from sensor_msgs.msg import Image
+
+from node_support import load_rgb, running_node
+from posenet_ros.ros.image_conversion import rgb_to_image_msg
+
+PHOTO = 'coco_kpts/images/000000005802.jpg'  # 640x479
+
+
+def raw(encoding='rgb8', width=8, height=8, step=None, size=None) -> Image:
+    """An Image with the given header and `size` bytes of data (default: step * height)."""
+    step = width * 3 if step is None else step
+    size = step * height if size is None else size
+    return Image(encoding=encoding, width=width, height=height, step=step,
+                 data=array.array('B', bytes(size)))
+
+
+BAD_FRAMES = {
+    'unknown encoding': (raw(encoding='weird16'), "unsupported encoding 'weird16'"),
+    'data shorter than step * height': (raw(width=10, height=10, size=299),
+                                        'fewer than step * height'),
+    'step smaller than width * channels': (raw(width=10, height=10, step=20),
+                                           'step 20 is smaller than width * bytes per pixel'),
+    'zero width': (raw(width=0, height=10, step=0), 'zero size'),
+    'zero height': (raw(width=10, height=0), 'zero size'),
+    'wider than 8192 px': (raw(width=9000, height=1), 'larger than MAX_IMAGE_SIDE'),
+    'taller than 8192 px': (raw(width=1, height=9000), 'larger than MAX_IMAGE_SIDE'),
+}
+
+
+@pytest.fixture(scope='module')
+def good(data_path):
+    return rgb_to_image_msg(load_rgb(data_path / PHOTO))
+
+
+@pytest.fixture(scope='module')
+def ros(models_path, good, tmp_path_factory):
+    parameters = {'model': str(models_path / 'mobilenet_quant2_075')}
+    with running_node('bad_input', parameters, tmp_path_factory.mktemp('node'), good) as running:
+        yield running
+
+
+@pytest.mark.parametrize('case', list(BAD_FRAMES))
+def test_a_bad_frame_is_logged_with_topic_and_cause_and_the_node_goes_on(ros, good, case):
+    node, client = ros
+    message, cause = BAD_FRAMES[case]
+    bad_id = client.send(message)
+    # Wait for it to be taken before the good frame follows: a newer frame would replace it.
+    assert node.wait_for_log(cause), f'no log line saying "{cause}"'
+    (line,) = [line for line in node.log().splitlines() if cause in line][-1:]
+    assert '/image' in line and 'WARN' in line
+    answer = client.exchange(good)
+    assert answer.header.frame_id != bad_id
+    assert client.answer_to(bad_id) is None, 'a bad frame must not be answered'
+
+
+def test_the_same_bad_frame_again_and_again_is_logged_once(ros, good):
+    node, client = ros
+    message = raw(encoding='never_seen8')
+    for _ in range(20):
+        client.send(message)
+        client.spin_for(0.05)
+    client.exchange(good)
+    assert node.log().count("'never_seen8'") == 1, 'one line per cause and period'
+
+
+
+def test_a_burst_far_above_the_processing_rate_keeps_only_the_newest(ros, good):
+    node, client = ros
+    reports_before = len(drop_reports(node.log()))
+    burst = [client.send(good) for _ in range(60)]  # back to back: far faster than inference
+    answer = client.exchange(good)
+    answered = [frame_id for frame_id in burst if client.answer_to(frame_id) is not None]
+    assert len(answered) < len(burst) / 2, f'{len(answered)} of {len(burst)} burst frames processed'
+    # What was processed came in order, and the frame after the burst is answered.
+    positions = [burst.index(frame_id) for frame_id in answered]
+    assert positions == sorted(positions)
+    assert answer is not None
+    # The drops are reported (every 5 s at most), counted by the node itself.
+    deadline = time.monotonic() + 8.0
+    while len(drop_reports(node.log())) == reports_before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    new_reports = drop_reports(node.log())[reports_before:]
+    assert new_reports, 'no "dropped N of M frames" report in the log'
+    assert sum(dropped for dropped, _ in new_reports) >= 1
+
+
+def drop_reports(log: str) -> list[tuple[int, int]]:
+    return [tuple(map(int, match)) for match in re.findall(r'dropped (\d+) of (\d+) frames', log)]
+
+
+def test_ctrl_c_while_frames_arrive_exits_0_without_traceback(ros, good):
+    node, client = ros
+    for _ in range(5):
+        client.send(good)
+        client.spin_for(0.05)
+    node.process.send_signal(signal.SIGINT)
+    start = time.monotonic()
+    for _ in range(20):  # frames keep coming while it stops
+        client.send(good)
+        client.spin_for(0.02)
+    code = node.process.wait(timeout=20)
+    print(f'posenet_node stopped {time.monotonic() - start:.2f} s after Ctrl-C')
+    assert code == 0
+    log = node.log()
+    assert 'Traceback' not in log, log[-3000:]
