@@ -124,3 +124,29 @@ def test_run_scores_our_estimator_beside_the_original(models_path, annotations, 
     assert scores['scores']['ap'] == pytest.approx(scores['original_ap'], abs=0.002)
     assert len(read_results(saved)['results']) == 44
     assert 'median estimate time' in capsys.readouterr().out
+
+
+def test_options_beyond_the_original_are_scored_beside_it(models_path, annotations, monkeypatch,
+                                                         tmp_path, capsys):
+    """An input shaped like each photo (no padding, same pixel budget) scores above the original,
+    and the run records which options it used."""
+    monkeypatch.setenv('POSENET_MODELS', str(models_path))
+    report = tmp_path / 'scores.json'
+    code = coco_eval.main(['--run', '--model', 'mobilenet_quant2_075', '--stride', '16',
+                           '--resolution', '353x481', '--match-aspect-ratio', '--backend',
+                           'function', '--quiet', '--annotations', str(annotations),
+                           '--json-out', str(report)])
+    assert code == 0, capsys.readouterr().err
+    scores = json.loads(report.read_text())[0]
+    assert scores['config']['options'] == {'match_aspect_ratio': True}
+    assert scores['original_ap'] == pytest.approx(
+        REFERENCE_AP['mobilenet_quant2_075_s16_r353x481_multi_demo.json'], abs=5e-4)
+    assert scores['scores']['ap'] > scores['original_ap'] + 0.01
+    assert 'match_aspect_ratio=True' in capsys.readouterr().out
+
+
+def test_bad_run_option_gets_a_clear_message(annotations, capsys):
+    code = coco_eval.main(['--run', '--pose-score-keypoints', '0', '--annotations',
+                           str(annotations)])
+    assert code == 2
+    assert 'pose_score_keypoints' in capsys.readouterr().err

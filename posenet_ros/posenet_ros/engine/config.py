@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 
@@ -31,11 +32,17 @@ def to_valid_input_size(size: int, output_stride: int) -> int:
     return max(1, math.floor(size / output_stride)) * output_stride + 1
 
 
-def valid_input_sizes(output_stride: int, largest: int = MAX_INPUT_SIDE) -> range:
-    """Every input side the network takes at this stride (k * stride + 1), up to `largest`."""
-    return range(output_stride + 1, largest + 1, output_stride)
+def _valid_at_least(size: float, output_stride: int) -> int:
+    """The smallest valid input side (k * stride + 1, k >= 1) not below `size`."""
+    return max(1, math.ceil((size - 1) / output_stride - 1e-9)) * output_stride + 1
 
 
+def _valid_at_most(size: int, output_stride: int) -> int:
+    """The largest valid input side not above `size` (may be below stride + 1 if none is)."""
+    return (size - 1) // output_stride * output_stride + 1
+
+
+@functools.lru_cache(maxsize=64)  # called per frame with the same camera size
 def input_size_for_image(image_height: int, image_width: int, output_stride: int, *,
                          pixel_budget: int | None = None,
                          long_side: int | None = None) -> tuple[int, int]:
@@ -53,28 +60,25 @@ def input_size_for_image(image_height: int, image_width: int, output_stride: int
         raise ValueError(f'output_stride must be one of {OUTPUT_STRIDES}, got {output_stride}')
     if (pixel_budget is None) == (long_side is None):
         raise ValueError('give exactly one of pixel_budget and long_side')
-    sizes = valid_input_sizes(output_stride)
+    smallest = output_stride + 1
+    largest = _valid_at_most(MAX_INPUT_SIDE, output_stride)
     if long_side is not None:
         if not 1 <= long_side <= MAX_INPUT_SIDE:
             raise ValueError(f'long_side must be between 1 and {MAX_INPUT_SIDE}, got {long_side}')
         long = to_valid_input_size(long_side, output_stride)
-        short_needed = long * min(image_height, image_width) / max(image_height, image_width)
-        short = next((s for s in sizes if s >= short_needed - 1e-9), sizes[-1])
-        short = min(short, long)
+        short = min(long, _valid_at_least(
+            long * min(image_height, image_width) / max(image_height, image_width), output_stride))
         return (long, short) if image_height >= image_width else (short, long)
-    smallest = sizes[0]
     if pixel_budget < smallest * smallest:
         raise ValueError(f'pixel_budget {pixel_budget} is below the smallest input at stride '
                          f'{output_stride} ({smallest}x{smallest} = {smallest * smallest} pixels)')
     best_key, best = None, None
-    for height in sizes:
-        most = min(pixel_budget // height, MAX_INPUT_SIDE)
-        widest = (most - 1) // output_stride * output_stride + 1  # largest valid side <= most
+    for height in range(smallest, min(largest, pixel_budget // smallest) + 1, output_stride):
+        widest = _valid_at_most(min(pixel_budget // height, MAX_INPUT_SIDE), output_stride)
         if widest < smallest:
             break
-        # Width beyond the image's aspect only adds padding.
-        fitting = next((s for s in sizes if s >= height * image_width / image_height - 1e-9), widest)
-        width = min(widest, fitting)
+        # Width beyond the image's aspect ratio only adds padding.
+        width = min(widest, _valid_at_least(height * image_width / image_height, output_stride))
         scale = min(height / image_height, width / image_width)
         key = (scale * scale * image_height * image_width, -height * width)
         if best_key is None or key > best_key:

@@ -168,9 +168,10 @@ def time_case(estimator, config: EstimateConfig, photos, repeat: int, ros: RosSt
 
 
 def available_backends() -> list[str]:
-    """The engine's compiled inference paths (eager mode, a debugging aid, left out)."""
-    from posenet_ros.engine.network import BACKENDS
-    return [name for name in BACKENDS if name != 'eager']
+    """The engine's compiled inference paths, its default first (eager, for debugging, left out)."""
+    from posenet_ros.engine.network import BACKENDS, default_backend, resolve_device
+    default = default_backend(resolve_device('auto'))
+    return [default] + [name for name in BACKENDS if name not in ('eager', default)]
 
 
 def make_estimator(model: str, backend: str | None):
@@ -265,7 +266,7 @@ class BenchOptions:
     original: bool = True            # time tfjs PoseNet (Node.js, wasm) too
     original_repeat: int | None = None
     accuracy: bool = False           # COCO AP per configuration
-    ros: bool = False                # frame latency through posenet_node over DDS
+    ros: bool = False                # frame latency through posenet_node over DDS (first path)
     ros_repeat: int | None = None
     camera_rates: tuple[float, ...] = (30.0, 100.0)
     camera_seconds: float = 60.0
@@ -312,8 +313,9 @@ def run_bench(cases, backends, photo_paths, options: BenchOptions, log=print) ->
                 estimator = make_estimator(model, backend)
             except Exception as error:  # a path that does not serve this model: say why
                 for case in model_cases:
-                    rows.append(_row(case, backend, None, error=_reason(error)))
-                log(f'{model} [{backend}]: not available: {_reason(error)}')
+                    rows.append(_row(case, backend or 'default', None, error=_reason(error)))
+                log(f'{model} [{backend or "default path"}]: not available: '
+                    f'{type(error).__name__}: {error}')
                 continue
             backend_name = getattr(estimator, 'backend', backend)
             new_rows = []
@@ -338,7 +340,7 @@ def run_bench(cases, backends, photo_paths, options: BenchOptions, log=print) ->
                                                              options, log)
             del estimator
             gc.collect()
-            if use_ros and new_rows:
+            if use_ros and new_rows and backend_index == 0:  # the node's path: the first
                 time_through_ros(model, backend_name, new_rows, messages, options, log)
             rows += new_rows
     if options.original:
@@ -506,9 +508,9 @@ def to_markdown(report: dict) -> str:
              f"Multi-pose decoding uses max {MULTI_SETTINGS['max_pose_detections']}, score "
              f"{MULTI_SETTINGS['score_threshold']}, NMS radius {MULTI_SETTINGS['nms_radius']:g}. "
              "'pipeline' is the in-process path from the image message "
-             f"({meta['ros_image_encoding']}) to the PoseArray message. 'ROS' is "
-             'publish-to-receive '
-             'time through posenet_node in another process over DDS, one frame at a time. '
+             f"({meta['ros_image_encoding']}) to the PoseArray message. 'ROS' (first inference "
+             'path only) is publish-to-receive time through posenet_node in another process '
+             'over DDS, one frame at a time. '
              "'x faster' is the original's median estimate time over our median (pipeline; ROS).",
              '']
     if meta.get('dds'):
@@ -850,6 +852,9 @@ def main(argv=None) -> int:
     if args.out:
         for path in write_report(report, args.out, plots=args.plots):
             print(f'wrote {path}')
+    if all(row.get('error') for row in report['rows']):
+        print('error: no configuration could be measured (reasons above)', file=sys.stderr)
+        return 1
     return 0
 
 

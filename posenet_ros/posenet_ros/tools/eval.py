@@ -31,7 +31,6 @@ from posenet_ros.engine.config import EstimateConfig
 from posenet_ros.engine.image_io import InputReadError, load_image_rgb
 from posenet_ros.engine.results_json import (
     config_record, read_results, result_record, results_document, write_json_atomic)
-from posenet_ros.tools.eval_variants import VARIANTS, estimate_variant
 from posenet_ros.tools.tfjs_reference import (
     models_dir, parse_resolution, resolution_label, shared_dir)
 
@@ -193,12 +192,22 @@ def annotated_images(ground_truth, images_dir: Path) -> list[tuple[int, Path]]:
     return pairs
 
 
+# EstimateConfig fields beyond the original PoseNet (their defaults give the original).
+OPTION_FIELDS = ('match_aspect_ratio', 'flip_test', 'refine_keypoints', 'pose_score_keypoints')
+
+
+def beyond_original(config: EstimateConfig) -> dict:
+    """The options of `config` that differ from the original PoseNet's behaviour."""
+    plain = EstimateConfig()
+    return {name: getattr(config, name) for name in OPTION_FIELDS
+            if getattr(config, name) != getattr(plain, name)}
+
+
 def run_estimator(estimator, config: EstimateConfig, images: list[tuple[int, Path]],
-                  progress: bool = True, variant: str = 'original') -> dict:
+                  progress: bool = True) -> dict:
     """Estimate poses on each photo; a results dict in the reference schema (times per call).
 
-    `variant` (see `eval_variants.VARIANTS`) swaps the estimate call for one beyond the
-    original; its name is then recorded in the config's `variant` field.
+    Options beyond the original that `config` turns on are recorded under config.options.
     """
     from tqdm import tqdm
     results = []
@@ -208,12 +217,12 @@ def run_estimator(estimator, config: EstimateConfig, images: list[tuple[int, Pat
     for image_id, rgb in tqdm(decoded, desc='estimating', unit='img', disable=not progress,
                               file=sys.stderr):
         start = time.perf_counter()
-        poses = estimate_variant(estimator, rgb, config, variant)
+        result = estimator.estimate(rgb, config)
         times.append((time.perf_counter() - start) * 1e3)
-        results.append(result_record(image_id, rgb.shape[1], rgb.shape[0], poses))
+        results.append(result_record(image_id, rgb.shape[1], rgb.shape[0], result.poses))
     run_config = config_record(config, estimator.model_name, estimator.backend)
-    if variant != 'original':
-        run_config['variant'] = variant
+    if beyond_original(config):
+        run_config['options'] = beyond_original(config)
     return results_document(run_config, results, times)
 
 
@@ -260,9 +269,17 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument('--score', type=float, default=EVAL_SCORE_THRESHOLD, dest='score_threshold')
     run.add_argument('--nms', type=float, default=EVAL_NMS_RADIUS, dest='nms_radius')
     run.add_argument('--flip', action='store_true')
-    run.add_argument('--variant', default='original', choices=VARIANTS,
-                     help='estimation beyond the original (see tools/eval_variants.py); the '
-                          "original's AP shown beside is that of the plain configuration")
+    beyond = parser.add_argument_group(
+        '--run options beyond the original PoseNet (EstimateConfig; the original AP shown '
+        'beside is that of the plain configuration)')
+    beyond.add_argument('--match-aspect-ratio', action='store_true',
+                        help="input shaped like each image, within the resolution's pixels")
+    beyond.add_argument('--flip-test', action='store_true',
+                        help='average the outputs of the image and its mirror image')
+    beyond.add_argument('--refine-keypoints', action='store_true',
+                        help='move keypoints to the vote of the cells around them')
+    beyond.add_argument('--pose-score-keypoints', type=int, default=None, metavar='N',
+                        help='pose score from the N best keypoint scores (17: the original)')
     run.add_argument('--save-results', type=Path, default=None,
                      help='also write our poses (reference schema) here')
     run.add_argument('--run-original', action='store_true',
@@ -278,7 +295,11 @@ def _run_config(args) -> EstimateConfig:
     config = EstimateConfig(output_stride=args.stride, input_height=height, input_width=width,
                             decoding=args.mode, max_pose_detections=args.max_detections,
                             score_threshold=args.score_threshold, nms_radius=args.nms_radius,
-                            flip_horizontal=args.flip)
+                            flip_horizontal=args.flip,
+                            match_aspect_ratio=args.match_aspect_ratio, flip_test=args.flip_test,
+                            refine_keypoints=args.refine_keypoints,
+                            **({} if args.pose_score_keypoints is None
+                               else {'pose_score_keypoints': args.pose_score_keypoints}))
     config.check()
     return config
 
@@ -325,8 +346,7 @@ def main(argv=None) -> int:
             estimator = PoseEstimator(args.model, **kwargs)
             config.check(estimator.multiplier)
             config = config.snapped()
-            data = run_estimator(estimator, config, images, progress=not args.quiet,
-                                 variant=args.variant)
+            data = run_estimator(estimator, config, images, progress=not args.quiet)
             if args.save_results:
                 write_json_atomic(args.save_results, data)
             scores, _ = evaluate_results(data, ground_truth)
@@ -339,7 +359,8 @@ def main(argv=None) -> int:
             label = (f"{estimator.model_name} s{config.output_stride} r{resolution} "
                      f"{config.decoding}{' flip' if config.flip_horizontal else ''} "
                      f"[{estimator.backend}]"
-                     + (f' {args.variant}' if args.variant != 'original' else ''))
+                     + ''.join(f' {name}={value}' for name, value in
+                               beyond_original(config).items()))
             rows.append((label, scores, original))
             median = float(np.median(data['times_ms']))
             report.append({'results': label, 'config': data['config'], 'scores': scores.as_dict(),
