@@ -227,7 +227,8 @@ say "building the workspace with colcon (posenet_msgs, posenet_ros) into build/ 
 # ---------------------------------------------------------------------------------------------
 # 5. The stamp (written atomically once all went well: an interrupted set-up runs again), weights
 # ---------------------------------------------------------------------------------------------
-printf 'hash=%s\nmode=%s\nros_setup=%s\n' "$wanted_hash" "$mode" "$ros_setup" > "$STAMP.tmp"
-mv "$STAMP.tmp" "$STAMP"
+printf 'hash=%s\nmode=%s\nros_setup=%s\n' "$wanted_hash" "$mode" "$ros_setup" \
+  > "$REPO/build/.setup-stamp.tmp"
+mv "$REPO/build/.setup-stamp.tmp" "$STAMP"
 ensure_weights
 say "done. Next: 'source env.sh' (then posenet_node, posenet_demo, posenet-estimate), or scripts/demo.sh"

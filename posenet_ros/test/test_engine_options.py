@@ -98,24 +98,26 @@ def test_flip_test_gives_mirrored_poses_on_a_mirrored_image(estimator, crowd_pho
     mirrored_photo = np.ascontiguousarray(photo[:, ::-1])
     width = photo.shape[1]
 
-    def largest_deviation(config):
+    def largest_deviations(config):
+        """(px, pose score, keypoint score): how far the mirrored photo's poses are from the
+        photo's poses mirrored, each pose matched to the nearest (their order may differ)."""
         poses = estimator.estimate(photo, config).poses
         mirrored = estimator.estimate(mirrored_photo, config).poses
-        assert len(poses) == len(mirrored) >= 3
-        worst = 0.0
-        for pose in poses:  # order may differ where root scores nearly tie: match by position
+        assert len(poses) >= 3 and mirrored
+        worst = np.zeros(3)
+        for pose in poses:
             expected = mirror_pose(pose.keypoint_coords, width)
             distances = [np.abs(other.keypoint_coords - expected).max() for other in mirrored]
             match = mirrored[int(np.argmin(distances))]
-            worst = max(worst, min(distances))
-            assert match.score == pytest.approx(pose.score, abs=1e-4)
-            np.testing.assert_allclose(match.keypoint_scores, pose.keypoint_scores[MIRRORED_PARTS],
-                                       atol=1e-4)
+            worst = np.maximum(worst, [
+                min(distances), abs(match.score - pose.score),
+                np.abs(match.keypoint_scores - pose.keypoint_scores[MIRRORED_PARTS]).max()])
         return worst
 
-    flip_config = dataclasses.replace(DEMO, flip_test=True)
-    assert largest_deviation(flip_config) < 0.01
-    assert largest_deviation(DEMO) > 0.5  # the plain network sees a mirror differently
+    pixels, pose_score, keypoint_score = largest_deviations(
+        dataclasses.replace(DEMO, flip_test=True))
+    assert pixels < 0.01 and pose_score < 1e-4 and keypoint_score < 1e-4
+    assert largest_deviations(DEMO)[0] > 0.5  # the plain network sees a mirror differently
 
 
 def test_flip_test_runs_the_plain_pass_unchanged(estimator, people_photo):

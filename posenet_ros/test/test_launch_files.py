@@ -114,3 +114,19 @@ def test_the_rviz_config_shows_the_image_and_the_markers():
     assert set(markers['Namespaces']) == {JOINTS_NAMESPACE, SKELETON_NAMESPACE}
     # The node publishes both reliable: a best-effort display would still match, reliable is exact.
     assert markers['Topic']['Reliability Policy'] == 'Reliable'
+
+
+def test_the_interface_doc_lists_every_parameter_with_its_default():
+    doc = (PACKAGE.parent / 'docs' / 'ros_interface.md').read_text()
+    doc = doc.split('## Parameters')[1].split('\n## ')[0]  # that section's table
+    rows = {line.split('|')[1].strip(' `'): line for line in doc.splitlines()
+            if line.startswith('| `')}
+    for spec in PARAMETERS:
+        assert spec.name in rows, f'docs/ros_interface.md does not list {spec.name}'
+        default = spec.default
+        if isinstance(default, bool):
+            shown = 'true' if default else 'false'
+        else:
+            shown = '""' if default == '' else str(default)
+        assert f'`{shown}`' in rows[spec.name], f'{spec.name}: default {shown} not in {rows[spec.name]}'
+        assert ('read-only' in rows[spec.name]) == spec.read_only, spec.name

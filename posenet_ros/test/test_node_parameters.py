@@ -57,7 +57,7 @@ def differs(first, second) -> bool:
     if len(first.poses) != len(second.poses):
         return True
     return any(not np.allclose(a.keypoint_coords, b.keypoint_coords, atol=1e-2)
-               for a, b in zip(first.poses, second.poses))
+               or abs(a.score - b.score) > 1e-3 for a, b in zip(first.poses, second.poses))
 
 
 @pytest.mark.parametrize('name, value', [
@@ -69,6 +69,10 @@ def differs(first, second) -> bool:
     ('score_threshold', 0.9),
     ('nms_radius', 60.0),
     ('flip_horizontal', True),
+    ('match_aspect_ratio', True),
+    ('flip_test', True),
+    ('refine_keypoints', True),
+    ('pose_score_keypoints', 5),
 ])
 def test_a_change_shows_in_the_next_frame(ros, estimator, rgb, name, value):
     node, client = ros
@@ -124,6 +128,7 @@ def test_several_values_are_checked_together(ros, estimator, rgb):
     ('score_threshold', 1, 'type'),               # an integer where a double is declared
     ('nms_radius', 0.0, 'nms_radius'),
     ('input_width', 5000, 'input_width'),
+    ('pose_score_keypoints', 18, 'pose_score_keypoints'),
     ('min_keypoint_score', -0.1, 'min_keypoint_score'),
     ('marker_pixel_size', 0.0, 'marker_pixel_size'),
     ('model', 'mobilenet_float_050', 'read-only'),

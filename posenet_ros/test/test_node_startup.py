@@ -5,11 +5,13 @@ Each case is a real `posenet_node` process, as a user starts it; they run side b
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import time
 
 import pytest
 
-from node_support import node_command
+from node_support import DomainClaim, node_command
 
 CASES = {
     'stride beyond the multiplier': (
@@ -27,7 +29,9 @@ CASES = {
 def outcomes(models_path, tmp_path_factory):
     """Start every case at once (they only get as far as loading weights), then collect."""
     empty = tmp_path_factory.mktemp('empty')
+    claim = DomainClaim('startup')
     env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST',
+               ROS_DOMAIN_ID=str(claim.domain_id),
                POSENET_MODELS=str(empty), POSENET_CACHE=str(empty),
                # Nothing listens there: a download fails at once, as offline.
                POSENET_MODEL_BASE_URL='http://127.0.0.1:9')
@@ -46,6 +50,7 @@ def outcomes(models_path, tmp_path_factory):
             process.kill()
             stdout, stderr = process.communicate()
         results[case] = (process.returncode, stdout + stderr)
+    claim.release()
     return results
 
 
@@ -58,3 +63,22 @@ def test_a_bad_setup_is_refused_with_one_clear_line(outcomes, case):
     assert 'Traceback' not in output
     (line,) = [line for line in output.splitlines() if line.startswith('[posenet_node] ERROR')]
     assert expected in line or case == 'weights nowhere to be found'
+
+
+@pytest.mark.parametrize('delay_s', [1.0, 3.0])
+def test_ctrl_c_during_start_up_exits_0_without_traceback(models_path, delay_s):
+    """Wherever the start-up is (imports, TensorFlow, weights, warm-up), Ctrl-C ends it cleanly."""
+    claim = DomainClaim(f'startup_ctrl_c_{delay_s}')
+    env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST',
+               ROS_DOMAIN_ID=str(claim.domain_id))
+    try:
+        process = subprocess.Popen(
+            node_command({'model': str(models_path / 'mobilenet_quant2_075')}), env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        time.sleep(delay_s)
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        claim.release()
+    assert process.returncode == 0, output[-2000:]
+    assert 'Traceback' not in output, output[-3000:]

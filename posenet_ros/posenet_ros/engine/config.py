@@ -42,6 +42,11 @@ def _valid_at_most(size: int, output_stride: int) -> int:
     return (size - 1) // output_stride * output_stride + 1
 
 
+# EstimateConfig fields beyond the original PoseNet; their defaults give the original's results.
+BEYOND_ORIGINAL_FIELDS = ('match_aspect_ratio', 'flip_test', 'refine_keypoints',
+                          'pose_score_keypoints')
+
+
 @functools.lru_cache(maxsize=64)  # called per frame with the same camera size
 def input_size_for_image(image_height: int, image_width: int, output_stride: int, *,
                          pixel_budget: int | None = None,

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import EstimateConfig
+from .config import BEYOND_ORIGINAL_FIELDS, EstimateConfig
 from .parts import NUM_KEYPOINTS, PART_NAMES_TFJS
 from .types import Pose
 
@@ -50,7 +50,14 @@ def resolution_record(input_height: int, input_width: int):
 
 def config_record(config: EstimateConfig, model: str, backend: str,
                   implementation: str | None = None) -> dict:
-    """The `config` object for an EstimateConfig run with `model` on `backend`."""
+    """The `config` object for an EstimateConfig run with `model` on `backend`.
+
+    Options beyond the original (`config.BEYOND_ORIGINAL_FIELDS`) are added under their own
+    names when they are not at their default, so the original's files need none of them.
+    """
+    defaults = EstimateConfig()
+    options = {name: getattr(config, name) for name in BEYOND_ORIGINAL_FIELDS
+               if getattr(config, name) != getattr(defaults, name)}
     return {
         'model': model,
         'stride': int(config.output_stride),
@@ -62,6 +69,7 @@ def config_record(config: EstimateConfig, model: str, backend: str,
         'flip': bool(config.flip_horizontal),
         'backend': backend,
         'implementation': implementation or implementation_name(),
+        **options,
     }
 
 
@@ -73,7 +81,8 @@ def estimate_config_from_record(config: dict) -> EstimateConfig:
         output_stride=int(config['stride']), input_height=int(height), input_width=int(width),
         decoding=config['mode'], max_pose_detections=int(config.get('max', 5)),
         score_threshold=float(config.get('score', 0.5)), nms_radius=float(config.get('nms', 20)),
-        flip_horizontal=bool(config.get('flip', False)))
+        flip_horizontal=bool(config.get('flip', False)),
+        **{name: config[name] for name in BEYOND_ORIGINAL_FIELDS if name in config})
 
 
 def pose_record(pose: Pose) -> dict:

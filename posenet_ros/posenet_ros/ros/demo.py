@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -34,6 +36,9 @@ from posenet_msgs.msg import PoseArray
 from posenet_ros.ros.image_conversion import ImageConversionError, image_to_rgb
 from posenet_ros.ros.image_publisher import default_photo, positive_float
 
+# TensorFlow's start-up notes, not meant for a user: left out of the node's output the demo shows.
+TF_CHATTER = re.compile(r'^(I\d{4} |WARNING: All log messages before absl::InitializeLog|'
+                        r'INFO: Created TensorFlow Lite XNNPACK delegate)')
 START_TIMEOUT_S = 120.0  # TensorFlow start-up plus the first frame, on a slow machine
 STOP_TIMEOUT_S = 15.0
 
@@ -104,6 +109,18 @@ def write_jpeg(path: Path, rgb: np.ndarray) -> None:
     tmp = path.with_name(f'.{path.name}.tmp')
     tmp.write_bytes(data.tobytes())
     os.replace(tmp, path)
+
+
+def forward_output(process: subprocess.Popen) -> threading.Thread:
+    """Pass the process's output on to our stderr, without TensorFlow's start-up notes."""
+    def forward():
+        for line in process.stdout:
+            if not TF_CHATTER.match(line):
+                sys.stderr.write(line)
+                sys.stderr.flush()
+    thread = threading.Thread(target=forward, name='node_output', daemon=True)
+    thread.start()
+    return thread
 
 
 def stop_process(process: subprocess.Popen, name: str, interrupted: bool = False) -> int:
@@ -189,9 +206,14 @@ def main(args: list[str] | None = None) -> int:
     try:
         rclpy.init()
         listener = DemoListener(out_dir, options.quiet)
-        processes['posenet_node'] = subprocess.Popen(node_command)
+        processes['posenet_node'] = subprocess.Popen(
+            node_command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            errors='replace')
+        forward_output(processes['posenet_node'])
         processes['posenet_image_publisher'] = subprocess.Popen(
             publisher_command, stdout=subprocess.DEVNULL)
+        print('posenet_demo: waiting for posenet_node (TensorFlow takes a few seconds to start)',
+              flush=True)
         status = _run(listener, processes, options)
         # The annotated image of the last frame is published just after its poses.
         deadline = time.monotonic() + 1.0

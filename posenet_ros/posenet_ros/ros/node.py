@@ -24,25 +24,22 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-# Quiet TensorFlow's C++ start-up chatter unless the user asked for it (set before TF loads).
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+import rclpy
+from rclpy.exceptions import ParameterException
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos_overriding_options import QoSOverridingOptions
+from sensor_msgs.msg import CompressedImage, Image
+from visualization_msgs.msg import MarkerArray
 
-import rclpy  # noqa: E402
-from rclpy.exceptions import ParameterException  # noqa: E402
-from rclpy.executors import ExternalShutdownException  # noqa: E402
-from rclpy.node import Node  # noqa: E402
-from rclpy.qos import QoSProfile, ReliabilityPolicy, HistoryPolicy, qos_profile_sensor_data  # noqa: E402
-from rclpy.qos_overriding_options import QoSOverridingOptions  # noqa: E402
-from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
-from visualization_msgs.msg import MarkerArray  # noqa: E402
-
-from posenet_msgs.msg import PoseArray  # noqa: E402
-from posenet_ros.engine.drawing import draw_poses  # noqa: E402
-from posenet_ros.ros.image_conversion import (  # noqa: E402
+from posenet_msgs.msg import PoseArray
+from posenet_ros.engine.drawing import draw_poses
+from posenet_ros.ros.image_conversion import (
     ImageConversionError, compressed_to_rgb, image_to_rgb, rgb_to_image_msg)
-from posenet_ros.ros.markers import PoseMarkerBuilder  # noqa: E402
-from posenet_ros.ros.messages import to_pose_array  # noqa: E402
-from posenet_ros.ros.parameters import LiveSettings, PoseNetParameters, describe_config  # noqa: E402
+from posenet_ros.ros.markers import PoseMarkerBuilder
+from posenet_ros.ros.messages import to_pose_array
+from posenet_ros.ros.parameters import LiveSettings, PoseNetParameters, describe_config
 
 NODE_NAME = 'posenet_node'
 POSES_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
@@ -65,6 +62,9 @@ class RateLimitedLog:
     def __call__(self, message: str) -> None:
         now = time.monotonic()
         with self._lock:
+            if len(self._last) > 256:  # forget causes not seen for a period (bounded memory)
+                self._last = {text: entry for text, entry in self._last.items()
+                              if now - entry[0] < self._period_s}
             logged_at, held_back = self._last.get(message, (-float('inf'), 0))
             if now - logged_at < self._period_s:
                 self._last[message] = (logged_at, held_back + 1)
@@ -136,7 +136,6 @@ class PoseNetNode(Node):
         self._failure_log = RateLimitedLog(self.get_logger().error)
         self._markers = PoseMarkerBuilder(settings.min_keypoint_score, settings.marker_pixel_size)
         self._mailbox = FrameMailbox()
-        self._processed = 0
         self._stats_received = self._stats_dropped = 0
 
         self._poses_pub = self.create_publisher(
@@ -183,7 +182,6 @@ class PoseNetNode(Node):
             result = self.estimator.estimate(rgb, settings.config)
             pose_array = to_pose_array(result, message.header, settings.min_pose_score)
             self._poses_pub.publish(pose_array)
-            self._processed += 1
             self._publish_visualization(rgb, result, pose_array, message.header, settings)
         except Exception as error:  # noqa: BLE001 - the node must keep serving the next frame
             if self._mailbox.closed or not self.context.ok():
@@ -233,6 +231,8 @@ class PoseNetNode(Node):
 def main(args=None) -> int:
     """Entry point of `posenet_node`: exit code 0 on Ctrl-C, 1 with one clear line on bad setup."""
     node = None
+    # Quiet TensorFlow's C++ chatter unless the user asked for it (TensorFlow loads later).
+    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
     # `kill -USR1 <pid>` prints every thread's stack to stderr: a hang can be diagnosed live.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:

@@ -16,6 +16,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from posenet_ros.engine.config import DECODINGS, MAX_INPUT_SIDE, EstimateConfig
+from posenet_ros.engine.parts import NUM_KEYPOINTS
 
 DEVICES = ('auto', 'cpu', 'gpu')
 
@@ -80,17 +81,17 @@ PARAMETERS = (
     ParameterSpec(
         'input_width', 481,
         'Width in pixels the image is resized to (after zero padding to this aspect ratio) before '
-        'the network. Snapped down to k * output_stride + 1; the snapped value is logged and used.',
+        'the network. Snapped to floor(width / output_stride) * output_stride + 1 (as PoseNet '
+        'does); the snapped value is logged and used.',
         integer_range=(1, MAX_INPUT_SIDE, 1)),
     ParameterSpec(
         'input_height', 353,
-        'Height in pixels the image is resized to before the network. Snapped down to '
-        'k * output_stride + 1; the snapped value is logged and used.',
+        'Height in pixels the image is resized to before the network. Snapped like input_width.',
         integer_range=(1, MAX_INPUT_SIDE, 1)),
     ParameterSpec(
         'decoding', 'multi',
         'Pose decoding: single (one person, fastest) or multi (up to max_pose_detections people).',
-        constraints='single or multi'),
+        constraints=' or '.join(DECODINGS)),
     ParameterSpec(
         'max_pose_detections', 5, 'Multi-pose decoding: most poses returned per image.',
         integer_range=(1, 100, 1)),
@@ -105,7 +106,24 @@ PARAMETERS = (
         float_range=(0.0, 8192.0), constraints='greater than 0'),
     ParameterSpec(
         'flip_horizontal', False,
-        'Mirror the poses left-right (for a mirrored camera image): x becomes width - 1 - x.'),
+        'Mirror the poses left-right (for a mirrored camera image): x becomes width - 1 - x; part '
+        'names are kept, as in PoseNet.'),
+    # Beyond the original PoseNet (docs/accuracy.md measures each); the defaults are PoseNet's.
+    ParameterSpec(
+        'match_aspect_ratio', False,
+        'Per image, use the valid input size of the image\'s own aspect ratio with at most '
+        'input_width x input_height pixels, so that none go to zero padding.'),
+    ParameterSpec(
+        'flip_test', False,
+        'Also run the mirrored image and average both network outputs before decoding (about '
+        'twice the inference time).'),
+    ParameterSpec(
+        'refine_keypoints', False,
+        'Move each keypoint to the score-weighted vote of the 3x3 heatmap cells around it.'),
+    ParameterSpec(
+        'pose_score_keypoints', NUM_KEYPOINTS,
+        'Pose score from the best this-many keypoint scores; 17 gives PoseNet\'s score.',
+        integer_range=(1, NUM_KEYPOINTS, 1)),
     ParameterSpec(
         'min_pose_score', 0.15, 'Poses scoring below this are not published.',
         float_range=(0.0, 1.0)),
@@ -177,7 +195,11 @@ def live_settings(values: Mapping[str, Any], multiplier: float | None) -> LiveSe
         max_pose_detections=int(values['max_pose_detections']),
         score_threshold=float(values['score_threshold']),
         nms_radius=float(values['nms_radius']),
-        flip_horizontal=bool(values['flip_horizontal']))
+        flip_horizontal=bool(values['flip_horizontal']),
+        match_aspect_ratio=bool(values['match_aspect_ratio']),
+        flip_test=bool(values['flip_test']),
+        refine_keypoints=bool(values['refine_keypoints']),
+        pose_score_keypoints=int(values['pose_score_keypoints']))
     config.check(multiplier)
     for name in ('min_pose_score', 'min_keypoint_score'):
         if not 0.0 <= float(values[name]) <= 1.0:
@@ -263,5 +285,11 @@ def describe_config(settings: LiveSettings) -> str:
                  f'{config.score_threshold:g}, NMS radius {config.nms_radius:g} px)')
     if config.flip_horizontal:
         text += ', flipped horizontally'
+    extras = [name for name in ('match_aspect_ratio', 'flip_test', 'refine_keypoints')
+              if getattr(config, name)]
+    if config.pose_score_keypoints != NUM_KEYPOINTS:
+        extras.append(f'pose score from the best {config.pose_score_keypoints} keypoints')
+    if extras:
+        text += '; beyond PoseNet: ' + ', '.join(extras)
     return text
 

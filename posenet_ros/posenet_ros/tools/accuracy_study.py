@@ -116,8 +116,8 @@ class Study:
             original = original_ap(data['config'], None, self.ground_truth)
         row = Row(section, model, config.output_stride,
                   resolution_label(config.input_height, config.input_width), options,
-                  scores.ap, scores.ap50, scores.ar, float(np.median(times)),
-                  sorted(sizes), original)
+                  scores.ap, scores.ap50, scores.ar, median_ms=float(np.median(times)),
+                  input_sizes=sorted(sizes), original_ap=original)
         if self.progress:
             print(f'  {section:13s} {model} s{row.stride} r{row.resolution} {options:28s} '
                   f'AP {row.ap:.3f}  {row.median_ms:6.1f} ms', file=sys.stderr, flush=True)
@@ -414,6 +414,8 @@ def main(argv=None) -> int:
     print(text)
     if args.out:
         write_json_atomic(args.out, {'photos': len(study.images), 'backend': args.backend,
+                                     'cpus': len(os.sched_getaffinity(0)),
+                                     'load_average_at_end': list(os.getloadavg()),
                                      'rows': [dataclasses.asdict(r) for r in rows]})
     if args.markdown:
         path = args.markdown
