@@ -168,10 +168,16 @@ def time_case(estimator, config: EstimateConfig, photos, repeat: int, ros: RosSt
 
 
 def available_backends() -> list[str]:
-    """The engine's compiled inference paths, its default first (eager, for debugging, left out)."""
+    """The engine's compiled inference paths, its default first (eager, for debugging, left out).
+
+    XLA is left out on a CPU too: there it is 5-20x slower than the other paths and would make
+    the full grid take hours; time it at one configuration with `--backends xla`.
+    """
     from posenet_ros.engine.network import BACKENDS, default_backend, resolve_device
-    default = default_backend(resolve_device('auto'))
-    return [default] + [name for name in BACKENDS if name not in ('eager', default)]
+    device = resolve_device('auto')
+    default = default_backend(device)
+    skipped = ('eager', default) if 'GPU' in device else ('eager', 'xla', default)
+    return [default] + [name for name in BACKENDS if name not in skipped]
 
 
 def make_estimator(model: str, backend: str | None):
@@ -755,8 +761,8 @@ def _build_parser() -> argparse.ArgumentParser:
                         help=f"comma-separated N or HxW ({','.join(DEFAULT_RESOLUTIONS)})")
     parser.add_argument('--modes', type=_csv, help=f"comma-separated ({','.join(DEFAULT_MODES)})")
     parser.add_argument('--backends', type=_csv,
-                        help="inference paths (default: every compiled one the engine offers; "
-                             "'default' for the estimator's default)")
+                        help="inference paths (default: every compiled one the engine offers, but "
+                             "XLA on a CPU; 'default' for the estimator's default)")
     parser.add_argument('--images', type=Path, nargs='+',
                         help='photos (default: the 6 of <shared>/data/smoke)')
     parser.add_argument('--repeat', type=int, help='timed passes over the photos (5)')
