@@ -18,7 +18,8 @@ from posenet_ros.engine.image_io import load_image_rgb
 from posenet_ros.engine.parts import PART_NAMES
 from posenet_ros.engine.refine import refine_keypoints
 from posenet_ros.engine.rescoring import rescore_poses
-from posenet_ros.engine.results_json import read_results
+from posenet_ros.engine.results_json import (config_record, estimate_config_from_record,
+                                              read_results, result_record)
 from posenet_ros.tools import accuracy_study
 from posenet_ros.tools.eval import evaluate_results, load_annotations
 from posenet_ros.tools.parity import compare_results
@@ -69,7 +70,6 @@ def test_option_defaults_keep_the_originals_results(estimator, data_path, refere
     for record in records:
         rgb = load_image_rgb(data_path / 'coco_kpts' / 'images' / f"{record['id']:012d}.jpg")
         result = estimator.estimate(rgb, config)
-        from posenet_ros.engine.results_json import result_record
         ours['results'].append(result_record(record['id'], rgb.shape[1], rgb.shape[0],
                                              result.poses))
     report = compare_results(ours, {**reference, 'results': records})
@@ -240,3 +240,11 @@ def test_options_raise_coco_ap_above_the_original(models_path, data_path, refere
         assert rows[single]['ap'] > original + 0.005, single
     assert rows['cheap']['ap'] > max(rows[n]['ap'] for n in ('aspect', 'refine', 'score'))
     assert rows['all']['ap'] > rows['cheap']['ap']
+
+
+def test_results_files_record_the_options_and_read_them_back():
+    config = dataclasses.replace(DEMO, match_aspect_ratio=True, pose_score_keypoints=5)
+    record = config_record(config, MODEL, 'tflite')
+    assert record['options'] == {'match_aspect_ratio': True, 'pose_score_keypoints': 5}
+    assert estimate_config_from_record(record) == config
+    assert 'options' not in config_record(DEMO, MODEL, 'tflite')  # as in the original's files

@@ -46,11 +46,14 @@ _DISPLACEMENT_ORDER, _DISPLACEMENT_SIGN = _vector_channels(MIRRORED_EDGES, NUM_E
 
 def unmirror_outputs(outputs: NetworkOutputs) -> NetworkOutputs:
     """Maps computed on a mirrored input, expressed on the grid and parts of the plain input."""
+    def displacements(maps):
+        return maps[:, ::-1, _DISPLACEMENT_ORDER] * _DISPLACEMENT_SIGN
+
     return NetworkOutputs(
         heatmap_scores=outputs.heatmap_scores[:, ::-1, MIRRORED_PARTS],
         offsets=outputs.offsets[:, ::-1, _OFFSET_ORDER] * _OFFSET_SIGN,
-        displacements_fwd=outputs.displacements_fwd[:, ::-1, _DISPLACEMENT_ORDER] * _DISPLACEMENT_SIGN,
-        displacements_bwd=outputs.displacements_bwd[:, ::-1, _DISPLACEMENT_ORDER] * _DISPLACEMENT_SIGN)
+        displacements_fwd=displacements(outputs.displacements_fwd),
+        displacements_bwd=displacements(outputs.displacements_bwd))
 
 
 def average_with_mirror(plain: NetworkOutputs, mirrored: NetworkOutputs) -> NetworkOutputs:

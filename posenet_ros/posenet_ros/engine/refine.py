@@ -53,7 +53,8 @@ def refine_keypoints(poses: list[Pose], heatmap_scores: np.ndarray, offsets: np.
     estimate_x = vote_x * stride + offsets[vote_y, vote_x, NUM_KEYPOINTS + part]
     squared = (estimate_y - y[..., None]) ** 2 + (estimate_x - x[..., None]) ** 2
     sigma = VOTE_SIGMA_STRIDES * stride
-    weight = heatmap_scores[vote_y, vote_x, part] * np.exp(-squared / (2.0 * sigma * sigma)) * on_grid
+    closeness = np.exp(-squared / (2.0 * sigma * sigma))
+    weight = heatmap_scores[vote_y, vote_x, part] * closeness * on_grid
     total = weight.sum(axis=-1)
     voted = total > _MIN_TOTAL_WEIGHT
     safe_total = np.where(voted, total, 1.0)

@@ -32,7 +32,8 @@ def rescore_poses(poses: list[Pose], top_keypoints: int,
     claimed keypoints count as 0, as in PoseNet. Keypoint scores are left as they are.
     """
     if not 1 <= top_keypoints <= NUM_KEYPOINTS:
-        raise ValueError(f'top_keypoints must be between 1 and {NUM_KEYPOINTS}, got {top_keypoints}')
+        raise ValueError(
+            f'top_keypoints must be between 1 and {NUM_KEYPOINTS}, got {top_keypoints}')
     if not poses:
         return []
     scores = np.stack([np.asarray(p.keypoint_scores, dtype=np.float64) for p in poses])

@@ -4,7 +4,7 @@ One schema for our outputs and the reference outputs of tfjs-models posenet 2.2.
 be compared, evaluated and plotted by the same tools:
 
     {"config": {"model", "stride", "res", "mode", "max", "score", "nms", "flip", "backend",
-                "implementation"},
+                "implementation", ["options": {EstimateConfig fields beyond the original}]},
      "results": [{"id", "width", "height",
                   "poses": [{"score", "keypoints": [{"part", "score", "x", "y"} x 17]}]}],
      "times_ms": [one wall time per estimate call]}
@@ -52,8 +52,8 @@ def config_record(config: EstimateConfig, model: str, backend: str,
                   implementation: str | None = None) -> dict:
     """The `config` object for an EstimateConfig run with `model` on `backend`.
 
-    Options beyond the original (`config.BEYOND_ORIGINAL_FIELDS`) are added under their own
-    names when they are not at their default, so the original's files need none of them.
+    Options beyond the original (`config.BEYOND_ORIGINAL_FIELDS`) that are not at their
+    default go under `options` (absent when there are none, as in the original's files).
     """
     defaults = EstimateConfig()
     options = {name: getattr(config, name) for name in BEYOND_ORIGINAL_FIELDS
@@ -69,7 +69,7 @@ def config_record(config: EstimateConfig, model: str, backend: str,
         'flip': bool(config.flip_horizontal),
         'backend': backend,
         'implementation': implementation or implementation_name(),
-        **options,
+        **({'options': options} if options else {}),
     }
 
 
@@ -82,7 +82,8 @@ def estimate_config_from_record(config: dict) -> EstimateConfig:
         decoding=config['mode'], max_pose_detections=int(config.get('max', 5)),
         score_threshold=float(config.get('score', 0.5)), nms_radius=float(config.get('nms', 20)),
         flip_horizontal=bool(config.get('flip', False)),
-        **{name: config[name] for name in BEYOND_ORIGINAL_FIELDS if name in config})
+        **{name: value for name, value in config.get('options', {}).items()
+           if name in BEYOND_ORIGINAL_FIELDS})
 
 
 def pose_record(pose: Pose) -> dict:
@@ -113,6 +114,12 @@ def pose_arrays(pose: dict) -> tuple[float, np.ndarray, np.ndarray]:
     return float(pose['score']), coords, scores
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_json_atomic(path: str | os.PathLike, document: dict) -> None:
     """Write JSON so that `path` holds either the old file or the complete new one, never half.
 
@@ -127,6 +134,7 @@ def write_json_atomic(path: str | os.PathLike, document: dict) -> None:
             stream.write(text)
             stream.flush()
             os.fsync(stream.fileno())
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it 0600; give it a normal file's
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

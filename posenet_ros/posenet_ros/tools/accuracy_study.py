@@ -7,8 +7,8 @@ Every figure comes from `PoseEstimator.estimate` with an `EstimateConfig` (the c
 runs), scored by pycocotools through `posenet-eval`'s functions on the annotation file's photos,
 with the multi-pose settings of posenet-eval (max 10 poses, score threshold 0.1, NMS radius 30).
 The cost is the median wall time of one `estimate` call on a 640x480 photo (the camera the node
-is tuned for) on the TFLite backend, timed after every AP run with all configurations taking
-turns, so that load from other processes spreads evenly over them.
+is tuned for) on the TFLite backend, timed after all AP runs; the configurations of one model
+and stride take turns, so that load from other processes spreads evenly over them.
 
 Sections:
   options       each option alone and together, per model, stride and input size
@@ -301,8 +301,8 @@ def pose_score_section(study: Study, model: str) -> list[Row]:
                                       f"{'flip+' if flip else ''}k={keypoints}"))
         config = base_config(stride, resolution, max_pose_detections=20,
                              pose_score_keypoints=RECOMMENDED_POSE_SCORE_KEYPOINTS, **common)
-        rows.append(study.measure('pose_score', model, config,
-                                  f"{'flip+' if flip else ''}k={RECOMMENDED_POSE_SCORE_KEYPOINTS} max 20"))
+        label = f"{'flip+' if flip else ''}k={RECOMMENDED_POSE_SCORE_KEYPOINTS} max 20"
+        rows.append(study.measure('pose_score', model, config, label))
     return rows
 
 
@@ -344,7 +344,8 @@ def markdown(rows: list[Row]) -> str:
                     cells.append('' if row is None else f'{row.ap:.3f} ({_ms(row)})')
                 out.append(f'| {stride} | {resolution} | ' + ' | '.join(cells) + ' |')
             originals = [(r.stride, r.resolution, r.original_ap) for r in options
-                         if r.model == model and r.options == 'original' and r.original_ap is not None]
+                         if r.model == model and r.options == 'original'
+                         and r.original_ap is not None]
             if originals:
                 out.append('\nThe original (tfjs 2.2.2 reference outputs) scores: ' + ', '.join(
                     f's{s} {res}: {ap:.3f}' for s, res, ap in originals) + '.')
@@ -355,7 +356,8 @@ def markdown(rows: list[Row]) -> str:
         if not chosen:
             continue
         out.append(f'\n#### {title}\n')
-        out.append('| model | stride | input | variant | input sizes used | AP | AP50 | AR | ms/frame |')
+        out.append('| model | stride | input | variant | input sizes used | AP | AP50 | AR '
+                   '| ms/frame |')
         out.append('|---|---|---|---|---|---|---|---|---|')
         for r in chosen:
             used = ', '.join(r.input_sizes[:4]) + (', ...' if len(r.input_sizes) > 4 else '')
@@ -372,7 +374,8 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--models', nargs='+', default=list(MODELS))
     parser.add_argument('--sizes', nargs='+', default=list(SIZES))
     parser.add_argument('--strides', nargs='+', type=int, default=list(STRIDES))
-    parser.add_argument('--options', nargs='+', default=list(OPTION_SETS), choices=list(OPTION_SETS))
+    parser.add_argument('--options', nargs='+', default=list(OPTION_SETS),
+                        choices=list(OPTION_SETS))
     parser.add_argument('--sections', nargs='+',
                         default=['options', 'equal_pixels', 'pose_score', 'multi_scale'],
                         choices=['options', 'equal_pixels', 'pose_score', 'multi_scale'])
