@@ -78,15 +78,7 @@ class PoseEstimator:
               ) -> tuple[NetworkOutputs, Padding, tuple[int, int]]:
         """The outputs `estimate` decodes (model-input grid; mirror-averaged with `flip_test`),
         the padding used and the input size (snapped; the image's own with `match_aspect_ratio`)."""
-        config = self._checked(config)
-        if config.match_aspect_ratio and getattr(image_rgb, 'ndim', 0) == 3:
-            config = config.for_image(image_rgb.shape[0], image_rgb.shape[1])
-        size = (config.input_height, config.input_width, config.output_stride)
-        if config.flip_test:
-            plain, mirrored, padding, _ = self._network.run_with_mirror(image_rgb, *size)
-            outputs = average_with_mirror(plain, mirrored)
-        else:
-            outputs, padding, _ = self._network.run(image_rgb, *size)
+        config, outputs, padding, _ = self._run_network(image_rgb, config)
         return outputs, padding, (config.input_height, config.input_width)
 
     def estimate(self, image_rgb: np.ndarray, config: EstimateConfig) -> EstimateResult:
@@ -97,17 +89,8 @@ class PoseEstimator:
         accuracy (docs/accuracy.md).
         """
         start = time.perf_counter()
-        config = self._checked(config)
-        if config.match_aspect_ratio and getattr(image_rgb, 'ndim', 0) == 3:
-            config = config.for_image(image_rgb.shape[0], image_rgb.shape[1])
-        size = (config.input_height, config.input_width, config.output_stride)
-        if config.flip_test:
-            plain, mirrored, padding, timings = self._network.run_with_mirror(image_rgb, *size)
-            decode_start = time.perf_counter()
-            outputs = average_with_mirror(plain, mirrored)
-        else:
-            outputs, padding, timings = self._network.run(image_rgb, *size)
-            decode_start = time.perf_counter()
+        config, outputs, padding, timings = self._run_network(image_rgb, config)
+        decode_start = time.perf_counter()
         if config.decoding == 'single':
             poses = [decode_single_pose(outputs.heatmap_scores, outputs.offsets, config.output_stride)]
         else:
@@ -129,6 +112,25 @@ class PoseEstimator:
         return EstimateResult(poses=poses, image_height=height, image_width=width,
                               input_height=config.input_height, input_width=config.input_width,
                               output_stride=config.output_stride, timings_ms=timings)
+
+    def _run_network(self, image_rgb: np.ndarray, config: EstimateConfig
+                     ) -> tuple[EstimateConfig, NetworkOutputs, Padding, dict[str, float]]:
+        """The config as used (checked, snapped, image-shaped with `match_aspect_ratio`), the
+        outputs to decode (mirror-averaged with `flip_test`, the averaging counted as
+        inference), the padding and the network's timings."""
+        config = self._checked(config)
+        if config.match_aspect_ratio and getattr(image_rgb, 'ndim', 0) == 3:
+            config = config.for_image(image_rgb.shape[0], image_rgb.shape[1])
+        size = (config.input_height, config.input_width, config.output_stride)
+        if not config.flip_test:
+            outputs, padding, timings = self._network.run(image_rgb, *size)
+            return config, outputs, padding, timings
+        plain, mirrored, padding, timings = self._network.run_with_mirror(image_rgb, *size)
+        average_start = time.perf_counter()
+        outputs = average_with_mirror(plain, mirrored)
+        averaging_ms = (time.perf_counter() - average_start) * 1e3
+        timings = {**timings, 'inference': timings.get('inference', 0.0) + averaging_ms}
+        return config, outputs, padding, timings
 
     def _checked(self, config: EstimateConfig) -> EstimateConfig:
         config.check(self.multiplier)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from posenet_ros.engine.config import EstimateConfig
+from posenet_ros.engine.config import BEYOND_ORIGINAL_FIELDS, EstimateConfig
 from posenet_ros.engine.image_io import InputReadError, load_image_rgb
 from posenet_ros.engine.results_json import (
     config_record, read_results, result_record, results_document, write_json_atomic)
@@ -192,14 +192,10 @@ def annotated_images(ground_truth, images_dir: Path) -> list[tuple[int, Path]]:
     return pairs
 
 
-# EstimateConfig fields beyond the original PoseNet (their defaults give the original).
-OPTION_FIELDS = ('match_aspect_ratio', 'flip_test', 'refine_keypoints', 'pose_score_keypoints')
-
-
 def beyond_original(config: EstimateConfig) -> dict:
     """The options of `config` that differ from the original PoseNet's behaviour."""
     plain = EstimateConfig()
-    return {name: getattr(config, name) for name in OPTION_FIELDS
+    return {name: getattr(config, name) for name in BEYOND_ORIGINAL_FIELDS
             if getattr(config, name) != getattr(plain, name)}
 
 
