@@ -4,7 +4,8 @@ Backends (all give the same outputs within float32 tolerance):
 
 * 'tflite'   - our own TF graph converted to a float32 TFLite model per (input size, stride)
                (about 0.5 s, once; `prepare` does it ahead) and run with XNNPACK on all cores;
-               preprocessing runs as a TF graph before it. Fastest on CPU: the default there.
+               padding and resizing run before it (NumPy + one eager TF op), normalization in
+               it. Fastest on CPU: the default there.
 * 'function' - one `tf.function` per output stride with dynamic image size, input size and
                padding (no retrace per image); preprocessing fused into the graph. Default on GPU.
 * 'xla'      - the same graph compiled with XLA (`jit_compile=True`); compiles once per image
@@ -27,7 +28,8 @@ import numpy as np
 import tensorflow as tf
 
 from .mobilenet import HEAD_SPLITS, MobileNetTensors, output_strided_layers, run_mobilenet
-from .preprocess import compute_padding, pad_resize_normalize, padding_vector
+from .preprocess import (
+    compute_padding, normalize, pad_and_resize, pad_resize_normalize, padding_vector)
 from .types import NetworkOutputs, Padding
 from .weights import ModelWeights
 
@@ -104,8 +106,6 @@ class PoseNetwork:
             self._tensors = MobileNetTensors(weights)
         self._lock = threading.Lock()
         self._fused: dict[tuple, Callable] = {}  # (stride, with mirror) -> image-to-outputs graph
-        self._preprocess = tf.function(
-            pad_resize_normalize, input_signature=_PREPROCESS_SIGNATURE, autograph=False)
         self._interpreters: collections.OrderedDict = collections.OrderedDict()
 
     def run(self, image_rgb: np.ndarray, input_height: int, input_width: int,
@@ -140,8 +140,8 @@ class PoseNetwork:
         size = np.array([input_height, input_width], dtype=np.int32)
         with self._lock, tf.device(self.device):
             if self.backend == 'tflite':
-                fused, timings = self._run_tflite(image_rgb, pad, size, layers, output_stride,
-                                                  with_mirror)
+                fused, timings = self._run_tflite(image_rgb, padding, input_height, input_width,
+                                                  layers, output_stride, with_mirror)
             elif self.backend == 'eager':
                 start = time.perf_counter()
                 inputs = pad_resize_normalize(tf.constant(image_rgb), tf.constant(pad), tf.constant(size))
@@ -180,12 +180,13 @@ class PoseNetwork:
             self._fused[key] = graph
         return graph
 
-    def _run_tflite(self, image_rgb, pad, size, layers, output_stride, with_mirror=False):
+    def _run_tflite(self, image_rgb, padding, input_height, input_width, layers, output_stride,
+                    with_mirror=False):
         start = time.perf_counter()
-        inputs = self._preprocess(image_rgb, pad, size).numpy()
+        inputs = pad_and_resize(image_rgb, padding, input_height, input_width)  # 0-255
         middle = time.perf_counter()
         interpreter, input_index, output_index = self._interpreter(
-            int(size[0]), int(size[1]), output_stride, layers)
+            input_height, input_width, output_stride, layers)
         interpreter.set_tensor(input_index, inputs)
         interpreter.invoke()
         fused = interpreter.get_tensor(output_index)
@@ -204,7 +205,8 @@ class PoseNetwork:
             self._interpreters.move_to_end(key)
             return entry
         tensors = self._tensors
-        network = tf.function(lambda inputs: run_mobilenet(inputs, tensors, layers), autograph=False)
+        network = tf.function(lambda resized: run_mobilenet(normalize(resized), tensors, layers),
+                              autograph=False)
         concrete = network.get_concrete_function(tf.TensorSpec([1, height, width, 3], tf.float32))
         converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], network)
         model = converter.convert()

@@ -9,10 +9,9 @@ Topics (relative, so namespaces and remapping work as usual):
   poses/markers (visualization_msgs/MarkerArray), poses/image (sensor_msgs/Image): only
       computed while someone subscribes (and publish_markers / publish_image are true).
 
-Only the newest frame is processed: the subscription callback puts each message into a one-slot
-mailbox (replacing, and counting as dropped, one still waiting) and a worker thread converts,
-estimates and publishes. Inference never runs on the executor, so parameter changes and new
-frames are taken while a frame is being processed.
+Only the newest frame is processed: a worker thread takes it straight from the subscription
+(keep last 1; see frame_reader), converts, estimates and publishes. Inference never runs on the
+executor, so parameter changes are taken while a frame is being processed.
 """
 from __future__ import annotations
 
@@ -22,7 +21,6 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 
 import rclpy
 from rclpy.exceptions import ParameterException
@@ -35,6 +33,7 @@ from visualization_msgs.msg import MarkerArray
 
 from posenet_msgs.msg import PoseArray
 from posenet_ros.engine.drawing import draw_poses
+from posenet_ros.ros.frame_reader import NewestFrameReader
 from posenet_ros.ros.image_conversion import (
     ImageConversionError, compressed_to_rgb, image_to_rgb, rgb_to_image_msg)
 from posenet_ros.ros.markers import PoseMarkerBuilder
@@ -42,6 +41,10 @@ from posenet_ros.ros.messages import to_pose_array
 from posenet_ros.ros.parameters import LiveSettings, PoseNetParameters, describe_config
 
 NODE_NAME = 'posenet_node'
+# Sensor data (best effort, volatile) keeping only the newest frame: older ones are never used.
+IMAGE_QOS = QoSProfile(depth=1, reliability=qos_profile_sensor_data.reliability,
+                       history=HistoryPolicy.KEEP_LAST,
+                       durability=qos_profile_sensor_data.durability)
 POSES_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
                        history=HistoryPolicy.KEEP_LAST)
 # Visualization: reliable (so RViz's default subscriptions match) and only the latest.
@@ -75,42 +78,6 @@ class RateLimitedLog:
         self._log(message)
 
 
-@dataclass
-class FrameMailbox:
-    """One slot for the newest input frame; a new frame replaces (drops) one still waiting."""
-
-    condition: threading.Condition = field(default_factory=threading.Condition)
-    message: object = None
-    received: int = 0
-    dropped: int = 0
-    closed: bool = False
-
-    def put(self, message) -> None:
-        with self.condition:
-            if self.message is not None:
-                self.dropped += 1
-            self.message = message
-            self.received += 1
-            self.condition.notify()
-
-    def take(self, timeout_s: float = 0.5):
-        """The waiting frame (the slot is emptied), or None when none came or the box closed."""
-        with self.condition:
-            if self.message is None and not self.closed:
-                self.condition.wait(timeout_s)
-            message, self.message = self.message, None
-            return None if self.closed else message
-
-    def counts(self) -> tuple[int, int]:
-        with self.condition:
-            return self.received, self.dropped
-
-    def close(self) -> None:
-        with self.condition:
-            self.closed = True
-            self.condition.notify_all()
-
-
 class PoseNetNode(Node):
     """Subscribes to camera images, runs PoseNet on the newest one, publishes the poses."""
 
@@ -135,8 +102,8 @@ class PoseNetNode(Node):
         self._bad_input_log = RateLimitedLog(self.get_logger().warning)
         self._failure_log = RateLimitedLog(self.get_logger().error)
         self._markers = PoseMarkerBuilder(settings.min_keypoint_score, settings.marker_pixel_size)
-        self._mailbox = FrameMailbox()
         self._stats_received = self._stats_dropped = 0
+        self._stopping = threading.Event()
 
         self._poses_pub = self.create_publisher(
             PoseArray, 'poses', POSES_QOS,
@@ -147,10 +114,10 @@ class PoseNetNode(Node):
             message_type, topic, self._convert = CompressedImage, 'image/compressed', compressed_to_rgb
         else:
             message_type, topic, self._convert = Image, 'image', image_to_rgb
-        self._subscription = self.create_subscription(
-            message_type, topic, self._mailbox.put, qos_profile_sensor_data,
+        self._frames = NewestFrameReader(
+            self, message_type, topic, IMAGE_QOS,
             qos_overriding_options=QoSOverridingOptions.with_default_policies())
-        self._input_topic = self._subscription.topic_name
+        self._input_topic = self._frames.topic_name
         self._stats_timer = self.create_timer(STATS_PERIOD_S, self._report_drops)
 
         self._worker = threading.Thread(target=self._work, name='posenet_worker', daemon=True)
@@ -164,11 +131,14 @@ class PoseNetNode(Node):
     # -- frames ------------------------------------------------------------------------------
 
     def _work(self) -> None:
-        while True:
-            message = self._mailbox.take()
-            if self._mailbox.closed:
-                return
-            if message is not None:
+        while not self._stopping.is_set():
+            try:
+                message = self._frames.take_newest(timeout_s=0.1)
+            except Exception:  # noqa: BLE001 - the context went down under the wait (Ctrl-C)
+                if self._stopping.is_set() or not self.context.ok():
+                    return
+                raise
+            if message is not None and not self._stopping.is_set():
                 self._process(message)
 
     def _process(self, message) -> None:
@@ -184,7 +154,7 @@ class PoseNetNode(Node):
             self._poses_pub.publish(pose_array)
             self._publish_visualization(rgb, result, pose_array, message.header, settings)
         except Exception as error:  # noqa: BLE001 - the node must keep serving the next frame
-            if self._mailbox.closed or not self.context.ok():
+            if self._stopping.is_set() or not self.context.ok():
                 return  # shutting down: publishers may already be gone
             self._failure_log(f'failed on a frame from {self._input_topic}: '
                               f'{type(error).__name__}: {error}')
@@ -201,14 +171,15 @@ class PoseNetNode(Node):
             self._image_pub.publish(rgb_to_image_msg(drawn, header))
 
     def _report_drops(self) -> None:
-        received, dropped = self._mailbox.counts()
+        received, dropped = self._frames.counts()
         new_received = received - self._stats_received
         new_dropped = dropped - self._stats_dropped
         self._stats_received, self._stats_dropped = received, dropped
         if new_dropped:
             self.get_logger().info(
                 f'dropped {new_dropped} of {new_received} frames in the last {STATS_PERIOD_S:g} s '
-                f'(frames come faster than they are processed; only the newest is kept)')
+                '(frames came faster than they were processed and only the newest is kept, or '
+                'were lost on the way; counted from the publishers\' sequence numbers)')
 
     def _on_settings_changed(self, settings: LiveSettings, note: str) -> None:
         self.get_logger().info(f'now using {describe_config(settings)}' + (f'; {note}' if note else ''))
@@ -223,7 +194,7 @@ class PoseNetNode(Node):
         """Stop taking frames and wait for the frame in progress (called before destroy_node)."""
         if not hasattr(self, '_worker'):
             return  # interrupted before it started
-        self._mailbox.close()
+        self._stopping.set()
         if self._worker.is_alive():
             self._worker.join(timeout=10.0)
 

@@ -156,6 +156,7 @@ class BenchClient:
         from sensor_msgs.msg import Image
 
         from posenet_msgs.msg import PoseArray
+        from posenet_ros.ros.frame_reader import DirectSubscription
 
         from rclpy.signals import SignalHandlerOptions
 
@@ -169,8 +170,10 @@ class BenchClient:
             Image, f'{namespace}/image',
             QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                        history=HistoryPolicy.KEEP_LAST))
-        self.subscription = self.node.create_subscription(
-            PoseArray, f'{namespace}/poses', self._on_poses,
+        # Read by a thread of its own, as the node reads its frames: arrival times are not
+        # delayed by this process's executor (which serves the parameter client).
+        self.poses = DirectSubscription(
+            self.node, PoseArray, f'{namespace}/poses',
             QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE,
                        history=HistoryPolicy.KEEP_LAST))
         self.parameters = AsyncParameterClient(self.node, f'{namespace}/posenet_node')
@@ -178,8 +181,11 @@ class BenchClient:
         self._arrivals: dict[int, tuple[float, int]] = {}  # stamp ns -> (perf_counter, clock ns)
         self._executor = SingleThreadedExecutor(context=self._context)
         self._executor.add_node(self.node)
+        self._closing = threading.Event()
         self._spinner = threading.Thread(target=self._spin, name='bench_client', daemon=True)
         self._spinner.start()
+        self._reader = threading.Thread(target=self._read_poses, name='bench_poses', daemon=True)
+        self._reader.start()
 
     def _spin(self) -> None:
         try:
@@ -187,13 +193,21 @@ class BenchClient:
         except Exception:  # shut down under it
             pass
 
-    def _on_poses(self, msg) -> None:
-        arrived = time.perf_counter()
-        now_ns = self.node.get_clock().now().nanoseconds
-        stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-        with self._condition:
-            self._arrivals[stamp] = (arrived, now_ns)
-            self._condition.notify_all()
+    def _read_poses(self) -> None:
+        while not self._closing.is_set():
+            try:
+                taken = self.poses.take_all(timeout_s=0.1)
+            except Exception:  # the context went down under the wait
+                return
+            if not taken:
+                continue
+            arrived = time.perf_counter()
+            now_ns = self.node.get_clock().now().nanoseconds
+            with self._condition:
+                for msg, _ in taken:
+                    stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+                    self._arrivals[stamp] = (arrived, now_ns)
+                self._condition.notify_all()
 
     def now_ns(self) -> int:
         return self.node.get_clock().now().nanoseconds
@@ -228,7 +242,7 @@ class BenchClient:
         while time.monotonic() < deadline:
             node.check_alive()
             if (self.publisher.get_subscription_count() > 0
-                    and self.subscription.get_publisher_count() > 0
+                    and self.poses.subscription.get_publisher_count() > 0
                     and self.parameters.services_are_ready()):
                 return
             time.sleep(0.1)
@@ -250,6 +264,8 @@ class BenchClient:
 
     def close(self) -> None:
         import rclpy
+        self._closing.set()
+        self._reader.join(timeout=2.0)
         self._executor.shutdown(timeout_sec=1.0)
         self.node.destroy_node()
         rclpy.try_shutdown(context=self._context)
