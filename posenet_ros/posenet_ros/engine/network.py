@@ -136,13 +136,14 @@ class PoseNetwork:
                 raise ValueError(f'{name} {value} is not k * {output_stride} + 1 for output stride '
                                  f'{output_stride} (snap it with EstimateConfig.snapped())')
         padding = compute_padding(image_rgb.shape[0], image_rgb.shape[1], input_height, input_width)
-        pad = padding_vector(padding)
-        size = np.array([input_height, input_width], dtype=np.int32)
         with self._lock, tf.device(self.device):
             if self.backend == 'tflite':
                 fused, timings = self._run_tflite(image_rgb, padding, input_height, input_width,
                                                   layers, output_stride, with_mirror)
-            elif self.backend == 'eager':
+                return fused, padding, timings
+            pad = padding_vector(padding)
+            size = np.array([input_height, input_width], dtype=np.int32)
+            if self.backend == 'eager':
                 start = time.perf_counter()
                 inputs = pad_resize_normalize(tf.constant(image_rgb), tf.constant(pad), tf.constant(size))
                 if with_mirror:

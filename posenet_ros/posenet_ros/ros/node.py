@@ -134,10 +134,13 @@ class PoseNetNode(Node):
         while not self._stopping.is_set():
             try:
                 message = self._frames.take_newest(timeout_s=0.1)
-            except Exception:  # noqa: BLE001 - the context went down under the wait (Ctrl-C)
+            except Exception as error:  # noqa: BLE001 - keep serving unless shutting down
                 if self._stopping.is_set() or not self.context.ok():
-                    return
-                raise
+                    return  # the context went down under the wait (Ctrl-C)
+                self._failure_log(f'could not take a frame from {self._input_topic}: '
+                                  f'{type(error).__name__}: {error}')
+                time.sleep(0.1)
+                continue
             if message is not None and not self._stopping.is_set():
                 self._process(message)
 
