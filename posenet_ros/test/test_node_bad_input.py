@@ -76,6 +76,16 @@ def test_the_same_bad_frame_again_and_again_is_logged_once(ros, good):
     assert node.log().count("'never_seen8'") == 1, 'one line per cause and period'
 
 
+def test_a_flaky_camera_is_logged_once_per_cause_whatever_the_byte_counts(ros, good):
+    node, client = ros
+    cause = 'fewer than step * height'
+    before = node.log().count(cause)
+    for size in range(20):  # a different byte count every frame: still one cause
+        client.send(raw(width=12, height=12, size=100 + 7 * size))
+        client.spin_for(0.05)
+    client.exchange(good)
+    assert node.log().count(cause) - before <= 1, 'one line per cause and period'
+
 
 def test_a_burst_far_above_the_processing_rate_keeps_only_the_newest(ros, good):
     node, client = ros

@@ -34,11 +34,14 @@ from visualization_msgs.msg import MarkerArray
 from posenet_msgs.msg import PoseArray
 from posenet_ros.engine.drawing import draw_poses
 from posenet_ros.ros.frame_reader import NewestFrameReader
+from posenet_ros.ros.frame_worker import FrameWorker
 from posenet_ros.ros.image_conversion import (
     ImageConversionError, compressed_to_rgb, image_to_rgb, rgb_to_image_msg)
 from posenet_ros.ros.markers import PoseMarkerBuilder
 from posenet_ros.ros.messages import to_pose_array
+from posenet_ros.ros.parameter_guard import guard_parameter_services
 from posenet_ros.ros.parameters import LiveSettings, PoseNetParameters, describe_config
+from posenet_ros.ros.rate_limited_log import RateLimitedLog
 
 NODE_NAME = 'posenet_node'
 # Sensor data (best effort, volatile) keeping only the newest frame: older ones are never used.
@@ -51,31 +54,9 @@ POSES_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
 VISUALIZATION_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                                history=HistoryPolicy.KEEP_LAST)
 STATS_PERIOD_S = 5.0  # how often dropped frames are reported, and the bad-input log rate
-
-
-class RateLimitedLog:
-    """Logs each distinct message at most once per period, then how many were held back."""
-
-    def __init__(self, log, period_s: float = STATS_PERIOD_S):
-        self._log = log
-        self._period_s = period_s
-        self._last: dict[str, tuple[float, int]] = {}  # message -> (time logged, held back since)
-        self._lock = threading.Lock()
-
-    def __call__(self, message: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            if len(self._last) > 256:  # forget causes not seen for a period (bounded memory)
-                self._last = {text: entry for text, entry in self._last.items()
-                              if now - entry[0] < self._period_s}
-            logged_at, held_back = self._last.get(message, (-float('inf'), 0))
-            if now - logged_at < self._period_s:
-                self._last[message] = (logged_at, held_back + 1)
-                return
-            self._last[message] = (now, 0)
-        if held_back:
-            message += f' ({held_back} more like this in the last {now - logged_at:.0f} s)'
-        self._log(message)
+WATCHDOG_PERIOD_S = 1.0
+# A frame still in progress after this long, while frames arrive, means the worker is stuck.
+STUCK_FRAME_S = 30.0
 
 
 class PoseNetNode(Node):
@@ -83,6 +64,7 @@ class PoseNetNode(Node):
 
     def __init__(self, **node_kwargs):
         super().__init__(NODE_NAME, **node_kwargs)
+        guard_parameter_services(self)  # a malformed set_parameters request must not end the node
         self.parameters = PoseNetParameters(self)
         startup = self.parameters.startup
         # TensorFlow loads here (seconds). A Ctrl-C meanwhile shuts the context down (rclpy's
@@ -120,8 +102,10 @@ class PoseNetNode(Node):
         self._input_topic = self._frames.topic_name
         self._stats_timer = self.create_timer(STATS_PERIOD_S, self._report_drops)
 
-        self._worker = threading.Thread(target=self._work, name='posenet_worker', daemon=True)
+        self._worker = FrameWorker(self._frames, self._process, self._on_worker_error)
         self._worker.start()
+        self._watchdog_received = 0
+        self._watchdog_timer = self.create_timer(WATCHDOG_PERIOD_S, self._watch_worker)
         self.get_logger().info(
             f'PoseNet {self.estimator.model_name} (multiplier {self.estimator.multiplier:g}, '
             f'{self.estimator.model_path}) on {self.estimator.device} with the '
@@ -130,37 +114,45 @@ class PoseNetNode(Node):
 
     # -- frames ------------------------------------------------------------------------------
 
-    def _work(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                message = self._frames.take_newest(timeout_s=0.1)
-            except Exception as error:  # noqa: BLE001 - keep serving unless shutting down
-                if self._stopping.is_set() or not self.context.ok():
-                    return  # the context went down under the wait (Ctrl-C)
-                self._failure_log(f'could not take a frame from {self._input_topic}: '
-                                  f'{type(error).__name__}: {error}')
-                time.sleep(0.1)
-                continue
-            if message is not None and not self._stopping.is_set():
-                self._process(message)
-
     def _process(self, message) -> None:
+        """One frame: convert, estimate, publish. A bad frame is logged by cause and skipped."""
         settings = self.parameters.live  # one consistent snapshot for this frame
         try:
             rgb = self._convert(message)
         except ImageConversionError as error:
             self._bad_input_log(f'skipping a frame from {self._input_topic}: {error}')
             return
-        try:
-            result = self.estimator.estimate(rgb, settings.config)
-            pose_array = to_pose_array(result, message.header, settings.min_pose_score)
-            self._poses_pub.publish(pose_array)
-            self._publish_visualization(rgb, result, pose_array, message.header, settings)
-        except Exception as error:  # noqa: BLE001 - the node must keep serving the next frame
-            if self._stopping.is_set() or not self.context.ok():
-                return  # shutting down: publishers may already be gone
-            self._failure_log(f'failed on a frame from {self._input_topic}: '
-                              f'{type(error).__name__}: {error}')
+        except Exception as error:  # noqa: BLE001 - e.g. cv2.error on a corrupt image: the input's fault
+            self._bad_input_log(f'skipping a frame from {self._input_topic} that could not be '
+                                f'converted: {type(error).__name__}: {error}')
+            return
+        result = self.estimator.estimate(rgb, settings.config)
+        pose_array = to_pose_array(result, message.header, settings.min_pose_score)
+        self._poses_pub.publish(pose_array)
+        self._publish_visualization(rgb, result, pose_array, message.header, settings)
+
+    def _on_worker_error(self, error: BaseException, stage: str) -> None:
+        """Whatever a frame raised (the worker goes on with the next frame)."""
+        if self._stopping.is_set() or not self.context.ok():
+            return  # shutting down: publishers may already be gone
+        what = 'take a frame from' if stage == 'take' else 'process a frame from'
+        self._failure_log(f'could not {what} {self._input_topic}: {type(error).__name__}: {error}')
+
+    def _watch_worker(self) -> None:
+        """Restart the worker if it died, or if it is stuck in one frame while frames arrive."""
+        if self._stopping.is_set():
+            return
+        received, _ = self._frames.counts()
+        frames_arrived = received != self._watchdog_received
+        self._watchdog_received = received
+        if not self._worker.alive:
+            self.get_logger().error('the frame worker thread has ended unexpectedly; restarting it')
+            self._worker.restart()
+        elif frames_arrived and self._worker.seconds_in_frame() > STUCK_FRAME_S:
+            self.get_logger().error(
+                f'the frame worker has been on one frame for more than {STUCK_FRAME_S:g} s while '
+                'frames arrive; starting a new worker thread')
+            self._worker.restart()
 
     def _publish_visualization(self, rgb, result, pose_array, header,
                                settings: LiveSettings) -> None:
@@ -198,8 +190,7 @@ class PoseNetNode(Node):
         if not hasattr(self, '_worker'):
             return  # interrupted before it started
         self._stopping.set()
-        if self._worker.is_alive():
-            self._worker.join(timeout=10.0)
+        self._worker.stop()
 
 
 def main(args=None) -> int:

@@ -1,0 +1,118 @@
+"""Nothing a camera or a caller sends silences posenet_node.
+
+Frames that once ended its worker thread for good (a compressed image whose header OpenCV
+rejects with cv2.error), a burst of fuzzed JPEG and PNG frames made by mutating a real photo's
+bytes, and set_parameters requests with invalid parameter types: after each, the node must
+still answer a good frame with the person in it, and its log must hold no traceback.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from rcl_interfaces.msg import Parameter as ParameterMsg
+from rcl_interfaces.msg import ParameterValue
+from rcl_interfaces.srv import SetParameters, SetParametersAtomically
+from sensor_msgs.msg import CompressedImage
+
+from node_support import NODE_NAME, load_rgb, running_node
+from test_node_compressed import compressed
+
+MODEL = 'mobilenet_quant2_075'
+PHOTO = 'coco_kpts/images/000000005802.jpg'  # one person, 640x479
+FUZZED_FRAMES = 300
+SEED = 20261201
+
+# Frames whose decoding raised cv2.error out of the conversion (each one ended the worker).
+HDR_TOO_LARGE = (b'#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 100000 +X 100000\n' + bytes(20))
+HDR_NO_FORMAT = b'#?RADIANCE\n\n-Y 2 +X 2\n\x01\x02'
+KILLERS = {'radiance header of 10^10 pixels': HDR_TOO_LARGE,
+           'radiance header without a format': HDR_NO_FORMAT}
+
+
+def mutated(data: bytes, rng: np.random.Generator) -> bytes:
+    """The bytes with a few random changes: flipped bytes, a cut, or a repeated chunk."""
+    buffer = bytearray(data)
+    kind = rng.integers(3)
+    if kind == 0:
+        for position in rng.integers(0, len(buffer), size=rng.integers(1, 9)):
+            buffer[position] = int(rng.integers(256))
+    elif kind == 1:
+        buffer = buffer[:int(rng.integers(1, len(buffer)))]
+    else:
+        start = int(rng.integers(0, len(buffer) - 64))
+        buffer[start:start] = buffer[start:start + int(rng.integers(1, 64))] * 4
+    return bytes(buffer)
+
+
+@pytest.fixture(scope='module')
+def rgb(data_path):
+    return load_rgb(data_path / PHOTO)
+
+
+@pytest.fixture(scope='module')
+def good(rgb):
+    return compressed(rgb, '.jpg', 'jpeg')
+
+
+@pytest.fixture(scope='module')
+def ros(models_path, good, tmp_path_factory):
+    parameters = {'model': str(models_path / MODEL), 'use_compressed': True}
+    with running_node('hostile', parameters, tmp_path_factory.mktemp('node'), good,
+                      compressed=True) as running:
+        yield running
+
+
+def assert_serving(node, client, good) -> None:
+    answer = client.exchange(good)
+    assert answer.poses and answer.poses[0].score > 0.3, 'the person was not found'
+    log = node.log()
+    assert 'Traceback' not in log, log[-3000:]
+    assert 'worker thread has ended' not in log, log[-3000:]
+
+
+@pytest.mark.parametrize('case', list(KILLERS))
+def test_a_frame_that_used_to_end_the_worker_is_skipped_with_a_reason(ros, good, case):
+    node, client = ros
+    lines_before = node.log().count('skipping a frame')
+    for _ in range(5):  # best effort: sent again until the node has taken it
+        client.send(CompressedImage(format='hdr', data=KILLERS[case]))
+        client.spin_for(0.3)
+        if node.log().count('skipping a frame') > lines_before:
+            break
+    assert node.log().count('skipping a frame') > lines_before, node.log()[-2000:]
+    assert_serving(node, client, good)
+
+
+def test_a_burst_of_fuzzed_frames_then_a_good_one_is_answered(ros, rgb, good):
+    node, client = ros
+    rng = np.random.default_rng(SEED)
+    sources = [bytes(good.data), bytes(compressed(rgb, '.png', 'png').data)]
+    for index in range(FUZZED_FRAMES):
+        data = mutated(sources[index % 2], rng)
+        client.send(CompressedImage(format='jpeg' if index % 2 == 0 else 'png', data=data))
+        client.spin_for(0.01)
+    assert_serving(node, client, good)
+
+
+def _invalid_type_entry(name: str) -> ParameterMsg:
+    return ParameterMsg(name=name, value=ParameterValue(type=99, integer_value=8))
+
+
+def test_set_parameters_with_an_invalid_type_is_refused_and_the_node_goes_on(ros, good):
+    node, client = ros
+    set_each = client.node.create_client(SetParameters, f'/{NODE_NAME}/set_parameters')
+    request = SetParameters.Request(parameters=[
+        _invalid_type_entry('output_stride'),
+        ParameterMsg(name='min_pose_score', value=ParameterValue(type=3, double_value=0.2))])
+    results = client._call(set_each, request).results
+    assert [result.successful for result in results] == [False, True]
+    assert 'invalid type 99' in results[0].reason
+    atomically = client.node.create_client(
+        SetParametersAtomically, f'/{NODE_NAME}/set_parameters_atomically')
+    result = client._call(atomically, SetParametersAtomically.Request(
+        parameters=[_invalid_type_entry('no_such_parameter')])).result
+    assert not result.successful and 'invalid type 99' in result.reason
+    assert client.get_parameter('min_pose_score') == pytest.approx(0.2)
+    assert client.get_parameter('output_stride') == 16
+    assert node.running()
+    assert_serving(node, client, good)
