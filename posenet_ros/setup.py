@@ -24,7 +24,7 @@ setup(
     tests_require=['pytest'],
     entry_points={
         'console_scripts': [
-            'posenet_node = posenet_ros.ros.node:main',
+            'posenet_node = posenet_ros.ros.node_main:main',
             'posenet_image_publisher = posenet_ros.ros.image_publisher:main',
             'posenet_demo = posenet_ros.ros.demo:main',
             'posenet-estimate = posenet_ros.tools.estimate:main',

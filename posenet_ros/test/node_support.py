@@ -25,6 +25,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter, parameter_value_to_python
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import CompressedImage, Image
 from visualization_msgs.msg import MarkerArray
 
@@ -70,7 +71,7 @@ class DomainClaim:
 def node_command(parameters: dict[str, Any]) -> list[str]:
     """The installed `posenet_node` (as a user runs it), or the module if not installed."""
     executable = shutil.which('posenet_node')
-    command = [executable] if executable else [sys.executable, '-m', 'posenet_ros.ros.node']
+    command = [executable] if executable else [sys.executable, '-m', 'posenet_ros.ros.node_main']
     command.append('--ros-args')
     for name, value in parameters.items():
         command += ['-p', f'{name}:={_ros_arg(value)}']
@@ -146,6 +147,8 @@ class PoseNetClient:
         self._set_client = self.node.create_client(SetParameters, f'/{NODE_NAME}/set_parameters')
         self._get_client = self.node.create_client(GetParameters, f'/{NODE_NAME}/get_parameters')
         self._visual_subscriptions = []
+        self.diagnostics: list[DiagnosticArray] = []
+        self.node.create_subscription(DiagnosticArray, '/diagnostics', self.diagnostics.append, 10)
 
     def close(self) -> None:
         self.executor.shutdown()
@@ -225,6 +228,30 @@ class PoseNetClient:
             self.node.destroy_subscription(subscription)
         self._visual_subscriptions = []
 
+    # -- diagnostics ---------------------------------------------------------------------------
+
+    def diagnostic_statuses(self, aspect: str, since: int = 0) -> list:
+        """The node's DiagnosticStatus named '<node>: <aspect>' in every message since index
+        `since` of `self.diagnostics`, oldest first."""
+        name = f'{NODE_NAME}: {aspect}'
+        return [status for array in self.diagnostics[since:] for status in array.status
+                if status.name == name]
+
+    def wait_for_diagnostic(self, aspect: str, done: Callable[[Any], bool],
+                            timeout_s: float = 10.0, since: int | None = None):
+        """The first status of `aspect` (from now, or index `since`) for which `done` holds."""
+        start = len(self.diagnostics) if since is None else since
+        found = []
+
+        def check() -> bool:
+            found[:] = [s for s in self.diagnostic_statuses(aspect, start) if done(s)]
+            return bool(found)
+
+        assert self.spin_until(check, timeout_s), (
+            f'no {aspect} diagnostics as expected within {timeout_s:g} s; last: '
+            f'{self.diagnostic_statuses(aspect, start)[-1:]}')
+        return found[0]
+
     # -- parameters ----------------------------------------------------------------------------
 
     def set_parameters(self, **values) -> list:
@@ -266,6 +293,35 @@ def running_node(name: str, parameters: dict[str, Any], log_dir: Path, first_mes
 
 
 # -- photos and expected results ----------------------------------------------------------------
+
+# Settings that need a network built for a new size or stride: the node keeps serving frames at
+# the previous size while it builds in the background, then switches.
+NETWORK_SETTINGS = ('output_stride', 'input_width', 'input_height', 'match_aspect_ratio')
+
+
+def exchange_until_same(client, message, expected, previous, min_pose_score: float,
+                        timeout_s: float = 60.0) -> int:
+    """Exchange frames until the answer holds `expected`'s poses; every answer before it must
+    hold `previous`'s (frames went on with the old settings, none was lost or wrong; None: not
+    checked). Returns how many frames came before the switch."""
+    deadline = time.monotonic() + timeout_s
+    before = 0
+    while True:
+        answer = client.exchange(message)
+        try:
+            assert_same_poses(answer, expected, min_pose_score)
+            return before
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            if previous is not None:
+                assert_same_poses(answer, previous, min_pose_score)
+            before += 1
+
+def diagnostic_values(status) -> dict[str, str]:
+    """The key-values of a DiagnosticStatus as a dict."""
+    return {pair.key: pair.value for pair in status.values}
+
 
 def load_rgb(path: Path):
     """A photo decoded as the engine's tools and the reference decode it."""

@@ -14,6 +14,7 @@ DDS history replaced, or lost on the way) plus the ones taken and skipped here.
 from __future__ import annotations
 
 import threading
+import time
 
 from rclpy.callback_groups import CallbackGroup
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
@@ -79,6 +80,7 @@ class NewestFrameReader(DirectSubscription):
         self._received = 0
         self._dropped = 0
         self._last_sequence: dict[bytes, int] = {}
+        self.last_arrival: float | None = None  # time.monotonic() when a frame was last taken
 
     def take_newest(self, timeout_s: float):
         """The newest message that came (waiting up to `timeout_s`), or None."""
@@ -87,10 +89,15 @@ class NewestFrameReader(DirectSubscription):
             self._count_gap(info)
         if not taken:
             return None
+        self.last_arrival = time.monotonic()
         with self._lock:
             self._received += len(taken)
             self._dropped += len(taken) - 1
         return taken[-1][0]
+
+    def destroy(self, node) -> None:
+        """Remove the subscription from the node (no more DDS traffic of frames)."""
+        node.destroy_subscription(self.subscription)
 
     def counts(self) -> tuple[int, int]:
         """(frames received, frames not processed) since the start."""

@@ -1,4 +1,15 @@
-"""posenet_node: camera images in, posenet_msgs/PoseArray out.
+"""posenet_node: camera images in, posenet_msgs/PoseArray out, as a managed (lifecycle) node.
+
+Lifecycle (REP-2002 style, `ros2 lifecycle set /posenet_node <transition>`):
+  configure   resolve and load the weights, build and warm up the network, create the
+              publishers. A failure returns to unconfigured with the reason logged and shown on
+              /diagnostics.
+  activate    subscribe to the input, start the frame worker, enable the publishers.
+  deactivate  stop the worker after the frame in progress, drop the subscription (no camera
+              traffic while inactive), publish nothing.
+  cleanup     free the estimator and the publishers.
+  shutdown    from any state.
+With `autostart` (default true) the node configures and activates itself at start.
 
 Topics (relative, so namespaces and remapping work as usual):
   image (sensor_msgs/Image), or image/compressed (sensor_msgs/CompressedImage) with
@@ -8,40 +19,48 @@ Topics (relative, so namespaces and remapping work as usual):
       when no one is found.
   poses/markers (visualization_msgs/MarkerArray), poses/image (sensor_msgs/Image): only
       computed while someone subscribes (and publish_markers / publish_image are true).
+  /diagnostics (diagnostic_msgs/DiagnosticArray, 1 Hz, every state): see ros/diagnostics.py.
 
 Only the newest frame is processed: a worker thread takes it straight from the subscription
-(keep last 1; see frame_reader), converts, estimates and publishes. Inference never runs on the
-executor, so parameter changes are taken while a frame is being processed.
+(keep last 1; see frame_reader) and runs the frame pipeline (ros/pipeline.py: convert, estimate,
+build and publish the PoseArray, visualization). Inference never runs on the executor, so
+parameter changes and lifecycle requests are served while a frame is being processed.
 """
 from __future__ import annotations
 
+import ctypes
 import faulthandler
+import gc
 import os
 import signal
 import sys
-import threading
 import time
 
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException
-from rclpy.node import Node
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
+from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CompressedImage, Image
 from visualization_msgs.msg import MarkerArray
 
 from posenet_msgs.msg import PoseArray
-from posenet_ros.engine.drawing import draw_poses
+from posenet_ros.ros.diagnostics import HealthInputs, build_diagnostics
 from posenet_ros.ros.frame_reader import NewestFrameReader
+from posenet_ros.ros.frame_stats import FrameStats
 from posenet_ros.ros.frame_worker import FrameWorker
-from posenet_ros.ros.image_conversion import (
-    ImageConversionError, compressed_to_rgb, image_to_rgb, rgb_to_image_msg)
-from posenet_ros.ros.markers import PoseMarkerBuilder
-from posenet_ros.ros.messages import to_pose_array
+from posenet_ros.ros.image_conversion import compressed_to_rgb, image_to_rgb
 from posenet_ros.ros.parameter_guard import guard_parameter_services
 from posenet_ros.ros.parameters import LiveSettings, PoseNetParameters, describe_config
+from posenet_ros.ros.pipeline import FramePipeline
 from posenet_ros.ros.rate_limited_log import RateLimitedLog
+from posenet_ros.ros.stages.convert import ConvertStage
+from posenet_ros.ros.stages.estimate import EstimateStage
+from posenet_ros.ros.stages.poses import PoseArrayStage, PublishPosesStage
+from posenet_ros.ros.stages.visualization import VisualizationStage
 
 NODE_NAME = 'posenet_node'
 # Sensor data (best effort, volatile) keeping only the newest frame: older ones are never used.
@@ -53,184 +72,350 @@ POSES_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
 # Visualization: reliable (so RViz's default subscriptions match) and only the latest.
 VISUALIZATION_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                                history=HistoryPolicy.KEEP_LAST)
-STATS_PERIOD_S = 5.0  # how often dropped frames are reported, and the bad-input log rate
-WATCHDOG_PERIOD_S = 1.0
+DIAGNOSTICS_PERIOD_S = 1.0
+BAD_INPUT_LOG_PERIOD_S = 5.0  # one line per cause of bad input in this period
+DROP_LOG_PERIOD_S = 30.0      # dropped frames are logged this often (diagnostics: every second)
 # A frame still in progress after this long, while frames arrive, means the worker is stuck.
 STUCK_FRAME_S = 30.0
 
 
-class PoseNetNode(Node):
-    """Subscribes to camera images, runs PoseNet on the newest one, publishes the poses."""
+class PoseNetNode(LifecycleNode):
+    """Subscribes to camera images, runs PoseNet on the newest one, publishes the poses.
 
-    def __init__(self, **node_kwargs):
+    stop_requested: a callable telling whether the process was asked to stop (a signal), so
+    that a slow configure gives up at its next step.
+    """
+
+    def __init__(self, stop_requested=lambda: False, **node_kwargs):
         super().__init__(NODE_NAME, **node_kwargs)
         guard_parameter_services(self)  # a malformed set_parameters request must not end the node
-        self.parameters = PoseNetParameters(self)
+        self._stop_requested = stop_requested
+        self.parameters = PoseNetParameters(self, self._on_settings_changed)
+        self._bad_input_log = RateLimitedLog(self.get_logger().warning, BAD_INPUT_LOG_PERIOD_S)
+        self._failure_log = RateLimitedLog(self.get_logger().error, BAD_INPUT_LOG_PERIOD_S)
+        self._state = 'unconfigured'
+        self._configure_error = ''
+        self.estimator = None
+        self._estimate_stage: EstimateStage | None = None
+        self._publishers_made: list = []
+        self._frames: NewestFrameReader | None = None
+        self._worker: FrameWorker | None = None
+        self._stats: FrameStats | None = None
+        self._input_topic = self._input_topic_name()
+        self._counts_seen = (0, 0)       # reader counts at the last diagnostics period
+        self._drops_logged = (0, 0)      # reader counts at the last drop log line
+        self._stuck_s = 0.0
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._diagnostics_timer = self.create_timer(DIAGNOSTICS_PERIOD_S, self._on_diagnostics)
+        self._drop_timer = self.create_timer(DROP_LOG_PERIOD_S, self._report_drops)
+
+    @property
+    def autostart(self) -> bool:
+        return self.parameters.startup.autostart
+
+    @property
+    def configure_error(self) -> str:
+        return self._configure_error
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    def start_up(self) -> bool:
+        """configure, then activate (what `autostart` does); False when either failed."""
+        if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+            return False
+        return self.trigger_activate() == TransitionCallbackReturn.SUCCESS
+
+    # -- lifecycle transitions ---------------------------------------------------------------
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         startup = self.parameters.startup
-        # TensorFlow loads here (seconds). A Ctrl-C meanwhile shuts the context down (rclpy's
-        # handler); each slow step is followed by a check so that the node stops right away.
-        from posenet_ros.engine.estimator import PoseEstimator
-        self._raise_if_interrupted()
-        self.estimator = PoseEstimator(startup.model, multiplier=startup.multiplier,
-                                       device=startup.device, backend=startup.backend)
-        snapping = self.parameters.start(self.estimator.multiplier, self._on_settings_changed)
-        if snapping:
-            self.get_logger().info(snapping)
-        settings = self.parameters.live
-        self._raise_if_interrupted()
-        self.estimator.warmup(settings.config)
-        self._raise_if_interrupted()
-
-        self._bad_input_log = RateLimitedLog(self.get_logger().warning)
-        self._failure_log = RateLimitedLog(self.get_logger().error)
-        self._markers = PoseMarkerBuilder(settings.min_keypoint_score, settings.marker_pixel_size)
-        self._stats_received = self._stats_dropped = 0
-        self._stopping = threading.Event()
-
-        self._poses_pub = self.create_publisher(
+        try:
+            # TensorFlow loads here (seconds). A stop request meanwhile ends configure at the
+            # next step.
+            from posenet_ros.engine.estimator import PoseEstimator
+            self._give_up_if_stopping()
+            self.estimator = PoseEstimator(startup.model, multiplier=startup.multiplier,
+                                           device=startup.device, backend=startup.backend)
+            snapping = self.parameters.bind_model(self.estimator.multiplier)
+            if snapping:
+                self.get_logger().info(snapping)
+            self._give_up_if_stopping()
+            settings = self.parameters.live
+            self.estimator.warmup(settings.config)
+            self._give_up_if_stopping()
+        except _StopRequested:
+            self._release_model()
+            return TransitionCallbackReturn.FAILURE
+        except (ValueError, ParameterException, OSError) as error:
+            return self._configure_failed(str(error))
+        except Exception as error:  # noqa: BLE001 - unexpected: still reported, not fatal
+            return self._configure_failed(f'{type(error).__name__}: {error}')
+        self._estimate_stage = EstimateStage(self.estimator, self.get_logger().info,
+                                             self.get_logger().error)
+        self._estimate_stage.mark_built(settings.config)
+        self._poses_pub = self._lifecycle_publisher(
             PoseArray, 'poses', POSES_QOS,
             qos_overriding_options=QoSOverridingOptions.with_default_policies())
-        self._markers_pub = self.create_publisher(MarkerArray, 'poses/markers', VISUALIZATION_QOS)
-        self._image_pub = self.create_publisher(Image, 'poses/image', VISUALIZATION_QOS)
-        if startup.use_compressed:
-            message_type, topic, self._convert = CompressedImage, 'image/compressed', compressed_to_rgb
-        else:
-            message_type, topic, self._convert = Image, 'image', image_to_rgb
+        self._markers_pub = self._lifecycle_publisher(
+            MarkerArray, 'poses/markers', VISUALIZATION_QOS)
+        self._image_pub = self._lifecycle_publisher(Image, 'poses/image', VISUALIZATION_QOS)
+        self._configure_error = ''
+        self._state = 'inactive'
+        self.get_logger().info(
+            f'configured: PoseNet {self.estimator.model_name} (multiplier '
+            f'{self.estimator.multiplier:g}, {self.estimator.model_path}) on '
+            f'{self.estimator.device} with the {self.estimator.backend} backend; '
+            f'{describe_config(settings)}')
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        startup = self.parameters.startup
+        message_type, convert = ((CompressedImage, compressed_to_rgb) if startup.use_compressed
+                                 else (Image, image_to_rgb))
         self._frames = NewestFrameReader(
-            self, message_type, topic, IMAGE_QOS,
+            self, message_type, self._input_topic_name(), IMAGE_QOS,
             qos_overriding_options=QoSOverridingOptions.with_default_policies())
         self._input_topic = self._frames.topic_name
-        self._stats_timer = self.create_timer(STATS_PERIOD_S, self._report_drops)
-
+        self._counts_seen = self._drops_logged = (0, 0)
+        self._stats = FrameStats()
+        self._pipeline = FramePipeline(
+            [ConvertStage(convert),
+             self._estimate_stage,
+             PoseArrayStage(),
+             PublishPosesStage(self._poses_pub, lambda: self.get_clock().now().nanoseconds),
+             VisualizationStage(self._markers_pub, self._image_pub)],
+            self._stats, self._input_topic, self._bad_input_log, self._failure_log)
+        result = super().on_activate(state)  # enables the lifecycle publishers
         self._worker = FrameWorker(self._frames, self._process, self._on_worker_error)
         self._worker.start()
-        self._watchdog_received = 0
-        self._watchdog_timer = self.create_timer(WATCHDOG_PERIOD_S, self._watch_worker)
-        self.get_logger().info(
-            f'PoseNet {self.estimator.model_name} (multiplier {self.estimator.multiplier:g}, '
-            f'{self.estimator.model_path}) on {self.estimator.device} with the '
-            f'{self.estimator.backend} backend; {describe_config(settings)}; listening on '
-            f'{self._input_topic}, publishing {self._poses_pub.topic_name}')
+        self._state = 'active'
+        self.get_logger().info(f'active: listening on {self._input_topic}, publishing '
+                               f'{self._poses_pub.topic_name}')
+        return result
 
-    # -- frames ------------------------------------------------------------------------------
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_frames()
+        self._state = 'inactive'
+        self.get_logger().info('inactive: input unsubscribed, nothing published')
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release_model()
+        self._state = 'unconfigured'
+        self.get_logger().info('cleaned up: model released')
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_frames()
+        self._release_model()
+        self._state = 'finalized'
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.get_logger().error(f'error in a transition from {state.label}; back to unconfigured')
+        self._stop_frames()
+        self._release_model()
+        self._state = 'unconfigured'
+        return TransitionCallbackReturn.SUCCESS
+
+    def shut_down(self) -> None:
+        """Stop everything (the process is ending), whatever the state."""
+        try:
+            if self._state in ('unconfigured', 'inactive', 'active'):
+                self.trigger_shutdown()
+        except Exception:  # noqa: BLE001 - ending anyway: make sure nothing is left running
+            pass
+        self._stop_frames()
+
+    # -- frames --------------------------------------------------------------------------------
 
     def _process(self, message) -> None:
-        """One frame: convert, estimate, publish. A bad frame is logged by cause and skipped."""
-        settings = self.parameters.live  # one consistent snapshot for this frame
-        try:
-            rgb = self._convert(message)
-        except ImageConversionError as error:
-            self._bad_input_log(f'skipping a frame from {self._input_topic}: {error}')
-            return
-        except Exception as error:  # noqa: BLE001 - e.g. cv2.error on a corrupt image: the input's fault
-            self._bad_input_log(f'skipping a frame from {self._input_topic} that could not be '
-                                f'converted: {type(error).__name__}: {error}')
-            return
-        result = self.estimator.estimate(rgb, settings.config)
-        pose_array = to_pose_array(result, message.header, settings.min_pose_score)
-        self._poses_pub.publish(pose_array)
-        self._publish_visualization(rgb, result, pose_array, message.header, settings)
+        self._pipeline.run(message, self.parameters.live)  # one settings snapshot per frame
 
     def _on_worker_error(self, error: BaseException, stage: str) -> None:
-        """Whatever a frame raised (the worker goes on with the next frame)."""
-        if self._stopping.is_set() or not self.context.ok():
-            return  # shutting down: publishers may already be gone
+        """What the pipeline did not handle itself (the worker goes on with the next frame)."""
+        if self._state != 'active' or not self.context.ok():
+            return  # stopping: the subscription or publishers may already be gone
         what = 'take a frame from' if stage == 'take' else 'process a frame from'
         self._failure_log(f'could not {what} {self._input_topic}: {type(error).__name__}: {error}')
 
+    def _stop_frames(self) -> None:
+        """Stop the worker after the frame in progress and drop the subscription."""
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            if not worker.stop(timeout_s=30.0):
+                self.get_logger().warning('the frame worker did not stop within 30 s')
+        if self._estimate_stage is not None:
+            self._estimate_stage.wait_for_build(30.0)
+        frames, self._frames = self._frames, None
+        if frames is not None:
+            frames.destroy(self)
+
+    def _release_model(self) -> None:
+        for publisher in self._publishers_made:
+            self.destroy_lifecycle_publisher(publisher)
+        self._publishers_made = []
+        self._estimate_stage = None
+        self._pipeline = None
+        self.estimator = None
+        self.parameters.unbind_model()
+        gc.collect()
+        _return_free_memory()
+
+    def _lifecycle_publisher(self, *args, **kwargs):
+        publisher = self.create_lifecycle_publisher(*args, **kwargs)
+        self._publishers_made.append(publisher)
+        return publisher
+
+    def _configure_failed(self, reason: str) -> TransitionCallbackReturn:
+        self._configure_error = reason
+        self._release_model()
+        self.get_logger().error(f'configure failed: {reason}')
+        return TransitionCallbackReturn.FAILURE
+
+    def _give_up_if_stopping(self) -> None:
+        if self._stop_requested() or not self.context.ok():
+            raise _StopRequested
+
+    def _input_topic_name(self) -> str:
+        return 'image/compressed' if self.parameters.startup.use_compressed else 'image'
+
+    # -- health --------------------------------------------------------------------------------
+
+    def _on_diagnostics(self) -> None:
+        self._watch_worker()
+        self._diagnostics_pub.publish(build_diagnostics(
+            self.get_name(), self._hardware_id(), self._health(),
+            stamp=self.get_clock().now().to_msg()))
+
+    def _health(self) -> HealthInputs:
+        inputs = HealthInputs(
+            state=self._state, configure_error=self._configure_error,
+            input_topic=self._input_topic,
+            input_timeout_s=self.parameters.live.diagnostics_input_timeout,
+            model=self._model_values())
+        frames, worker, stats = self._frames, self._worker, self._stats
+        if self._state == 'active' and frames is not None and stats is not None:
+            received, dropped = frames.counts()
+            inputs.received = received - self._counts_seen[0]
+            inputs.dropped = dropped - self._counts_seen[1]
+            self._counts_seen = (received, dropped)
+            inputs.period = stats.take()
+            if frames.last_arrival is not None:
+                inputs.seconds_since_frame = time.monotonic() - frames.last_arrival
+            if worker is not None:
+                inputs.worker_alive = worker.alive
+                inputs.worker_restarts = worker.restarts
+                inputs.worker_stuck_s = self._stuck_s
+        return inputs
+
+    def _model_values(self) -> dict:
+        estimator = self.estimator
+        if estimator is None:
+            return {}
+        config = self.parameters.live.config
+        network = None if self._estimate_stage is None else self._estimate_stage.in_use
+        height, width, stride = network or (config.input_height, config.input_width,
+                                            config.output_stride)
+        return {'model': estimator.model_name, 'multiplier': f'{estimator.multiplier:g}',
+                'device': estimator.device, 'backend': estimator.backend,
+                'output stride': stride, 'input size': f'{width}x{height}',
+                'decoding': config.decoding}
+
+    def _hardware_id(self) -> str:
+        estimator = self.estimator
+        return f'posenet ({estimator.device})' if estimator is not None else 'posenet'
+
     def _watch_worker(self) -> None:
         """Restart the worker if it died, or if it is stuck in one frame while frames arrive."""
-        if self._stopping.is_set():
+        worker, frames = self._worker, self._frames
+        self._stuck_s = 0.0
+        if self._state != 'active' or worker is None or frames is None:
             return
-        received, _ = self._frames.counts()
-        frames_arrived = received != self._watchdog_received
-        self._watchdog_received = received
-        if not self._worker.alive:
+        if not worker.alive:
             self.get_logger().error('the frame worker thread has ended unexpectedly; restarting it')
-            self._worker.restart()
-        elif frames_arrived and self._worker.seconds_in_frame() > STUCK_FRAME_S:
+            worker.restart()
+            return
+        stuck_s = worker.seconds_in_frame()
+        arrived = frames.last_arrival is not None and (
+            time.monotonic() - frames.last_arrival < stuck_s)
+        if stuck_s > STUCK_FRAME_S and arrived:
+            self._stuck_s = stuck_s
             self.get_logger().error(
-                f'the frame worker has been on one frame for more than {STUCK_FRAME_S:g} s while '
-                'frames arrive; starting a new worker thread')
-            self._worker.restart()
-
-    def _publish_visualization(self, rgb, result, pose_array, header,
-                               settings: LiveSettings) -> None:
-        if settings.publish_markers and self._markers_pub.get_subscription_count() > 0:
-            self._markers.min_keypoint_score = settings.min_keypoint_score
-            self._markers.pixel_size = settings.marker_pixel_size
-            self._markers_pub.publish(self._markers.build(pose_array))
-        if settings.publish_image and self._image_pub.get_subscription_count() > 0:
-            drawn = draw_poses(rgb, result.poses, settings.min_pose_score,
-                               settings.min_keypoint_score)
-            self._image_pub.publish(rgb_to_image_msg(drawn, header))
+                f'the frame worker has been on one frame for {stuck_s:.0f} s while frames '
+                'arrive; starting a new worker thread')
+            worker.restart()
 
     def _report_drops(self) -> None:
-        received, dropped = self._frames.counts()
-        new_received = received - self._stats_received
-        new_dropped = dropped - self._stats_dropped
-        self._stats_received, self._stats_dropped = received, dropped
+        frames = self._frames
+        if frames is None:
+            return
+        received, dropped = frames.counts()
+        new_received = received - self._drops_logged[0]
+        new_dropped = dropped - self._drops_logged[1]
+        self._drops_logged = (received, dropped)
         if new_dropped:
             self.get_logger().info(
-                f'dropped {new_dropped} of {new_received} frames in the last {STATS_PERIOD_S:g} s '
-                '(frames came faster than they were processed and only the newest is kept, or '
-                'were lost on the way; counted from the publishers\' sequence numbers)')
+                f'dropped {new_dropped} of {new_received} frames in the last '
+                f'{DROP_LOG_PERIOD_S:g} s (frames came faster than they were processed and only '
+                'the newest is kept, or were lost on the way; counted from the publishers\' '
+                'sequence numbers)')
 
     def _on_settings_changed(self, settings: LiveSettings, note: str) -> None:
         self.get_logger().info(f'now using {describe_config(settings)}' + (f'; {note}' if note else ''))
 
-    # -- life cycle --------------------------------------------------------------------------
 
-    def _raise_if_interrupted(self) -> None:
-        if not self.context.ok():
-            raise KeyboardInterrupt
+class _StopRequested(Exception):
+    """The process is stopping: a transition in progress gives up."""
 
-    def stop(self) -> None:
-        """Stop taking frames and wait for the frame in progress (called before destroy_node)."""
-        if not hasattr(self, '_worker'):
-            return  # interrupted before it started
-        self._stopping.set()
-        self._worker.stop()
+
+def _return_free_memory() -> None:
+    """Give freed heap back to the system (glibc keeps it otherwise), so RSS shows the release."""
+    try:
+        ctypes.CDLL('libc.so.6').malloc_trim(0)
+    except (OSError, AttributeError):
+        pass  # not glibc
 
 
 def main(args=None) -> int:
-    """Entry point of `posenet_node`: exit code 0 on Ctrl-C, 1 with one clear line on bad setup."""
-    node = None
+    """`posenet_node` (see node_main): exit code 0 on Ctrl-C, 1 with one clear line on bad setup."""
+    from posenet_ros.ros.node_main import main as node_main
+    return node_main(args)
+
+
+def run(stop_requested, args=None) -> int:
+    """Run the node until a stop is requested; 0, or 1 after one clear line on a bad setup."""
     # Quiet TensorFlow's C++ chatter unless the user asked for it (TensorFlow loads later).
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
     # `kill -USR1 <pid>` prints every thread's stack to stderr: a hang can be diagnosed live.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
+    node = None
+    code = 0
     try:
-        rclpy.init(args=args)
-        node = PoseNetNode()
-        if rclpy.ok():
-            rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
+        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+        node = PoseNetNode(stop_requested=stop_requested)
+        if node.autostart and not stop_requested() and not node.start_up():
+            if not stop_requested():
+                _fail(f'cannot start: {node.configure_error or "activation failed"}')
+                code = 1
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        while code == 0 and not stop_requested() and rclpy.ok():
+            executor.spin_once(timeout_sec=0.1)
+    except ExternalShutdownException:
         pass
-    except (ValueError, ParameterException, FileNotFoundError) as error:
-        if not _interrupted():
-            # Bad parameters, device or weights; ModelNotFoundError says where it looked.
-            prefix = '' if isinstance(error, FileNotFoundError) else 'cannot start: '
-            _fail(f'{prefix}{error}')
-            return 1
-    except Exception:
-        if not _interrupted():
-            raise  # a bug: keep its traceback
-        # Ctrl-C during start-up: rclpy's signal handler shut the context down under our feet.
+    except (ValueError, ParameterException) as error:
+        if not stop_requested():
+            _fail(f'cannot start: {error}')  # bad parameters, refused before configure
+            code = 1
     finally:
         if node is not None:
-            node.stop()
+            node.shut_down()
             node.destroy_node()
         rclpy.try_shutdown()
-    return 0
-
-
-def _interrupted() -> bool:
-    """Whether rclpy's SIGINT/SIGTERM handler has shut the context down."""
-    try:
-        return not rclpy.ok()
-    except Exception:  # noqa: BLE001 - rclpy never initialised
-        return False
+    return code
 
 
 def _fail(message: str) -> None:

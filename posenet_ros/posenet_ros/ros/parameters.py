@@ -70,6 +70,11 @@ PARAMETERS = (
         'Inference path of the engine (e.g. function, xla, tflite, eager); empty: the fastest one '
         'that keeps parity with the original PoseNet.', read_only=True),
     ParameterSpec(
+        'autostart', True,
+        'Configure and activate at start (lifecycle), so the node runs without a lifecycle '
+        'manager; false: it waits unconfigured for `ros2 lifecycle set` or a manager.',
+        read_only=True),
+    ParameterSpec(
         'use_compressed', False,
         'Subscribe to image/compressed (sensor_msgs/CompressedImage, JPEG or PNG) instead of image '
         '(sensor_msgs/Image).', read_only=True),
@@ -141,6 +146,10 @@ PARAMETERS = (
         'marker_pixel_size', 0.002,
         'poses/markers: metres per image pixel. Markers lie in the image plane of the camera '
         'frame (x right, y down, z = 0) at this scale.', float_range=(1e-6, 1.0)),
+    ParameterSpec(
+        'diagnostics_input_timeout', 2.0,
+        'Seconds without an input frame, while active, after which /diagnostics reports WARN.',
+        float_range=(0.1, 3600.0)),
 )
 SPECS = {spec.name: spec for spec in PARAMETERS}
 READ_ONLY = tuple(spec.name for spec in PARAMETERS if spec.read_only)
@@ -156,6 +165,7 @@ class StartupSettings:
     device: str
     backend: str | None
     use_compressed: bool
+    autostart: bool
 
 
 @dataclass(frozen=True)
@@ -168,6 +178,7 @@ class LiveSettings:
     publish_markers: bool
     publish_image: bool
     marker_pixel_size: float
+    diagnostics_input_timeout: float
 
 
 def startup_settings(values: Mapping[str, Any]) -> StartupSettings:
@@ -182,7 +193,7 @@ def startup_settings(values: Mapping[str, Any]) -> StartupSettings:
     return StartupSettings(
         model=model, multiplier=multiplier if multiplier > 0.0 else None, device=device,
         backend=str(values['backend']).strip() or None,
-        use_compressed=bool(values['use_compressed']))
+        use_compressed=bool(values['use_compressed']), autostart=bool(values['autostart']))
 
 
 def live_settings(values: Mapping[str, Any], multiplier: float | None) -> LiveSettings:
@@ -206,13 +217,17 @@ def live_settings(values: Mapping[str, Any], multiplier: float | None) -> LiveSe
             raise ValueError(f'{name} must be between 0 and 1, got {values[name]}')
     if not float(values['marker_pixel_size']) > 0.0:
         raise ValueError(f"marker_pixel_size must be positive, got {values['marker_pixel_size']}")
+    if not float(values['diagnostics_input_timeout']) > 0.0:
+        raise ValueError('diagnostics_input_timeout must be a positive number of seconds, got '
+                         f"{values['diagnostics_input_timeout']}")
     return LiveSettings(
         config=config.snapped(),
         min_pose_score=float(values['min_pose_score']),
         min_keypoint_score=float(values['min_keypoint_score']),
         publish_markers=bool(values['publish_markers']),
         publish_image=bool(values['publish_image']),
-        marker_pixel_size=float(values['marker_pixel_size']))
+        marker_pixel_size=float(values['marker_pixel_size']),
+        diagnostics_input_timeout=float(values['diagnostics_input_timeout']))
 
 
 def snapping_note(values: Mapping[str, Any], settings: LiveSettings) -> str:
@@ -231,29 +246,35 @@ class PoseNetParameters:
     """Declares posenet_node's parameters on a node and keeps the settings they make.
 
     `live` always holds settings that passed validation; the node reads it once per frame, so a
-    change applies whole from the next frame. `on_change(settings, note)` is called after an
-    accepted change that alters the settings.
+    change applies whole from the next frame. Changes are taken in every lifecycle state: before
+    a model is loaded they are checked without it, and `bind_model` checks them against the
+    loaded model's multiplier (e.g. output stride 32 needs 1.0). `on_change(settings, note)` is
+    called after an accepted change that alters the settings. Raises ValueError with the reason
+    when the starting values cannot work.
     """
 
-    def __init__(self, node: Node):
+    def __init__(self, node: Node,
+                 on_change: Callable[[LiveSettings, str], None] | None = None):
         self._node = node
         for spec in PARAMETERS:
             node.declare_parameter(spec.name, spec.default, spec.descriptor())
         self._values = {spec.name: node.get_parameter(spec.name).value for spec in PARAMETERS}
         self.startup = startup_settings(self._values)
         self._multiplier: float | None = None
-        self.live: LiveSettings | None = None
-        self._on_change: Callable[[LiveSettings, str], None] | None = None
-
-    def start(self, multiplier: float,
-              on_change: Callable[[LiveSettings, str], None] | None = None) -> str:
-        """Validate the starting values against the loaded model's multiplier and begin taking
-        changes. Raises ValueError with the reason; returns the snapping note."""
-        self._multiplier = multiplier
-        self.live = live_settings(self._values, multiplier)
+        self.live: LiveSettings = live_settings(self._values, None)
         self._on_change = on_change
-        self._node.add_on_set_parameters_callback(self._on_set_parameters)
+        node.add_on_set_parameters_callback(self._on_set_parameters)
+
+    def bind_model(self, multiplier: float) -> str:
+        """Check the live values against a loaded model's multiplier and keep checking changes
+        against it. Raises ValueError with the reason; returns the snapping note."""
+        self.live = live_settings(self._values, multiplier)
+        self._multiplier = multiplier
         return snapping_note(self._values, self.live)
+
+    def unbind_model(self) -> None:
+        """No model loaded any more (cleanup): changes are checked without one."""
+        self._multiplier = None
 
     def _on_set_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
         ours = [p for p in parameters if p.name in SPECS]

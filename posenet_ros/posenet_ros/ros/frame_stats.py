@@ -1,0 +1,100 @@
+"""What happened to the frames in the last diagnostics period, counted by the frame worker.
+
+The worker adds to it on every frame; the diagnostics timer takes a `PeriodStats` snapshot once
+per period, which resets the per-period counts (totals since start are kept too). Latency is from
+the image's header stamp to the moment its PoseArray is published, on the node's clock.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+MAX_SAMPLES = 10_000  # latency samples kept per period (bounded memory at any frame rate)
+
+
+@dataclass(frozen=True)
+class PeriodStats:
+    """Frames of one period (`seconds` long) and the totals since the node started."""
+
+    seconds: float
+    processed: int
+    rejected: int          # bad input: could not be converted
+    failed: int            # estimation or publishing raised
+    consecutive_failures: int
+    latency_ms_p50: float | None
+    latency_ms_p95: float | None
+    inference_ms_p50: float | None
+    last_rejection: str
+    last_failure: str
+    total_processed: int
+    total_rejected: int
+    total_failed: int
+
+    @property
+    def rate_hz(self) -> float:
+        return self.processed / self.seconds if self.seconds > 0 else 0.0
+
+
+class FrameStats:
+    """Thread-safe counters: `processed`, `rejected`, `failed` by the worker; `take` by a timer."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._totals = [0, 0, 0]
+        self._consecutive_failures = 0
+        self._last_rejection = self._last_failure = ''
+        self._reset_period(time.monotonic())
+
+    def processed(self, latency_ms: float | None, inference_ms: float | None) -> None:
+        with self._lock:
+            self._processed += 1
+            self._totals[0] += 1
+            self._consecutive_failures = 0
+            if latency_ms is not None and len(self._latencies) < MAX_SAMPLES:
+                self._latencies.append(latency_ms)
+            if inference_ms is not None and len(self._inference) < MAX_SAMPLES:
+                self._inference.append(inference_ms)
+
+    def rejected(self, reason: str) -> None:
+        with self._lock:
+            self._rejected += 1
+            self._totals[1] += 1
+            self._last_rejection = reason
+
+    def failed(self, reason: str) -> None:
+        with self._lock:
+            self._failed += 1
+            self._totals[2] += 1
+            self._consecutive_failures += 1
+            self._last_failure = reason
+
+    def take(self) -> PeriodStats:
+        """The period since the last `take` (or start), and begin a new one."""
+        now = time.monotonic()
+        with self._lock:
+            stats = PeriodStats(
+                seconds=now - self._period_start, processed=self._processed,
+                rejected=self._rejected, failed=self._failed,
+                consecutive_failures=self._consecutive_failures,
+                latency_ms_p50=_percentile(self._latencies, 50),
+                latency_ms_p95=_percentile(self._latencies, 95),
+                inference_ms_p50=_percentile(self._inference, 50),
+                last_rejection=self._last_rejection if self._rejected else '',
+                last_failure=self._last_failure if self._failed else '',
+                total_processed=self._totals[0], total_rejected=self._totals[1],
+                total_failed=self._totals[2])
+            self._reset_period(now)
+        return stats
+
+    def _reset_period(self, now: float) -> None:
+        self._period_start = now
+        self._processed = self._rejected = self._failed = 0
+        self._latencies: list[float] = []
+        self._inference: list[float] = []
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    return float(np.percentile(values, q)) if values else None

@@ -1,0 +1,22 @@
+"""Entry point of the `posenet_node` executable: signals first, then the heavy imports.
+
+rclpy, NumPy and OpenCV take a second or more to import; a Ctrl-C meanwhile must end the
+process cleanly like one at any later moment, so the stop handlers go in before them.
+"""
+from __future__ import annotations
+
+import sys
+
+from posenet_ros.ros.stop_signals import StopSignals
+
+
+def main(args=None) -> int:
+    stop_requested = StopSignals()
+    if stop_requested():
+        return 0
+    from posenet_ros.ros.node import run
+    return run(stop_requested, args)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

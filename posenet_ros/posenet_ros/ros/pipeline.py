@@ -1,0 +1,77 @@
+"""The per-frame pipeline of posenet_node: a list of stages run in order on each frame.
+
+A stage is a callable taking the `Frame` being built; it reads what earlier stages put there and
+adds its own part. Adding a capability (depth, tracking, smoothing, ...) is a new stage in its
+own module under `stages/` and one line in the node's list. A stage raises `FrameRejected` for
+bad input (the frame is skipped with a warning, by cause); anything else it raises is a failure
+of the node's own processing (logged as an error); either way the next frame is served.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from posenet_ros.engine.types import EstimateResult
+from posenet_ros.ros.frame_stats import FrameStats
+from posenet_ros.ros.parameters import LiveSettings
+
+
+class FrameRejected(Exception):
+    """The input frame cannot be used; the message says why (it names no frame-specific data
+    that the log's rate limiter should tell apart: it masks numbers anyway)."""
+
+
+@dataclass
+class Frame:
+    """One camera frame on its way through the pipeline."""
+
+    message: object                      # the sensor_msgs Image / CompressedImage as received
+    settings: LiveSettings               # the live settings snapshot used for the whole frame
+    rgb: np.ndarray | None = None        # (H, W, 3) uint8, from the convert stage
+    result: EstimateResult | None = None  # from the estimate stage
+    pose_array: object | None = None     # posenet_msgs/PoseArray, built then published
+    latency_ms: float | None = None      # image stamp to publish, set when published
+    notes: dict = field(default_factory=dict)  # what stages tell later ones
+
+    @property
+    def header(self):
+        return self.message.header
+
+
+Stage = Callable[[Frame], None]
+
+
+class FramePipeline:
+    """Runs the stages on a frame and accounts for how it ended in `stats`.
+
+    bad_input_log / failure_log: `(message) -> None` loggers (rate-limited by cause).
+    """
+
+    def __init__(self, stages: Sequence[Stage], stats: FrameStats, topic: str,
+                 bad_input_log: Callable[[str], object], failure_log: Callable[[str], object]):
+        self.stages = list(stages)
+        self._stats = stats
+        self._topic = topic
+        self._bad_input_log = bad_input_log
+        self._failure_log = failure_log
+
+    def run(self, message, settings: LiveSettings) -> Frame:
+        frame = Frame(message=message, settings=settings)
+        try:
+            for stage in self.stages:
+                stage(frame)
+        except FrameRejected as rejection:
+            reason = f'skipping a frame from {self._topic}: {rejection}'
+            self._stats.rejected(str(rejection))
+            self._bad_input_log(reason)
+            return frame
+        except Exception as error:  # noqa: BLE001 - counted and logged; the next frame is served
+            reason = f'{type(error).__name__}: {error}'
+            self._stats.failed(reason)
+            self._failure_log(f'failed on a frame from {self._topic}: {reason}')
+            return frame
+        timings = frame.result.timings_ms if frame.result is not None else {}
+        self._stats.processed(frame.latency_ms, timings.get('inference'))
+        return frame

@@ -1,0 +1,115 @@
+"""Stage: PoseNet on the frame's pixels (`frame.result`), never stalled by a network build.
+
+A new input size or output stride needs a network built for it (a TFLite conversion takes about
+half a second, more for large inputs). Rather than hold the stream for that, the build runs in a
+background thread while frames go on with the size and stride in use before; the frame after the
+build has finished uses the new ones. Only the first frame (nothing built yet for its size) is
+estimated directly.
+"""
+from __future__ import annotations
+
+import dataclasses
+import threading
+from typing import Callable
+
+from posenet_ros.engine.config import EstimateConfig
+from posenet_ros.ros.pipeline import Frame
+
+MAX_REMEMBERED_BUILDS = 64  # network sizes remembered as built (the network itself bounds its cache)
+
+NetworkKey = tuple  # (input_height, input_width, output_stride)
+
+
+class EstimateStage:
+    """Runs `estimator.estimate(frame.rgb, config)` with the frame's settings.
+
+    log_info / log_error: `(message) -> None`, for builds started, finished and failed.
+    """
+
+    def __init__(self, estimator, log_info: Callable[[str], object],
+                 log_error: Callable[[str], object]):
+        self._estimator = estimator
+        self._log_info = log_info
+        self._log_error = log_error
+        self._lock = threading.Lock()
+        self._built: set[NetworkKey] = set()
+        self._failed: set[NetworkKey] = set()
+        self._building: NetworkKey | None = None
+        self._builder: threading.Thread | None = None
+        self._in_use: NetworkKey | None = None
+
+    @property
+    def in_use(self) -> NetworkKey | None:
+        """(input height, input width, output stride) of the last frame estimated."""
+        return self._in_use
+
+    def mark_built(self, config: EstimateConfig, image_height: int | None = None,
+                   image_width: int | None = None) -> None:
+        """Record a size prepared ahead (e.g. warmed up at configure)."""
+        with self._lock:
+            self._built.add(network_key(config, image_height, image_width))
+
+    def __call__(self, frame: Frame) -> None:
+        config = frame.settings.config
+        height, width = frame.rgb.shape[:2]
+        wanted = network_key(config, height, width)
+        with self._lock:
+            use = wanted
+            if wanted not in self._built and self._in_use not in (None, wanted):
+                if wanted not in self._failed:
+                    self._start_build(config, height, width, wanted)
+                use = self._in_use  # keep the size in use until the new one is built
+        if use != wanted:
+            config = dataclasses.replace(config, input_height=use[0], input_width=use[1],
+                                         output_stride=use[2], match_aspect_ratio=False)
+        frame.result = self._estimator.estimate(frame.rgb, config)
+        with self._lock:
+            self._built.add(use)
+            self._in_use = use
+        frame.notes['network'] = use
+
+    def wait_for_build(self, timeout_s: float | None = None) -> None:
+        """Wait until a background build in progress has finished (for stopping cleanly)."""
+        builder = self._builder
+        if builder is not None:
+            builder.join(timeout_s)
+
+    def _start_build(self, config: EstimateConfig, height: int, width: int,
+                     key: NetworkKey) -> None:
+        if self._building is not None:
+            return  # one at a time; a later frame starts the next if still wanted
+        self._building = key
+        self._log_info(f'building the network for input {key[1]}x{key[0]} (width x height), '
+                       f'output stride {key[2]} in the background; frames go on at input '
+                       f'{self._in_use[1]}x{self._in_use[0]}, stride {self._in_use[2]} meanwhile')
+        self._builder = threading.Thread(target=self._build, args=(config, height, width, key),
+                                         name='posenet_network_build', daemon=True)
+        self._builder.start()
+
+    def _build(self, config: EstimateConfig, height: int, width: int, key: NetworkKey) -> None:
+        try:
+            self._estimator.warmup(config, height, width)
+        except Exception as error:  # noqa: BLE001 - reported; frames go on with the old size
+            with self._lock:
+                self._failed.add(key)
+                self._building = None
+            self._log_error(f'could not build the network for input {key[1]}x{key[0]}, '
+                            f'output stride {key[2]}: {type(error).__name__}: {error}; '
+                            'frames go on with the previous size')
+            return
+        with self._lock:
+            if len(self._built) >= MAX_REMEMBERED_BUILDS:
+                self._built.clear()
+            self._built.add(key)
+            self._building = None
+        self._log_info(f'network for input {key[1]}x{key[0]}, output stride {key[2]} is ready')
+
+
+def network_key(config: EstimateConfig, image_height: int | None,
+                image_width: int | None) -> NetworkKey:
+    """The (input height, input width, output stride) a frame of this size runs at."""
+    if image_height and image_width:
+        config = config.for_image(image_height, image_width)
+    else:
+        config = config.snapped()
+    return (config.input_height, config.input_width, config.output_stride)

@@ -1,0 +1,27 @@
+"""Stage: markers and the annotated image, computed only while someone subscribes."""
+from __future__ import annotations
+
+from posenet_ros.engine.drawing import draw_poses
+from posenet_ros.ros.image_conversion import rgb_to_image_msg
+from posenet_ros.ros.markers import PoseMarkerBuilder
+from posenet_ros.ros.pipeline import Frame
+
+
+class VisualizationStage:
+    """poses/markers (MarkerArray) and poses/image (the frame with the skeletons drawn)."""
+
+    def __init__(self, markers_publisher, image_publisher):
+        self._markers_pub = markers_publisher
+        self._image_pub = image_publisher
+        self._markers = PoseMarkerBuilder()
+
+    def __call__(self, frame: Frame) -> None:
+        settings = frame.settings
+        if settings.publish_markers and self._markers_pub.get_subscription_count() > 0:
+            self._markers.min_keypoint_score = settings.min_keypoint_score
+            self._markers.pixel_size = settings.marker_pixel_size
+            self._markers_pub.publish(self._markers.build(frame.pose_array))
+        if settings.publish_image and self._image_pub.get_subscription_count() > 0:
+            drawn = draw_poses(frame.rgb, frame.result.poses, settings.min_pose_score,
+                               settings.min_keypoint_score)
+            self._image_pub.publish(rgb_to_image_msg(drawn, frame.header))
