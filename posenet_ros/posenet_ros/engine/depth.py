@@ -82,12 +82,12 @@ def depth_in_metres(values: np.ndarray, encoding: str) -> np.ndarray:
     """Raw depth readings as float64 metres with NaN for no reading (0, NaN or inf)."""
     if encoding in ('16UC1', 'mono16'):
         metres = np.asarray(values, dtype=np.float64) * 1e-3
-    elif encoding == '32FC1':
+        metres[metres == 0] = np.nan
+        return metres
+    if encoding == '32FC1':
         metres = np.asarray(values, dtype=np.float64)
-    else:
-        raise ValueError(f'depth encoding {encoding!r} is not supported: use 16UC1 (mm) or 32FC1 '
-                         f'(m)')
-    return np.where(np.isfinite(metres) & (metres > 0), metres, np.nan)
+        return np.where(np.isfinite(metres) & (metres > 0), metres, np.nan)
+    raise ValueError(f'depth encoding {encoding!r} is not supported: use 16UC1 (mm) or 32FC1 (m)')
 
 
 def window_readings(depth_image: np.ndarray, pixels: np.ndarray, window: int) -> np.ndarray:
@@ -99,26 +99,29 @@ def window_readings(depth_image: np.ndarray, pixels: np.ndarray, window: int) ->
     height, width = depth_image.shape[:2]
     flat = pixels.reshape(-1, 2)
     finite = np.isfinite(flat).all(axis=1)
-    centres = np.zeros(flat.shape, dtype=np.int64)
-    centres[finite] = np.floor(flat[finite] + 0.5).astype(np.int64)
+    centres = np.floor(np.where(finite[:, None], flat, -1e9) + 0.5)
+    centres = np.clip(centres, -1e9, 1e9).astype(np.int64)
     offsets = np.arange(window) - window // 2
-    xs = centres[:, 0, None, None] + offsets[None, None, :]
-    ys = centres[:, 1, None, None] + offsets[None, :, None]
-    xs, ys = np.broadcast_arrays(xs, ys)
-    inside = (xs >= 0) & (xs < width) & (ys >= 0) & (ys < height) & finite[:, None, None]
-    readings = depth_image[np.clip(ys, 0, height - 1), np.clip(xs, 0, width - 1)]
-    readings = np.where(inside, readings, 0)
+    xs = centres[:, 0, None] + offsets  # (M, window)
+    ys = centres[:, 1, None] + offsets
+    inside = ((ys >= 0) & (ys < height))[:, :, None] & ((xs >= 0) & (xs < width))[:, None, :]
+    index = (np.clip(ys, 0, height - 1) * width)[:, :, None] + np.clip(xs, 0, width - 1)[:, None]
+    readings = np.take(np.ascontiguousarray(depth_image).reshape(-1), index)
+    readings[~inside] = 0
     return readings.reshape(pixels.shape[:-1] + (window * window,))
 
 
 def median_of_valid(values: np.ndarray, valid: np.ndarray, min_count: int) -> np.ndarray:
     """Median along the last axis of the `valid` entries; NaN where fewer than `min_count`."""
-    ordered = np.sort(np.where(valid, values, np.inf), axis=-1)
-    count = valid.sum(axis=-1)
-    low = np.take_along_axis(ordered, np.maximum((count - 1) // 2, 0)[..., None], -1)[..., 0]
-    high = np.take_along_axis(ordered, np.maximum(count // 2, 0)[..., None], -1)[..., 0]
-    median = 0.5 * (low + high)
-    return np.where(count >= max(min_count, 1), median, np.nan)
+    values, valid = np.broadcast_arrays(values, valid)
+    length = values.shape[-1]
+    ordered = np.sort(np.where(valid, values, np.inf).reshape(-1, length), axis=1)
+    count = valid.reshape(-1, length).sum(axis=1)
+    rows = np.arange(ordered.shape[0])
+    median = 0.5 * (ordered[rows, np.maximum((count - 1) // 2, 0)]
+                    + ordered[rows, np.minimum(count // 2, length - 1)])
+    median[count < max(min_count, 1)] = np.nan
+    return median.reshape(values.shape[:-1])
 
 
 def body_points(pixels: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -247,7 +250,4 @@ def torso_centres(torso: np.ndarray, reference: np.ndarray, tolerance: float) ->
     gap = np.where(have, np.abs(depth - np.nan_to_num(reference, nan=0.0)[:, None]), np.inf)
     anchor = np.take_along_axis(depth, np.argmin(gap, axis=1)[:, None], 1)
     members = have & (np.abs(depth - anchor) <= tolerance)
-    positions = np.full((torso.shape[0], 3), np.nan)
-    for axis in range(3):
-        positions[:, axis] = median_of_valid(torso[..., axis], members, 1)
-    return positions
+    return median_of_valid(np.moveaxis(torso, 2, 1), members[:, None, :], 1)

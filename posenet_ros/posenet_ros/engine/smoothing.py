@@ -44,29 +44,26 @@ def smoothing_factor(cutoff_hz, elapsed_s):
     return 1.0 / (1.0 + tau / elapsed_s)
 
 
-class _TrackState:
-    __slots__ = ('value', 'speed', 'stamp', 'seen')
-
-    def __init__(self, shape: tuple[int, int]):
-        self.value = np.full(shape, np.nan)  # filtered value per keypoint
-        self.speed = np.zeros(shape)  # filtered derivative per keypoint
-        self.stamp = np.full(shape[0], np.nan)  # when each keypoint was last filtered
-        self.seen = -np.inf  # last stamp the track was seen at all
-
-
 class OneEuroSmoother:
-    """Filters (N, K, D) keypoints of tracked people frame by frame (K keypoints, D = 2 or 3)."""
+    """Filters (N, K, D) keypoints of tracked people frame by frame (K keypoints, D = 2 or 3).
+
+    State is kept as arrays with one row per track id, so a frame is filtered in one pass.
+    """
 
     def __init__(self, config: OneEuroConfig = OneEuroConfig()):
         self.config = config.check()
-        self._states: dict[int, _TrackState] = {}
+        self.reset()
 
     def reset(self) -> None:
-        self._states.clear()
+        self._rows: dict[int, int] = {}
+        self._value = None  # (R, K, D) filtered value per track row and keypoint
+        self._speed = None  # (R, K, D) filtered derivative
+        self._stamp = None  # (R, K) when each keypoint was last filtered (NaN: never)
+        self._seen = np.zeros(0)  # (R,) last stamp each track was seen at all
 
     @property
     def tracked_ids(self) -> list[int]:
-        return sorted(self._states)
+        return sorted(self._rows)
 
     def smooth(self, track_ids, values, valid, stamp: float) -> np.ndarray:
         """Filtered copy of `values` (N, K, D) for people with `track_ids` (N,) at `stamp` (s).
@@ -84,43 +81,73 @@ class OneEuroSmoother:
         track_ids = np.asarray(track_ids, dtype=np.int64).reshape(-1)
         if track_ids.shape[0] != values.shape[0]:
             raise ValueError(f'{track_ids.shape[0]} track ids for {values.shape[0]} people')
+        tracked = track_ids > 0
+        if np.unique(track_ids[tracked]).size != int(tracked.sum()):
+            raise ValueError(f'a track id repeats within one frame: {track_ids.tolist()}')
         valid = np.asarray(valid, dtype=bool) & np.isfinite(values).all(axis=2)
         out = np.where(valid[..., None], values, np.nan)
-        for row, track_id in enumerate(track_ids.tolist()):
-            if track_id <= 0:
-                continue
-            state = self._states.get(track_id)
-            if state is None or state.value.shape != values.shape[1:]:
-                state = self._states[track_id] = _TrackState(values.shape[1:])
-            out[row] = self._filter(state, values[row], valid[row], stamp)
-            state.seen = max(state.seen, stamp)
-        horizon = stamp - self.config.forget_after
-        for track_id in [i for i, s in self._states.items() if s.seen < horizon]:
-            del self._states[track_id]
+        if tracked.any():
+            if self._value is not None and self._value.shape[1:] != values.shape[1:]:
+                self.reset()
+            rows = self._rows_for(track_ids[tracked].tolist(), values.shape[1:])
+            out[tracked] = self._filter(rows, values[tracked], valid[tracked], stamp)
+            self._seen[rows] = np.maximum(self._seen[rows], stamp)
+        self._forget(stamp - self.config.forget_after)
         return out
 
-    def _filter(self, state: _TrackState, value: np.ndarray, valid: np.ndarray, stamp: float
+    def _rows_for(self, ids: list[int], shape: tuple[int, int]) -> np.ndarray:
+        new = [i for i in ids if i not in self._rows]
+        if new:
+            first = len(self._rows)
+            for offset, track_id in enumerate(new):
+                self._rows[track_id] = first + offset
+            count = len(new)
+            if self._value is None:
+                self._value = np.zeros((0, *shape))
+                self._speed = np.zeros((0, *shape))
+                self._stamp = np.zeros((0, shape[0]))
+            self._value = np.concatenate([self._value, np.full((count, *shape), np.nan)])
+            self._speed = np.concatenate([self._speed, np.zeros((count, *shape))])
+            self._stamp = np.concatenate([self._stamp, np.full((count, shape[0]), np.nan)])
+            self._seen = np.concatenate([self._seen, np.full(count, -np.inf)])
+        return np.array([self._rows[i] for i in ids], dtype=np.int64)
+
+    def _forget(self, horizon: float) -> None:
+        stale = self._seen < horizon
+        if not stale.any():
+            return
+        keep = ~stale
+        order = sorted(self._rows.items(), key=lambda item: item[1])
+        self._rows = {}
+        for track_id, row in order:
+            if keep[row]:
+                self._rows[track_id] = len(self._rows)
+        self._value, self._speed = self._value[keep], self._speed[keep]
+        self._stamp, self._seen = self._stamp[keep], self._seen[keep]
+
+    def _filter(self, rows: np.ndarray, value: np.ndarray, valid: np.ndarray, stamp: float
                 ) -> np.ndarray:
         config = self.config
-        fresh = valid & np.isnan(state.stamp)
-        elapsed = stamp - state.stamp
+        state_value, state_speed = self._value[rows], self._speed[rows]
+        state_stamp = self._stamp[rows]
+        fresh = valid & np.isnan(state_stamp)
+        elapsed = stamp - state_stamp
         step = valid & ~fresh & (elapsed > 0)
-        stale = valid & ~fresh & ~step  # same or older stamp: keep the state, report it
-        state.value[fresh] = value[fresh]
-        state.speed[fresh] = 0.0
-        state.stamp[fresh] = stamp
+        # valid & not fresh & not step: the same or an older stamp; the state stands.
+        state_value[fresh] = value[fresh]
+        state_speed[fresh] = 0.0
+        state_stamp[fresh] = stamp
         if step.any():
             dt = elapsed[step][:, None]
-            previous = state.value[step]
+            previous = state_value[step]
             raw_speed = (value[step] - previous) / dt
-            speed = state.speed[step] + smoothing_factor(config.d_cutoff, dt) * (
-                raw_speed - state.speed[step])
+            speed = state_speed[step] + smoothing_factor(config.d_cutoff, dt) * (
+                raw_speed - state_speed[step])
             cutoff = config.min_cutoff + config.beta * np.linalg.norm(speed, axis=1,
                                                                        keepdims=True)
-            state.value[step] = previous + smoothing_factor(cutoff, dt) * (value[step] - previous)
-            state.speed[step] = speed
-            state.stamp[step] = stamp
-        result = np.full(value.shape, np.nan)
-        shown = fresh | step | stale
-        result[shown] = state.value[shown]
-        return result
+            state_value[step] = previous + smoothing_factor(cutoff, dt) * (value[step] - previous)
+            state_speed[step] = speed
+            state_stamp[step] = stamp
+        self._value[rows], self._speed[rows], self._stamp[rows] = (state_value, state_speed,
+                                                                   state_stamp)
+        return np.where(valid[..., None], state_value, np.nan)

@@ -88,38 +88,72 @@ def pose_similarity(coords_a: np.ndarray, valid_a: np.ndarray, area_a: np.ndarra
     return np.where(count > 0, total / np.maximum(count, 1), 0.0)
 
 
-class _Track:
-    """One person followed over frames (image pixels, seconds)."""
+class _Tracks:
+    """Every track's state as arrays, one row per track (image pixels, seconds)."""
 
-    __slots__ = ('coords', 'known', 'stamp', 'velocity', 'hits', 'track_id', 'area')
+    def __init__(self):
+        self.coords = np.zeros((0, NUM_KEYPOINTS, 2))  # pose when last matched (carried where
+        self.known = np.zeros((0, NUM_KEYPOINTS), dtype=bool)  # a keypoint was not seen)
+        self.stamp = np.zeros(0)  # when last matched
+        self.velocity = np.zeros((0, 2))  # px/s of the whole body
+        self.has_velocity = np.zeros(0, dtype=bool)
+        self.hits = np.zeros(0, dtype=np.int64)
+        self.ids = np.zeros(0, dtype=np.int64)  # 0 while tentative
+        self.area = np.zeros(0)  # keypoint-box area of the last match, px^2
 
-    def __init__(self, coords: np.ndarray, valid: np.ndarray, stamp: float):
-        self.coords = np.where(valid[:, None], coords, 0.0)
-        self.known = valid.copy()
-        self.stamp = stamp  # when last matched; `coords` are the pose then
-        self.velocity = None  # (2,) px/s once measured
-        self.hits = 1
-        self.track_id = 0
-        self.area = float(box_areas(coords[None], valid[None])[0])
+    def __len__(self) -> int:
+        return self.stamp.shape[0]
 
     def predicted(self, stamp: float) -> np.ndarray:
-        if self.velocity is None:
-            return self.coords
-        return self.coords + self.velocity * (stamp - self.stamp)
+        elapsed = (stamp - self.stamp)[:, None, None]
+        return self.coords + np.where(self.has_velocity[:, None, None],
+                                      self.velocity[:, None, :] * elapsed, 0.0)
 
-    def match(self, coords: np.ndarray, valid: np.ndarray, stamp: float, weight: float) -> None:
-        elapsed = stamp - self.stamp
-        common = valid & self.known
-        if elapsed > 0 and common.any():
-            measured = np.median(coords[common] - self.coords[common], axis=0) / elapsed
-            self.velocity = measured if self.velocity is None else (
-                (1.0 - weight) * self.velocity + weight * measured)
-        predicted = self.predicted(stamp)
-        self.coords = np.where(valid[:, None], coords, predicted)
-        self.known |= valid
-        self.stamp = stamp
-        self.hits += 1
-        self.area = max(float(box_areas(coords[None], valid[None])[0]), 0.0) or self.area
+    def keep(self, rows: np.ndarray) -> None:
+        for name in ('coords', 'known', 'stamp', 'velocity', 'has_velocity', 'hits', 'ids',
+                     'area'):
+            setattr(self, name, getattr(self, name)[rows])
+
+    def match(self, rows, coords, valid, areas, stamp: float, weight: float) -> None:
+        """Update tracks `rows` with the poses matched to them (rows and poses aligned)."""
+        if not len(rows):
+            return
+        elapsed = stamp - self.stamp[rows]
+        common = valid & self.known[rows]
+        motion = coords - self.coords[rows]
+        measured = np.stack([median_of_masked(motion[..., axis], common) for axis in (0, 1)],
+                            axis=1) / np.where(elapsed > 0, elapsed, np.inf)[:, None]
+        measurable = (elapsed > 0) & common.any(axis=1)
+        blended = np.where(self.has_velocity[rows, None],
+                           (1.0 - weight) * self.velocity[rows] + weight * measured, measured)
+        predicted = self.predicted(stamp)[rows]
+        self.velocity[rows] = np.where(measurable[:, None], blended, self.velocity[rows])
+        self.has_velocity[rows] |= measurable
+        self.coords[rows] = np.where(valid[..., None], coords, predicted)
+        self.known[rows] |= valid
+        self.stamp[rows] = stamp
+        self.hits[rows] += 1
+        self.area[rows] = np.where(areas > 0, areas, self.area[rows])
+
+    def add(self, coords, valid, areas, stamp: float) -> None:
+        count = coords.shape[0]
+        self.coords = np.concatenate([self.coords, np.where(valid[..., None], coords, 0.0)])
+        self.known = np.concatenate([self.known, valid])
+        self.stamp = np.concatenate([self.stamp, np.full(count, stamp)])
+        self.velocity = np.concatenate([self.velocity, np.zeros((count, 2))])
+        self.has_velocity = np.concatenate([self.has_velocity, np.zeros(count, dtype=bool)])
+        self.hits = np.concatenate([self.hits, np.ones(count, dtype=np.int64)])
+        self.ids = np.concatenate([self.ids, np.zeros(count, dtype=np.int64)])
+        self.area = np.concatenate([self.area, areas])
+
+
+def median_of_masked(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Row-wise median of values (R, K) where mask (R, K); 0 for rows with none."""
+    ordered = np.sort(np.where(mask, values, np.inf), axis=1)
+    count = mask.sum(axis=1)
+    low = np.take_along_axis(ordered, np.maximum((count - 1) // 2, 0)[:, None], 1)[:, 0]
+    high = np.take_along_axis(ordered, np.maximum(count // 2, 0)[:, None], 1)[:, 0]
+    return np.where(count > 0, 0.5 * (low + high), 0.0)
 
 
 class PoseTracker:
@@ -131,7 +165,7 @@ class PoseTracker:
 
     def __init__(self, config: TrackerConfig = TrackerConfig()):
         self.config = config.check()
-        self._tracks: list[_Track] = []
+        self._tracks = _Tracks()
         self._next_id = 1
         self._last_stamp: float | None = None
 
@@ -143,11 +177,11 @@ class PoseTracker:
     @property
     def active_ids(self) -> list[int]:
         """Ids of the confirmed tracks currently kept (seen or coasting)."""
-        return [track.track_id for track in self._tracks if track.track_id]
+        return [int(i) for i in self._tracks.ids if i]
 
     def reset(self) -> None:
         """Forget every track (after a jump back in time); ids keep counting up."""
-        self._tracks = []
+        self._tracks = _Tracks()
         self._last_stamp = None
 
     def update(self, coords, scores, stamp: float) -> np.ndarray:
@@ -162,50 +196,44 @@ class PoseTracker:
         if coords.shape[0] != scores.shape[0]:
             raise ValueError(f'{coords.shape[0]} poses but {scores.shape[0]} score rows')
         self._last_stamp = stamp
-        self._tracks = [track for track in self._tracks
-                        if stamp - track.stamp <= self.config.max_age]
-        valid = (scores >= self.config.min_keypoint_score) & np.isfinite(coords).all(axis=2)
+        config, tracks = self.config, self._tracks
+        tracks.keep(stamp - tracks.stamp <= config.max_age)
+        valid = (scores >= config.min_keypoint_score) & np.isfinite(coords).all(axis=2)
+        coords = np.where(valid[..., None], coords, 0.0)
+        areas = box_areas(coords, valid)
+        rows, poses = self._associate(coords, valid, areas, stamp)
+        tracks.match(rows, coords[poses], valid[poses], areas[poses], stamp,
+                     config.velocity_smoothing)
+        # Tentative tracks missed in this frame end; confirmed ones coast until max_age.
+        matched = np.zeros(len(tracks), dtype=bool)
+        matched[rows] = True
+        confirm = matched & (tracks.ids == 0) & (tracks.hits >= config.min_hits)
+        tracks.ids[confirm] = self._issue_ids(int(confirm.sum()))
         ids = np.zeros(coords.shape[0], dtype=np.int64)
-        matched_tracks, matched_poses = self._associate(coords, valid, stamp)
-        for t, p in zip(matched_tracks, matched_poses):
-            track = self._tracks[t]
-            track.match(coords[p], valid[p], stamp, self.config.velocity_smoothing)
-            if not track.track_id and track.hits >= self.config.min_hits:
-                track.track_id = self._issue_id()
-            ids[p] = track.track_id
-        matched = set(matched_tracks)
-        kept = []
-        for index, track in enumerate(self._tracks):
-            if index in matched:
-                kept.append(track)
-            elif track.track_id:  # confirmed and unseen for at most max_age: coasting
-                kept.append(track)
-        unmatched_poses = sorted(set(range(coords.shape[0])) - set(matched_poses))
-        for p in unmatched_poses:
-            if not valid[p].any():
-                continue
-            track = _Track(coords[p], valid[p], stamp)
-            if self.config.min_hits <= 1:
-                track.track_id = self._issue_id()
-                ids[p] = track.track_id
-            kept.append(track)
-        self._tracks = kept
+        ids[poses] = tracks.ids[rows]
+        tracks.keep(matched | (tracks.ids > 0))
+        new = np.ones(coords.shape[0], dtype=bool)
+        new[poses] = False
+        new &= valid.any(axis=1)
+        first = len(tracks)
+        tracks.add(coords[new], valid[new], areas[new], stamp)
+        if config.min_hits <= 1 and new.any():
+            tracks.ids[first:] = self._issue_ids(int(new.sum()))
+            ids[new] = tracks.ids[first:]
         return ids
 
-    def _issue_id(self) -> int:
-        issued = self._next_id
-        self._next_id += 1
+    def _issue_ids(self, count: int) -> np.ndarray:
+        issued = np.arange(self._next_id, self._next_id + count, dtype=np.int64)
+        self._next_id += count
         return issued
 
-    def _associate(self, coords: np.ndarray, valid: np.ndarray, stamp: float
-                   ) -> tuple[list[int], list[int]]:
-        if not self._tracks or coords.shape[0] == 0:
-            return [], []
-        predicted = np.stack([track.predicted(stamp) for track in self._tracks])
-        known = np.stack([track.known for track in self._tracks])
-        areas = np.array([track.area for track in self._tracks])
-        similarity = pose_similarity(predicted, known, areas, coords, valid,
-                                     box_areas(coords, valid))
+    def _associate(self, coords, valid, areas, stamp: float) -> tuple[np.ndarray, np.ndarray]:
+        """(track rows, pose indices) matched by optimal assignment on OKS."""
+        tracks = self._tracks
+        if not len(tracks) or coords.shape[0] == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        similarity = pose_similarity(tracks.predicted(stamp), tracks.known, tracks.area,
+                                     coords, valid, areas)
         rows, cols = linear_sum_assignment(similarity, maximize=True)
         keep = similarity[rows, cols] >= self.config.min_similarity
-        return rows[keep].tolist(), cols[keep].tolist()
+        return rows[keep], cols[keep]
