@@ -237,6 +237,14 @@ SCENARIOS = {
                order=2),
         Walker(0, 240, [(0.0, -40, 380), (6.0, 600, 380)], order=1),
     ]),
+    # Four small people (130-150 px, as a camera sees a street) walking close to each other:
+    # two pairs crossing, one overtaking another on a parallel path 40 px away.
+    'small_crowd': dict(duration=5.0, walkers=[
+        Walker(0, 150, [(0.0, 60, 300), (5.0, 560, 330)], order=4),
+        Walker(1, 140, [(0.0, 580, 310), (5.0, 80, 290)], order=3),
+        Walker(2, 130, [(0.0, 100, 250), (5.0, 400, 250)], order=1),
+        Walker(3, 135, [(0.0, 40, 270), (5.0, 560, 270)], order=2),
+    ]),
 }
 
 

@@ -2,7 +2,8 @@
 
 Each frame's poses (image pixels, so the estimator's input size and stride may change between
 frames) are matched to the tracks' predicted poses by object keypoint similarity (COCO's OKS with
-its per-keypoint sigmas, scaled by the larger of the two people's keypoint-box areas) with
+its per-keypoint sigmas times `sigma_scale`, scaled by the larger of the two people's
+keypoint-box areas) with
 `scipy.optimize.linear_sum_assignment`. A track predicts its keypoints with a constant velocity of
 the whole body (the median motion of the keypoints seen in both of its last two detections), all
 in seconds from the frames' stamps, so dropped frames only mean a longer step. A new track is
@@ -35,6 +36,9 @@ class TrackerConfig:
     min_similarity: least OKS (0..1] between a pose and a track's prediction to match them.
     min_keypoint_score: keypoints scoring lower are ignored (they are guesses).
     velocity_smoothing: weight (0..1] of each new velocity measurement (1: latest only).
+    sigma_scale: COCO's keypoint sigmas are multiplied by this (> 0) for matching: a frame's
+    keypoints move and jitter more than COCO's annotators disagree (1.5: measured, see
+    docs/people3d.md).
     """
 
     min_hits: int = 3
@@ -42,6 +46,7 @@ class TrackerConfig:
     min_similarity: float = 0.2
     min_keypoint_score: float = 0.2
     velocity_smoothing: float = 0.5
+    sigma_scale: float = 1.5
 
     def check(self) -> 'TrackerConfig':
         if isinstance(self.min_hits, bool) or int(self.min_hits) != self.min_hits \
@@ -58,6 +63,8 @@ class TrackerConfig:
         if not 0.0 < self.velocity_smoothing <= 1.0:
             raise ValueError(f'velocity_smoothing must be in (0, 1], got '
                              f'{self.velocity_smoothing!r}')
+        if not (math.isfinite(self.sigma_scale) and self.sigma_scale > 0):
+            raise ValueError(f'sigma_scale must be a positive number, got {self.sigma_scale!r}')
         return self
 
 
@@ -70,17 +77,18 @@ def box_areas(coords: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 
 def pose_similarity(coords_a: np.ndarray, valid_a: np.ndarray, area_a: np.ndarray,
-                    coords_b: np.ndarray, valid_b: np.ndarray, area_b: np.ndarray
-                    ) -> np.ndarray:
+                    coords_b: np.ndarray, valid_b: np.ndarray, area_b: np.ndarray,
+                    sigma_scale: float = 1.0) -> np.ndarray:
     """(A, B) object keypoint similarity of every pose of a with every pose of b.
 
-    COCO's OKS, exp(-d^2 / (2 s^2 (2 sigma)^2)) averaged over the keypoints valid in both, with
-    s^2 the larger of the two poses' box areas; 0 where no keypoint is valid in both.
+    COCO's OKS, exp(-d^2 / (2 s^2 (2 k sigma)^2)) averaged over the keypoints valid in both,
+    with s^2 the larger of the two poses' box areas and k = `sigma_scale`; 0 where no keypoint
+    is valid in both.
     """
     diff = coords_a[:, None] - coords_b[None]
     squared = np.einsum('abkc,abkc->abk', diff, diff)
     area = np.maximum(np.maximum(area_a[:, None], area_b[None]), _MIN_AREA)
-    variances = (2.0 * COCO_SIGMAS) ** 2
+    variances = (2.0 * sigma_scale * COCO_SIGMAS) ** 2
     similarity = np.exp(-squared / (2.0 * area[..., None] * variances))
     both = valid_a[:, None] & valid_b[None]
     count = both.sum(axis=2)
@@ -233,7 +241,7 @@ class PoseTracker:
         if not len(tracks) or coords.shape[0] == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         similarity = pose_similarity(tracks.predicted(stamp), tracks.known, tracks.area,
-                                     coords, valid, areas)
+                                     coords, valid, areas, self.config.sigma_scale)
         rows, cols = linear_sum_assignment(similarity, maximize=True)
         keep = similarity[rows, cols] >= self.config.min_similarity
         return rows[keep], cols[keep]
