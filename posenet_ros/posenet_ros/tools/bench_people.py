@@ -18,13 +18,14 @@ import argparse
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from posenet_ros.engine.camera_model import CameraModel
 from posenet_ros.engine.depth import DepthConfig, people_in_3d
-from posenet_ros.engine.smoothing import OneEuroConfig, OneEuroSmoother
+from posenet_ros.engine.smoothing import METRE_DEFAULTS, OneEuroConfig, OneEuroSmoother
 from posenet_ros.engine.tracking import PoseTracker, TrackerConfig
 from posenet_ros.tools.parity import default_models_dir, default_shared_dir
 
@@ -88,11 +89,6 @@ def bench_cost(frames: int = 400, people: int = 10, seed: int = 0) -> None:
           f'{frames - 20} frames:')
     for name, values in timings.items():
         print(f'  {name:13s} {_percentiles(values)}')
-
-
-# One-Euro settings for 3D keypoints in metres (see docs/people3d.md): beta scaled from the pixel
-# default by about 200 px per metre (a person 3 m from a 600 px focal length camera).
-METRE_DEFAULTS = OneEuroConfig(min_cutoff=1.0, beta=10.0, d_cutoff=1.0)
 
 
 def _estimator(models_dir: Path):
@@ -207,6 +203,57 @@ def bench_smoothing(shared: Path, models_dir: Path, frames: int = 60, rate: floa
         print(f'  {name:28s} jitter {jitter:5.2f} px   lag {lag:5.2f} px')
 
 
+def bench_smoothing_3d(frames: int = 90, rate: float = 30.0, distance: float = 3.0,
+                       speed: float = 1.0, noise: float = 0.01, seed: int = 2) -> None:
+    """Jitter and lag of 3D keypoints (metres) for One-Euro settings: a synthetic person at
+    `distance` in a 16UC1 depth image with `noise` relative per-pixel noise, still or walking
+    sideways at `speed` m/s; pixels with 1 px keypoint noise."""
+    rng = np.random.default_rng(seed)
+    width, height, focal = 640, 480, 600.0
+    camera = CameraModel.from_fields(width, height, [focal, 0, 319.5, 0, focal, 239.5, 0, 0, 1])
+    scores = np.full((1, 17), 0.9)
+
+    def series(moving: bool):
+        out = []
+        for index in range(frames):
+            shift = speed * focal / distance * (index / rate - frames / rate / 2) if moving else 0
+            feet = np.array([320.0 + shift, 400.0])
+            coords = (feet + STANDING * 1.3 + rng.normal(0, 1.0, (17, 2)))[None]
+            depth = np.full((height, width), 7.0)
+            x0, x1 = int(feet[0] - 60), int(feet[0] + 60)
+            depth[int(feet[1] - 260):int(feet[1]), max(x0, 0):max(x1, 0)] = distance
+            depth = depth * (1 + noise * rng.standard_normal(depth.shape))
+            people = people_in_3d(np.round(depth * 1000).astype(np.uint16), '16UC1', coords,
+                                  scores > 0.5, camera)
+            out.append(people.keypoints)
+        return out
+
+    still, walking = series(False), series(True)
+    stamps = np.arange(frames) / rate
+    print(f'smoothing in 3D: person at {distance:g} m, depth noise {100 * noise:g}% per pixel, '
+          f'{frames} frames at {rate:g} Hz; walking sideways at {speed:g} m/s. jitter = median '
+          f'over keypoints of the 3D position std; lag = mean distance the smoothed keypoints '
+          f'trail the raw ones along the motion')
+    settings = [None] + [OneEuroConfig(min_cutoff=c, beta=b) for c in (0.5, 1.0)
+                         for b in (0.0, 1.0, 10.0, 40.0)]
+    for setting in settings:
+        runs = []
+        for points in (still, walking):
+            smoother = OneEuroSmoother(setting) if setting else None
+            values = []
+            for keypoints, stamp in zip(points, stamps):
+                have = np.isfinite(keypoints).all(axis=2)
+                values.append(keypoints[0] if smoother is None
+                              else smoother.smooth([1], keypoints, have, stamp)[0])
+            runs.append(np.array(values)[10:])
+        jitter = float(np.nanmedian(np.linalg.norm(np.nanstd(runs[0], axis=0), axis=1)))
+        raw = np.array([k[0] for k in walking])[10:]
+        lag = float(np.nanmean(raw[..., 0] - runs[1][..., 0]))
+        name = 'raw' if setting is None else f'min_cutoff {setting.min_cutoff:4.1f} beta ' \
+            f'{setting.beta:5.1f}'
+        print(f'  {name:28s} jitter {1000 * jitter:6.1f} mm   lag {1000 * lag:6.1f} mm')
+
+
 def _first_track(detections, stamps, setting):
     tracker = PoseTracker(TrackerConfig(min_hits=1))
     smoother = OneEuroSmoother(setting) if setting is not None else None
@@ -224,7 +271,9 @@ def _first_track(detections, stamps, setting):
 
 def _jitter(detections, stamps, setting) -> float:
     series = _first_track(detections, stamps, setting)[10:]
-    return float(np.nanmedian(np.linalg.norm(np.nanstd(series, axis=0), axis=1)))
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)  # a keypoint seen once has no spread
+        return float(np.nanmedian(np.linalg.norm(np.nanstd(series, axis=0), axis=1)))
 
 
 def _lag(detections, stamps, setting) -> float:
@@ -250,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cost or args.all:
         bench_cost()
     if args.smoothing or args.all:
+        bench_smoothing_3d()
         bench_smoothing(args.shared, args.models)
     if args.video or args.all:
         bench_video(args.shared, args.models, args.frames)
