@@ -1,0 +1,253 @@
+"""People in 3D: keypoint depths from a registered depth image, and a position per person.
+
+A depth image registered to the colour image (same viewpoint and field of view, possibly another
+resolution, as a RealSense's aligned depth) holds `16UC1` millimetres or `32FC1` metres (REP 118);
+0 and NaN mean no reading. Each keypoint's depth is the median of the readings in a small window
+around it within [depth_min, depth_max]. A keypoint at a person's silhouette can see past the
+person (an elbow against the wall behind): per person a reference depth is found from the
+readings at the keypoints, the limbs' midpoints and the torso's centre (`person_depths`: the
+nearest depth well supported by them, since what is not the person at a person's keypoint mostly
+lies behind them), and a keypoint further than `max_deviation` from it is measured again from
+only the window's readings near the reference, or left without depth when there are too few.
+A person's position is the median of their torso keypoints (shoulders, hips) with depth.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .camera_model import CameraModel, map_pixels
+from .parts import NUM_KEYPOINTS, PART_IDS, SKELETON
+
+TORSO_PARTS = tuple(PART_IDS[name] for name in
+                    ('left_shoulder', 'right_shoulder', 'left_hip', 'right_hip'))
+ENCODINGS = ('16UC1', 'mono16', '32FC1')
+# How much a depth read at each place counts when finding a person's depth: keypoints 1, torso
+# keypoints 2, limb midpoints 1, the torso's centre 2 (see `body_points`).
+_READING_WEIGHTS = np.ones(NUM_KEYPOINTS + len(SKELETON) + 1)
+_READING_WEIGHTS[list(TORSO_PARTS)] = 2.0
+_READING_WEIGHTS[-1] = 2.0
+# A nearer depth than the best supported one wins with at least this fraction of its support
+# (measured on the COCO depth scenes of test_engine_depth.py: 0.2 puts the fewest keypoints on
+# the background with no more wrong ones; docs/people3d.md).
+SUPPORT_FRACTION = 0.2
+
+
+@dataclass(frozen=True)
+class DepthConfig:
+    """How keypoint depths are read (distances in metres, window in depth-image pixels).
+
+    window: side of the square around each keypoint (odd). depth_min, depth_max: readings
+    outside are ignored. max_deviation: a keypoint further than this from the depth its person's
+    keypoints agree on is re-measured or dropped. min_support: least number of readings in the
+    window for a depth (of all readings, and of those near the person when re-measuring).
+    """
+
+    window: int = 5
+    depth_min: float = 0.2
+    depth_max: float = 10.0
+    max_deviation: float = 0.4
+    min_support: int = 3
+
+    def check(self) -> 'DepthConfig':
+        if int(self.window) != self.window or self.window < 1 or self.window % 2 == 0:
+            raise ValueError(f'window must be an odd number of pixels >= 1, got {self.window}')
+        if not 0.0 <= self.depth_min < self.depth_max:
+            raise ValueError(f'need 0 <= depth_min < depth_max, got {self.depth_min} and '
+                             f'{self.depth_max}')
+        if not self.max_deviation > 0:
+            raise ValueError(f'max_deviation must be > 0 metres, got {self.max_deviation}')
+        if not 1 <= self.min_support <= self.window * self.window:
+            raise ValueError(f'min_support must be within 1..window*window '
+                             f'({self.window * self.window}), got {self.min_support}')
+        return self
+
+
+@dataclass
+class People3D:
+    """Keypoints and people in the camera's optical frame (metres), NaN where unknown.
+
+    keypoints: (N, 17, 3); has_keypoint: (N, 17) bool. positions: (N, 3), the robust centre of
+    each person's torso; has_position: (N,) bool.
+    """
+
+    keypoints: np.ndarray
+    has_keypoint: np.ndarray
+    positions: np.ndarray
+    has_position: np.ndarray
+
+
+def depth_in_metres(values: np.ndarray, encoding: str) -> np.ndarray:
+    """Raw depth readings as float64 metres with NaN for no reading (0, NaN or inf)."""
+    if encoding in ('16UC1', 'mono16'):
+        metres = np.asarray(values, dtype=np.float64) * 1e-3
+        metres[metres == 0] = np.nan
+        return metres
+    if encoding == '32FC1':
+        metres = np.asarray(values, dtype=np.float64)
+        return np.where(np.isfinite(metres) & (metres > 0), metres, np.nan)
+    raise ValueError(f'depth encoding {encoding!r} is not supported: use 16UC1 (mm) or 32FC1 (m)')
+
+
+def window_readings(depth_image: np.ndarray, pixels: np.ndarray, window: int) -> np.ndarray:
+    """The raw readings in a window x window square around each pixel: (..., window**2).
+
+    pixels (..., 2) are (x, y) in the depth image; squares reaching past the border and NaN
+    pixels give 0 (no reading) there.
+    """
+    height, width = depth_image.shape[:2]
+    flat = pixels.reshape(-1, 2)
+    finite = np.isfinite(flat).all(axis=1)
+    centres = np.floor(np.where(finite[:, None], flat, -1e9) + 0.5)
+    centres = np.clip(centres, -1e9, 1e9).astype(np.int64)
+    offsets = np.arange(window) - window // 2
+    xs = centres[:, 0, None] + offsets  # (M, window)
+    ys = centres[:, 1, None] + offsets
+    inside = ((ys >= 0) & (ys < height))[:, :, None] & ((xs >= 0) & (xs < width))[:, None, :]
+    index = (np.clip(ys, 0, height - 1) * width)[:, :, None] + np.clip(xs, 0, width - 1)[:, None]
+    readings = np.take(np.ascontiguousarray(depth_image).reshape(-1), index)
+    readings[~inside] = 0
+    return readings.reshape(pixels.shape[:-1] + (window * window,))
+
+
+def median_of_valid(values: np.ndarray, valid: np.ndarray, min_count: int) -> np.ndarray:
+    """Median along the last axis of the `valid` entries; NaN where fewer than `min_count`."""
+    values, valid = np.broadcast_arrays(values, valid)
+    length = values.shape[-1]
+    ordered = np.sort(np.where(valid, values, np.inf).reshape(-1, length), axis=1)
+    count = valid.reshape(-1, length).sum(axis=1)
+    rows = np.arange(ordered.shape[0])
+    median = 0.5 * (ordered[rows, np.maximum((count - 1) // 2, 0)]
+                    + ordered[rows, np.minimum(count // 2, length - 1)])
+    median[count < max(min_count, 1)] = np.nan
+    return median.reshape(values.shape[:-1])
+
+
+def body_points(pixels: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """More places on each person's body to read depth at: (N, P, 2) pixels and (N, P) valid.
+
+    The midpoint of every limb (`parts.SKELETON`) whose two ends are valid and the torso's centre
+    (mean of the valid shoulders and hips). Keypoints sit at joints, often on the silhouette's
+    edge; these lie inside the body more often.
+    """
+    first = np.array([a for a, _ in SKELETON])
+    second = np.array([b for _, b in SKELETON])
+    limbs = 0.5 * (pixels[:, first] + pixels[:, second])
+    limbs_valid = valid[:, first] & valid[:, second]
+    torso = list(TORSO_PARTS)
+    torso_valid = valid[:, torso]
+    count = torso_valid.sum(axis=1, keepdims=True)
+    centre = np.where(torso_valid[..., None], pixels[:, torso], 0.0).sum(axis=1) / np.maximum(
+        count, 1)
+    points = np.concatenate([limbs, centre[:, None]], axis=1)
+    points_valid = np.concatenate([limbs_valid, count > 0], axis=1)
+    return points, points_valid
+
+
+def person_depths(depths: np.ndarray, weights: np.ndarray, max_deviation: float,
+                  min_support: float = 2.0) -> np.ndarray:
+    """(N,) the depth of each person from depth readings (N, M) on them, NaN if none.
+
+    Each reading is a candidate; its support is the total weight of the readings within
+    `max_deviation` of it. The nearest candidate with at least `SUPPORT_FRACTION` of the best
+    support (and at least `min_support`, unless none has) wins: a reading at a person that is
+    not the person mostly lies behind them (the background a window straddling the silhouette
+    sees), while an occluder in front needs a good part of the readings to win. The result is
+    the median of the readings supporting the winner.
+    """
+    have = np.isfinite(depths)
+    close = np.abs(depths[:, :, None] - depths[:, None, :]) <= max_deviation  # NaN compares False
+    support = np.where(have, (close * weights[None, None, :]).sum(axis=2), 0.0)
+    best_support = support.max(axis=1, keepdims=True)
+    needed = np.maximum(SUPPORT_FRACTION * best_support, np.minimum(min_support, best_support))
+    eligible = have & (support >= needed - 1e-9)
+    best = np.argmin(np.where(eligible, depths, np.inf), axis=1)
+    best_depth = np.take_along_axis(depths, best[:, None], 1)[:, 0]
+    members = have & (np.abs(depths - best_depth[:, None]) <= max_deviation)
+    return median_of_valid(depths, members, 1)
+
+
+def keypoint_depths(depth_image: np.ndarray, encoding: str, pixels, keypoint_valid,
+                    image_size: tuple[int, int], config: DepthConfig = DepthConfig()
+                    ) -> np.ndarray:
+    """(N, 17) depth in metres of each keypoint, NaN where there is none (or it was rejected).
+
+    pixels (N, 17, 2): keypoints in colour-image pixels; keypoint_valid (N, 17): which to measure
+    (e.g. score above the threshold). image_size: the colour image's (width, height); the depth
+    image may have another resolution with the same field of view.
+    """
+    return _keypoint_and_person_depths(depth_image, encoding, pixels, keypoint_valid, image_size,
+                                       config)[0]
+
+
+def _keypoint_and_person_depths(depth_image, encoding, pixels, keypoint_valid, image_size,
+                                config) -> tuple[np.ndarray, np.ndarray]:
+    """`keypoint_depths` and each person's reference depth (N,)."""
+    config.check()
+    depth_image = np.asarray(depth_image)
+    if depth_image.ndim != 2:
+        raise ValueError(f'expected a single-channel depth image, got shape {depth_image.shape}')
+    pixels = np.asarray(pixels, dtype=np.float64)
+    if pixels.ndim != 3 or pixels.shape[2] != 2:
+        raise ValueError(f'keypoint pixels must be (people, keypoints, 2), got {pixels.shape}')
+    valid = np.asarray(keypoint_valid, dtype=bool) & np.isfinite(pixels).all(axis=2)
+    if pixels.shape[0] == 0:
+        return np.full(pixels.shape[:2], np.nan), np.full(0, np.nan)
+    depth_height, depth_width = depth_image.shape
+    if (depth_width, depth_height) != tuple(image_size):
+        pixels = map_pixels(pixels, image_size, (depth_width, depth_height))
+    extra, extra_valid = body_points(pixels, valid)
+    everywhere = np.concatenate([pixels, extra], axis=1)
+    readings = depth_in_metres(window_readings(depth_image, everywhere, config.window), encoding)
+    in_range = (readings >= config.depth_min) & (readings <= config.depth_max)
+    depths = median_of_valid(readings, in_range, config.min_support)
+    depths[~np.concatenate([valid, extra_valid], axis=1)] = np.nan
+    reference = person_depths(depths, _READING_WEIGHTS, config.max_deviation)
+    keypoints = pixels.shape[1]
+    depths, readings, in_range = depths[:, :keypoints], readings[:, :keypoints], \
+        in_range[:, :keypoints]
+    stray = np.abs(depths - reference[:, None]) > config.max_deviation
+    if stray.any():
+        near = in_range & (np.abs(readings - reference[:, None, None]) <= config.max_deviation)
+        remeasured = median_of_valid(readings, near, config.min_support)
+        depths = np.where(stray, remeasured, depths)
+    return depths, reference
+
+
+def people_in_3d(depth_image: np.ndarray, encoding: str, pixels, keypoint_valid,
+                 camera: CameraModel, rectified: bool = False,
+                 config: DepthConfig = DepthConfig(),
+                 image_size: tuple[int, int] | None = None) -> People3D:
+    """Keypoints (N, 17, 2 colour pixels) and people placed in 3D with a registered depth image.
+
+    camera describes the colour image the keypoints are in (scaled to `image_size`, the colour
+    image's (width, height), when that differs from the camera's); `rectified` says the colour
+    image is rectified (P applies) rather than raw (K and D apply).
+    """
+    pixels = np.asarray(pixels, dtype=np.float64).reshape(-1, *np.shape(pixels)[-2:])
+    if image_size is None:
+        image_size = (camera.width, camera.height)
+    elif tuple(image_size) != (camera.width, camera.height):
+        camera = camera.scaled(*image_size)
+    depths, reference = _keypoint_and_person_depths(depth_image, encoding, pixels,
+                                                    keypoint_valid, image_size, config)
+    points = camera.deproject(pixels, depths, rectified)
+    has_keypoint = np.isfinite(points).all(axis=2)
+    positions = torso_centres(points[:, list(TORSO_PARTS)], reference, 0.5 * config.max_deviation)
+    return People3D(keypoints=points, has_keypoint=has_keypoint, positions=positions,
+                    has_position=np.isfinite(positions).all(axis=1))
+
+
+def torso_centres(torso: np.ndarray, reference: np.ndarray, tolerance: float) -> np.ndarray:
+    """(N, 3) median of the torso points (N, T, 3) that lie within `tolerance` (depth) of the
+    torso point nearest each person's reference depth (N,); NaN rows where none has depth.
+
+    A torso keypoint hidden behind someone else reads the occluder's depth: it is left out
+    rather than averaged in."""
+    depth = torso[..., 2]
+    have = np.isfinite(torso).all(axis=2)
+    gap = np.where(have, np.abs(depth - np.nan_to_num(reference, nan=0.0)[:, None]), np.inf)
+    anchor = np.take_along_axis(depth, np.argmin(gap, axis=1)[:, None], 1)
+    members = have & (np.abs(depth - anchor) <= tolerance)
+    return median_of_valid(np.moveaxis(torso, 2, 1), members[:, None, :], 1)
