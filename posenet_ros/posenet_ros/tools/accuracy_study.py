@@ -30,6 +30,7 @@ import numpy as np
 
 from posenet_ros.engine.config import EstimateConfig, input_size_for_image
 from posenet_ros.engine.image_io import load_image_rgb
+from posenet_ros.engine.poses import poses_from_outputs
 from posenet_ros.engine.results_json import (
     config_record, result_record, results_document, write_json_atomic)
 from posenet_ros.engine.types import NetworkOutputs
@@ -99,9 +100,10 @@ class Study:
         self.backend = backend
         self.progress = progress
         self._estimators = {}
-        # With match_aspect_ratio COCO photos need many input sizes: keep every interpreter.
-        from posenet_ros.engine import network
-        network.TFLITE_CACHE_SIZE = max(network.TFLITE_CACHE_SIZE, 32)
+        # With match_aspect_ratio COCO photos need many input sizes: keep every interpreter
+        # (8 GiB as estimated is about 2-5 GiB of memory).
+        from posenet_ros.engine import backends
+        backends.TFLITE_CACHE_BYTES = max(backends.TFLITE_CACHE_BYTES, 8 << 30)
         self._runners = []  # per measured row: frame -> poses, for `time_rows`
         self.frame = next((rgb for _, rgb in self.images if rgb.shape[:2] == (480, 640)),
                           self.images[0][1])
@@ -226,11 +228,6 @@ def _resample_onto(outputs: NetworkOutputs, padding, size, target_padding, targe
 
 def estimate_multi_scale(estimator, rgb, config: EstimateConfig, scales, weights):
     """Poses from the weighted mean of the outputs at several pixel budgets (first = the grid)."""
-    from posenet_ros.engine.decode_multi import decode_multiple_poses
-    from posenet_ros.engine.parts import NUM_KEYPOINTS
-    from posenet_ros.engine.postprocess import scale_and_flip_poses
-    from posenet_ros.engine.refine import refine_keypoints
-    from posenet_ros.engine.rescoring import rescore_poses
     budget = config.input_height * config.input_width
     runs = []
     for scale in scales:
@@ -249,16 +246,9 @@ def estimate_multi_scale(estimator, rgb, config: EstimateConfig, scales, weights
         for acc, part in zip(total, dataclasses.astuple(outputs)):
             acc += np.float32(weight) * part
     merged = NetworkOutputs(*total)
-    poses = decode_multiple_poses(
-        merged.heatmap_scores, merged.offsets, merged.displacements_fwd, merged.displacements_bwd,
-        config.output_stride, config.max_pose_detections, config.score_threshold,
-        config.nms_radius)
-    if config.refine_keypoints:
-        poses = refine_keypoints(poses, merged.heatmap_scores, merged.offsets, config.output_stride)
-    if config.pose_score_keypoints != NUM_KEYPOINTS:
-        poses = rescore_poses(poses, config.pose_score_keypoints, config.nms_radius)
-    poses = scale_and_flip_poses(poses, rgb.shape[0], rgb.shape[1], target_size[0],
-                                 target_size[1], target_padding)
+    used = dataclasses.replace(config, input_height=target_size[0], input_width=target_size[1],
+                               match_aspect_ratio=False)
+    poses = poses_from_outputs(merged, used, target_padding, rgb.shape[0], rgb.shape[1])
     return poses, [resolution_label(*size) for _, _, size in runs]
 
 
