@@ -1,11 +1,11 @@
 """accuracy_study: COCO keypoint AP and cost of each option beyond the original PoseNet.
 
-    python -m posenet_ros.tools.accuracy_study [--quick] [--models M ...] [--out study.json]
+    posenet_accuracy_study [--quick] [--models M ...] [--out study.json]
                                                [--markdown study.md] [--annotations A.json]
 
 Every figure comes from `PoseEstimator.estimate` with an `EstimateConfig` (the code the node
-runs), scored by pycocotools through `posenet-eval`'s functions on the annotation file's photos,
-with the multi-pose settings of posenet-eval (max 10 poses, score threshold 0.1, NMS radius 30).
+runs), scored by pycocotools through `posenet_eval`'s functions on the annotation file's photos,
+with the multi-pose settings of posenet_eval (max 10 poses, score threshold 0.1, NMS radius 30).
 The cost is the median wall time of one `estimate` call on a 640x480 photo (the camera the node
 is tuned for) on the TFLite backend, timed after all AP runs; the configurations of one model
 and stride take turns, so that load from other processes spreads evenly over them.
@@ -28,16 +28,17 @@ from pathlib import Path
 
 import numpy as np
 
+from posenet_ros.engine.atomic_write import write_file_atomic
 from posenet_ros.engine.config import EstimateConfig, input_size_for_image
 from posenet_ros.engine.image_io import load_image_rgb
 from posenet_ros.engine.poses import poses_from_outputs
+from posenet_ros.engine.resolution import parse_resolution, resolution_label
 from posenet_ros.engine.results_json import (
     config_record, result_record, results_document, write_json_atomic)
 from posenet_ros.engine.types import NetworkOutputs
-from posenet_ros.tools.eval import (
+from posenet_tools.eval import (
     EVAL_MAX_DETECTIONS, EVAL_NMS_RADIUS, EVAL_SCORE_THRESHOLD, annotated_images,
     default_annotations, evaluate_results, load_annotations, original_ap)
-from posenet_ros.tools.tfjs_reference import parse_resolution, resolution_label
 
 # The pose score the study recommends: the mean of the 5 best keypoint scores (section pose_score;
 # 4 to 6 are within noise of each other, 5 is the best on average over sizes and photo sets).
@@ -358,7 +359,7 @@ def markdown(rows: list[Row]) -> str:
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog='accuracy_study', description='COCO AP and cost of the options beyond the original.')
+        prog='posenet_accuracy_study', description='COCO AP and cost of the options beyond the original.')
     parser.add_argument('--annotations', type=Path, default=None,
                         help=f'COCO person-keypoints file (default {default_annotations()})')
     parser.add_argument('--models', nargs='+', default=list(MODELS))
@@ -415,11 +416,7 @@ def main(argv=None) -> int:
                                      'load_average_at_end': list(os.getloadavg()),
                                      'rows': [dataclasses.asdict(r) for r in rows]})
     if args.markdown:
-        path = args.markdown
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f'.{path.name}.tmp')
-        temporary.write_text(text)
-        os.replace(temporary, path)
+        write_file_atomic(args.markdown, text)
     return 0
 
 

@@ -11,13 +11,13 @@ import numpy as np
 import tensorflow as tf
 
 from .backends import BACKEND_CLASSES, InferenceBackend
+from .config import DEVICES
 from .mobilenet import HEAD_SPLITS, MobileNetTensors
 from .preprocess import compute_padding
 from .types import NetworkOutputs, Padding
 from .weights import ModelWeights
 
 BACKENDS = tuple(BACKEND_CLASSES)
-DEVICES = ('auto', 'cpu', 'gpu')
 
 
 def resolve_device(device: str) -> str:
@@ -111,7 +111,7 @@ class PoseNetwork:
         padding = compute_padding(image_rgb.shape[0], image_rgb.shape[1], input_height,
                                   input_width)
         fused, timings = self.inference.run(image_rgb, padding, input_height, input_width,
-                                         output_stride, with_mirror)
+                                            output_stride, with_mirror)
         return fused, padding, timings
 
     def _check_size(self, input_height: int, input_width: int, output_stride: int) -> None:
