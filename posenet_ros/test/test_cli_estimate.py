@@ -1,4 +1,4 @@
-"""posenet-estimate end to end: photos, folders and videos in, the original's JSON schema out."""
+"""posenet_estimate end to end: photos, folders and videos in, the original's JSON schema out."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,4 @@
-"""posenet-eval: COCO keypoint AP from results files, and of our estimator beside the original."""
+"""posenet_eval: COCO keypoint AP from results files, and of our estimator beside the original."""
 from __future__ import annotations
 
 import json

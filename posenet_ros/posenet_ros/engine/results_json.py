@@ -1,4 +1,4 @@
-"""The pose-results JSON file: what `posenet-estimate` writes and the original's runner wrote.
+"""The pose-results JSON file: what `posenet_estimate` writes and the original's runner wrote.
 
 One schema for our outputs and the reference outputs of tfjs-models posenet 2.2.2, so both can
 be compared, evaluated and plotted by the same tools:

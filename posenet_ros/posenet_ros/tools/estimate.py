@@ -1,7 +1,7 @@
-"""posenet-estimate: poses of the people in photos, folders of photos or videos, as JSON.
+"""posenet_estimate: poses of the people in photos, folders of photos or videos, as JSON.
 
-    posenet-estimate photos/ --json poses.json --draw annotated/
-    posenet-estimate clip.mp4 --mode single --resolution 353x481 --json clip.json
+    posenet_estimate photos/ --json poses.json --draw annotated/
+    posenet_estimate clip.mp4 --mode single --resolution 353x481 --json clip.json
 
 The JSON follows the schema of the original's reference outputs (see `engine/results_json.py`),
 so `posenet_parity` and `posenet_eval` (package posenet_tools) read both. Defaults are those of
@@ -47,7 +47,7 @@ def _positive_int(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog='posenet-estimate', description=__doc__.split('\n\n')[0],
+        prog='posenet_estimate', description=__doc__.split('\n\n')[0],
         epilog='Defaults are those of tfjs-models posenet 2.x. Exit status: 0 done, 1 some '
                'inputs could not be read (the others are written), 2 bad options or model.')
     parser.add_argument('inputs', nargs='+', metavar='INPUT',
@@ -119,7 +119,7 @@ def save_image_atomic(path: Path, image_rgb) -> None:
 
 
 def _say(message: str) -> None:
-    print(f'posenet-estimate: {message}', file=sys.stderr)
+    print(f'posenet_estimate: {message}', file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     results, times_ms, seen_ids = [], [], set()
     from tqdm import tqdm
     progress = tqdm(iter_frames(files, on_error=skip), unit='img', disable=True if args.quiet
-                    else None, desc='posenet-estimate', leave=False)
+                    else None, desc='posenet_estimate', leave=False)
     drawing = None
     if args.draw is not None:
         from posenet_ros.engine.drawing import draw_poses as drawing
