@@ -2,7 +2,7 @@
 #
 # Makes the workspace that scripts/setup.sh built usable in this shell: activates .venv, sources
 # the colcon workspace (install/local_setup.bash, plus the system ROS 2 it was built against, if
-# any), puts posenet_node, posenet_demo, posenet-estimate, ... on PATH and sets what rclpy needs.
+# any), puts posenet_node, posenet_demo, posenet_estimate, posenet_bench, ... on PATH and sets what rclpy needs.
 # Sourcing it twice is harmless.
 
 _posenet_env() {
@@ -64,8 +64,12 @@ _posenet_env() {
   # shellcheck disable=SC1091
   source "$repo/install/local_setup.bash"
   # ament_python installs its executables to lib/<package> (where `ros2 run` finds them).
-  bin="$repo/install/posenet_ros/lib/posenet_ros"
-  _posenet_prepend PATH "$bin"
+  # posenet_tools' last, so it comes first: before it existed, posenet-bench and posenet-eval
+  # were installed into posenet_ros, where an older build may have left them.
+  for bin in "$repo/install/posenet_ros/lib/posenet_ros" \
+             "$repo/install/posenet_tools/lib/posenet_tools"; do
+    [[ -d "$bin" ]] && _posenet_prepend PATH "$bin"
+  done
   unset -f _posenet_prepend
 }
 

@@ -1,4 +1,7 @@
-"""ament_python package posenet_ros: PoseNet engine (ROS-free) and its ROS 2 node."""
+"""ament_python package posenet_ros: PoseNet engine (ROS-free), its ROS 2 node and posenet_estimate.
+
+Benchmarks, evaluation and parity tools are in the separate package posenet_tools.
+"""
 from glob import glob
 
 from setuptools import find_packages, setup
@@ -27,9 +30,9 @@ setup(
             'posenet_node = posenet_ros.ros.node_main:main',
             'posenet_image_publisher = posenet_ros.ros.image_publisher:main',
             'posenet_demo = posenet_ros.ros.demo:main',
+            'posenet_estimate = posenet_ros.tools.estimate:main',
+            # The name it had before (benchmarks and evaluation moved to posenet_tools).
             'posenet-estimate = posenet_ros.tools.estimate:main',
-            'posenet-eval = posenet_ros.tools.eval:main',
-            'posenet-bench = posenet_ros.tools.bench:main',
         ],
     },
 )

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up posenet_ros in this checkout: a Python venv with the pinned requirements, the colcon
-# workspace (posenet_msgs + posenet_ros, symlink install) and the default PoseNet weights.
+# workspace (posenet_msgs, posenet_ros, and the developer tools posenet_tools; symlink install) and
+# the default PoseNet weights.
 #
 #   scripts/setup.sh            do what is not done yet (a stamp skips finished work)
 #   scripts/setup.sh --force    redo everything
@@ -75,8 +76,10 @@ stamp_inputs() {
   # Files that change what is installed or built. Package sources need no rebuild
   # (symlink install), but a new launch/config file or message does.
   cat scripts/setup.sh requirements/*.txt posenet_msgs/CMakeLists.txt posenet_msgs/package.xml \
-      posenet_msgs/msg/*.msg posenet_ros/package.xml posenet_ros/setup.py posenet_ros/setup.cfg
-  ls posenet_ros/launch posenet_ros/config posenet_ros/resource 2>/dev/null || true
+      posenet_msgs/msg/*.msg posenet_ros/package.xml posenet_ros/setup.py posenet_ros/setup.cfg \
+      posenet_tools/package.xml posenet_tools/setup.py posenet_tools/setup.cfg
+  ls posenet_ros/launch posenet_ros/config posenet_ros/resource posenet_tools/resource 2>/dev/null \
+    || true
 }
 wanted_hash="$(stamp_inputs | sha256sum | cut -d' ' -f1)"
 
@@ -160,7 +163,7 @@ pip_install() { "$PY" -m pip install --quiet --disable-pip-version-check "$@"; }
 if [[ $mode == wheels ]]; then
   say "installing the pinned requirements (ROS 2 wheels, TensorFlow, OpenCV, ...; a few minutes the first time)"
   pip_install -r "$REPO/requirements/ros.txt" -r "$REPO/requirements/engine.txt" \
-    -r "$REPO/requirements/test.txt"
+    -r "$REPO/requirements/tools.txt" -r "$REPO/requirements/test.txt"
 else
   # NumPy and OpenCV stay the system's: the ROS message libraries are compiled against that
   # NumPy, and cv_bridge against that OpenCV. The rest is installed pinned on top.
@@ -171,7 +174,8 @@ else
   filtered="$REPO/build/engine-system.txt"
   grep -v -E '^(numpy|opencv-python-headless)==' "$REPO/requirements/engine.txt" > "$filtered"
   say "installing the engine requirements on top of ROS 2 $ROS_DISTRO (keeping the system NumPy and OpenCV)"
-  pip_install -c "$constraints" -r "$filtered" -r "$REPO/requirements/test.txt"
+  pip_install -c "$constraints" -r "$filtered" -r "$REPO/requirements/tools.txt" \
+    -r "$REPO/requirements/test.txt"
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -209,7 +213,7 @@ fi
 # ---------------------------------------------------------------------------------------------
 # 4. colcon build (both packages; --symlink-install so Python edits need no rebuild)
 # ---------------------------------------------------------------------------------------------
-say "building the workspace with colcon (posenet_msgs, posenet_ros) into build/ and install/"
+say "building the workspace with colcon (posenet_msgs, posenet_ros, posenet_tools) into build/ and install/"
 (
   cd "$REPO"
   if [[ $mode == wheels ]]; then
@@ -218,7 +222,7 @@ say "building the workspace with colcon (posenet_msgs, posenet_ros) into build/ 
   fi
   # colcon runs on the venv's interpreter, so the installed executables start with it.
   "$PY" -m colcon --log-base "$REPO/log" build \
-    --base-paths "$REPO/posenet_msgs" "$REPO/posenet_ros" \
+    --base-paths "$REPO/posenet_msgs" "$REPO/posenet_ros" "$REPO/posenet_tools" \
     --build-base "$REPO/build" --install-base "$REPO/install" \
     --symlink-install --event-handlers console_cohesion- summary+ status- \
     --cmake-args -DPython3_EXECUTABLE="$PY" -DBUILD_TESTING=OFF
@@ -231,4 +235,4 @@ printf 'hash=%s\nmode=%s\nros_setup=%s\n' "$wanted_hash" "$mode" "$ros_setup" \
   > "$REPO/build/.setup-stamp.tmp"
 mv "$REPO/build/.setup-stamp.tmp" "$STAMP"
 ensure_weights
-say "done. Next: 'source env.sh' (then posenet_node, posenet_demo, posenet-estimate), or scripts/demo.sh"
+say "done. Next: 'source env.sh' (then posenet_node, posenet_demo, posenet_estimate), or scripts/demo.sh"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Run every test of posenet_ros (sets the project up first when needed).
+# Run every test of posenet_ros and posenet_tools (sets the project up first when needed).
 #
 #   scripts/test.sh                  the whole suite
+#   scripts/test.sh -m 'not dds'     the quick subset: no test that starts a node or uses DDS
 #   scripts/test.sh -k node -x       any pytest arguments are passed on
 #
 # Exits non-zero when a test fails, and also when no test ran at all.
@@ -17,7 +18,7 @@ set -u
 cd "$REPO"
 status=0
 # -ra: list every skip with its reason at the end.
-python -m pytest -ra posenet_ros/test "$@" || status=$?
+python -m pytest -ra posenet_ros/test posenet_tools/test "$@" || status=$?
 if [[ $status -eq 5 ]]; then
   echo "[test] ERROR: pytest collected no tests" >&2
   exit 1

@@ -2,5 +2,5 @@
 
 `posenet_ros.engine` is the ROS-free core (weights, network, preprocessing, decoders);
 `posenet_ros.ros` is the ROS 2 adapter (node, parameters, messages, visualization);
-`posenet_ros.tools` holds the command-line programs.
+`posenet_ros.tools` holds posenet_estimate (the developer tools are the package posenet_tools).
 """

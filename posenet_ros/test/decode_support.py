@@ -5,7 +5,7 @@ its uint8 outputs make many scores tie, which exercises the heap's tie order) an
 there, our own estimator (float outputs, strides 8 and 16).
 
 The oracle is tfjs-models posenet 2.2.2 itself: `decode_oracle.js` loads its decoders from the
-Node.js install that `posenet_ros.tools.tfjs_reference` keeps (npm ci once, from the pinned
+Node.js install that `posenet_tools.tfjs_reference` keeps (npm ci once, from the pinned
 lock file in the shared folder) and runs them on the very same float32 arrays.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from posenet_ros.engine.types import NetworkOutputs
-from posenet_ros.tools.bench_decode import coral_outputs
+from posenet_tools.bench_decode import coral_outputs
 
 HERE = Path(__file__).resolve().parent
 
@@ -50,7 +50,7 @@ def oracle_node_modules() -> Path:
     """node_modules holding the original posenet 2.2.2 and tfjs-core (installed on first use)."""
     if shutil.which('node') is None or shutil.which('npm') is None:
         _unavailable('Node.js/npm not installed: the original decoders cannot run')
-    from posenet_ros.tools.tfjs_reference import TfjsReference, TfjsReferenceError
+    from posenet_tools.tfjs_reference import TfjsReference, TfjsReferenceError
     reference = TfjsReference()
     try:
         reference.install()

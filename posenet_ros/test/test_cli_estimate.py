@@ -1,4 +1,4 @@
-"""posenet-estimate end to end: photos, folders and videos in, the original's JSON schema out."""
+"""posenet_estimate end to end: photos, folders and videos in, the original's JSON schema out."""
 from __future__ import annotations
 
 import json
@@ -14,7 +14,7 @@ from posenet_ros.engine.image_io import load_image_rgb
 from posenet_ros.engine.results_json import (ResultsFormatError, read_results,
                                              write_json_atomic)
 from posenet_ros.tools.estimate import main, parse_resolution
-from posenet_ros.tools.parity import compare_results
+from posenet_tools.parity import compare_results
 
 SMOKE = ('zidane.jpg', 'bus.jpg')
 

@@ -1,6 +1,7 @@
 """PoseEstimator end to end against the original tfjs PoseNet 2.2.2's outputs on real photos."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from pathlib import Path
@@ -108,6 +109,28 @@ def test_infer_gives_network_outputs_padding_and_input_size(estimators, data_pat
     assert size == (257, 257)
     assert outputs.heatmap_scores.shape == (33, 33, 17) and outputs.offsets.shape == (33, 33, 34)
     assert padding.left == padding.right > 0 and padding.top == padding.bottom == 0
+
+
+@pytest.mark.parametrize('options', [
+    {'decoding': 'single', 'flip_horizontal': True},
+    {'match_aspect_ratio': True, 'refine_keypoints': True, 'pose_score_keypoints': 5,
+     'max_pose_detections': 10, 'score_threshold': 0.1, 'nms_radius': 30.0},
+])
+def test_poses_from_outputs_gives_what_estimate_gives(estimators, data_path, options):
+    """Tools that decode outputs they got elsewhere get the estimator's very poses."""
+    from posenet_ros.engine import poses_from_outputs
+    estimator = estimators['mobilenet_quant2_075']
+    image = load_rgb(data_path / 'smoke' / 'zidane.jpg')
+    config = EstimateConfig(input_height=353, input_width=481, **options)
+    outputs, padding, (height, width) = estimator.infer(image, config)
+    used = dataclasses.replace(config.snapped(), input_height=height, input_width=width)
+    poses = poses_from_outputs(outputs, used, padding, image.shape[0], image.shape[1])
+    expected = estimator.estimate(image, config).poses
+    assert len(poses) == len(expected) > 0
+    for ours, theirs in zip(poses, expected):
+        assert ours.score == theirs.score
+        assert np.array_equal(ours.keypoint_coords, theirs.keypoint_coords)
+        assert np.array_equal(ours.keypoint_scores, theirs.keypoint_scores)
 
 
 def test_changing_stride_and_size_never_reloads_weights(models_env, data_path, monkeypatch):

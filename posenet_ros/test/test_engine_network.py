@@ -176,3 +176,56 @@ def test_stride_32_runs_on_the_1_00_architecture(models_path, data_path):
     outputs, _, _ = network.run(photo(data_path), 513, 257, 32)
     assert outputs.heatmap_scores.shape == (17, 9, 17)
     assert outputs.displacements_bwd.shape == (17, 9, 32)
+
+
+def test_tflite_cache_is_bounded_in_bytes(models_path, data_path, monkeypatch):
+    """Least recently used interpreters go beyond the budget; one over it alone is not kept."""
+    from posenet_ros.engine import backends
+    network = PoseNetwork(load_weights(models_path / 'mobilenet_quant2_050'), backend='tflite')
+    image = photo(data_path, 'bus.jpg')
+    small, other, large = (129, 129, 16), (161, 161, 16), (257, 257, 8)
+    network.prepare(*small)
+    one = network.inference.cached_bytes()
+    assert one > 0
+    monkeypatch.setattr(backends, 'TFLITE_CACHE_BYTES', int(2.5 * one))
+    network.prepare(*other)
+    network.run(image, *small)  # the smaller one is now the most recently used
+    assert network.inference.cached_sizes() == [other, small]
+    reference = network.run(image, *large)[0]  # far over the budget: used, not kept
+    assert network.inference.cached_sizes() == [other, small]
+    assert network.inference.cached_bytes() <= backends.TFLITE_CACHE_BYTES
+    again = network.run(image, *large)[0]
+    assert np.array_equal(again.heatmap_scores, reference.heatmap_scores)
+    network.prepare(193, 193, 16)  # evicts the least recently used
+    assert network.inference.cached_sizes()[-1] == (193, 193, 16)
+    assert other not in network.inference.cached_sizes()
+    assert network.inference.cached_bytes() <= backends.TFLITE_CACHE_BYTES
+
+
+def test_prepare_in_another_thread_does_not_stall_run(models_path, data_path, monkeypatch):
+    """While a new size converts in a background thread, frames of a built size are served;
+    two threads asking for the same new size build it once."""
+    import threading
+    network = PoseNetwork(load_weights(models_path / 'mobilenet_quant2_050'), backend='tflite')
+    image = photo(data_path, 'bus.jpg')
+    network.prepare(129, 129, 16)
+    served = threading.Event()
+    conversions = []
+    convert = network.inference._convert
+
+    def slow_convert(*size):
+        conversions.append(size)
+        assert served.wait(timeout=60), 'run was blocked while a model converted'
+        return convert(*size)
+
+    monkeypatch.setattr(network.inference, '_convert', slow_convert)
+    builders = [threading.Thread(target=network.prepare, args=(161, 161, 16)) for _ in range(2)]
+    for builder in builders:
+        builder.start()
+    outputs = network.run(image, 129, 129, 16)[0]  # while the conversion waits for it
+    served.set()
+    for builder in builders:
+        builder.join(timeout=120)
+    assert outputs.heatmap_scores.shape == (9, 9, 17)
+    assert conversions == [(161, 161, 16)]
+    assert (161, 161, 16) in network.inference.cached_sizes()

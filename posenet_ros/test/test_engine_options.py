@@ -1,10 +1,9 @@
 """The options beyond the original PoseNet (EstimateConfig's match_aspect_ratio, flip_test,
 refine_keypoints, pose_score_keypoints): off by default, each doing what it promises on real
-photos, and together raising COCO AP above the original's own reference outputs."""
+photos (on COCO together: posenet_tools/test/test_accuracy_study.py)."""
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import cv2
 import numpy as np
@@ -20,9 +19,7 @@ from posenet_ros.engine.refine import refine_keypoints
 from posenet_ros.engine.rescoring import rescore_poses
 from posenet_ros.engine.results_json import (config_record, estimate_config_from_record,
                                               read_results, result_record)
-from posenet_ros.tools import accuracy_study
-from posenet_ros.tools.eval import evaluate_results, load_annotations
-from posenet_ros.tools.parity import compare_results
+from posenet_tools.parity import compare_results
 
 MODEL = 'mobilenet_quant2_075'
 REFERENCE = f'{MODEL}_s16_r353x481_multi_demo.json'
@@ -219,27 +216,6 @@ def test_match_aspect_ratio_turns_the_input_for_a_portrait_photo(estimator, peop
     frame = cv2.resize(people_photo, (640, 480))
     assert (estimator.estimate(frame, config).input_height,
             estimator.estimate(frame, config).input_width) == (353, 481)
-
-
-# -- together: measured on COCO --------------------------------------------------------------
-
-def test_options_raise_coco_ap_above_the_original(models_path, data_path, reference_path,
-                                                  tmp_path, monkeypatch):
-    """accuracy_study --quick: every option alone beats the original's own reference output on
-    the 44 val2017 photos, and the options add up."""
-    monkeypatch.setenv('POSENET_MODELS', str(models_path))
-    annotations = data_path / 'coco_kpts' / 'annotations_val2017.json'
-    out = tmp_path / 'study.json'
-    assert accuracy_study.main(['--quick', '--repeats', '0', '--quiet', '--annotations',
-                                str(annotations), '--out', str(out)]) == 0
-    rows = {row['options']: row for row in json.loads(out.read_text())['rows']}
-    original = evaluate_results(read_results(reference_path / 'coco' / REFERENCE),
-                                load_annotations(annotations))[0].ap
-    assert rows['original']['ap'] == pytest.approx(original, abs=0.002)
-    for single in ('aspect', 'flip', 'refine', 'score'):
-        assert rows[single]['ap'] > original + 0.005, single
-    assert rows['cheap']['ap'] > max(rows[n]['ap'] for n in ('aspect', 'refine', 'score'))
-    assert rows['all']['ap'] > rows['cheap']['ap']
 
 
 def test_results_files_record_the_options_and_read_them_back():

@@ -28,6 +28,8 @@ from launch.launch_description_sources import PythonLaunchDescriptionSource  # n
 from node_support import DomainClaim  # noqa: E402
 from posenet_msgs.msg import PoseArray  # noqa: E402
 
+pytestmark = pytest.mark.dds  # starts nodes and talks to them over DDS
+
 NAMESPACE = 'launch_test'
 CLAIM = DomainClaim('launch_posenet')
 

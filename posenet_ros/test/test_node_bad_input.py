@@ -15,6 +15,8 @@ from sensor_msgs.msg import Image
 from node_support import diagnostic_values, load_rgb, running_node
 from posenet_ros.ros.image_conversion import rgb_to_image_msg
 
+pytestmark = pytest.mark.dds  # starts nodes and talks to them over DDS
+
 PHOTO = 'coco_kpts/images/000000005802.jpg'  # 640x479
 
 

@@ -17,6 +17,8 @@ from node_support import assert_same_poses, load_rgb, running_node
 from posenet_ros.engine.config import EstimateConfig
 from posenet_ros.engine.estimator import PoseEstimator
 
+pytestmark = pytest.mark.dds  # starts nodes and talks to them over DDS
+
 MODEL = 'mobilenet_quant2_075'
 CONFIG = EstimateConfig(output_stride=16, input_height=353, input_width=481, decoding='multi',
                         max_pose_detections=5, score_threshold=0.5, nms_radius=20.0)

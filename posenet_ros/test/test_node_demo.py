@@ -11,9 +11,12 @@ import shutil
 import subprocess
 import sys
 
+import pytest
 from PIL import Image
 
 from node_support import DomainClaim
+
+pytestmark = pytest.mark.dds  # starts nodes and talks to them over DDS
 
 
 def test_demo_runs_end_to_end_and_saves_annotated_frames(models_path, tmp_path):

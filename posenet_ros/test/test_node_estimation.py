@@ -15,6 +15,8 @@ from posenet_ros.engine.estimator import PoseEstimator
 from posenet_ros.ros.image_conversion import image_to_rgb, rgb_to_image_msg
 from posenet_ros.ros.markers import JOINTS_NAMESPACE, SKELETON_NAMESPACE
 
+pytestmark = pytest.mark.dds  # starts nodes and talks to them over DDS
+
 MODEL = 'mobilenet_quant2_075'
 # The node's defaults (config/posenet.yaml), spelled out so the offline run uses the same.
 CONFIG = EstimateConfig(output_stride=16, input_height=353, input_width=481, decoding='multi',

@@ -20,6 +20,8 @@ from posenet_ros.ros.image_conversion import rgb_to_image_msg
 from posenet_ros.ros.markers import JOINTS_NAMESPACE
 from posenet_ros.ros.parameters import LIVE, SPECS
 
+pytestmark = pytest.mark.dds  # starts nodes and talks to them over DDS
+
 MODEL = 'mobilenet_quant2_075'
 PHOTO = 'smoke/zidane.jpg'  # three people: every decoding setting changes what is found
 CONFIG = EstimateConfig(output_stride=16, input_height=353, input_width=481, decoding='multi',

@@ -13,6 +13,8 @@ import pytest
 
 from node_support import DomainClaim, node_command
 
+pytestmark = pytest.mark.dds  # starts nodes and talks to them over DDS
+
 CASES = {
     'stride beyond the multiplier': (
         {'output_stride': 32}, 'output_stride 32 needs multiplier 1.00 or 1.01'),

@@ -12,6 +12,8 @@ from std_msgs.msg import Header
 from node_support import DomainClaim
 from posenet_ros.ros.frame_reader import DirectSubscription, NewestFrameReader
 
+pytestmark = pytest.mark.dds  # starts nodes and talks to them over DDS
+
 RELIABLE = ReliabilityPolicy.RELIABLE
 
 

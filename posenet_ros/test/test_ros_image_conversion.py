@@ -255,6 +255,7 @@ def test_bad_compressed_images_say_why(fmt, data, cause):
         compressed_to_rgb(CompressedImage(format=fmt, data=data))
 
 
+@pytest.mark.dds
 def test_image_survives_a_dds_round_trip(photo):
     """What a subscriber receives (msg.data as rclpy hands it over) converts like the original."""
     import rclpy

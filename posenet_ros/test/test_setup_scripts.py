@@ -45,17 +45,23 @@ def test_setup_again_is_quick_and_changes_nothing(tmp_path):
 
 @needs_setup
 def test_env_sh_from_any_folder_gives_the_executables_and_the_packages(tmp_path):
+    robot_tools = ('posenet_node', 'posenet_demo', 'posenet_image_publisher', 'posenet_estimate',
+                   'posenet-estimate')
+    developer_tools = ('posenet_bench', 'posenet-bench', 'posenet_eval', 'posenet-eval',
+                       'posenet_parity', 'posenet_bench_decode', 'posenet_accuracy_study')
     result = bash(f'source {REPO}/env.sh && source {REPO}/env.sh && '
-                  'for tool in posenet_node posenet_demo posenet_image_publisher posenet-estimate; '
+                  f'for tool in {" ".join(robot_tools + developer_tools)}; '
                   'do command -v $tool; done && echo "PATH=$PATH" && '
-                  'python -c "import rclpy, posenet_ros.ros.node; '
+                  'python -c "import rclpy, posenet_ros.ros.node, posenet_tools.bench.cli; '
                   'from posenet_msgs.msg import PoseArray; print(\'imports ok\')"',
                   cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     bin_dir = REPO / 'install' / 'posenet_ros' / 'lib' / 'posenet_ros'
-    assert lines[:4] == [str(bin_dir / tool) for tool in (
-        'posenet_node', 'posenet_demo', 'posenet_image_publisher', 'posenet-estimate')]
+    tools_bin_dir = REPO / 'install' / 'posenet_tools' / 'lib' / 'posenet_tools'
+    assert lines[:len(robot_tools) + len(developer_tools)] == (
+        [str(bin_dir / tool) for tool in robot_tools]
+        + [str(tools_bin_dir / tool) for tool in developer_tools])
     path = next(line for line in lines if line.startswith('PATH='))[5:].split(':')
     assert path.count(str(bin_dir)) == 1, 'sourcing twice must not grow PATH'
     assert 'imports ok' in lines

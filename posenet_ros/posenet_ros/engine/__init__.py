@@ -14,6 +14,7 @@ _LAZY = {
     'resolve_model': 'model_store',
     'ModelNotFoundError': 'model_store',
     'load_weights': 'weights',
+    'poses_from_outputs': 'poses',
 }
 
 __all__ = ['EstimateConfig', 'EstimateResult', 'NetworkOutputs', 'Padding', 'Pose', *_LAZY]

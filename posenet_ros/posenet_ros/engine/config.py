@@ -11,6 +11,8 @@ from .parts import NUM_KEYPOINTS
 DECODINGS = ('single', 'multi')
 OUTPUT_STRIDES = (8, 16, 32)
 MAX_INPUT_SIDE = 4097
+# Where the network runs ('auto': the GPU when TensorFlow sees one); `network.resolve_device`.
+DEVICES = ('auto', 'cpu', 'gpu')
 
 
 def max_output_stride(multiplier: float) -> int:

@@ -1,6 +1,6 @@
 """Poses drawn over the image they came from: skeleton lines and joint dots, coloured by score.
 
-Used by the node's `poses/image` topic, the demo and `posenet-estimate --draw`; `score_colors` is
+Used by the node's `poses/image` topic, the demo and `posenet_estimate --draw`; `score_colors` is
 also the colour scale of the RViz markers, so every view of a pose reads the same way.
 """
 from __future__ import annotations

@@ -11,15 +11,10 @@ import time
 import numpy as np
 
 from .config import EstimateConfig
-from .decode_multi import decode_multiple_poses
-from .decode_single import decode_single_pose
 from .flip_test import average_with_mirror
 from .model_store import resolve_model
 from .network import PoseNetwork
-from .parts import NUM_KEYPOINTS
-from .postprocess import scale_and_flip_poses
-from .refine import refine_keypoints
-from .rescoring import rescore_poses
+from .poses import poses_from_outputs
 from .types import EstimateResult, NetworkOutputs, Padding
 from .weights import load_weights
 
@@ -67,7 +62,8 @@ class PoseEstimator:
         """Build everything `estimate` needs for this config, so the first frame is not slow.
 
         With `match_aspect_ratio` the input size depends on the image: give the image size the
-        frames will have (a camera's) to prepare that one.
+        frames will have (a camera's) to prepare that one. May be called from another thread
+        while `estimate` serves frames of the sizes already built (see `PoseNetwork.prepare`).
         """
         config = self._checked(config)
         if image_height and image_width:
@@ -91,22 +87,8 @@ class PoseEstimator:
         start = time.perf_counter()
         config, outputs, padding, timings = self._run_network(image_rgb, config)
         decode_start = time.perf_counter()
-        if config.decoding == 'single':
-            poses = [decode_single_pose(outputs.heatmap_scores, outputs.offsets, config.output_stride)]
-        else:
-            poses = decode_multiple_poses(
-                outputs.heatmap_scores, outputs.offsets, outputs.displacements_fwd,
-                outputs.displacements_bwd, config.output_stride, config.max_pose_detections,
-                config.score_threshold, config.nms_radius)
-        if config.refine_keypoints:
-            poses = refine_keypoints(poses, outputs.heatmap_scores, outputs.offsets,
-                                     config.output_stride)
-        if config.pose_score_keypoints != NUM_KEYPOINTS:
-            poses = rescore_poses(poses, config.pose_score_keypoints,
-                                  config.nms_radius if config.decoding == 'multi' else None)
         height, width = image_rgb.shape[:2]
-        poses = scale_and_flip_poses(poses, height, width, config.input_height, config.input_width,
-                                     padding, config.flip_horizontal)
+        poses = poses_from_outputs(outputs, config, padding, height, width)
         end = time.perf_counter()
         timings = {**timings, 'decode': (end - decode_start) * 1e3, 'total': (end - start) * 1e3}
         return EstimateResult(poses=poses, image_height=height, image_width=width,

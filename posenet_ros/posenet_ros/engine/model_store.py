@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import urllib.error
@@ -290,3 +291,10 @@ def _fetch(url: str, target: Path, pin: tuple[int, str] | None, progress: tqdm |
             raise _DownloadError(
                 f'{url}: got {size} bytes with sha256 {digest.hexdigest()}, expected {expected_size} '
                 f'bytes with sha256 {expected_sha} (corrupted or changed file; nothing was kept)')
+
+
+def multiplier_from_model_name(name: str) -> float | None:
+    """0.75 for 'mobilenet_quant2_075' or 'mobilenet_v1_075_weights', 1.01 for '..._101';
+    None when the name does not end in a width multiplier."""
+    match = re.search(r'_(050|075|100|101)(?:_weights)?$', name)
+    return int(match.group(1)) / 100.0 if match else None

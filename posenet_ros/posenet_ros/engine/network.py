@@ -1,47 +1,23 @@
 """Run PoseNet's network on an image: preprocessing + MobileNetV1 + heads, on a chosen backend.
 
-Backends (all give the same outputs within float32 tolerance):
-
-* 'tflite'   - our own TF graph converted to a float32 TFLite model per (input size, stride)
-               (about 0.5 s, once; `prepare` does it ahead) and run with XNNPACK on all cores;
-               padding and resizing run before it (NumPy + one eager TF op), normalization in
-               it. Fastest on CPU: the default there.
-* 'function' - one `tf.function` per output stride with dynamic image size, input size and
-               padding (no retrace per image); preprocessing fused into the graph. Default on GPU.
-* 'xla'      - the same graph compiled with XLA (`jit_compile=True`); compiles once per image
-               size and input size. Meant for GPUs: XLA's CPU depthwise convolutions are ~10x
-               slower than TF's.
-* 'eager'    - the same ops run eagerly; slow, for debugging.
-
-Weights become TensorFlow constants once per PoseNetwork; switching stride or input size only
-builds (and caches) another graph over the same constants.
+The backends ('tflite', 'function', 'xla', 'eager') are described in `backends`; they all give
+the same outputs within float32 tolerance. Weights become TensorFlow constants once per
+PoseNetwork; switching stride or input size only builds (and caches) another graph or TFLite
+model over the same constants.
 """
 from __future__ import annotations
-
-import collections
-import os
-import threading
-import time
-from typing import Callable
 
 import numpy as np
 import tensorflow as tf
 
-from .mobilenet import HEAD_SPLITS, MobileNetTensors, output_strided_layers, run_mobilenet
-from .preprocess import (
-    compute_padding, normalize, pad_and_resize, pad_resize_normalize, padding_vector)
+from .backends import BACKEND_CLASSES, InferenceBackend
+from .config import DEVICES
+from .mobilenet import HEAD_SPLITS, MobileNetTensors
+from .preprocess import compute_padding
 from .types import NetworkOutputs, Padding
 from .weights import ModelWeights
 
-BACKENDS = ('tflite', 'function', 'xla', 'eager')
-DEVICES = ('auto', 'cpu', 'gpu')
-TFLITE_CACHE_SIZE = 8
-
-_PREPROCESS_SIGNATURE = (
-    tf.TensorSpec([None, None, 3], tf.uint8, name='image'),
-    tf.TensorSpec([4], tf.int32, name='padding'),
-    tf.TensorSpec([2], tf.int32, name='input_size'),
-)
+BACKENDS = tuple(BACKEND_CLASSES)
 
 
 def resolve_device(device: str) -> str:
@@ -73,11 +49,6 @@ def check_image(image_rgb) -> np.ndarray:
     return image_rgb
 
 
-def with_mirrored_input(inputs: tf.Tensor) -> tf.Tensor:
-    """[1, H, W, 3] network input -> [2, H, W, 3]: the input, then it mirrored left-right."""
-    return tf.concat([inputs, tf.reverse(inputs, axis=[2])], axis=0)
-
-
 def split_outputs(fused: np.ndarray) -> NetworkOutputs:
     """[1, h, w, 115] fused head output -> NetworkOutputs of contiguous [h, w, c] arrays."""
     parts = [np.ascontiguousarray(fused[0, :, :, a:b]) for a, b in zip(HEAD_SPLITS, HEAD_SPLITS[1:])]
@@ -89,24 +60,21 @@ class PoseNetwork:
 
     `run(image, input_height, input_width, output_stride)` returns the four head outputs on the
     model-input grid, the padding used, and how long preprocessing and inference took (ms;
-    preprocessing is 0 where it is fused into the inference graph).
+    preprocessing is 0 where it is fused into the inference graph). `run` and `prepare` may be
+    called from different threads.
     """
 
     def __init__(self, weights: ModelWeights, *, backend: str | None = None, device: str = 'auto'):
         self.device = resolve_device(device)
         backend = backend or default_backend(self.device)
-        if backend not in BACKENDS:
+        if backend not in BACKEND_CLASSES:
             raise ValueError(f'backend must be one of {BACKENDS}, got {backend!r}')
-        if backend == 'tflite' and 'GPU' in self.device:
-            raise ValueError("backend 'tflite' runs on the CPU only; use device 'cpu' or another "
-                             "backend ('function', 'xla') for the GPU")
         self.backend = backend
         self.multiplier = weights.multiplier
         with tf.device(self.device):
-            self._tensors = MobileNetTensors(weights)
-        self._lock = threading.Lock()
-        self._fused: dict[tuple, Callable] = {}  # (stride, with mirror) -> image-to-outputs graph
-        self._interpreters: collections.OrderedDict = collections.OrderedDict()
+            tensors = MobileNetTensors(weights)
+        self.inference: InferenceBackend = BACKEND_CLASSES[backend](
+            tensors, self.multiplier, self.device)
 
     def run(self, image_rgb: np.ndarray, input_height: int, input_width: int,
             output_stride: int) -> tuple[NetworkOutputs, Padding, dict[str, float]]:
@@ -128,104 +96,27 @@ class PoseNetwork:
                                             with_mirror=True)
         return split_outputs(fused[0:1]), split_outputs(fused[1:2]), padding, timings
 
+    def prepare(self, input_height: int, input_width: int, output_stride: int) -> None:
+        """Build (trace, compile or convert) what `run` needs for this size and stride.
+
+        Thread-safe: with TFLite, a new size is converted in the calling thread while `run`
+        keeps serving the sizes already built.
+        """
+        self._check_size(input_height, input_width, output_stride)
+        self.inference.prepare(input_height, input_width, output_stride)
+
     def _run(self, image_rgb, input_height, input_width, output_stride, with_mirror):
         image_rgb = check_image(image_rgb)
-        layers = output_strided_layers(self.multiplier, output_stride)  # ValueError if unreachable
+        self._check_size(input_height, input_width, output_stride)
+        padding = compute_padding(image_rgb.shape[0], image_rgb.shape[1], input_height,
+                                  input_width)
+        fused, timings = self.inference.run(image_rgb, padding, input_height, input_width,
+                                            output_stride, with_mirror)
+        return fused, padding, timings
+
+    def _check_size(self, input_height: int, input_width: int, output_stride: int) -> None:
+        self.inference.layers(output_stride)  # ValueError if the backbone cannot reach it
         for name, value in (('input_height', input_height), ('input_width', input_width)):
             if value < 1 or (value - 1) % output_stride:
                 raise ValueError(f'{name} {value} is not k * {output_stride} + 1 for output stride '
                                  f'{output_stride} (snap it with EstimateConfig.snapped())')
-        padding = compute_padding(image_rgb.shape[0], image_rgb.shape[1], input_height, input_width)
-        with self._lock, tf.device(self.device):
-            if self.backend == 'tflite':
-                fused, timings = self._run_tflite(image_rgb, padding, input_height, input_width,
-                                                  layers, output_stride, with_mirror)
-                return fused, padding, timings
-            pad = padding_vector(padding)
-            size = np.array([input_height, input_width], dtype=np.int32)
-            if self.backend == 'eager':
-                start = time.perf_counter()
-                inputs = pad_resize_normalize(tf.constant(image_rgb), tf.constant(pad), tf.constant(size))
-                if with_mirror:
-                    inputs = with_mirrored_input(inputs)
-                middle = time.perf_counter()
-                fused = run_mobilenet(inputs, self._tensors, layers).numpy()
-                timings = {'preprocess': (middle - start) * 1e3,
-                           'inference': (time.perf_counter() - middle) * 1e3}
-            else:
-                start = time.perf_counter()
-                graph = self._fused_graph(output_stride, layers, with_mirror)
-                fused = graph(image_rgb, pad, size).numpy()
-                timings = {'preprocess': 0.0, 'inference': (time.perf_counter() - start) * 1e3}
-        return fused, padding, timings
-
-    def prepare(self, input_height: int, input_width: int, output_stride: int) -> None:
-        """Build (trace, compile or convert) what `run` needs for this size and stride."""
-        probe = np.zeros((input_height, input_width, 3), dtype=np.uint8)
-        self.run(probe, input_height, input_width, output_stride)
-
-    def _fused_graph(self, output_stride: int, layers, with_mirror: bool = False) -> Callable:
-        key = (output_stride, with_mirror)
-        graph = self._fused.get(key)
-        if graph is None:
-            tensors = self._tensors
-
-            def image_to_outputs(image, padding, size):
-                inputs = pad_resize_normalize(image, padding, size)
-                if with_mirror:
-                    inputs = with_mirrored_input(inputs)
-                return run_mobilenet(inputs, tensors, layers)
-
-            graph = tf.function(image_to_outputs, input_signature=_PREPROCESS_SIGNATURE,
-                                autograph=False, jit_compile=self.backend == 'xla')
-            self._fused[key] = graph
-        return graph
-
-    def _run_tflite(self, image_rgb, padding, input_height, input_width, layers, output_stride,
-                    with_mirror=False):
-        start = time.perf_counter()
-        inputs = pad_and_resize(image_rgb, padding, input_height, input_width)  # 0-255
-        middle = time.perf_counter()
-        interpreter, input_index, output_index = self._interpreter(
-            input_height, input_width, output_stride, layers)
-        interpreter.set_tensor(input_index, inputs)
-        interpreter.invoke()
-        fused = interpreter.get_tensor(output_index)
-        if with_mirror:
-            fused = fused.copy()  # the interpreter reuses its output buffer
-            interpreter.set_tensor(input_index, np.ascontiguousarray(inputs[:, :, ::-1]))
-            interpreter.invoke()
-            fused = np.concatenate([fused, interpreter.get_tensor(output_index)])
-        return fused, {'preprocess': (middle - start) * 1e3,
-                       'inference': (time.perf_counter() - middle) * 1e3}
-
-    def _interpreter(self, height: int, width: int, output_stride: int, layers):
-        key = (height, width, output_stride)
-        entry = self._interpreters.get(key)
-        if entry is not None:
-            self._interpreters.move_to_end(key)
-            return entry
-        tensors = self._tensors
-        network = tf.function(lambda resized: run_mobilenet(normalize(resized), tensors, layers),
-                              autograph=False)
-        concrete = network.get_concrete_function(tf.TensorSpec([1, height, width, 3], tf.float32))
-        converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], network)
-        model = converter.convert()
-        interpreter = _make_interpreter(model)
-        interpreter.allocate_tensors()
-        entry = (interpreter, interpreter.get_input_details()[0]['index'],
-                 interpreter.get_output_details()[0]['index'])
-        self._interpreters[key] = entry
-        while len(self._interpreters) > TFLITE_CACHE_SIZE:
-            self._interpreters.popitem(last=False)
-        return entry
-
-
-def _make_interpreter(model: bytes):
-    """A LiteRT interpreter (XNNPACK, one thread per core), or TF's bundled one if LiteRT is absent."""
-    threads = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        Interpreter = tf.lite.Interpreter
-    return Interpreter(model_content=model, num_threads=threads)

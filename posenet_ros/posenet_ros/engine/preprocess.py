@@ -13,18 +13,11 @@ Python dispatch on its own).
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import tensorflow as tf
 
+from .decode_common import js_round
 from .types import Padding
-
-
-def js_round(x: float) -> int:
-    """JavaScript `Math.round`: nearest integer, halves towards +infinity (exact, no x + 0.5)."""
-    floor = math.floor(x)
-    return int(floor + 1 if x - floor >= 0.5 else floor)
 
 
 def compute_padding(image_height: int, image_width: int,

@@ -1,4 +1,4 @@
-"""The pose-results JSON file: what `posenet-estimate` writes and the original's runner wrote.
+"""The pose-results JSON file: what `posenet_estimate` writes and the original's runner wrote.
 
 One schema for our outputs and the reference outputs of tfjs-models posenet 2.2.2, so both can
 be compared, evaluated and plotted by the same tools:
@@ -17,11 +17,11 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from .atomic_write import write_file_atomic
 from .config import BEYOND_ORIGINAL_FIELDS, EstimateConfig
 from .parts import NUM_KEYPOINTS, PART_NAMES_TFJS
 from .types import Pose
@@ -114,31 +114,12 @@ def pose_arrays(pose: dict) -> tuple[float, np.ndarray, np.ndarray]:
     return float(pose['score']), coords, scores
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def write_json_atomic(path: str | os.PathLike, document: dict) -> None:
     """Write JSON so that `path` holds either the old file or the complete new one, never half.
 
     Non-finite numbers are refused (JSON has none; the original's files never hold any).
     """
-    path = Path(path)
-    text = json.dumps(document, allow_nan=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-    try:
-        with os.fdopen(handle, 'w') as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it 0600; give it a normal file's
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_file_atomic(path, json.dumps(document, allow_nan=False))
 
 
 def _fail(path, where: str, what: str):

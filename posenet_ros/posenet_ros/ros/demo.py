@@ -13,7 +13,6 @@ exits 0 when all went well.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
 import signal
@@ -33,6 +32,7 @@ from rclpy.time import Time
 from sensor_msgs.msg import Image
 
 from posenet_msgs.msg import PoseArray
+from posenet_ros.engine.atomic_write import write_file_atomic
 from posenet_ros.ros.image_conversion import ImageConversionError, image_to_rgb
 from posenet_ros.ros.image_publisher import default_photo, positive_float
 
@@ -106,9 +106,7 @@ def write_jpeg(path: Path, rgb: np.ndarray) -> None:
                             [cv2.IMWRITE_JPEG_QUALITY, 92])
     if not ok:
         raise RuntimeError(f'OpenCV could not encode {path.name}')
-    tmp = path.with_name(f'.{path.name}.tmp')
-    tmp.write_bytes(data.tobytes())
-    os.replace(tmp, path)
+    write_file_atomic(path, data.tobytes())
 
 
 def forward_output(process: subprocess.Popen) -> threading.Thread:
@@ -177,7 +175,10 @@ def main(args: list[str] | None = None) -> int:
     for param in options.param:
         if ':=' not in param:
             parser.error(f"-p takes NAME:=VALUE, got '{param}'")
-    source = options.source or default_photo()
+    try:
+        source = options.source or default_photo()
+    except ValueError as error:  # no photo given and no matplotlib for the default one
+        parser.error(str(error))
     if not source.is_file():
         parser.error(f'--source {source}: no such file')
     out_dir = None if options.no_save else options.out

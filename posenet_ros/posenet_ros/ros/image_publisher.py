@@ -34,8 +34,12 @@ ENCODINGS = ('rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8', 'mono16')
 
 
 def default_photo() -> Path:
-    """Grace Hopper's portrait from matplotlib's sample data: a person, always installed."""
-    from matplotlib import cbook
+    """Grace Hopper's portrait from matplotlib's sample data (a person), if matplotlib is there."""
+    try:
+        from matplotlib import cbook
+    except ImportError:
+        raise ValueError('no default photo: matplotlib (whose sample portrait it is) is not '
+                         'installed; give a photo or video with --source') from None
     return Path(cbook.get_sample_data('grace_hopper.jpg', asfileobj=False))
 
 

@@ -15,10 +15,9 @@ from rcl_interfaces.msg import (
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-from posenet_ros.engine.config import DECODINGS, MAX_INPUT_SIDE, EstimateConfig
+from posenet_ros.engine.config import DECODINGS, DEVICES, MAX_INPUT_SIDE, EstimateConfig
 from posenet_ros.engine.parts import NUM_KEYPOINTS
 
-DEVICES = ('auto', 'cpu', 'gpu')
 
 
 @dataclass(frozen=True)

@@ -1,1 +1,2 @@
-"""Command-line programs: posenet-estimate, posenet-bench, posenet-eval."""
+"""posenet_estimate: poses of photos, folders of photos or videos as JSON (the tool robots keep;
+benchmarks and evaluation are in the package posenet_tools)."""

@@ -1,10 +1,10 @@
-"""posenet-estimate: poses of the people in photos, folders of photos or videos, as JSON.
+"""posenet_estimate: poses of the people in photos, folders of photos or videos, as JSON.
 
-    posenet-estimate photos/ --json poses.json --draw annotated/
-    posenet-estimate clip.mp4 --mode single --resolution 353x481 --json clip.json
+    posenet_estimate photos/ --json poses.json --draw annotated/
+    posenet_estimate clip.mp4 --mode single --resolution 353x481 --json clip.json
 
 The JSON follows the schema of the original's reference outputs (see `engine/results_json.py`),
-so `python -m posenet_ros.tools.parity` and `posenet-eval` read both. Defaults are those of
+so `posenet_parity` and `posenet_eval` (package posenet_tools) read both. Defaults are those of
 tfjs-models posenet 2.x: MobileNetV1 0.75, stride 16, 257x257, multi-person, at most 5 people,
 root score 0.5, NMS radius 20. Unreadable inputs are skipped with a message and make the exit
 status 1; bad options exit with status 2 before any work.
@@ -12,13 +12,14 @@ status 1; bad options exit with status 2 before any work.
 from __future__ import annotations
 
 import argparse
+import io
 import os
-import re
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+from posenet_ros.engine import resolution
+from posenet_ros.engine.atomic_write import write_file_atomic
 from posenet_ros.engine.config import EstimateConfig
 from posenet_ros.engine.image_io import Frame, InputReadError, expand_inputs, iter_frames
 from posenet_ros.engine.results_json import (config_record, result_record, results_document,
@@ -29,13 +30,12 @@ DEFAULT_MODEL = 'mobilenet_quant2_075'
 
 def parse_resolution(text: str) -> tuple[int, int]:
     """'257' -> (257, 257); '353x481' -> (353, 481) as height x width."""
-    match = re.fullmatch(r'\s*(\d+)\s*(?:[xX]\s*(\d+)\s*)?', text)
-    if not match:
+    try:
+        return resolution.parse_resolution(text)
+    except ValueError:
         raise argparse.ArgumentTypeError(
-            f'{text!r} is not a resolution: give N (square) or HxW, e.g. 257 or 353x481')
-    height = int(match.group(1))
-    width = int(match.group(2)) if match.group(2) else height
-    return height, width
+            f'{text!r} is not a resolution: give N (square) or HxW, e.g. 257 or 353x481'
+        ) from None
 
 
 def _positive_int(text: str) -> int:
@@ -47,7 +47,7 @@ def _positive_int(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog='posenet-estimate', description=__doc__.split('\n\n')[0],
+        prog='posenet_estimate', description=__doc__.split('\n\n')[0],
         epilog='Defaults are those of tfjs-models posenet 2.x. Exit status: 0 done, 1 some '
                'inputs could not be read (the others are written), 2 bad options or model.')
     parser.add_argument('inputs', nargs='+', metavar='INPUT',
@@ -113,18 +113,13 @@ def drawing_name(frame: Frame) -> str:
 def save_image_atomic(path: Path, image_rgb) -> None:
     """Save a JPEG so that `path` is either absent/old or complete."""
     from PIL import Image
-    handle, temporary = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-    try:
-        with os.fdopen(handle, 'wb') as stream:
-            Image.fromarray(image_rgb).save(stream, format='JPEG', quality=92)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    encoded = io.BytesIO()
+    Image.fromarray(image_rgb).save(encoded, format='JPEG', quality=92)
+    write_file_atomic(path, encoded.getvalue())
 
 
 def _say(message: str) -> None:
-    print(f'posenet-estimate: {message}', file=sys.stderr)
+    print(f'posenet_estimate: {message}', file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -173,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     results, times_ms, seen_ids = [], [], set()
     from tqdm import tqdm
     progress = tqdm(iter_frames(files, on_error=skip), unit='img', disable=True if args.quiet
-                    else None, desc='posenet-estimate', leave=False)
+                    else None, desc='posenet_estimate', leave=False)
     drawing = None
     if args.draw is not None:
         from posenet_ros.engine.drawing import draw_poses as drawing

@@ -1,4 +1,4 @@
-"""posenet-eval: COCO keypoint AP from results files, and of our estimator beside the original."""
+"""posenet_eval: COCO keypoint AP from results files, and of our estimator beside the original."""
 from __future__ import annotations
 
 import json
@@ -6,7 +6,7 @@ import json
 import pytest
 
 from posenet_ros.engine.results_json import read_results
-from posenet_ros.tools import eval as coco_eval
+from posenet_tools import eval as coco_eval
 
 # COCO keypoint AP of the original's outputs on annotations_val2017.json, as the reference's
 # README states them (multi-pose, max 10, score 0.1, NMS 30; stride 8 with dilations as trained).

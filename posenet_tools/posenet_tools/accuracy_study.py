@@ -1,11 +1,11 @@
 """accuracy_study: COCO keypoint AP and cost of each option beyond the original PoseNet.
 
-    python -m posenet_ros.tools.accuracy_study [--quick] [--models M ...] [--out study.json]
+    posenet_accuracy_study [--quick] [--models M ...] [--out study.json]
                                                [--markdown study.md] [--annotations A.json]
 
 Every figure comes from `PoseEstimator.estimate` with an `EstimateConfig` (the code the node
-runs), scored by pycocotools through `posenet-eval`'s functions on the annotation file's photos,
-with the multi-pose settings of posenet-eval (max 10 poses, score threshold 0.1, NMS radius 30).
+runs), scored by pycocotools through `posenet_eval`'s functions on the annotation file's photos,
+with the multi-pose settings of posenet_eval (max 10 poses, score threshold 0.1, NMS radius 30).
 The cost is the median wall time of one `estimate` call on a 640x480 photo (the camera the node
 is tuned for) on the TFLite backend, timed after all AP runs; the configurations of one model
 and stride take turns, so that load from other processes spreads evenly over them.
@@ -28,15 +28,17 @@ from pathlib import Path
 
 import numpy as np
 
+from posenet_ros.engine.atomic_write import write_file_atomic
 from posenet_ros.engine.config import EstimateConfig, input_size_for_image
 from posenet_ros.engine.image_io import load_image_rgb
+from posenet_ros.engine.poses import poses_from_outputs
+from posenet_ros.engine.resolution import parse_resolution, resolution_label
 from posenet_ros.engine.results_json import (
     config_record, result_record, results_document, write_json_atomic)
 from posenet_ros.engine.types import NetworkOutputs
-from posenet_ros.tools.eval import (
+from posenet_tools.eval import (
     EVAL_MAX_DETECTIONS, EVAL_NMS_RADIUS, EVAL_SCORE_THRESHOLD, annotated_images,
     default_annotations, evaluate_results, load_annotations, original_ap)
-from posenet_ros.tools.tfjs_reference import parse_resolution, resolution_label
 
 # The pose score the study recommends: the mean of the 5 best keypoint scores (section pose_score;
 # 4 to 6 are within noise of each other, 5 is the best on average over sizes and photo sets).
@@ -99,9 +101,10 @@ class Study:
         self.backend = backend
         self.progress = progress
         self._estimators = {}
-        # With match_aspect_ratio COCO photos need many input sizes: keep every interpreter.
-        from posenet_ros.engine import network
-        network.TFLITE_CACHE_SIZE = max(network.TFLITE_CACHE_SIZE, 32)
+        # With match_aspect_ratio COCO photos need many input sizes: keep every interpreter
+        # (8 GiB as estimated is about 2-5 GiB of memory).
+        from posenet_ros.engine import backends
+        backends.TFLITE_CACHE_BYTES = max(backends.TFLITE_CACHE_BYTES, 8 << 30)
         self._runners = []  # per measured row: frame -> poses, for `time_rows`
         self.frame = next((rgb for _, rgb in self.images if rgb.shape[:2] == (480, 640)),
                           self.images[0][1])
@@ -226,11 +229,6 @@ def _resample_onto(outputs: NetworkOutputs, padding, size, target_padding, targe
 
 def estimate_multi_scale(estimator, rgb, config: EstimateConfig, scales, weights):
     """Poses from the weighted mean of the outputs at several pixel budgets (first = the grid)."""
-    from posenet_ros.engine.decode_multi import decode_multiple_poses
-    from posenet_ros.engine.parts import NUM_KEYPOINTS
-    from posenet_ros.engine.postprocess import scale_and_flip_poses
-    from posenet_ros.engine.refine import refine_keypoints
-    from posenet_ros.engine.rescoring import rescore_poses
     budget = config.input_height * config.input_width
     runs = []
     for scale in scales:
@@ -249,16 +247,9 @@ def estimate_multi_scale(estimator, rgb, config: EstimateConfig, scales, weights
         for acc, part in zip(total, dataclasses.astuple(outputs)):
             acc += np.float32(weight) * part
     merged = NetworkOutputs(*total)
-    poses = decode_multiple_poses(
-        merged.heatmap_scores, merged.offsets, merged.displacements_fwd, merged.displacements_bwd,
-        config.output_stride, config.max_pose_detections, config.score_threshold,
-        config.nms_radius)
-    if config.refine_keypoints:
-        poses = refine_keypoints(poses, merged.heatmap_scores, merged.offsets, config.output_stride)
-    if config.pose_score_keypoints != NUM_KEYPOINTS:
-        poses = rescore_poses(poses, config.pose_score_keypoints, config.nms_radius)
-    poses = scale_and_flip_poses(poses, rgb.shape[0], rgb.shape[1], target_size[0],
-                                 target_size[1], target_padding)
+    used = dataclasses.replace(config, input_height=target_size[0], input_width=target_size[1],
+                               match_aspect_ratio=False)
+    poses = poses_from_outputs(merged, used, target_padding, rgb.shape[0], rgb.shape[1])
     return poses, [resolution_label(*size) for _, _, size in runs]
 
 
@@ -368,7 +359,7 @@ def markdown(rows: list[Row]) -> str:
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog='accuracy_study', description='COCO AP and cost of the options beyond the original.')
+        prog='posenet_accuracy_study', description='COCO AP and cost of the options beyond the original.')
     parser.add_argument('--annotations', type=Path, default=None,
                         help=f'COCO person-keypoints file (default {default_annotations()})')
     parser.add_argument('--models', nargs='+', default=list(MODELS))
@@ -425,11 +416,7 @@ def main(argv=None) -> int:
                                      'load_average_at_end': list(os.getloadavg()),
                                      'rows': [dataclasses.asdict(r) for r in rows]})
     if args.markdown:
-        path = args.markdown
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f'.{path.name}.tmp')
-        temporary.write_text(text)
-        os.replace(temporary, path)
+        write_file_atomic(args.markdown, text)
     return 0
 
 

@@ -1,7 +1,7 @@
 """How long pose decoding takes, on real network outputs of a real photo (no inference timed).
 
-    python -m posenet_ros.tools.bench_decode                      # crowd photo, 353x481, s16
-    python -m posenet_ros.tools.bench_decode --photo me.jpg --stride 8 --repeat 2000
+    posenet_bench_decode                      # crowd photo, 353x481, s16
+    posenet_bench_decode --photo me.jpg --stride 8 --repeat 2000
 
 The network runs once (our estimator, or with `--source coral` Google's Coral TFLite model at
 353x481 stride 16); then each decoding step runs `--repeat` times and its median and 90th
@@ -24,7 +24,7 @@ from posenet_ros.engine.image_io import load_image_rgb
 from posenet_ros.engine.postprocess import scale_and_flip_poses
 from posenet_ros.engine.types import NetworkOutputs, Padding
 from posenet_ros.tools.estimate import parse_resolution
-from posenet_ros.tools.parity import default_models_dir, default_shared_dir
+from posenet_tools.shared_data import models_dir, shared_dir
 
 CROWD_PHOTO = Path('data/coco_kpts/images/000000078915.jpg')  # 10 annotated people
 # Google's Coral PoseNet 0.75 (uint8 TFLite, stride 16), by input size, under the models folder.
@@ -71,7 +71,7 @@ def time_ms(function, repeat: int) -> tuple[float, float]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog='python -m posenet_ros.tools.bench_decode', description=__doc__.split('\n\n')[0],
+        prog='posenet_bench_decode', description=__doc__.split('\n\n')[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument('--photo', type=Path, default=None,
                         help=f'default: <shared>/{CROWD_PHOTO}')
@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    shared = default_shared_dir()
+    shared = shared_dir()
     photo = args.photo or shared / CROWD_PHOTO
     image = load_image_rgb(photo)
     config = EstimateConfig(output_stride=args.stride, input_height=args.resolution[0],
@@ -102,11 +102,11 @@ def main(argv: list[str] | None = None) -> int:
         if (config.output_stride, config.input_height, config.input_width) != (16, 353, 481):
             print('--source coral is a fixed 353x481 stride-16 model', file=sys.stderr)
             return 2
-        outputs = coral_outputs(default_models_dir(shared), image)
+        outputs = coral_outputs(models_dir(shared), image)
         padding, source = Padding(), 'Coral TFLite PoseNet 0.75 (uint8)'
     else:
         from posenet_ros.engine.estimator import PoseEstimator
-        folder = default_models_dir(shared) / args.model
+        folder = models_dir(shared) / args.model
         estimator = PoseEstimator(str(folder) if folder.is_dir() else args.model)
         outputs, padding, _ = estimator.infer(image, config)
         source = f'{estimator.model_name} ({estimator.backend})'

@@ -1,8 +1,8 @@
 """Parity with the original: compare two results files, or re-run every reference configuration.
 
-    python -m posenet_ros.tools.parity OURS.json REF.json
-    python -m posenet_ros.tools.parity --all                 # 13 configurations x coco, smoke
-    python -m posenet_ros.tools.parity --all --weights mobilenet_v1_075_weights
+    posenet_parity OURS.json REF.json
+    posenet_parity --all                 # 13 configurations x coco, smoke
+    posenet_parity --all --weights mobilenet_v1_075_weights
 
 Two files match when they hold the same image ids, the same number of poses per image in the
 same order, at least 99% of keypoints within 0.5 px and pose scores within 0.01. `--all` runs
@@ -23,10 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
+from posenet_ros.engine.model_store import multiplier_from_model_name
 from posenet_ros.engine.results_json import (ResultsFormatError, config_record,
                                              estimate_config_from_record, pose_arrays,
                                              read_results, result_record, results_document,
                                              write_json_atomic)
+from posenet_tools.shared_data import models_dir, shared_dir
 
 TOLERANCE_PX = 0.5
 MIN_SHARE_WITHIN = 0.99
@@ -148,25 +150,6 @@ def compare_results(ours: dict, reference: dict, tolerance_px: float = TOLERANCE
 # Re-running the reference configurations
 
 
-def default_shared_dir() -> Path:
-    """$POSENET_SHARED, else `shared` beside the source checkout."""
-    if 'POSENET_SHARED' in os.environ:
-        return Path(os.environ['POSENET_SHARED'])
-    return Path(__file__).resolve().parents[3].parent / 'shared'
-
-
-def default_models_dir(shared: Path) -> Path:
-    return Path(os.environ.get('POSENET_MODELS', shared / 'models' / 'posenet'))
-
-
-def multiplier_of(model_name: str) -> float | None:
-    """0.75 for 'mobilenet_quant2_075' or 'mobilenet_v1_075_weights'; None if not in the name."""
-    for part in model_name.split('_'):
-        if part in ('050', '075', '100', '101'):
-            return int(part) / 100
-    return None
-
-
 def images_by_id(folder: Path) -> dict:
     from posenet_ros.engine.image_io import image_id
     return {image_id(path): path for path in sorted(folder.iterdir()) if path.is_file()}
@@ -261,14 +244,14 @@ def run_all(shared: Path, sets: list[str], weights: str | None, backend: str | N
             limit: int | None, out_dir: Path | None, tolerance_px: float = TOLERANCE_PX,
             stream=sys.stdout) -> bool:
     """Re-run every reference file of `sets`, print the Markdown table; True if all pass."""
-    cache = EstimatorCache(default_models_dir(shared), backend)
+    cache = EstimatorCache(models_dir(shared), backend)
     all_pass = True
     print(TABLE_HEADER, file=stream, flush=True)
     for set_name, path in reference_files(shared, sets):
         reference = read_results(path)
         model = reference['config']['model']
         if weights is not None:
-            if multiplier_of(weights) != multiplier_of(model):
+            if multiplier_from_model_name(weights) != multiplier_from_model_name(model):
                 continue
             model = weights
         ours = rerun_reference(reference, shared / IMAGE_SETS[set_name], cache.get(model),
@@ -287,7 +270,7 @@ def run_all(shared: Path, sets: list[str], weights: str | None, backend: str | N
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog='python -m posenet_ros.tools.parity', description=__doc__.split('\n\n')[0],
+        prog='posenet_parity', description=__doc__.split('\n\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split('\n\n', 1)[1])
     parser.add_argument('files', nargs='*', metavar='OURS.json REF.json',
                         help='two results files to compare')
@@ -314,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.all:
         if args.files:
             parser.error('give either two files or --all')
-        shared = args.shared or default_shared_dir()
+        shared = args.shared or shared_dir()
         if not (shared / 'reference').is_dir():
             parser.error(f'no reference outputs under {shared}: pass --shared or set '
                          'POSENET_SHARED')

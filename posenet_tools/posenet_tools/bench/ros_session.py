@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+import posenet_ros
 from posenet_ros.engine.config import EstimateConfig
 
 READY_TIMEOUT_S = 180.0       # TensorFlow start-up, weight loading, first graph
@@ -102,8 +103,8 @@ class NodeProcess:
         if self.image_reliability:  # the node's standard QoS override of its image subscription
             command += ['-p', f'qos_overrides.{self.namespace}/image.subscription.reliability:='
                               f'{self.image_reliability}']
-        # The node imports this very package, wherever it is (installed, or a source tree).
-        package_root = str(Path(__file__).resolve().parents[2])
+        # The node runs the posenet_ros this process imports, wherever it is installed.
+        package_root = str(Path(posenet_ros.__file__).resolve().parents[1])
         env = dict(os.environ)
         env['PYTHONPATH'] = os.pathsep.join(
             [package_root] + [p for p in env.get('PYTHONPATH', '').split(os.pathsep) if p])

@@ -1,13 +1,13 @@
 """Run the original tfjs-models PoseNet 2.2.2 (Node.js, wasm backend) beside ours, for timing.
 
-The runner lives in the shared folder (`<shared>/tools/tfjs_ref`: `package.json`,
-`package-lock.json`, `ref.js`), which is read-only. Its three files are copied into a work folder
-outside the repository (default `~/.cache/posenet_ros/tfjs_ref`, or $POSENET_TFJS_REF_DIR) and
+The runner (`package.json`, `package-lock.json`, `ref.js`) lives in the shared folder
+(`<shared>/tools/tfjs_ref`; elsewhere: $POSENET_TFJS_RUNNER or `--runner`), which is read-only.
+Its three files are copied into a work folder outside the repository (default `~/.cache/posenet_ros/tfjs_ref`, or $POSENET_TFJS_REF_DIR) and
 `npm ci` installs the pinned packages there once. Photos are decoded with Pillow into the raw RGB
 + JSON sidecar pairs that `ref.js` reads, and the stride-8 graphs get their depthwise dilations
 rewritten to NHWC order so the original runs the network as trained (see the reference README).
 
-    python -m posenet_ros.tools.tfjs_reference --model mobilenet_quant2_075 --stride 16 \
+    posenet_tfjs_reference --model mobilenet_quant2_075 --stride 16 \
         --resolution 257 --mode single --repeat 10 ../shared/data/smoke/*.jpg
 """
 from __future__ import annotations
@@ -19,7 +19,6 @@ import hashlib
 import json
 import math
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -30,21 +29,17 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from posenet_ros.engine import model_store
+from posenet_ros.engine.atomic_write import write_file_atomic
+from posenet_ros.engine.resolution import parse_resolution, resolution_label
+from posenet_tools.shared_data import models_dir, tfjs_runner_dir
+
 RUNNER_FILES = ('package.json', 'package-lock.json', 'ref.js')
-REPO_ROOT = Path(__file__).resolve().parents[3]
 INSTALL_STAMP = '.npm-ci-done'
 
 
 class TfjsReferenceError(RuntimeError):
     """The original could not be installed or run; the message says what to do."""
-
-
-def shared_dir() -> Path:
-    return Path(os.environ.get('POSENET_SHARED', REPO_ROOT.parent / 'shared')).resolve()
-
-
-def models_dir() -> Path:
-    return Path(os.environ.get('POSENET_MODELS', shared_dir() / 'models' / 'posenet')).resolve()
 
 
 def default_work_dir() -> Path:
@@ -54,31 +49,12 @@ def default_work_dir() -> Path:
 
 def multiplier_from_model_name(name: str) -> float:
     """0.75 for `mobilenet_quant2_075`, 0.5 for `mobilenet_float_050`, 1.01 for `..._101`."""
-    match = re.search(r'_(050|075|100|101)(?:_weights)?$', name)
-    if not match:
+    multiplier = model_store.multiplier_from_model_name(name)
+    if multiplier is None:
         raise TfjsReferenceError(
             f'cannot tell the MobileNetV1 multiplier from the model folder name {name!r}; '
             'pass multiplier= explicitly')
-    return int(match.group(1)) / 100.0
-
-
-def parse_resolution(text: str | int) -> tuple[int, int]:
-    """'257' -> (257, 257); '353x481' -> (353, 481) as height x width, the reference naming."""
-    parts = str(text).lower().split('x')
-    try:
-        values = [int(p) for p in parts]
-    except ValueError:
-        values = []
-    if len(values) == 1:
-        values = values * 2
-    if len(values) != 2 or min(values) < 1:
-        raise ValueError(
-            f"resolution must be N or HxW in pixels (e.g. 257 or 353x481), got {text!r}")
-    return values[0], values[1]
-
-
-def resolution_label(height: int, width: int) -> str:
-    return str(height) if height == width else f'{height}x{width}'
+    return multiplier
 
 
 def patch_dilations(model_json: dict) -> int:
@@ -101,19 +77,6 @@ def patch_dilations(model_json: dict) -> int:
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def write_file_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix='.' + path.name + '.')
-    try:
-        with os.fdopen(fd, 'wb') as out:
-            out.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 @dataclass
@@ -142,7 +105,7 @@ class TfjsReference:
     def __init__(self, work_dir: Path | str | None = None, runner_dir: Path | str | None = None,
                  node: str = 'node', npm: str = 'npm'):
         self.work_dir = Path(work_dir) if work_dir else default_work_dir()
-        self.runner_dir = Path(runner_dir) if runner_dir else shared_dir() / 'tools' / 'tfjs_ref'
+        self.runner_dir = Path(runner_dir) if runner_dir else tfjs_runner_dir()
         self.node = node
         self.npm = npm
 
@@ -171,7 +134,8 @@ class TfjsReference:
         if missing:
             raise TfjsReferenceError(
                 f'the tfjs reference runner is incomplete at {self.runner_dir} (missing '
-                f'{", ".join(missing)}); set POSENET_SHARED to the shared folder')
+                f'{", ".join(missing)}); set POSENET_TFJS_RUNNER to the runner folder or '
+                'POSENET_SHARED to the shared folder')
         for tool in (self.node, self.npm):
             if shutil.which(tool) is None:
                 raise TfjsReferenceError(f'{tool!r} not found on PATH; install Node.js 18+ and npm')
@@ -193,7 +157,7 @@ class TfjsReference:
                     'registry '
                     f'must be reachable.\n{detail}')
             write_file_atomic(self.work_dir / INSTALL_STAMP,
-                          _sha256(self.work_dir / 'package-lock.json').encode())
+                              _sha256(self.work_dir / 'package-lock.json'))
 
     # -- inputs ---------------------------------------------------------------------------
     def prepare_images(self, image_paths) -> list[Path]:
@@ -312,7 +276,7 @@ class TfjsReference:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
-        prog='posenet-tfjs-reference',
+        prog='posenet_tfjs_reference',
         description='Time the original tfjs PoseNet 2.2.2 (Node.js, wasm) on photos.')
     parser.add_argument('images', nargs='+', type=Path, help='photos (JPEG/PNG)')
     parser.add_argument('--model', default='mobilenet_quant2_075',
@@ -332,6 +296,9 @@ def main(argv=None) -> int:
     parser.add_argument('--backend', default='wasm', choices=('wasm', 'cpu'))
     parser.add_argument('--shipped-dilations', action='store_true',
                         help='run stride 8 as the library ships it (height-only dilation)')
+    parser.add_argument('--runner', type=Path, default=None,
+                        help='folder of the runner (package.json, package-lock.json, ref.js; '
+                             'default $POSENET_TFJS_RUNNER or <shared>/tools/tfjs_ref)')
     parser.add_argument('--work-dir', type=Path, default=None,
                         help=f'install folder (default {default_work_dir()})')
     parser.add_argument('--out', type=Path, default=None,
@@ -342,7 +309,7 @@ def main(argv=None) -> int:
     if not model.is_dir():
         model = models_dir() / args.model
     try:
-        runner = TfjsReference(args.work_dir)
+        runner = TfjsReference(args.work_dir, args.runner)
         run = runner.run(model, args.images, stride=args.stride, resolution=args.resolution,
                          mode=args.mode, max_detections=args.max_detections,
                          score_threshold=args.score_threshold, nms_radius=args.nms_radius,
@@ -353,7 +320,7 @@ def main(argv=None) -> int:
         print(f'error: {error}', file=sys.stderr)
         return 2
     if args.out:
-        write_file_atomic(args.out, json.dumps(run.as_reference_json()).encode())
+        write_file_atomic(args.out, json.dumps(run.as_reference_json()))
     print(f'{model.name} s{args.stride} r{args.resolution} {args.mode} ({args.backend}): '
           f'{len(args.images)} images x {args.repeat} runs, median {run.median_ms:.1f} ms, '
           f'p90 {run.p90_ms:.1f} ms')

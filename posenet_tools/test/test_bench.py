@@ -1,4 +1,4 @@
-"""posenet-bench and the runner of the original it times (no timing assertions: figures are printed)."""
+"""posenet_bench and the runner of the original it times (figures are printed, not asserted)."""
 from __future__ import annotations
 
 import json
@@ -7,9 +7,9 @@ import shutil
 import numpy as np
 import pytest
 
-from posenet_ros.tools import bench
-from posenet_ros.tools.tfjs_reference import (
-    TfjsReference, TfjsReferenceError, parse_resolution, patch_dilations)
+from posenet_ros.engine.resolution import parse_resolution
+from posenet_tools.bench import cli as bench
+from posenet_tools.tfjs_reference import TfjsReference, TfjsReferenceError, patch_dilations
 
 
 def test_resolution_parsing():
@@ -114,6 +114,7 @@ def test_bad_arguments_get_a_clear_message(capsys, tmp_path):
     assert 'photos not found' in capsys.readouterr().err
 
 
+@pytest.mark.dds
 def test_bench_through_ros_and_at_camera_rate(shared_models, data_path, tmp_path, capsys):
     """posenet_node in its own process, frames and PoseArrays over DDS (real rclpy, no mocks)."""
     pytest.importorskip('rclpy', reason='rclpy not installed')

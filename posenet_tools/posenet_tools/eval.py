@@ -1,12 +1,12 @@
-"""posenet-eval: COCO keypoint AP of PoseNet results, ours beside the original's.
+"""posenet_eval: COCO keypoint AP of PoseNet results, ours beside the original's.
 
 Two ways in:
 
-    posenet-eval --results out.json [more.json ...] [--annotations A.json]
-    posenet-eval --run --model mobilenet_quant2_075 --stride 16 --resolution 353x481 --mode multi
+    posenet_eval --results out.json [more.json ...] [--annotations A.json]
+    posenet_eval --run --model mobilenet_quant2_075 --stride 16 --resolution 353x481 --mode multi
 
 A results file uses the schema of the original's reference outputs (`<shared>/reference/README.md`;
-`posenet-estimate` writes the same): poses in source-image pixels per image id. Poses become
+`posenet_estimate` writes the same): poses in source-image pixels per image id. Poses become
 COCO detections (17 x [x, y, score], score = pose score, category 1), restricted to the images
 of the annotation file, and pycocotools' COCOeval (iouType 'keypoints', OKS) scores them.
 With --run our estimator goes over the annotation file's photos first. The original's AP for the
@@ -31,8 +31,8 @@ from posenet_ros.engine.config import BEYOND_ORIGINAL_FIELDS, EstimateConfig
 from posenet_ros.engine.image_io import InputReadError, load_image_rgb
 from posenet_ros.engine.results_json import (
     config_record, read_results, result_record, results_document, write_json_atomic)
-from posenet_ros.tools.tfjs_reference import (
-    models_dir, parse_resolution, resolution_label, shared_dir)
+from posenet_ros.engine.resolution import parse_resolution, resolution_label
+from posenet_tools.shared_data import models_dir, shared_dir
 
 # Multi-pose settings for accuracy: those of the library's camera demo, which the original's
 # quoted COCO APs use (the library defaults, 5 / 0.5 / 20, cut recall and so AP).
@@ -239,10 +239,10 @@ def _format_table(rows: list[tuple[str, KeypointScores, float | None]]) -> str:
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog='posenet-eval', description='COCO keypoint AP of PoseNet results (pycocotools, OKS).')
+        prog='posenet_eval', description='COCO keypoint AP of PoseNet results (pycocotools, OKS).')
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument('--results', type=Path, nargs='+', metavar='JSON',
-                        help='results files in the reference schema (posenet-estimate --out)')
+                        help='results files in the reference schema (posenet_estimate --json)')
     source.add_argument('--run', action='store_true',
                         help='run our estimator over the annotated photos, then evaluate')
     parser.add_argument('--annotations', type=Path, default=None,
@@ -301,7 +301,7 @@ def _run_config(args) -> EstimateConfig:
 
 
 def _original_run(args, config: EstimateConfig, images) -> dict:
-    from posenet_ros.tools.tfjs_reference import TfjsReference
+    from posenet_tools.tfjs_reference import TfjsReference
     model_dir = Path(args.model) if Path(args.model).is_dir() else models_dir() / args.model
     run = TfjsReference().run(
         model_dir, [path for _, path in images], stride=config.output_stride,

@@ -3,7 +3,7 @@
 Every reference configuration (13 per set: two models, strides 8 and 16, single, flipped
 single and two multi-person settings) is re-run on the first photos of the coco and smoke sets
 and must meet the parity target: same poses in the same order, >= 99% of keypoints within
-0.5 px, pose scores within 0.01. The full table: `python -m posenet_ros.tools.parity --all`.
+0.5 px, pose scores within 0.01. The full table: `posenet_parity --all`.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import copy
 import pytest
 
 from posenet_ros.engine.results_json import read_results
-from posenet_ros.tools.parity import (IMAGE_SETS, EstimatorCache, compare_results, main,
+from posenet_tools.parity import (IMAGE_SETS, EstimatorCache, compare_results, main,
                                       rerun_reference)
 
 SAMPLE = {'coco': 10, 'smoke': 6}  # photos per reference file

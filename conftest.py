@@ -1,4 +1,4 @@
-"""Shared test fixtures: where the weights, photos and reference outputs are.
+"""Test fixtures of both packages: where the weights, photos and reference outputs are.
 
 They come from `../shared` beside the repository (or $POSENET_SHARED / $POSENET_MODELS). A test
 that needs them is skipped, with the reason shown, when they are absent; with
@@ -11,15 +11,12 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parent
+# The tools take the shared folder from $POSENET_SHARED or the current folder; tests may start
+# anywhere, so point them (and the processes they start) at the one beside the checkout.
+os.environ.setdefault('POSENET_SHARED', str(REPO_ROOT.parent / 'shared'))
 
-
-def shared_dir() -> Path:
-    return Path(os.environ.get('POSENET_SHARED', REPO_ROOT.parent / 'shared')).resolve()
-
-
-def models_dir() -> Path:
-    return Path(os.environ.get('POSENET_MODELS', shared_dir() / 'models' / 'posenet')).resolve()
+from posenet_tools.shared_data import models_dir, shared_dir  # noqa: E402
 
 
 def _need(path: Path, what: str) -> Path:

@@ -1,0 +1,105 @@
+"""posenet_bench's plots: time per frame by input size, and COCO AP against frames per second."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from posenet_ros.engine.atomic_write import write_file_atomic
+
+
+def plot_speed(report: dict, path: Path) -> None:
+    """Median pipeline time by input size, one panel per model x inference path, original dashed."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    rows = [r for r in report['rows'] if not r.get('error')]
+    models = list(dict.fromkeys(r['model'] for r in rows))
+    backends = list(dict.fromkeys(str(r['backend']) for r in rows))
+    if not rows:
+        return
+    resolutions = list(dict.fromkeys(r['resolution'] for r in rows))
+    series = list(dict.fromkeys((r['stride'], r['mode']) for r in rows))
+    colors = plt.rcParams['axes.prop_cycle'].by_key()['color']
+    fig, axes = plt.subplots(len(models), len(backends), squeeze=False, sharey=True,
+                             figsize=(4.2 * len(backends), 3.4 * len(models)))
+    for i, model in enumerate(models):
+        for j, backend in enumerate(backends):
+            ax = axes[i][j]
+            for k, (stride, mode) in enumerate(series):
+                pick = {r['resolution']: r for r in rows if r['model'] == model
+                        and str(r['backend']) == backend and r['stride'] == stride
+                        and r['mode'] == mode}
+                xs = [n for n, res in enumerate(resolutions) if res in pick]
+                if not xs:
+                    continue
+                color = colors[k % len(colors)]
+                ax.plot(xs, [pick[resolutions[n]]['stages']['pipeline']['median'] for n in xs],
+                        'o-', color=color, label=f's{stride} {mode}')
+                original = [(n, (pick[resolutions[n]].get('original') or {}).get('median'))
+                            for n in xs]
+                original = [(n, v) for n, v in original if v]
+                if original:
+                    ax.plot(*zip(*original), 'x--', color=color, alpha=0.6,
+                            label=f's{stride} {mode} (original)')
+            ax.set_title(f'{model} [{backend}]', fontsize=9)
+            ax.set_xticks(range(len(resolutions)), resolutions)
+            ax.set_yscale('log')
+            ax.grid(True, which='both', alpha=0.3)
+            if j == 0:
+                ax.set_ylabel('ms per frame (median)')
+            ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    handles = {}
+    for ax in axes.flat:  # one legend for all panels, below them
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    fig.legend(list(handles.values()), list(handles), loc='lower center', fontsize=7,
+               ncol=min(4, len(handles)), frameon=False)
+    fig.suptitle('posenet_ros pipeline time vs the original (tfjs wasm, dashed)', fontsize=10)
+    rows_of_legend = -(-len(handles) // 4)
+    fig.tight_layout(rect=(0, 0.04 * rows_of_legend + 0.02, 1, 1))
+    _save_figure(fig, path)
+    plt.close(fig)
+
+
+def plot_ap_vs_fps(report: dict, path: Path) -> bool:
+    """COCO AP against frames per second, ours and the original's. False if no AP was measured."""
+    rows = [r for r in report['rows'] if not r.get('error') and r.get('ap') is not None]
+    if not rows:
+        return False
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for row in rows:
+        label = f"{row['multiplier']:.2f} s{row['stride']} {row['resolution']} {row['mode']}"
+        fps = 1000.0 / row['stages']['pipeline']['median']
+        ax.scatter(fps, row['ap'], color='tab:blue')
+        ax.annotate(label, (fps, row['ap']), fontsize=6, xytext=(3, 2), textcoords='offset points')
+        original = row.get('original') or {}
+        if original.get('median') and row.get('original_ap') is not None:
+            orig_fps = 1000.0 / original['median']
+            ax.scatter(orig_fps, row['original_ap'], color='tab:orange', marker='x')
+            ax.plot([orig_fps, fps], [row['original_ap'], row['ap']], color='grey', lw=0.5)
+    ax.scatter([], [], color='tab:blue', label='posenet_ros')
+    ax.scatter([], [], color='tab:orange', marker='x', label='original (tfjs wasm)')
+    ax.set_xscale('log')
+    ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xlabel('frames per second (1 / median time)')
+    ax.set_ylabel('COCO keypoint AP')
+    ax.grid(True, which='both', alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save_figure(fig, path)
+    plt.close(fig)
+    return True
+
+
+def _save_figure(fig, path: Path) -> None:
+    encoded = io.BytesIO()
+    fig.savefig(encoded, dpi=120, format=path.suffix.lstrip('.') or 'png')
+    write_file_atomic(path, encoded.getvalue())

@@ -1,0 +1,148 @@
+"""posenet_bench's reports: the Markdown page, the console table, the files written."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from posenet_ros.engine.atomic_write import write_file_atomic
+from posenet_tools.bench.grid import MULTI_SETTINGS, STAGE_TITLES, STAGES, case_of
+from posenet_tools.bench.plots import plot_ap_vs_fps, plot_speed
+
+
+def _ms(stat: dict | None) -> str:
+    if not stat or stat.get('median') is None:
+        return '-'
+    return f"{stat['median']:.1f} / {stat['p90']:.1f}"
+
+
+def to_markdown(report: dict) -> str:
+    """A Markdown page: how it was measured, one table row per configuration and path, then the
+    camera-rate runs."""
+    meta = report['meta']
+    machine = meta['machine']
+    lines = ['# posenet_ros benchmark', '',
+             f"{meta['date']}, `{meta['command']}`", '',
+             f"Machine: {machine.get('cpu') or '?'}, {machine.get('cores')} cores; TensorFlow "
+             f"{machine.get('tensorflow', '?')}, Python {machine.get('python')}. Load average "
+             f"{meta.get('load_average_start')} at start, {meta.get('load_average_end')} at end.",
+             '',
+             f"{meta['samples_per_config']} timed runs per configuration ({len(meta['photos'])} "
+             f"photos x {meta['repeat']}) after warm-up; cells are median / 90th percentile in ms. "
+             f"Multi-pose decoding uses max {MULTI_SETTINGS['max_pose_detections']}, score "
+             f"{MULTI_SETTINGS['score_threshold']}, NMS radius {MULTI_SETTINGS['nms_radius']:g}. "
+             "'pipeline' is the in-process path from the image message "
+             f"({meta['ros_image_encoding']}) to the PoseArray message. 'ROS' (first inference "
+             'path only) is publish-to-receive time through posenet_node in another process '
+             'over DDS, one frame at a time. '
+             "'x faster' is the original's median estimate time over our median (pipeline; ROS).",
+             '']
+    if meta.get('dds'):
+        dds = meta['dds']
+        lines += [f"DDS: {dds['rmw']}, FASTDDS_BUILTIN_TRANSPORTS="
+                  f"{dds['FASTDDS_BUILTIN_TRANSPORTS'] or 'unset'}, image subscription "
+                  f"{dds['image_subscription_reliability']}.", '']
+    if meta.get('original'):
+        lines += [f"Original: {meta['original']}, same weights, photos and configuration; "
+                  'stride 8 with the dilations as trained.', '']
+    has_ap = any('ap' in row for row in report['rows'])
+    has_ros = any('ros' in row for row in report['rows'])
+    header = ['model', 'stride', 'input', 'decoding', 'path'] + [STAGE_TITLES[s] for s in STAGES]
+    header += (['ROS'] if has_ros else []) + ['original', 'x faster']
+    if has_ap:
+        header += ['AP', 'original AP']
+    lines += ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+    for row in report['rows']:
+        cells = [row['model'], str(row['stride']), row['resolution'], row['mode'],
+                 str(row['backend'])]
+        if row.get('error'):
+            cells += [f"n/a: {row['error']}"] + [''] * (len(header) - len(cells) - 1)
+        else:
+            cells += [_ms(row['stages'][s]) for s in STAGES]
+            if has_ros:
+                cells.append(_ms(row.get('ros')))
+            original = row.get('original')
+            cells.append(_ms(original) if original and not original.get('error')
+                         else ('-' if not original else 'failed'))
+            ratios = [f"{row[k]:.1f}x" for k in ('speedup', 'speedup_ros') if row.get(k)]
+            cells.append('; '.join(ratios) or '-')
+            if has_ap:
+                cells.append(f"{row['ap']:.3f}" if row.get('ap') is not None else '-')
+                cells.append(f"{row['original_ap']:.3f}" if row.get('original_ap') is not None
+                             else '-')
+        lines.append('| ' + ' | '.join(c.replace('|', '/') for c in cells) + ' |')
+    camera = report.get('camera')
+    if camera:
+        lines += ['', '## Under a camera rate', '',
+                  f"posenet_node ({camera['config']}, {camera.get('backend', 'default')} path) fed "
+                  f"{camera['frame']} frames at a fixed rate; age = now - header.stamp when the "
+                  'PoseArray arrives; the node processes only the newest frame, the others count '
+                  'as dropped. RSS: the node process, after warm-up and at the end.', '']
+        if camera.get('error'):
+            lines.append(f"Failed: {camera['error']}")
+        else:
+            lines += [f"Single-frame latency through ROS: {_ms(camera.get('latency'))} ms.", '',
+                      '| rate | seconds | published | processed/s | dropped | age p50 | age p99 '
+                      '| p99 / latency | RSS start | RSS end | RSS peak |',
+                      '|' + '---|' * 11]
+            for run in camera['runs']:
+                ratio = run.get('p99_age_over_latency')
+                lines.append(
+                    f"| {run['rate_hz']:g} Hz | {run['duration_s']:g} | {run['published']} | "
+                    f"{run['processed_per_s']:.1f} | {run['dropped']} | {run['age_p50_ms']:.1f} | "
+                    f"{run['age_p99_ms']:.1f} | {f'{ratio:.2f}' if ratio else '-'} | "
+                    f"{_mib(run['rss_start_mib'])} | {_mib(run['rss_end_mib'])} | "
+                    f"{_mib(run['rss_peak_mib'])} |")
+    return '\n'.join(lines) + '\n'
+
+
+def _mib(value) -> str:
+    return f'{value:.0f} MiB' if value is not None else '-'
+
+
+def to_text_table(report: dict) -> str:
+    """A compact console table: estimate, pipeline and ROS median / p90, the original, ratios."""
+    lines = [f"{'configuration':<44} {'path':<9} {'estimate':>13} {'pipeline':>13} {'ROS':>13} "
+             f"{'original':>9} {'x faster':>12}"]
+    for row in report['rows']:
+        label = case_of(row).label
+        if row.get('error'):
+            lines.append(f"{label:<44} {str(row['backend']):<9} n/a: {row['error'][:70]}")
+            continue
+        original = row.get('original') or {}
+        orig = f"{original['median']:9.1f}" if original.get('median') else f"{'-':>9}"
+        ratio = '; '.join(f'{row[k]:.1f}x' for k in ('speedup', 'speedup_ros') if row.get(k))
+        lines.append(f"{label:<44} {str(row['backend']):<9} {_ms(row['stages']['estimate']):>13} "
+                     f"{_ms(row['stages']['pipeline']):>13} {_ms(row.get('ros')):>13} {orig} "
+                     f"{ratio or '-':>12}")
+    camera = report.get('camera')
+    if camera and not camera.get('error'):
+        lines.append(f"camera ({camera['config']}, {camera['frame']}): single-frame latency "
+                     f"{_ms(camera.get('latency'))} ms")
+        for run in camera['runs']:
+            lines.append(
+                f"  {run['rate_hz']:g} Hz: age p50 {run['age_p50_ms']:.1f} / p99 "
+                f"{run['age_p99_ms']:.1f} ms, {run['processed_per_s']:.1f} frames/s, "
+                f"{run['dropped']}/{run['published']} dropped, RSS {_mib(run['rss_start_mib'])} -> "
+                f"{_mib(run['rss_end_mib'])}")
+    elif camera:
+        lines.append(f"camera-rate run failed: {camera['error']}")
+    return '\n'.join(lines)
+
+
+def write_report(report: dict, out_stem: Path, plots: bool = True) -> list[Path]:
+    """NAME.json, NAME.md and (with plots) NAME_speed.png, NAME_ap_fps.png; atomically."""
+    written = []
+    json_path = out_stem.with_name(out_stem.name + '.json')
+    write_file_atomic(json_path, json.dumps(report, indent=1))
+    written.append(json_path)
+    md_path = out_stem.with_name(out_stem.name + '.md')
+    write_file_atomic(md_path, to_markdown(report))
+    written.append(md_path)
+    if plots:
+        speed = out_stem.with_name(out_stem.name + '_speed.png')
+        plot_speed(report, speed)
+        written.append(speed)
+        ap_fps = out_stem.with_name(out_stem.name + '_ap_fps.png')
+        if plot_ap_vs_fps(report, ap_fps):
+            written.append(ap_fps)
+    return written

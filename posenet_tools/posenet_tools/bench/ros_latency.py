@@ -1,0 +1,36 @@
+"""Frame latency through posenet_node over DDS, for the rows of one model and inference path."""
+from __future__ import annotations
+
+import os
+
+from posenet_tools.bench.grid import BenchOptions, case_of, error_reason, stats
+
+
+def dds_description(image_reliability: str | None) -> dict:
+    """What DDS setup the ROS figures were taken with (it matters for large images)."""
+    return {'rmw': os.environ.get('RMW_IMPLEMENTATION') or 'default (rmw_fastrtps_cpp)',
+            'FASTDDS_BUILTIN_TRANSPORTS': os.environ.get('FASTDDS_BUILTIN_TRANSPORTS'),
+            'image_subscription_reliability': image_reliability or "node default (best effort)"}
+
+
+def time_through_ros(model: str, backend: str | None, rows: list[dict], messages,
+                     options: BenchOptions, log) -> None:
+    """Add each row's frame latency through posenet_node (one node, configs set live)."""
+    from posenet_tools.bench.ros_session import RosBenchError, RosSession, measure_latency
+    first = case_of(rows[0]).config()
+    try:
+        with RosSession(model, backend, first.snapped(), options.image_reliability) as session:
+            for row in rows:
+                case = case_of(row)
+                result = measure_latency(session.client, session.node, messages,
+                                         case.config().snapped(),
+                                         options.ros_repeat or options.repeat)
+                row['ros'] = {**stats(result['samples']), 'lost': result['lost']}
+                row['samples_ms']['ros'] = [round(v, 3) for v in result['samples']]
+                log(f"{case.label} [{backend}] through ROS: median "
+                    f"{row['ros']['median']:.1f} ms, p90 {row['ros']['p90']:.1f} ms"
+                    + (f", {result['lost']} lost" if result['lost'] else ''))
+    except RosBenchError as error:
+        log(f'{model} [{backend}]: ROS timing failed: {error}')
+        for row in rows:
+            row.setdefault('ros', {'median': None, 'error': error_reason(error)})

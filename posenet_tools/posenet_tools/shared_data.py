@@ -1,0 +1,28 @@
+"""Where the shared data is: weights, photos, the original's outputs and its Node.js runner.
+
+Nothing here looks at where the package is installed: the shared folder is $POSENET_SHARED,
+else `../shared` from the current folder (the layout of this project's checkout, run from its
+root); weights are $POSENET_MODELS, else `<shared>/models/posenet`; the runner of the original
+is $POSENET_TFJS_RUNNER, else `<shared>/tools/tfjs_ref`.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_SHARED = Path('..') / 'shared'
+
+
+def shared_dir() -> Path:
+    return Path(os.environ.get('POSENET_SHARED') or DEFAULT_SHARED).resolve()
+
+
+def models_dir(shared: Path | None = None) -> Path:
+    default = (shared or shared_dir()) / 'models' / 'posenet'
+    return Path(os.environ.get('POSENET_MODELS') or default).resolve()
+
+
+def tfjs_runner_dir() -> Path:
+    """The read-only folder with the original's runner (package.json, its lock, ref.js)."""
+    default = shared_dir() / 'tools' / 'tfjs_ref'
+    return Path(os.environ.get('POSENET_TFJS_RUNNER') or default).resolve()
