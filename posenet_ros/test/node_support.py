@@ -68,13 +68,16 @@ class DomainClaim:
         self._lock.close()
 
 
-def node_command(parameters: dict[str, Any]) -> list[str]:
+def node_command(parameters: dict[str, Any],
+                 remaps: dict[str, str] | None = None) -> list[str]:
     """The installed `posenet_node` (as a user runs it), or the module if not installed."""
     executable = shutil.which('posenet_node')
     command = [executable] if executable else [sys.executable, '-m', 'posenet_ros.ros.node_main']
     command.append('--ros-args')
     for name, value in parameters.items():
         command += ['-p', f'{name}:={_ros_arg(value)}']
+    for name, target in (remaps or {}).items():
+        command += ['-r', f'{name}:={target}']
     return command
 
 
@@ -87,13 +90,14 @@ def _ros_arg(value: Any) -> str:
 class NodeProcess:
     """posenet_node in a subprocess, its stdout and stderr going to a log file."""
 
-    def __init__(self, domain_id: int, parameters: dict[str, Any], log_path: Path):
+    def __init__(self, domain_id: int, parameters: dict[str, Any], log_path: Path,
+                 remaps: dict[str, str] | None = None):
         self.log_path = log_path
         env = dict(os.environ, ROS_DOMAIN_ID=str(domain_id),
                    ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST', PYTHONUNBUFFERED='1',
                    RCUTILS_LOGGING_BUFFERED_STREAM='0', RCUTILS_COLORIZED_OUTPUT='0')
         self._log = open(log_path, 'wb')
-        self.process = subprocess.Popen(node_command(parameters), stdout=self._log,
+        self.process = subprocess.Popen(node_command(parameters, remaps), stdout=self._log,
                                         stderr=subprocess.STDOUT, env=env)
 
     def log(self) -> str:

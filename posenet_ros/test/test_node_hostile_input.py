@@ -17,6 +17,8 @@ from sensor_msgs.msg import CompressedImage
 from node_support import NODE_NAME, load_rgb, running_node
 from test_node_compressed import compressed
 
+pytestmark = pytest.mark.dds
+
 MODEL = 'mobilenet_quant2_075'
 PHOTO = 'coco_kpts/images/000000005802.jpg'  # one person, 640x479
 FUZZED_FRAMES = 300

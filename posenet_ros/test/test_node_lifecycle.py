@@ -20,6 +20,8 @@ from node_support import (
     NODE_NAME, DomainClaim, NodeProcess, PoseNetClient, diagnostic_values, load_rgb)
 from posenet_ros.ros.image_conversion import rgb_to_image_msg
 
+pytestmark = pytest.mark.dds
+
 MODEL = 'mobilenet_quant2_075'
 PHOTO = 'coco_kpts/images/000000005802.jpg'  # one person
 RSS_TOLERANCE_MB = 50.0

@@ -23,6 +23,8 @@ from node_support import NODE_NAME, load_rgb, running_node
 from posenet_ros.ros.image_conversion import rgb_to_image_msg
 from posenet_ros.ros.parameters import LIVE, SPECS
 
+pytestmark = pytest.mark.dds
+
 MODEL = 'mobilenet_quant2_075'
 PHOTO = 'coco_kpts/images/000000005802.jpg'  # one person
 EXAMPLES = 40

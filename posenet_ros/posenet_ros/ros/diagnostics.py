@@ -40,6 +40,9 @@ class HealthInputs:
     worker_stuck_s: float = 0.0         # > 0: on one frame that long while frames arrive
     worker_restarts: int = 0
     model: dict = field(default_factory=dict)  # key -> value, shown under "model"
+    # use_depth: (frames with 3D, frames without, why not, depth frames received since start)
+    depth: tuple | None = None
+    tracks: tuple | None = None  # (confirmed tracks now, ids given since configure)
 
 
 def _status(name: str, hardware_id: str, level: int, message: str,
@@ -69,7 +72,22 @@ def build_diagnostics(node_name: str, hardware_id: str, inputs: HealthInputs,
         processing_status(node_name, hardware_id, inputs),
         model_status(node_name, hardware_id, inputs),
     ]
+    if inputs.depth is not None:
+        array.status.append(depth_status(node_name, hardware_id, inputs))
     return array
+
+
+def depth_status(node_name: str, hardware_id: str, inputs: HealthInputs) -> DiagnosticStatus:
+    """use_depth: how many frames got positions in the last period, and why the others did not."""
+    with_3d, without, reason, received = inputs.depth
+    values = {'frames with 3D': with_3d, 'frames without 3D': without,
+              'depth frames received since start': received}
+    name = f'{node_name}: depth'
+    if without:
+        values['why not'] = reason
+        return _status(name, hardware_id, WARN, f'{without} frames without positions: {reason}',
+                       values)
+    return _status(name, hardware_id, OK, f'{with_3d} frames with positions', values)
 
 
 def lifecycle_status(node_name: str, hardware_id: str, inputs: HealthInputs) -> DiagnosticStatus:
@@ -129,6 +147,8 @@ def processing_status(node_name: str, hardware_id: str,
         'worker alive': inputs.worker_alive,
         'worker restarts': inputs.worker_restarts,
     }
+    if inputs.tracks is not None:
+        values['tracked people'], values['track ids given'] = inputs.tracks
     if not inputs.worker_alive:
         return _status(name, hardware_id, ERROR, 'the frame worker thread is not running '
                        '(being restarted)', values)

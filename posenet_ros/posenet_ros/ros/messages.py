@@ -1,43 +1,63 @@
-"""EstimateResult -> posenet_msgs/PoseArray, built on every frame the node publishes."""
+"""The people of a frame -> posenet_msgs/PoseArray, built on every frame the node publishes."""
 from __future__ import annotations
 
-import numpy as np
+import math
 
 from posenet_msgs.msg import Pose as PoseMsg
 from posenet_msgs.msg import PoseArray
 
-from posenet_ros.engine.parts import NUM_KEYPOINTS
+from posenet_ros.engine.people import PeopleFrame
 from posenet_ros.engine.types import EstimateResult
 
+NAN = math.nan
 
-def to_pose_array(result: EstimateResult, header, min_pose_score: float = 0.0) -> PoseArray:
-    """The poses of `result` (source-image pixels) as a PoseArray stamped with the image's header.
 
-    Poses keep the decoder's order; those scoring below `min_pose_score` are left out. Every pose
-    carries all 17 keypoints in part order (keypoints[i].part == i). About 15 us per pose.
+def people_to_pose_array(people: PeopleFrame, header) -> PoseArray:
+    """A PoseArray of `people`, stamped with the image's header.
+
+    Every pose carries all 17 keypoints in part order (keypoints[i].part == i), its track id, and
+    positions in metres where known; unknown positions are NaN with has_position false, so a
+    consumer ignoring the flag cannot take zeros for a position. About 20 us per pose.
     """
     msg = PoseArray()
     msg.header = header
-    msg.image_width = int(result.image_width)
-    msg.image_height = int(result.image_height)
+    msg.image_width = int(people.image_width)
+    msg.image_height = int(people.image_height)
+    scores = people.scores.tolist()
+    keypoint_scores = people.keypoint_scores.tolist()
+    coords = people.keypoint_coords.tolist()  # Python floats, as the fields want
+    positions = people.keypoint_positions.tolist()
+    has_positions = people.has_keypoint_position.tolist()
+    centres = people.positions.tolist()
+    has_centres = people.has_position.tolist()
+    ids = people.track_ids.tolist()
     poses = []
-    for pose in result.poses:
-        score = float(pose.score)
-        if score < min_pose_score:
-            continue
-        scores = np.asarray(pose.keypoint_scores, dtype=np.float64)
-        coords = np.asarray(pose.keypoint_coords, dtype=np.float64)
-        if scores.shape != (NUM_KEYPOINTS,) or coords.shape != (NUM_KEYPOINTS, 2):
-            raise ValueError(
-                f'a pose has keypoint_scores of shape {scores.shape} and keypoint_coords of shape '
-                f'{coords.shape}; PoseArray needs ({NUM_KEYPOINTS},) and ({NUM_KEYPOINTS}, 2)')
-        scores, coords = scores.tolist(), coords.tolist()  # Python floats, as the fields want
-        pose_msg = PoseMsg()  # already holds 17 default Keypoints: fill them in place
-        pose_msg.score = score
-        for part, keypoint in enumerate(pose_msg.keypoints):
+    for index in range(len(people)):
+        pose = PoseMsg()  # already holds 17 default Keypoints: fill them in place
+        pose.score = scores[index]
+        pose.id = int(ids[index])
+        _set_point(pose.position, centres[index], has_centres[index])
+        pose.has_position = bool(has_centres[index])
+        for part, keypoint in enumerate(pose.keypoints):
             keypoint.part = part
-            keypoint.score = scores[part]
-            keypoint.x, keypoint.y = coords[part]
-        poses.append(pose_msg)
+            keypoint.score = keypoint_scores[index][part]
+            keypoint.x, keypoint.y = coords[index][part]
+            has = bool(has_positions[index][part])
+            _set_point(keypoint.position, positions[index][part], has)
+            keypoint.has_position = has
+        poses.append(pose)
     msg.poses = poses
     return msg
+
+
+def to_pose_array(result: EstimateResult, header, min_pose_score: float = 0.0) -> PoseArray:
+    """The poses of `result` (source-image pixels) scoring at least `min_pose_score`, in the
+    decoder's order, as a PoseArray without 3D or track ids."""
+    return people_to_pose_array(PeopleFrame.from_result(result, min_pose_score), header)
+
+
+def _set_point(point, values, valid: bool) -> None:
+    if valid:
+        point.x, point.y, point.z = values
+    else:
+        point.x = point.y = point.z = NAN

@@ -29,6 +29,7 @@ parameter changes and lifecycle requests are served while a frame is being proce
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import faulthandler
 import gc
 import os
@@ -48,6 +49,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from visualization_msgs.msg import MarkerArray
 
 from posenet_msgs.msg import PoseArray
+from posenet_ros.ros.depth_input import DepthInput
 from posenet_ros.ros.diagnostics import HealthInputs, build_diagnostics
 from posenet_ros.ros.frame_reader import NewestFrameReader
 from posenet_ros.ros.frame_stats import FrameStats
@@ -59,7 +61,10 @@ from posenet_ros.ros.pipeline import FramePipeline
 from posenet_ros.ros.rate_limited_log import RateLimitedLog
 from posenet_ros.ros.stages.convert import ConvertStage
 from posenet_ros.ros.stages.estimate import EstimateStage
-from posenet_ros.ros.stages.poses import PoseArrayStage, PublishPosesStage
+from posenet_ros.ros.stages.depth import DepthStage
+from posenet_ros.ros.stages.poses import PeopleStage, PoseArrayStage, PublishPosesStage
+from posenet_ros.ros.stages.smoothing import SmoothingStage
+from posenet_ros.ros.stages.tracking import TrackingStage
 from posenet_ros.ros.stages.visualization import VisualizationStage
 
 NODE_NAME = 'posenet_node'
@@ -99,6 +104,8 @@ class PoseNetNode(LifecycleNode):
         self._estimate_stage: EstimateStage | None = None
         self._publishers_made: list = []
         self._frames: NewestFrameReader | None = None
+        self._depth_input: DepthInput | None = None
+        self._depth_stage: DepthStage | None = None
         self._worker: FrameWorker | None = None
         self._stats: FrameStats | None = None
         self._input_topic = self._input_topic_name()
@@ -155,6 +162,8 @@ class PoseNetNode(LifecycleNode):
         self._estimate_stage = EstimateStage(self.estimator, self.get_logger().info,
                                              self.get_logger().error)
         self._estimate_stage.mark_built(settings.config)
+        self._tracking_stage = TrackingStage(self.get_logger().info)
+        self._smoothing_stage = SmoothingStage()
         self._poses_pub = self._lifecycle_publisher(
             PoseArray, 'poses', POSES_QOS,
             qos_overriding_options=QoSOverridingOptions.with_default_policies())
@@ -183,6 +192,10 @@ class PoseNetNode(LifecycleNode):
         self._pipeline = FramePipeline(
             [ConvertStage(convert),
              self._estimate_stage,
+             PeopleStage(),
+             *self._depth_stages(),
+             self._tracking_stage,
+             self._smoothing_stage,
              PoseArrayStage(),
              PublishPosesStage(self._poses_pub, lambda: self.get_clock().now().nanoseconds),
              VisualizationStage(self._markers_pub, self._image_pub)],
@@ -194,6 +207,21 @@ class PoseNetNode(LifecycleNode):
         self.get_logger().info(f'active: listening on {self._input_topic}, publishing '
                                f'{self._poses_pub.topic_name}')
         return result
+
+    def _depth_stages(self) -> list:
+        """With use_depth: depth and camera_info subscribed, positions from them (and moved into
+        target_frame where tf2 is installed)."""
+        if not self.parameters.startup.use_depth:
+            return []
+        self._depth_input = DepthInput(self)
+        self._depth_stage = DepthStage(self._depth_input, self._bad_input_log)
+        stages = [self._depth_stage]
+        if importlib.util.find_spec('tf2_ros') is not None:
+            from posenet_ros.ros.stages.transform import TransformStage
+            stages.append(TransformStage(self, self._bad_input_log))
+        self.get_logger().info(f'people in 3D: depth from {self._depth_input.depth_topic}, camera '
+                               f'model from {self._depth_input.info_topic}')
+        return stages
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop_frames()
@@ -252,12 +280,16 @@ class PoseNetNode(LifecycleNode):
         frames, self._frames = self._frames, None
         if frames is not None:
             frames.destroy(self)
+        depth_input, self._depth_input = self._depth_input, None
+        if depth_input is not None:
+            depth_input.destroy(self)
 
     def _release_model(self) -> None:
         for publisher in self._publishers_made:
             self.destroy_lifecycle_publisher(publisher)
         self._publishers_made = []
         self._estimate_stage = None
+        self._tracking_stage = self._smoothing_stage = self._depth_stage = None
         self._pipeline = None
         self.estimator = None
         self.parameters.unbind_model()
@@ -309,6 +341,11 @@ class PoseNetNode(LifecycleNode):
                 inputs.worker_alive = worker.alive
                 inputs.worker_restarts = worker.restarts
                 inputs.worker_stuck_s = self._stuck_s
+            if self._depth_stage is not None and self._depth_input is not None:
+                inputs.depth = (*self._depth_stage.counts.take(), self._depth_input.depth_received)
+            tracker = None if self._tracking_stage is None else self._tracking_stage.tracker
+            if tracker is not None:
+                inputs.tracks = (len(tracker.active_ids), tracker.ids_issued)
         return inputs
 
     def _model_values(self) -> dict:

@@ -7,6 +7,9 @@ change is checked as a whole through `EstimateConfig.check` and either refused w
 """
 from __future__ import annotations
 
+import dataclasses
+import importlib.util
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
@@ -16,8 +19,10 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from posenet_ros.engine.config import DECODINGS, DEVICES, MAX_INPUT_SIDE, EstimateConfig
+from posenet_ros.engine.depth import DepthConfig
 from posenet_ros.engine.parts import NUM_KEYPOINTS
-
+from posenet_ros.engine.smoothing import OneEuroConfig
+from posenet_ros.engine.tracking import TrackerConfig
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,12 @@ PARAMETERS = (
         'autostart', True,
         'Configure and activate at start (lifecycle), so the node runs without a lifecycle '
         'manager; false: it waits unconfigured for `ros2 lifecycle set` or a manager.',
+        read_only=True),
+    ParameterSpec(
+        'use_depth', False,
+        'Also subscribe to depth/image (sensor_msgs/Image registered to the colour image: 16UC1 '
+        'millimetres or 32FC1 metres, REP 118) and camera_info (the colour camera\'s '
+        'sensor_msgs/CameraInfo), and give every keypoint and person a position in metres.',
         read_only=True),
     ParameterSpec(
         'use_compressed', False,
@@ -145,6 +156,60 @@ PARAMETERS = (
         'marker_pixel_size', 0.002,
         'poses/markers: metres per image pixel. Markers lie in the image plane of the camera '
         'frame (x right, y down, z = 0) at this scale.', float_range=(1e-6, 1.0)),
+    # People in 3D, tracking and smoothing.
+    ParameterSpec(
+        'depth_max_delay', 0.05,
+        'use_depth: the depth frame nearest in time to a colour frame is used when its stamp is '
+        'at most this many seconds away; otherwise the poses go out without positions.',
+        float_range=(0.0, 10.0)),
+    ParameterSpec(
+        'depth_window', 5,
+        'use_depth: side in depth pixels of the square around a keypoint whose valid readings\' '
+        'median is its depth (odd).', integer_range=(1, 31, 2)),
+    ParameterSpec(
+        'depth_min', 0.2, 'use_depth: depth readings nearer than this (metres) are ignored.',
+        float_range=(0.0, 100.0)),
+    ParameterSpec(
+        'depth_max', 10.0, 'use_depth: depth readings farther than this (metres) are ignored.',
+        float_range=(0.0, 100.0)),
+    ParameterSpec(
+        'image_rectified', False,
+        'use_depth: the colour image is rectified (image_rect), so pixels are deprojected with '
+        'camera_info\'s P; false: with K and the distortion D.'),
+    ParameterSpec(
+        'target_frame', '',
+        'Frame to give positions in (transformed with tf2 at the image\'s stamp); empty: the '
+        'camera\'s optical frame (header.frame_id). Needs tf2_ros.'),
+    ParameterSpec(
+        'tracking', True,
+        'Give each person an id that lasts across frames (Pose.id; 0 when off or not confirmed '
+        'yet).'),
+    ParameterSpec(
+        'track_min_hits', 3, 'Frames in a row a new person must be seen before getting an id.',
+        integer_range=(1, 100, 1)),
+    ParameterSpec(
+        'track_max_age', 1.0,
+        'Seconds a person may go unseen (occluded, out of view) and keep their id.',
+        float_range=(0.01, 3600.0)),
+    ParameterSpec(
+        'smoothing', False,
+        'One-Euro filter every keypoint of every tracked person, in pixels and metres (needs '
+        'tracking). Off gives PoseNet\'s own keypoints.'),
+    ParameterSpec(
+        'smoothing_min_cutoff', 1.0,
+        'One-Euro cutoff at rest (Hz): lower smooths a still person more, with more lag.',
+        float_range=(0.001, 1000.0)),
+    ParameterSpec(
+        'smoothing_beta', 0.05,
+        'One-Euro speed coefficient for pixels (per px/s): higher follows fast motion with less '
+        'lag.', float_range=(0.0, 1000.0)),
+    ParameterSpec(
+        'smoothing_beta_3d', 10.0,
+        'One-Euro speed coefficient for positions in metres (per m/s).',
+        float_range=(0.0, 100000.0)),
+    ParameterSpec(
+        'smoothing_d_cutoff', 1.0, 'One-Euro cutoff of the speed estimate (Hz).',
+        float_range=(0.001, 1000.0)),
     ParameterSpec(
         'diagnostics_input_timeout', 2.0,
         'Seconds without an input frame, while active, after which /diagnostics reports WARN.',
@@ -165,6 +230,7 @@ class StartupSettings:
     backend: str | None
     use_compressed: bool
     autostart: bool
+    use_depth: bool
 
 
 @dataclass(frozen=True)
@@ -178,6 +244,15 @@ class LiveSettings:
     publish_image: bool
     marker_pixel_size: float
     diagnostics_input_timeout: float
+    depth: DepthConfig
+    depth_max_delay: float
+    image_rectified: bool
+    target_frame: str
+    tracking: bool
+    tracker: TrackerConfig
+    smoothing: bool
+    pixel_smoothing: OneEuroConfig
+    metric_smoothing: OneEuroConfig
 
 
 def startup_settings(values: Mapping[str, Any]) -> StartupSettings:
@@ -192,7 +267,8 @@ def startup_settings(values: Mapping[str, Any]) -> StartupSettings:
     return StartupSettings(
         model=model, multiplier=multiplier if multiplier > 0.0 else None, device=device,
         backend=str(values['backend']).strip() or None,
-        use_compressed=bool(values['use_compressed']), autostart=bool(values['autostart']))
+        use_compressed=bool(values['use_compressed']), autostart=bool(values['autostart']),
+        use_depth=bool(values['use_depth']))
 
 
 def live_settings(values: Mapping[str, Any], multiplier: float | None) -> LiveSettings:
@@ -226,7 +302,42 @@ def live_settings(values: Mapping[str, Any], multiplier: float | None) -> LiveSe
         publish_markers=bool(values['publish_markers']),
         publish_image=bool(values['publish_image']),
         marker_pixel_size=float(values['marker_pixel_size']),
-        diagnostics_input_timeout=float(values['diagnostics_input_timeout']))
+        diagnostics_input_timeout=float(values['diagnostics_input_timeout']),
+        depth=DepthConfig(window=int(values['depth_window']), depth_min=float(values['depth_min']),
+                          depth_max=float(values['depth_max'])).check(),
+        depth_max_delay=_non_negative(values, 'depth_max_delay'),
+        image_rectified=bool(values['image_rectified']),
+        target_frame=_target_frame(values['target_frame']),
+        tracking=bool(values['tracking']),
+        tracker=dataclasses.replace(
+            TrackerConfig(), min_hits=int(values['track_min_hits']),
+            max_age=float(values['track_max_age'])).check(),
+        smoothing=bool(values['smoothing']),
+        pixel_smoothing=OneEuroConfig(
+            min_cutoff=float(values['smoothing_min_cutoff']), beta=float(values['smoothing_beta']),
+            d_cutoff=float(values['smoothing_d_cutoff'])).check(),
+        metric_smoothing=OneEuroConfig(
+            min_cutoff=float(values['smoothing_min_cutoff']),
+            beta=float(values['smoothing_beta_3d']),
+            d_cutoff=float(values['smoothing_d_cutoff'])).check())
+
+
+def _non_negative(values: Mapping[str, Any], name: str) -> float:
+    value = float(values[name])
+    if not (math.isfinite(value) and value >= 0.0):
+        raise ValueError(f'{name} must be a number of seconds >= 0, got {values[name]}')
+    return value
+
+
+def _target_frame(value: str) -> str:
+    """The target frame, refused with the reason where tf2_ros is not installed."""
+    frame = str(value).strip()
+    if frame and importlib.util.find_spec('tf2_ros') is None:
+        raise ValueError(
+            f"target_frame '{frame}' needs tf2_ros to transform positions, and tf2_ros is not "
+            'installed here (it comes with every ROS 2 install: apt install ros-$ROS_DISTRO-tf2-ros); '
+            'leave target_frame empty for positions in the camera\'s optical frame')
+    return frame
 
 
 def snapping_note(values: Mapping[str, Any], settings: LiveSettings) -> str:

@@ -13,6 +13,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from posenet_ros.engine.people import PeopleFrame
 from posenet_ros.engine.types import EstimateResult
 from posenet_ros.ros.frame_stats import FrameStats
 from posenet_ros.ros.parameters import LiveSettings
@@ -31,13 +32,21 @@ class Frame:
     settings: LiveSettings               # the live settings snapshot used for the whole frame
     rgb: np.ndarray | None = None        # (H, W, 3) uint8, from the convert stage
     result: EstimateResult | None = None  # from the estimate stage
+    people: PeopleFrame | None = None    # the poses as arrays, completed by 3D/tracking/smoothing
     pose_array: object | None = None     # posenet_msgs/PoseArray, built then published
     latency_ms: float | None = None      # image stamp to publish, set when published
+    frame_id: str | None = None          # the output's frame when positions were moved (tf2)
     notes: dict = field(default_factory=dict)  # what stages tell later ones
 
     @property
     def header(self):
         return self.message.header
+
+    @property
+    def stamp_s(self) -> float:
+        """The image's capture time in seconds (header.stamp)."""
+        stamp = self.message.header.stamp
+        return stamp.sec + stamp.nanosec * 1e-9
 
 
 Stage = Callable[[Frame], None]

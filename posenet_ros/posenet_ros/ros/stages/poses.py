@@ -1,22 +1,35 @@
-"""Stages: the estimate as a posenet_msgs/PoseArray (`frame.pose_array`), and its publishing.
+"""Stages: the estimate as arrays of people (`frame.people`), the PoseArray built from them
+(`frame.pose_array`), and its publishing.
 
-Building and publishing are two stages so that stages between them (depth, tracking, smoothing)
-can complete the message before it goes out.
+People first, message last, so that the stages between (3D, tracking, smoothing) complete the
+people before the message is built and goes out.
 """
 from __future__ import annotations
 
 from typing import Callable
 
-from posenet_ros.ros.messages import to_pose_array
+from std_msgs.msg import Header
+
+from posenet_ros.engine.people import PeopleFrame
+from posenet_ros.ros.messages import people_to_pose_array
 from posenet_ros.ros.pipeline import Frame
 
 
-class PoseArrayStage:
-    """The poses scoring at least `min_pose_score`, stamped with the image's header."""
+class PeopleStage:
+    """The poses scoring at least `min_pose_score`, as a PeopleFrame."""
 
     def __call__(self, frame: Frame) -> None:
-        frame.pose_array = to_pose_array(frame.result, frame.header,
-                                         frame.settings.min_pose_score)
+        frame.people = PeopleFrame.from_result(frame.result, frame.settings.min_pose_score)
+
+
+class PoseArrayStage:
+    """The PoseArray of `frame.people`, stamped with the image's header."""
+
+    def __call__(self, frame: Frame) -> None:
+        header = frame.header
+        if frame.frame_id is not None:  # positions moved into another frame (stages/transform)
+            header = Header(stamp=header.stamp, frame_id=frame.frame_id)
+        frame.pose_array = people_to_pose_array(frame.people, header)
 
 
 class PublishPosesStage:

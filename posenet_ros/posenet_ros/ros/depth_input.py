@@ -1,0 +1,126 @@
+"""The depth stream and camera model beside the colour stream, for people in 3D.
+
+`depth/image` (sensor_msgs/Image registered to the colour image: 16UC1 millimetres or 32FC1
+metres, REP 118) and `camera_info` (the colour camera's CameraInfo) are received on the executor
+and kept small: the last `history` depth frames and the newest camera info. The frame worker asks
+for the depth frame nearest in stamp to its colour frame; colour frames are never queued, so
+newest-frame-only stays true. Topic names are relative: remap them to a camera's, e.g. a
+RealSense's `/camera/aligned_depth_to_color/image_raw` and `/camera/color/camera_info`.
+"""
+from __future__ import annotations
+
+import collections
+import threading
+
+import numpy as np
+from rclpy.qos import HistoryPolicy, QoSProfile, qos_profile_sensor_data
+from rclpy.qos_overriding_options import QoSOverridingOptions
+from sensor_msgs.msg import CameraInfo, Image
+
+from posenet_ros.engine.camera_model import CameraModel
+
+DEPTH_HISTORY = 30  # depth frames kept for pairing: 1 s at 30 Hz
+DEPTH_QOS = QoSProfile(depth=5, reliability=qos_profile_sensor_data.reliability,
+                       history=HistoryPolicy.KEEP_LAST,
+                       durability=qos_profile_sensor_data.durability)
+# Camera info: any publisher's reliability matches best effort.
+CAMERA_INFO_QOS = QoSProfile(depth=1, reliability=qos_profile_sensor_data.reliability,
+                             history=HistoryPolicy.KEEP_LAST)
+_DEPTH_DTYPES = {'16UC1': np.uint16, 'mono16': np.uint16, '32FC1': np.float32}
+
+
+class DepthUnavailable(Exception):
+    """No depth for this frame; the message says why (diagnostics count it by reason)."""
+
+
+def stamp_ns(header) -> int:
+    return header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+
+
+def depth_image_array(message: Image) -> np.ndarray:
+    """The readings of a 16UC1 / 32FC1 depth Image as a (height, width) array (a view when it
+    can be). Raises DepthUnavailable naming what is wrong with the message."""
+    encoding = message.encoding.strip()
+    dtype = _DEPTH_DTYPES.get(encoding)
+    if dtype is None:
+        raise DepthUnavailable(f"depth encoding '{encoding}' is not supported: use 16UC1 "
+                               '(millimetres) or 32FC1 (metres)')
+    width, height, step = int(message.width), int(message.height), int(message.step)
+    itemsize = np.dtype(dtype).itemsize
+    if width < 1 or height < 1 or step < width * itemsize:
+        raise DepthUnavailable(f'depth image {width}x{height} with step {step} is malformed')
+    data = np.frombuffer(message.data, dtype=np.uint8)
+    if data.size < step * height:
+        raise DepthUnavailable(f'depth image holds {data.size} bytes, fewer than step * height = '
+                               f'{step * height}')
+    rows = data[:step * height].reshape(height, step)[:, :width * itemsize]
+    order = '>' if message.is_bigendian else '<'
+    return np.ascontiguousarray(rows).view(np.dtype(dtype).newbyteorder(order)).reshape(
+        height, width)
+
+
+class DepthInput:
+    """Subscribes to the depth image and camera info of the node; thread-safe lookups."""
+
+    def __init__(self, node, history: int = DEPTH_HISTORY):
+        self._lock = threading.Lock()
+        self._depths: collections.deque = collections.deque(maxlen=history)
+        self._info: CameraInfo | None = None
+        self._camera: CameraModel | None = None
+        self._camera_error = ''
+        self.depth_received = 0
+        self._depth_sub = node.create_subscription(
+            Image, 'depth/image', self._on_depth, DEPTH_QOS,
+            qos_overriding_options=QoSOverridingOptions.with_default_policies())
+        self._info_sub = node.create_subscription(CameraInfo, 'camera_info', self._on_info,
+                                                  CAMERA_INFO_QOS)
+        self.depth_topic = self._depth_sub.topic_name
+        self.info_topic = self._info_sub.topic_name
+
+    def destroy(self, node) -> None:
+        node.destroy_subscription(self._depth_sub)
+        node.destroy_subscription(self._info_sub)
+
+    def _on_depth(self, message: Image) -> None:
+        with self._lock:
+            self._depths.append((stamp_ns(message.header), message))
+            self.depth_received += 1
+
+    def _on_info(self, message: CameraInfo) -> None:
+        with self._lock:
+            if self._info is not None and _same_camera(self._info, message):
+                return
+            self._info = message
+            try:
+                self._camera = CameraModel.from_fields(
+                    message.width, message.height, K=list(message.k), D=list(message.d),
+                    distortion_model=message.distortion_model or 'plumb_bob',
+                    R=list(message.r), P=list(message.p))
+                self._camera_error = ''
+            except ValueError as error:
+                self._camera, self._camera_error = None, f'camera_info is unusable: {error}'
+
+    def camera(self) -> CameraModel:
+        """The colour camera's model, or DepthUnavailable saying why there is none."""
+        with self._lock:
+            if self._camera is not None:
+                return self._camera
+            raise DepthUnavailable(self._camera_error or f'no camera_info received on '
+                                   f'{self.info_topic}: without the camera model there is no 3D')
+
+    def nearest(self, colour_stamp_ns: int, max_delay_s: float) -> Image:
+        """The depth frame nearest in stamp to a colour frame, within `max_delay_s`."""
+        with self._lock:
+            if not self._depths:
+                raise DepthUnavailable(f'no depth frame received on {self.depth_topic}')
+            gap, message = min(((abs(stamp - colour_stamp_ns), message)
+                                for stamp, message in self._depths), key=lambda pair: pair[0])
+        if gap > max_delay_s * 1e9:
+            raise DepthUnavailable(f'the nearest depth frame is {gap / 1e9:.3f} s from the colour '
+                                   f'frame (depth_max_delay {max_delay_s:g} s)')
+        return message
+
+
+def _same_camera(a: CameraInfo, b: CameraInfo) -> bool:
+    return (a.width, a.height, a.distortion_model, list(a.d), list(a.k), list(a.r), list(a.p)) \
+        == (b.width, b.height, b.distortion_model, list(b.d), list(b.k), list(b.r), list(b.p))

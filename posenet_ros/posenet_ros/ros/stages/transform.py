@@ -1,0 +1,69 @@
+"""Stage: positions moved into `target_frame` with tf2, at the image's stamp.
+
+Needs tf2_ros (every ROS 2 install has it; the PyPI wheels do not, and there the parameter is
+refused with the reason, see parameters.py). With target_frame set, the PoseArray's
+header.frame_id names it; pixels still refer to the camera image.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from posenet_ros.ros.pipeline import Frame
+
+LOOKUP_TIMEOUT_S = 0.05
+
+
+def rotation_matrix(x: float, y: float, z: float, w: float) -> np.ndarray:
+    """The 3x3 rotation of a unit quaternion (x, y, z, w)."""
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
+
+
+def transform_points(points: np.ndarray, rotation: np.ndarray,
+                     translation: np.ndarray) -> np.ndarray:
+    """(..., 3) points moved by `rotation` then `translation`; NaN stays NaN."""
+    return points @ rotation.T + translation
+
+
+class TransformStage:
+    """Looks the camera frame up in tf2 and moves every position into the target frame."""
+
+    def __init__(self, node, log_warning: Callable[[str], object]):
+        import tf2_ros  # only where installed: the parameter is refused otherwise
+        from rclpy.duration import Duration
+        self._buffer = tf2_ros.Buffer()
+        self._listener = tf2_ros.TransformListener(self._buffer, node)
+        self._timeout = Duration(seconds=LOOKUP_TIMEOUT_S)
+        self._log_warning = log_warning
+        self._errors = (tf2_ros.LookupException, tf2_ros.ConnectivityException,
+                        tf2_ros.ExtrapolationException)
+
+    def __call__(self, frame: Frame) -> None:
+        target = frame.settings.target_frame
+        people = frame.people
+        if not target or not (people.has_keypoint_position.any() or people.has_position.any()):
+            return
+        from rclpy.time import Time
+        header = frame.header
+        try:
+            transform = self._buffer.lookup_transform(
+                target, header.frame_id, Time.from_msg(header.stamp), self._timeout)
+        except self._errors as error:
+            self._log_warning(f'positions stay in {header.frame_id}: no transform to {target} '
+                              f'at the image stamp ({type(error).__name__}: {error})')
+            people.keypoint_positions[:] = np.nan
+            people.has_keypoint_position[:] = False
+            people.positions[:] = np.nan
+            people.has_position[:] = False
+            return
+        rotation = transform.transform.rotation
+        shift = transform.transform.translation
+        matrix = rotation_matrix(rotation.x, rotation.y, rotation.z, rotation.w)
+        offset = np.array([shift.x, shift.y, shift.z])
+        people.keypoint_positions = transform_points(people.keypoint_positions, matrix, offset)
+        people.positions = transform_points(people.positions, matrix, offset)
+        frame.frame_id = target

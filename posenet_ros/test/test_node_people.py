@@ -1,0 +1,202 @@
+"""People in 3D, tracked, through posenet_node over DDS, with a camera published as a RealSense's.
+
+A COCO photo with a synthetic registered depth image of known truth (each person at a known
+distance, the background farther, holes and noise: synthetic_people.depth_scene) and a
+CameraInfo of known intrinsics go out on the three topics a RealSense publishes
+(`/camera/color/image_raw`, `/camera/aligned_depth_to_color/image_raw`,
+`/camera/color/camera_info`), remapped onto the node's `image`, `depth/image`, `camera_info`.
+"""
+from __future__ import annotations
+
+import array
+import math
+import re
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticStatus
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, Image
+
+from node_support import (
+    DomainClaim, NodeProcess, PoseNetClient, diagnostic_values)
+from posenet_ros.engine.camera_model import CameraModel
+from posenet_ros.ros.image_conversion import rgb_to_image_msg
+from synthetic_people import HOLE, NO_PERSON, depth_scene
+
+pytestmark = pytest.mark.dds
+
+MODEL = 'mobilenet_quant2_075'
+PHOTO_ID = 5802  # one person, 640x479
+REALSENSE = {'image': '/camera/color/image_raw',
+             'depth/image': '/camera/aligned_depth_to_color/image_raw',
+             'camera_info': '/camera/color/camera_info'}
+RELIABLE = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE,
+                      history=HistoryPolicy.KEEP_LAST)
+CASES = {
+    # depth at the colour resolution in millimetres, no distortion
+    'same size, 16UC1': dict(scale=1.0, encoding='16UC1', model='plumb_bob', d=[0.0] * 5),
+    # depth at half the resolution in metres, a distorting lens
+    'half size, 32FC1, plumb_bob': dict(scale=0.5, encoding='32FC1', model='plumb_bob',
+                                        d=[-0.12, 0.05, 0.001, -0.0008, 0.0]),
+}
+
+
+def camera_info(width: int, height: int, model: str, d: list) -> CameraInfo:
+    focal = 0.9 * width
+    k = [focal, 0.0, width / 2 - 0.5, 0.0, focal, height / 2 - 0.5, 0.0, 0.0, 1.0]
+    return CameraInfo(width=width, height=height, distortion_model=model, d=d, k=k,
+                      r=[1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0],
+                      p=[k[0], 0, k[2], 0, 0, k[4], k[5], 0, 0, 0, 1.0, 0])
+
+
+def depth_message(depth: np.ndarray, encoding: str) -> Image:
+    height, width = depth.shape
+    data = array.array('B')
+    data.frombytes(np.ascontiguousarray(depth).tobytes())
+    return Image(height=height, width=width, encoding=encoding, is_bigendian=0,
+                 step=depth.strides[0], data=data)
+
+
+class RealSense:
+    """Publishes colour, aligned depth and camera info with one stamp, as the driver does."""
+
+    def __init__(self, client: PoseNetClient):
+        self.client = client
+        node = client.node
+        self.colour = node.create_publisher(Image, REALSENSE['image'], RELIABLE)
+        self.depth = node.create_publisher(Image, REALSENSE['depth/image'], RELIABLE)
+        self.info = node.create_publisher(CameraInfo, REALSENSE['camera_info'], RELIABLE)
+
+    def send(self, colour, depth, info, frame_id, depth_delay_s=0.0, stamp=None):
+        stamp = stamp or self.client.node.get_clock().now().to_msg()
+        colour.header.stamp, colour.header.frame_id = stamp, frame_id
+        if info is not None:
+            info.header.stamp, info.header.frame_id = stamp, 'camera_color_optical_frame'
+            self.info.publish(info)
+        if depth is not None:
+            nanoseconds = stamp.sec * 10**9 + stamp.nanosec - int(depth_delay_s * 1e9)
+            depth.header.stamp.sec, depth.header.stamp.nanosec = divmod(nanoseconds, 10**9)
+            self.depth.publish(depth)
+            self.client.spin_for(0.05)  # the depth frame is there before its colour frame
+        self.colour.publish(colour)
+
+    def exchange(self, colour, depth, info, depth_delay_s=0.0, timeout_s=30.0):
+        for attempt in range(int(timeout_s / 2)):
+            frame_id = self.client.new_frame_id()
+            self.send(colour, depth, info, frame_id, depth_delay_s)
+            if self.client.spin_until(lambda: self.client.answer_to(frame_id) is not None, 2.0):
+                return self.client.answer_to(frame_id)
+        raise AssertionError('no PoseArray answered')
+
+
+@pytest.fixture(scope='module')
+def ros(models_path, tmp_path_factory):
+    claim = DomainClaim('people3d')
+    node = NodeProcess(claim.domain_id, {'model': str(models_path / MODEL), 'use_depth': True,
+                                         'min_pose_score': 0.3, 'diagnostics_input_timeout': 5.0},
+                       tmp_path_factory.mktemp('node') / 'people.log', remaps=REALSENSE)
+    client = PoseNetClient(claim.domain_id)
+    try:
+        yield node, client, RealSense(client)
+    finally:
+        client.close()
+        node.interrupt()
+        claim.release()
+
+
+def owner_of(scene, pose_pixels: np.ndarray, shown: np.ndarray) -> int:
+    height, width = scene.labels.shape
+    rounded = np.clip(np.floor(pose_pixels + 0.5).astype(int), 0, [width - 1, height - 1])
+    labels = scene.labels[rounded[:, 1], rounded[:, 0]]
+    mine = labels[shown & (labels >= 0)]
+    return int(np.bincount(mine).argmax()) if mine.size else -1
+
+
+@pytest.mark.parametrize('case', list(CASES))
+def test_keypoints_in_metres_at_their_persons_distance_and_on_the_camera_ray(
+        ros, data_path, case):
+    node, client, camera = ros
+    spec = CASES[case]
+    scene0 = depth_scene(data_path, PHOTO_ID, np.random.default_rng(1))
+    height, width = scene0.image.shape[:2]
+    depth_size = (round(width * spec['scale']), round(height * spec['scale']))
+    scene = depth_scene(data_path, PHOTO_ID, np.random.default_rng(1), depth_size=depth_size,
+                        encoding=spec['encoding'])
+    info = camera_info(width, height, spec['model'], spec['d'])
+    model = CameraModel.from_fields(width, height, list(info.k), list(info.d), info.distortion_model)
+    answer = camera.exchange(rgb_to_image_msg(scene.image), depth_message(scene.depth,
+                                                                          spec['encoding']), info)
+    assert answer.poses, 'the person was not found'
+    on_person = reported = 0
+    for pose in answer.poses:
+        pixels = np.array([(k.x, k.y) for k in pose.keypoints])
+        has = np.array([k.has_position for k in pose.keypoints])
+        points = np.array([(k.position.x, k.position.y, k.position.z) for k in pose.keypoints])
+        assert np.isnan(points[~has]).all(), 'no position is NaN in all three'
+        owner = owner_of(scene, pixels, np.array([k.score >= 0.3 for k in pose.keypoints]))
+        assert owner >= 0
+        distance = scene.distances[owner]
+        rounded = np.clip(np.floor(pixels + 0.5).astype(int), 0, [width - 1, height - 1])
+        labels = scene.labels[rounded[:, 1], rounded[:, 0]]
+        for part in np.flatnonzero(has):
+            reported += 1
+            assert points[part, 2] < scene.background * 0.9, 'a keypoint put on the background'
+            if labels[part] == owner:
+                on_person += 1
+                assert abs(points[part, 2] - distance) <= 0.02 * distance, (part, points[part])
+            # x, y follow the camera model: the point images back to the keypoint's pixel.
+            np.testing.assert_allclose(model.project(points[part]), pixels[part], atol=0.05)
+        # Keypoints over a hole or the background: either re-measured on the person or none.
+        off_person = (labels == HOLE) | (labels == NO_PERSON)
+        assert (np.abs(points[has & off_person, 2] - distance) <= 0.02 * distance).all()
+        if pose.has_position:
+            assert abs(pose.position.z - distance) <= 0.02 * distance
+        else:
+            assert all(math.isnan(v) for v in (pose.position.x, pose.position.y,
+                                               pose.position.z))
+    assert on_person >= 8, f'{on_person} of {reported} positions on the person'
+    status = client.wait_for_diagnostic(
+        'depth', lambda s: int(diagnostic_values(s)['frames with 3D']) >= 1, timeout_s=5.0,
+        since=0)
+    assert diagnostic_values(status)['depth frames received since start'] != '0'
+
+
+def test_without_a_depth_frame_close_in_time_poses_go_out_without_positions(ros, data_path):
+    node, client, camera = ros
+    scene = depth_scene(data_path, PHOTO_ID, np.random.default_rng(2))
+    height, width = scene.image.shape[:2]
+    info = camera_info(width, height, 'plumb_bob', [0.0] * 5)
+    colour = rgb_to_image_msg(scene.image)
+    # Stale depth: 0.5 s older than the colour frame (depth_max_delay is 0.05 s).
+    since = len(client.diagnostics)
+    answer = camera.exchange(colour, depth_message(scene.depth, '16UC1'), info, depth_delay_s=0.5)
+    assert answer.poses
+    for pose in answer.poses:
+        assert not pose.has_position and math.isnan(pose.position.z)
+        assert not any(k.has_position for k in pose.keypoints)
+        assert all(math.isnan(k.position.x) for k in pose.keypoints)
+    status = client.wait_for_diagnostic('depth', lambda s: s.level == DiagnosticStatus.WARN,
+                                        timeout_s=5.0, since=since)
+    # (the nearest may be an earlier test's depth frame, still kept: anything beyond 0.05 s)
+    gap = float(re.search(r'nearest depth frame is ([0-9.]+) s', status.message).group(1))
+    assert gap > 0.05, status.message
+    # The depth stream stops altogether: colour frames go on being answered, without 3D.
+    for _ in range(3):
+        answer = camera.exchange(colour, None, None)
+        assert answer.poses and not answer.poses[0].has_position
+    assert node.running() and 'Traceback' not in node.log()
+
+
+def test_a_person_keeps_one_id_frame_after_frame_and_ids_are_not_reused(ros, data_path):
+    node, client, camera = ros
+    scene = depth_scene(data_path, PHOTO_ID, np.random.default_rng(3))
+    height, width = scene.image.shape[:2]
+    info = camera_info(width, height, 'plumb_bob', [0.0] * 5)
+    colour = rgb_to_image_msg(scene.image)
+    depth = depth_message(scene.depth, '16UC1')
+    ids = [camera.exchange(colour, depth, info).poses[0].id for _ in range(6)]
+    # Tentative for the first track_min_hits - 1 frames (id 0), then one id for good.
+    confirmed = [i for i in ids if i]
+    assert confirmed and len(set(confirmed)) == 1, ids
+    assert ids[-1] == confirmed[0]
