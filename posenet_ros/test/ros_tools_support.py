@@ -108,6 +108,13 @@ class GroupProcess:
         self.kill_group()
         return code
 
+    def wait(self, timeout_s: float = 30.0) -> int | None:
+        """The exit code once the command ends by itself, None if it is still running."""
+        try:
+            return self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            return None
+
     def kill_group(self) -> None:
         """Whatever of the group is still alive is killed; the log is closed."""
         self._signal_group(signal.SIGKILL)

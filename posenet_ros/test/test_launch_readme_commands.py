@@ -11,7 +11,10 @@ Needs the ros2 CLI and launch: a ROS 2 install, or what scripts/setup.sh builds 
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import signal
 import time
 
 import pytest
@@ -143,14 +146,33 @@ def test_ros2_launch_as_the_readme_says_serves_poses(claim, frame, models_path, 
     assert_clean_output(output)
 
 
+# Ctrl-C reaches posenet_node twice: from the terminal (the whole foreground process group gets
+# it) and from launch, which passes it on. On a busy machine launch's copy comes late, while the
+# node is already shutting down; these are the moments it is sent again (seconds after the first).
+LATE_SIGINTS_S = (0.05, 0.15, 0.3)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    'posenet_node (node.py main, being rewritten as a lifecycle node) is killed by a SIGINT that '
+    'arrives while it shuts down: KeyboardInterrupt in node.stop() joining the worker thread, '
+    "then 'terminate called without an active exception' (exit -6) or exit -2"))
 def test_ctrl_c_stops_ros2_launch_while_frames_flow_with_exit_code_0(claim, frame, models_path,
                                                                      tmp_path):
+    import psutil
     launch, camera = start_launch(claim, models_path, tmp_path, frame)
     try:
         for _ in range(20):  # frames flowing at 20 Hz while Ctrl-C comes
             camera.client.send(frame)
             camera.client.spin_for(0.05)
-        code = launch.interrupt()  # SIGINT to the group, as a terminal's Ctrl-C
+        (node,) = [child for child in psutil.Process(launch.process.pid).children(recursive=True)
+                   if 'posenet_node' in ' '.join(child.cmdline())]
+        started = time.monotonic()
+        os.killpg(launch.process.pid, signal.SIGINT)  # the terminal's Ctrl-C
+        for late in LATE_SIGINTS_S:  # launch's copy, late
+            time.sleep(max(0.0, started + late - time.monotonic()))
+            with contextlib.suppress(psutil.NoSuchProcess):
+                node.send_signal(signal.SIGINT)
+        code = launch.wait(30.0)
     finally:
         camera.close()
         launch.kill_group()
