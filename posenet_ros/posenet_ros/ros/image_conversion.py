@@ -100,8 +100,10 @@ def image_to_rgb(msg: Image, *, use_cv_bridge: bool = True) -> np.ndarray:
             f'{encoding} image has an odd width ({width}): YUV 4:2:2 stores pixels in pairs')
     rows = _rows(msg, encoding, width, height, step, layout.bytes_per_pixel)
     if layout.bytes_per_value == 2:
-        # The high byte of each 16-bit value is value >> 8: byte 0 when big-endian, else byte 1.
-        rows = rows.reshape(height, width * layout.channels, 2)[..., 0 if msg.is_bigendian else 1]
+        # The high byte of each 16-bit value (value >> 8), in one contiguous array: faster than
+        # copying every other byte out of a strided view.
+        values = rows.view('>u2' if msg.is_bigendian else '<u2')
+        rows = (values >> 8).astype(np.uint8)
     pixels = rows.reshape(height, width, layout.channels)
     if layout.channels == 1:
         pixels = pixels[..., 0]
