@@ -165,7 +165,12 @@ folder holding build.sh and build_cv_bridge.sh)"
   # older overlay).
   if ! (
     export VIRTUAL_ENV="$VENV" PATH="$VENV/bin:$PATH" AMENT_PREFIX_PATH="$VENV" \
-      CMAKE_PREFIX_PATH="$VENV"
+      CMAKE_PREFIX_PATH="$VENV" _ROS_WHEELS_BOOTSTRAP_COMPLETE=1
+    LD_LIBRARY_PATH="$VENV/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    for libs in "$VENV"/lib/python3.11/site-packages/ros_*.libs; do
+      [[ -d "$libs" ]] && LD_LIBRARY_PATH="$libs:$LD_LIBRARY_PATH"
+    done
+    export LD_LIBRARY_PATH
     unset COLCON_PREFIX_PATH PYTHONPATH
     bash "$OVERLAY_SRC/build.sh" "$OVERLAY" && bash "$OVERLAY_SRC/build_cv_bridge.sh" "$OVERLAY"
   ) > "$log" 2>&1; then
