@@ -10,7 +10,6 @@ Needs the ros2 CLI and launch: a ROS 2 install, or what scripts/setup.sh builds 
 """
 from __future__ import annotations
 
-import os
 import re
 import time
 
@@ -36,8 +35,8 @@ def stand_in_camera(tmp_path):
     (index / 'v4l2_camera').touch()
     executable = prefix / 'lib' / 'v4l2_camera' / 'v4l2_camera_node'
     executable.parent.mkdir(parents=True)
-    executable.write_text('#!/bin/sh\n'
-                          'exec posenet_image_publisher --rate 5 "$@" --ros-args -r image:=image_raw\n')
+    executable.write_text('#!/bin/sh\nexec posenet_image_publisher --rate 5 "$@" '
+                          '--ros-args -r image:=image_raw\n')
     executable.chmod(0o755)
     return prefix
 

@@ -311,7 +311,7 @@ def bytes_per_pixel(encoding: str, pixels: np.ndarray) -> int:
 
 @pytest.fixture(scope='module')
 def bridge():
-    """A working ROS 2 cv_bridge; skipped without one (a failure under POSENET_REQUIRE_SHARED=1)."""
+    """A working ROS 2 cv_bridge; skipped without one (fails under POSENET_REQUIRE_SHARED=1)."""
     works, reason = cv_bridge_status()
     if not works:
         message = (f'no working ROS 2 cv_bridge here ({reason}): scripts/setup.sh builds one from '
@@ -345,7 +345,7 @@ def test_cv_bridge_reads_little_endian_images_as_we_do(photo, bridge, encoding, 
         assert difference.mean() > 20, f'{encoding}: cv_bridge now reads {rows} rows right'
     else:
         tolerance = 1 if sixteen_bit(encoding) else 0  # 255/65535 with rounding vs the high byte
-        assert difference.max() <= tolerance, f'{encoding}: cv_bridge differs by {difference.max()}'
+        assert difference.max() <= tolerance, f'{encoding}: differs by {difference.max()}'
     if encoding in CV_BRIDGE_NAME:
         with pytest.raises(Exception, match='Unrecognized image encoding'):
             bridge.imgmsg_to_cv2(msg, desired_encoding='rgb8')

@@ -255,7 +255,7 @@ def _cv_bridge():
     (its Python code takes type codes from `cv2`, which OpenCV 5 renumbered), which converts
     wrongly or raises.
     """
-    noise = io.StringIO()  # NumPy prints its ABI complaint with a traceback; keep it for the reason
+    noise = io.StringIO()  # NumPy prints its ABI complaint with a traceback: keep it out
     try:
         with contextlib.redirect_stderr(noise):
             from cv_bridge import CvBridge
