@@ -2,7 +2,8 @@
 #
 # Makes the workspace that scripts/setup.sh built usable in this shell: activates .venv, sources
 # the colcon workspace (install/local_setup.bash, plus the system ROS 2 it was built against, if
-# any), puts posenet_node, posenet_demo, posenet_estimate, posenet_bench, ... on PATH and sets what rclpy needs.
+# any, or else the ROS 2 tools overlay in .ros2_overlay: launch, ros2 CLI, cv_bridge), puts
+# posenet_node, posenet_demo, posenet_estimate, posenet_bench, ... on PATH and sets what rclpy needs.
 # Sourcing it twice is harmless.
 
 _posenet_env() {
@@ -61,6 +62,12 @@ _posenet_env() {
     fi
   fi
 
+  if [[ $mode == wheels && -f "$repo/.ros2_overlay/install/local_setup.bash" ]]; then
+    # launch, launch_testing, the ros2 CLI and cv_bridge (scripts/setup.sh builds them from
+    # ../shared/ros2_overlay), under the project's own workspace.
+    # shellcheck disable=SC1091
+    source "$repo/.ros2_overlay/install/local_setup.bash"
+  fi
   # shellcheck disable=SC1091
   source "$repo/install/local_setup.bash"
   # ament_python installs its executables to lib/<package> (where `ros2 run` finds them).

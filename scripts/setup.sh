@@ -12,23 +12,33 @@
 #   system  a ROS 2 install is sourced (ROS_DISTRO set and rclpy importable by python3): the venv
 #           sees the system packages and only the engine requirements are added to it.
 #
+# In wheels mode it also builds ROS 2's Python tools (launch, launch_ros, launch_testing, the ros2
+# CLI) and cv_bridge from ../shared/ros2_overlay into .ros2_overlay/ (env.sh sources it): the
+# wheels lack them. cv_bridge needs Debian's OpenCV 4 and Boost.Python development packages, which
+# its build script installs with apt-get (as root) when missing.
+#
 # Environment: POSENET_PYTHON (interpreter for the venv), POSENET_MODEL (weights to fetch,
 # default mobilenet_quant2_075), POSENET_MODELS / POSENET_CACHE (where weights are looked up, see
-# posenet_ros.engine.model_store), POSENET_SKIP_WEIGHTS=1 (do not look for weights).
+# posenet_ros.engine.model_store), POSENET_SKIP_WEIGHTS=1 (do not look for weights),
+# POSENET_ROS2_OVERLAY (the overlay's source folder, default ../shared/ros2_overlay),
+# POSENET_REQUIRE_SHARED=1 (as in CI: a missing or failing overlay is an error, not a warning).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$REPO/.venv"
 STAMP="$REPO/.setup-stamp"
 DEFAULT_MODEL="${POSENET_MODEL:-mobilenet_quant2_075}"
+OVERLAY_SRC="${POSENET_ROS2_OVERLAY:-${POSENET_SHARED:-$REPO/../shared}/ros2_overlay}"
+OVERLAY="$REPO/.ros2_overlay"
 
 say() { printf '[setup] %s\n' "$*"; }
 die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
+warn() { printf '[setup] WARNING: %s\n' "$*" >&2; }
 
 force=0
 case "${1:-}" in
   --force) force=1 ;;
-  -h|--help) sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
   '') ;;
   *) die "unknown argument '$1' (use --force or --help)" ;;
 esac
@@ -117,8 +127,69 @@ EOF
   # own message, and posenet_node says the same when it starts.
 }
 
+overlay_problem() {
+  # Without the overlay the launch, ros2 CLI and cv_bridge tests skip; CI must not pass that way.
+  if [[ "${POSENET_REQUIRE_SHARED:-0}" == 1 ]]; then
+    die "$* (POSENET_REQUIRE_SHARED=1: the launch, ros2 CLI and cv_bridge tests need it)"
+  fi
+  warn "$*; the launch, ros2 CLI and cv_bridge tests will skip"
+}
+
+overlay_inputs() {
+  # What the overlay's build depends on: its sources and build scripts (listed with size and
+  # time: the folder is read-only and large), this interpreter and NumPy, and the apt OpenCV.
+  echo "python=$(readlink -f "$VENV/bin/python")"
+  "$VENV/bin/python" -c 'import numpy; print("numpy=" + numpy.__version__)' 2>/dev/null || true
+  ls -l /usr/lib/*/libopencv_core.so.* 2>/dev/null || true
+  (cd "$OVERLAY_SRC" && find . -type f -printf '%p %s %T@\n' | LC_ALL=C sort)
+}
+
+ensure_overlay() {
+  # ROS 2's Python tools (launch, launch_ros, launch_testing, ros2 CLI) and cv_bridge, which the
+  # PyPI wheels lack, built from ../shared/ros2_overlay into .ros2_overlay (sourced by env.sh).
+  # A system ROS 2 has its own: nothing is built there.
+  [[ $mode == wheels ]] || return 0
+  if [[ ! -x "$OVERLAY_SRC/build.sh" || ! -x "$OVERLAY_SRC/build_cv_bridge.sh" ]]; then
+    overlay_problem "no ROS 2 tools overlay at $OVERLAY_SRC (set POSENET_ROS2_OVERLAY to the \
+folder holding build.sh and build_cv_bridge.sh)"
+    return 0
+  fi
+  local wanted have
+  wanted="$(overlay_inputs | sha256sum | cut -d' ' -f1)"
+  have="$(cat "$OVERLAY/.stamp" 2>/dev/null || true)"
+  if [[ $force == 0 && "$have" == "$wanted" && -f "$OVERLAY/install/local_setup.bash" ]]; then
+    return 0
+  fi
+  say "building ROS 2's launch, ros2 CLI and cv_bridge from $OVERLAY_SRC into .ros2_overlay \
+(about a minute; cv_bridge's apt packages, about 300 MB, the first time)"
+  rm -f "$OVERLAY/.stamp"
+  local log="$REPO/build/ros2_overlay.log"
+  # The overlay builds on the venv as its underlay (what env.sh sets up, without sourcing an
+  # older overlay).
+  if ! (
+    export VIRTUAL_ENV="$VENV" PATH="$VENV/bin:$PATH" AMENT_PREFIX_PATH="$VENV" \
+      CMAKE_PREFIX_PATH="$VENV" _ROS_WHEELS_BOOTSTRAP_COMPLETE=1
+    LD_LIBRARY_PATH="$VENV/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    for libs in "$VENV"/lib/python3.11/site-packages/ros_*.libs; do
+      [[ -d "$libs" ]] && LD_LIBRARY_PATH="$libs:$LD_LIBRARY_PATH"
+    done
+    export LD_LIBRARY_PATH
+    unset COLCON_PREFIX_PATH PYTHONPATH
+    bash "$OVERLAY_SRC/build.sh" "$OVERLAY" && bash "$OVERLAY_SRC/build_cv_bridge.sh" "$OVERLAY"
+  ) > "$log" 2>&1; then
+    tail -n 25 "$log" >&2
+    overlay_problem "building the ROS 2 tools overlay failed (full log: $log)"
+    return 0
+  fi
+  # Hashed again: the build may have installed the apt OpenCV that is one of the inputs.
+  overlay_inputs | sha256sum | cut -d' ' -f1 > "$OVERLAY/.stamp.tmp"
+  mv "$OVERLAY/.stamp.tmp" "$OVERLAY/.stamp"
+  say "ROS 2 tools overlay ready: launch, launch_testing, ros2 CLI and cv_bridge (.ros2_overlay)"
+}
+
 if [[ $force == 0 && -f "$STAMP" ]] && grep -qx "hash=$wanted_hash" "$STAMP" \
     && [[ -x "$VENV/bin/python" && -f "$REPO/install/local_setup.bash" ]]; then
+  ensure_overlay
   ensure_weights
   exit 0
 fi
@@ -162,8 +233,9 @@ fi
 pip_install() { "$PY" -m pip install --quiet --disable-pip-version-check "$@"; }
 if [[ $mode == wheels ]]; then
   say "installing the pinned requirements (ROS 2 wheels, TensorFlow, OpenCV, ...; a few minutes the first time)"
-  pip_install -r "$REPO/requirements/ros.txt" -r "$REPO/requirements/engine.txt" \
-    -r "$REPO/requirements/tools.txt" -r "$REPO/requirements/test.txt"
+  pip_install -r "$REPO/requirements/ros.txt" -r "$REPO/requirements/ros_tools.txt" \
+    -r "$REPO/requirements/engine.txt" -r "$REPO/requirements/tools.txt" \
+    -r "$REPO/requirements/test.txt"
 else
   # NumPy and OpenCV stay the system's: the ROS message libraries are compiled against that
   # NumPy, and cv_bridge against that OpenCV. The rest is installed pinned on top.
@@ -234,5 +306,6 @@ say "building the workspace with colcon (posenet_msgs, posenet_ros, posenet_tool
 printf 'hash=%s\nmode=%s\nros_setup=%s\n' "$wanted_hash" "$mode" "$ros_setup" \
   > "$REPO/build/.setup-stamp.tmp"
 mv "$REPO/build/.setup-stamp.tmp" "$STAMP"
+ensure_overlay
 ensure_weights
 say "done. Next: 'source env.sh' (then posenet_node, posenet_demo, posenet_estimate), or scripts/demo.sh"

@@ -37,6 +37,9 @@ def generate_launch_description():
     posenet = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(str(share / 'launch' / 'posenet.launch.py')),
         launch_arguments={
+            # The group below already pushes the namespace: posenet.launch.py must not add it
+            # a second time (it would run in /<namespace>/<namespace>).
+            'namespace': '',
             'image': 'image_raw',
             'params_file': LaunchConfiguration('params_file'),
             'log_level': LaunchConfiguration('log_level'),

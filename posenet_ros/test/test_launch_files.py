@@ -1,7 +1,7 @@
 """What the launch files and configuration files refer to exists, is installed and agrees.
 
-The launch files themselves need launch_ros, which the PyPI ROS 2 wheels lack; they are run by
-test_launch_posenet.py where it is installed. Here they are read as Python source.
+Here the launch files are read as Python source (no launch needed); they are run for real by
+test_launch_posenet.py, test_launch_camera.py and test_launch_readme_commands.py.
 """
 from __future__ import annotations
 

@@ -1,16 +1,22 @@
 """sensor_msgs Image / CompressedImage <-> RGB NumPy arrays, for every frame the node sees.
 
 Raw images are read through a zero-copy `np.frombuffer` view of `msg.data` and converted with one
-OpenCV call, so no Python code runs per pixel. The encodings listed in `SUPPORTED_ENCODINGS` use
-the ROS 2 cv_bridge where it is installed and works (after this module has checked sizes, step
-and data length, so a bad message gets the same clear error on every install), and this module's
-own conversion where it is not; cv_bridge also widens the set of encodings (anything it can turn
-into rgb8). rgb8 needs no conversion and is always returned as a view. The PyPI `cv-bridge`
-package is a ROS 1 port that fails on ROS 2 messages: it is detected once and ignored.
+OpenCV call, so no Python code runs per pixel. Every encoding in `SUPPORTED_ENCODINGS` is always
+converted here: rgb8 without padding is returned as a view, and padding, `is_bigendian` and
+16-bit values (their high byte) are handled exactly. The ROS 2 cv_bridge, where it is installed
+and passes a start-up probe, only widens the set: an encoding not listed goes to cv_bridge after
+the same size, step and data-length checks, as a message with unpadded little-endian rows
+(cv_bridge misreads rows whose step is not a multiple of the pixel size, and cannot read
+big-endian data with NumPy 2). cv_bridge is not used for the listed encodings because it reads
+padded rows wrongly, rounds 16-bit values to 8 bits differently and is slower (see
+`posenet_ros.tools.bench_image_conversion`). A cv_bridge that cannot work here (built for NumPy 1
+or OpenCV 4's Python type codes, or the ROS 1 port on PyPI) is refused once, with the reason in
+`cv_bridge_status()`.
 """
 from __future__ import annotations
 
 import array
+import contextlib
 import functools
 import io
 from dataclasses import dataclass
@@ -76,13 +82,13 @@ def image_to_rgb(msg: Image, *, use_cv_bridge: bool = True) -> np.ndarray:
 
     16-bit encodings keep their high byte (value >> 8, honouring `is_bigendian`). For rgb8 rows
     without padding the result is a read-only view of `msg.data` (no copy); take `np.array(...)`
-    of it to draw into it. `use_cv_bridge=False` forces this module's own conversion. Raises
-    ImageConversionError naming the problem.
+    of it to draw into it. An encoding not in SUPPORTED_ENCODINGS goes to a working cv_bridge
+    (`use_cv_bridge=False`: refused instead). Raises ImageConversionError naming the problem.
     """
     encoding = msg.encoding.strip().lower()
     layout = _LAYOUTS.get(encoding)
     if layout is None:
-        return _convert_with_cv_bridge(msg)
+        return _convert_with_cv_bridge(msg, use_cv_bridge)
     width, height, step = int(msg.width), int(msg.height), int(msg.step)
     _check_size(width, height, f"encoding '{encoding}'")
     if min(width, height) < layout.min_side:
@@ -92,26 +98,12 @@ def image_to_rgb(msg: Image, *, use_cv_bridge: bool = True) -> np.ndarray:
     if layout.even_width and width % 2:
         raise ImageConversionError(
             f'{encoding} image has an odd width ({width}): YUV 4:2:2 stores pixels in pairs')
-    row_bytes = width * layout.bytes_per_pixel
-    if step < row_bytes:
-        raise ImageConversionError(
-            f'step {step} is smaller than width * bytes per pixel = {width} * '
-            f'{layout.bytes_per_pixel} = {row_bytes} for {encoding}')
-    data = np.frombuffer(msg.data, dtype=np.uint8)
-    if data.size < step * height:
-        raise ImageConversionError(
-            f'data holds {data.size} bytes, fewer than step * height = {step} * {height} = '
-            f'{step * height}')
-
-    if use_cv_bridge and layout.to_rgb is not None:
-        converted = _try_cv_bridge(msg)
-        if converted is not None:
-            return converted
-    # (height, row_bytes) view: padding at the end of each row is skipped by the row stride.
-    rows = data[:step * height].reshape(height, step)[:, :row_bytes]
+    rows = _rows(msg, encoding, width, height, step, layout.bytes_per_pixel)
     if layout.bytes_per_value == 2:
-        # The high byte of each 16-bit value is value >> 8: byte 0 when big-endian, else byte 1.
-        rows = rows.reshape(height, width * layout.channels, 2)[..., 0 if msg.is_bigendian else 1]
+        # The high byte of each 16-bit value (value >> 8), in one contiguous array: faster than
+        # copying every other byte out of a strided view.
+        values = rows.view('>u2' if msg.is_bigendian else '<u2')
+        rows = (values >> 8).astype(np.uint8)
     pixels = rows.reshape(height, width, layout.channels)
     if layout.channels == 1:
         pixels = pixels[..., 0]
@@ -124,6 +116,23 @@ def image_to_rgb(msg: Image, *, use_cv_bridge: bool = True) -> np.ndarray:
     if not pixels[0].flags.c_contiguous:
         pixels = np.ascontiguousarray(pixels)
     return cv2.cvtColor(pixels, layout.to_rgb)
+
+
+def _rows(msg: Image, encoding: str, width: int, height: int, step: int,
+          bytes_per_pixel: int) -> np.ndarray:
+    """(height, width * bytes_per_pixel) uint8 view of msg.data, row padding skipped; checked."""
+    row_bytes = width * bytes_per_pixel
+    if step < row_bytes:
+        raise ImageConversionError(
+            f'step {step} is smaller than width * bytes per pixel = {width} * '
+            f'{bytes_per_pixel} = {row_bytes} for {encoding}')
+    data = np.frombuffer(msg.data, dtype=np.uint8)
+    if data.size < step * height:
+        raise ImageConversionError(
+            f'data holds {data.size} bytes, fewer than step * height = {step} * {height} = '
+            f'{step * height}')
+    # Padding at the end of each row is skipped by the row stride of the view.
+    return data[:step * height].reshape(height, step)[:, :row_bytes]
 
 
 def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
@@ -204,7 +213,11 @@ def rgb_to_image_msg(rgb: np.ndarray, header=None, encoding: str = 'rgb8') -> Im
 
 
 def cv_bridge_status() -> tuple[bool, str]:
-    """Whether a working ROS 2 cv_bridge is available, and if not, why (checked once)."""
+    """Whether a working ROS 2 cv_bridge is available, and one line saying so or why not.
+
+    Probed once per process (the first call imports cv_bridge and converts a test image); the
+    node logs the line at start, so an unusable cv_bridge is never a silent surprise.
+    """
     bridge, reason = _cv_bridge()
     return bridge is not None, reason
 
@@ -234,41 +247,87 @@ def _encoded_size(data: np.ndarray, fmt: str) -> tuple[int, int] | None:
 
 @functools.cache
 def _cv_bridge():
-    """(CvBridge or None, reason): a bridge that really converts a ROS 2 Image, tried once."""
+    """(CvBridge or None, reason): a bridge that really converts a ROS 2 Image, tried once.
+
+    What can go wrong on a real install, each refused with a reason the node logs: no cv_bridge;
+    the ROS 1 port from PyPI (fails on ROS 2 messages); a cv_bridge built for NumPy 1 (e.g. an
+    apt one) under NumPy 2, whose import fails; an upstream cv_bridge under OpenCV 5's `cv2`
+    (its Python code takes type codes from `cv2`, which OpenCV 5 renumbered), which converts
+    wrongly or raises.
+    """
+    noise = io.StringIO()  # NumPy prints its ABI complaint with a traceback: keep it out
     try:
-        from cv_bridge import CvBridge
-        bridge = CvBridge()
-        probe = Image(height=2, width=2, encoding='bgr8', step=6, data=bytes(range(12)))
-        converted = bridge.imgmsg_to_cv2(probe, desired_encoding='rgb8')
+        with contextlib.redirect_stderr(noise):
+            from cv_bridge import CvBridge
+            bridge = CvBridge()
+            probe = Image(height=2, width=2, encoding='bgr8', step=6, data=bytes(range(12)))
+            converted = bridge.imgmsg_to_cv2(probe, desired_encoding='rgb8')
         if converted.shape != (2, 2, 3) or converted[0, 0].tolist() != [2, 1, 0]:
-            return None, f'cv_bridge converted a test image wrongly ({converted.tolist()})'
+            return None, (f'cv_bridge not used: it converted a test image wrongly '
+                          f'({np.asarray(converted).tolist()}){_opencv_hint()}')
     except Exception as error:  # ImportError, or the ROS 1 port failing on a ROS 2 message
-        return None, f'cv_bridge unusable: {type(error).__name__}: {error}'
-    return bridge, 'cv_bridge works'
+        return None, f'cv_bridge not used: {_cv_bridge_failure(error, noise.getvalue())}'
+    return bridge, ('cv_bridge works; used only for encodings posenet_node does not convert '
+                    'itself')
 
 
-def _try_cv_bridge(msg: Image) -> np.ndarray | None:
-    """cv_bridge's RGB for an already validated message, or None (no bridge, or it refused)."""
-    bridge, _ = _cv_bridge()
-    if bridge is None:
-        return None
-    try:
-        return np.ascontiguousarray(bridge.imgmsg_to_cv2(msg, desired_encoding='rgb8'), dtype=np.uint8)
-    except Exception:  # e.g. an older cv_bridge without the uyvy/yuyv aliases: convert it here
-        return None
+def _cv_bridge_failure(error: Exception, stderr: str) -> str:
+    """One line on why cv_bridge failed, naming a NumPy or OpenCV mismatch when it is one."""
+    text = f'{error} {stderr}'
+    if isinstance(error, ModuleNotFoundError) and error.name == 'cv_bridge':
+        return 'not installed'
+    if 'compiled using NumPy 1.x' in text or 'numpy.core.multiarray failed to import' in text:
+        return (f'it was built for NumPy 1.x and cannot be loaded with NumPy {np.__version__} '
+                '(an apt cv_bridge in a venv with NumPy 2: build cv_bridge against this NumPy, '
+                'or run without the venv)')
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else ''
+    return f'{type(error).__name__}: {first_line}{_opencv_hint()}'
 
 
-def _convert_with_cv_bridge(msg: Image) -> np.ndarray:
+def _opencv_hint() -> str:
+    if int(cv2.__version__.split('.')[0]) >= 5:
+        return (f' (with OpenCV {cv2.__version__}: a cv_bridge whose Python module takes '
+                'OpenCV 4 type codes from cv2 fails under OpenCV 5, which renumbered them)')
+    return ''
+
+
+def _convert_with_cv_bridge(msg: Image, use_cv_bridge: bool = True) -> np.ndarray:
+    """An encoding this module does not know, through cv_bridge after the same checks.
+
+    cv_bridge gets the pixels as unpadded, little-endian rows: it computes the row length as
+    `step / bytes per pixel`, wrong for padding that is not a whole number of pixels, and its
+    big-endian path uses an ndarray method NumPy 2 removed.
+    """
+    encoding = msg.encoding.strip()
     supported = ', '.join(SUPPORTED_ENCODINGS)
-    bridge, reason = _cv_bridge()
+    bridge, reason = _cv_bridge() if use_cv_bridge else (None, 'cv_bridge not used')
     if bridge is None:
         raise ImageConversionError(
-            f"unsupported encoding '{msg.encoding}'; supported: {supported}")
-    _check_size(int(msg.width), int(msg.height), f"encoding '{msg.encoding}'")
+            f"unsupported encoding '{encoding}'; supported: {supported} ({reason})")
     try:
-        rgb = bridge.imgmsg_to_cv2(msg, desired_encoding='rgb8')
+        dtype, channels = bridge.encoding_to_dtype_with_channels(encoding)
     except Exception as error:
         raise ImageConversionError(
-            f"unsupported encoding '{msg.encoding}' (cv_bridge: {error}); supported without "
+            f"unsupported encoding '{encoding}' (cv_bridge: {error}); supported without "
             f'cv_bridge: {supported}') from error
-    return np.ascontiguousarray(rgb, dtype=np.uint8)
+    value = np.dtype(dtype)
+    width, height, step = int(msg.width), int(msg.height), int(msg.step)
+    _check_size(width, height, f"encoding '{encoding}'")
+    rows = _rows(msg, encoding, width, height, step, value.itemsize * channels)
+    if msg.is_bigendian and value.itemsize > 1:
+        rows = rows.view(value.newbyteorder('>')).astype(value.newbyteorder('<')).view(np.uint8)
+    clean = Image(header=msg.header, height=height, width=width, encoding=encoding,
+                  is_bigendian=0, step=rows.shape[1])
+    clean.data = np.ascontiguousarray(rows).tobytes()
+    try:
+        rgb = bridge.imgmsg_to_cv2(clean, desired_encoding='rgb8')
+    except Exception as error:
+        raise ImageConversionError(
+            f"unsupported encoding '{encoding}' (cv_bridge: {error}); supported without "
+            f'cv_bridge: {supported}') from error
+    rgb = np.asarray(rgb)
+    if rgb.dtype != np.uint8 or rgb.shape != (height, width, 3):
+        raise ImageConversionError(
+            f"cv_bridge turned encoding '{encoding}' into {rgb.dtype} {rgb.shape}, not "
+            f'({height}, {width}, 3) uint8 RGB')
+    return np.ascontiguousarray(rgb)

@@ -54,7 +54,7 @@ from posenet_ros.ros.diagnostics import HealthInputs, build_diagnostics
 from posenet_ros.ros.frame_reader import NewestFrameReader
 from posenet_ros.ros.frame_stats import FrameStats
 from posenet_ros.ros.frame_worker import FrameWorker
-from posenet_ros.ros.image_conversion import compressed_to_rgb, image_to_rgb
+from posenet_ros.ros.image_conversion import compressed_to_rgb, cv_bridge_status, image_to_rgb
 from posenet_ros.ros.parameter_guard import guard_parameter_services
 from posenet_ros.ros.parameters import LiveSettings, PoseNetParameters, describe_config
 from posenet_ros.ros.pipeline import FramePipeline
@@ -172,6 +172,7 @@ class PoseNetNode(LifecycleNode):
         self._image_pub = self._lifecycle_publisher(Image, 'poses/image', VISUALIZATION_QOS)
         self._configure_error = ''
         self._state = 'inactive'
+        self.get_logger().info(cv_bridge_status()[1])
         self.get_logger().info(
             f'configured: PoseNet {self.estimator.model_name} (multiplier '
             f'{self.estimator.multiplier:g}, {self.estimator.model_path}) on '
