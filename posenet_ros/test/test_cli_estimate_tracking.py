@@ -1,4 +1,4 @@
-"""posenet-estimate --track / --smooth on a video of people walking (synthetic_people 'crossing')."""
+"""posenet-estimate --track / --smooth on a video of people walking (synthetic 'crossing')."""
 from __future__ import annotations
 
 import numpy as np
@@ -69,8 +69,8 @@ def test_track_ids_in_the_json_are_the_trackers(models_env, walking_video, tmp_p
     assert picture.shape == (480, 640, 3)
 
 
-def test_smoothing_keeps_the_ids_and_moves_keypoints_a_little(models_env, walking_video,
-                                                               tmp_path):
+def test_smoothing_keeps_the_ids_and_moves_keypoints_a_little(
+        models_env, walking_video, tmp_path):
     plain, smooth = tmp_path / 'plain.json', tmp_path / 'smooth.json'
     assert main([str(walking_video), '--track', '--json', str(plain)] + OPTIONS) == 0
     assert main([str(walking_video), '--smooth', '--json', str(smooth)] + OPTIONS) == 0

@@ -1,4 +1,4 @@
-"""Track ids (and optionally One-Euro smoothed keypoints) for the estimator's poses, frame by frame.
+"""Track ids (and optionally One-Euro smoothed keypoints) for the estimator's poses, per frame.
 
 The glue between `PoseEstimator` results and `tracking.PoseTracker` / `smoothing.OneEuroSmoother`
 for callers that hold `Pose` lists: `posenet-estimate --track/--smooth`, and the node's pipeline.
