@@ -86,8 +86,9 @@ def bench_cost(frames: int = 400, people: int = 10, seed: int = 0) -> None:
                                 ('smoothing px', t3 - t2), ('smoothing 3D', t4 - t3),
                                 ('all', t4 - start)):
                 timings[name].append(value * 1e3)
+    load = ', '.join(f'{value:.1f}' for value in os.getloadavg())
     print(f'cost per frame, {people} people, 640x480 16UC1 depth, window {config.window}, '
-          f'{frames - 20} frames:')
+          f'{frames - 20} frames (load average {load} on {os.cpu_count()} cores):')
     for name, values in timings.items():
         print(f'  {name:13s} {_percentiles(values)}')
 
