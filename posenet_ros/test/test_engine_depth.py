@@ -237,6 +237,9 @@ def test_no_people_and_bad_input():
         DepthConfig(window=4).check()
     with pytest.raises(ValueError, match='depth_min < depth_max'):
         DepthConfig(depth_min=3.0, depth_max=2.0).check()
+    with pytest.raises(ValueError, match='keypoint_valid must be'):
+        keypoint_depths(np.zeros((5, 5)), '16UC1', np.zeros((2, 17, 2)), np.ones((1, 17), bool),
+                        (5, 5))
     with pytest.raises(ValueError, match='single-channel'):
         keypoint_depths(np.zeros((5, 5, 3)), '16UC1', np.zeros((1, 17, 2)),
                         np.ones((1, 17), bool), (5, 5))

@@ -195,7 +195,11 @@ def _keypoint_and_person_depths(depth_image, encoding, pixels, keypoint_valid, i
     pixels = np.asarray(pixels, dtype=np.float64)
     if pixels.ndim != 3 or pixels.shape[2] != 2:
         raise ValueError(f'keypoint pixels must be (people, keypoints, 2), got {pixels.shape}')
-    valid = np.asarray(keypoint_valid, dtype=bool) & np.isfinite(pixels).all(axis=2)
+    keypoint_valid = np.asarray(keypoint_valid, dtype=bool)
+    if keypoint_valid.shape != pixels.shape[:2]:
+        raise ValueError(f'keypoint_valid must be (people, keypoints) = {pixels.shape[:2]}, got '
+                         f'{keypoint_valid.shape}')
+    valid = keypoint_valid & np.isfinite(pixels).all(axis=2)
     if pixels.shape[0] == 0:
         return np.full(pixels.shape[:2], np.nan), np.full(0, np.nan)
     depth_height, depth_width = depth_image.shape
@@ -219,8 +223,8 @@ def _keypoint_and_person_depths(depth_image, encoding, pixels, keypoint_valid, i
     if stray.any():
         rows, parts = np.nonzero(stray)
         window = readings[rows, parts].astype(np.float64) * unit
-        near = in_range[rows, parts] & (np.abs(window - reference[rows, None])
-                                         <= config.max_deviation)
+        deviation = np.abs(window - reference[rows, None])
+        near = in_range[rows, parts] & (deviation <= config.max_deviation)
         depths[rows, parts] = median_of_valid(window, near, config.min_support)
     return depths, reference
 
