@@ -151,13 +151,13 @@ def person_sprites(data_path: Path, count: int = 4, min_height: int = 250) -> tu
     much). Deterministic: sorted by annotation id."""
     coco = coco_annotations(Path(data_path))
     chosen = []
-    for image_id, annotations in sorted(coco['by_image'].items()):
-        for annotation in annotations:
+    for image_id, people in sorted(coco['by_image'].items()):
+        for annotation in people:
             if annotation['iscrowd'] or annotation['num_keypoints'] < 15 \
                     or annotation['bbox'][3] < min_height:
                 continue
             x, y, w, h = annotation['bbox']
-            others = [a for a in annotations if a is not annotation]
+            others = [a for a in people if a is not annotation]
             if any(_overlap((x, y, w, h), a['bbox']) > 0.15 for a in others):
                 continue
             chosen.append((annotation['id'], image_id, annotation))

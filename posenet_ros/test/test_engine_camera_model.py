@@ -1,4 +1,4 @@
-"""CameraModel: pixels + depth to 3D points in the optical frame, against OpenCV's forward model."""
+"""CameraModel: pixels + depth to 3D points in the optical frame, against OpenCV's projection."""
 from __future__ import annotations
 
 import cv2

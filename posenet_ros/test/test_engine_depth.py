@@ -214,7 +214,8 @@ def test_window_median_ignores_missing_and_out_of_range_readings():
 def test_keypoints_outside_the_image_or_without_readings_have_no_depth():
     depth = np.zeros((50, 50), dtype=np.uint16)
     depth[:, :25] = 1500
-    pixels = np.array([[[10.0, 10.0], [40.0, 10.0], [-30.0, 10.0], [10.0, 400.0]] + [[10, 10]] * 13])
+    pixels = np.array([[[10.0, 10.0], [40.0, 10.0], [-30.0, 10.0], [10.0, 400.0]]
+                       + [[10, 10]] * 13])
     valid = np.ones((1, 17), dtype=bool)
     camera = camera_for(50, 50, 'plumb_bob', [])
     people = people_in_3d(depth, '16UC1', pixels, valid, camera)
@@ -236,6 +237,9 @@ def test_no_people_and_bad_input():
         DepthConfig(window=4).check()
     with pytest.raises(ValueError, match='depth_min < depth_max'):
         DepthConfig(depth_min=3.0, depth_max=2.0).check()
+    with pytest.raises(ValueError, match='keypoint_valid must be'):
+        keypoint_depths(np.zeros((5, 5)), '16UC1', np.zeros((2, 17, 2)), np.ones((1, 17), bool),
+                        (5, 5))
     with pytest.raises(ValueError, match='single-channel'):
         keypoint_depths(np.zeros((5, 5, 3)), '16UC1', np.zeros((1, 17, 2)),
                         np.ones((1, 17), bool), (5, 5))

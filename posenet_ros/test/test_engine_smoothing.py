@@ -102,6 +102,7 @@ def smooth_track(poses_per_frame, stamps, config=OneEuroConfig()):
     return out
 
 
+@pytest.mark.filterwarnings('ignore:Degrees of freedom:RuntimeWarning')  # keypoints never seen
 def test_jitter_of_a_still_person_is_reduced(models_path, data_path):
     """A still photo streamed at 30 Hz with sensor noise: the keypoints' frame-to-frame jitter
     (median over keypoints of the standard deviation of position) at least halves."""

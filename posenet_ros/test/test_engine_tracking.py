@@ -111,7 +111,7 @@ def test_time_going_backwards_is_refused_with_a_reason():
     (dict(max_age=0.0), 'max_age'), (dict(max_age=float('nan')), 'max_age'),
     (dict(min_similarity=0.0), 'min_similarity'), (dict(min_similarity=1.5), 'min_similarity'),
     (dict(min_keypoint_score=-0.1), 'min_keypoint_score'),
-    (dict(velocity_smoothing=0.0), 'velocity_smoothing'),
+    (dict(velocity_time_constant=0.0), 'velocity_time_constant'),
     (dict(sigma_scale=0.0), 'sigma_scale'), (dict(sigma_scale=float('inf')), 'sigma_scale'),
 ])
 def test_bad_parameters_are_refused_with_a_reason(changes, message):
@@ -183,9 +183,9 @@ def test_small_people_walking_close_together(models_path, data_path):
     """Four people 130-150 px tall, two pairs crossing and one overtaking another 40 px away:
     the hardest case here (at one moment three overlap)."""
     metrics = sequence_metrics(models_path, data_path, 'small_crowd')
-    assert metrics['num_switches'] <= 2
-    assert metrics['ids_issued'] <= 6
-    assert metrics['idf1'] >= 0.65
+    assert metrics['num_switches'] <= 1
+    assert metrics['ids_issued'] <= 5
+    assert metrics['idf1'] >= 0.72
 
 
 def test_changing_input_sizes_and_dropped_frames(models_path, data_path):

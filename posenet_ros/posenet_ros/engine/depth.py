@@ -115,11 +115,15 @@ def median_of_valid(values: np.ndarray, valid: np.ndarray, min_count: int) -> np
     """Median along the last axis of the `valid` entries; NaN where fewer than `min_count`."""
     values, valid = np.broadcast_arrays(values, valid)
     length = values.shape[-1]
-    ordered = np.sort(np.where(valid, values, np.inf).reshape(-1, length), axis=1)
+    if np.issubdtype(values.dtype, np.integer):
+        fill = np.iinfo(values.dtype).max  # sorts last, like inf for floats
+    else:
+        fill = np.inf
+    ordered = np.sort(np.where(valid, values, fill).reshape(-1, length), axis=1)
     count = valid.reshape(-1, length).sum(axis=1)
     rows = np.arange(ordered.shape[0])
-    median = 0.5 * (ordered[rows, np.maximum((count - 1) // 2, 0)]
-                    + ordered[rows, np.minimum(count // 2, length - 1)])
+    low = ordered[rows, np.maximum((count - 1) // 2, 0)].astype(np.float64)
+    median = 0.5 * (low + ordered[rows, np.minimum(count // 2, length - 1)])
     median[count < max(min_count, 1)] = np.nan
     return median.reshape(values.shape[:-1])
 
@@ -191,7 +195,11 @@ def _keypoint_and_person_depths(depth_image, encoding, pixels, keypoint_valid, i
     pixels = np.asarray(pixels, dtype=np.float64)
     if pixels.ndim != 3 or pixels.shape[2] != 2:
         raise ValueError(f'keypoint pixels must be (people, keypoints, 2), got {pixels.shape}')
-    valid = np.asarray(keypoint_valid, dtype=bool) & np.isfinite(pixels).all(axis=2)
+    keypoint_valid = np.asarray(keypoint_valid, dtype=bool)
+    if keypoint_valid.shape != pixels.shape[:2]:
+        raise ValueError(f'keypoint_valid must be (people, keypoints) = {pixels.shape[:2]}, got '
+                         f'{keypoint_valid.shape}')
+    valid = keypoint_valid & np.isfinite(pixels).all(axis=2)
     if pixels.shape[0] == 0:
         return np.full(pixels.shape[:2], np.nan), np.full(0, np.nan)
     depth_height, depth_width = depth_image.shape
@@ -199,20 +207,34 @@ def _keypoint_and_person_depths(depth_image, encoding, pixels, keypoint_valid, i
         pixels = map_pixels(pixels, image_size, (depth_width, depth_height))
     extra, extra_valid = body_points(pixels, valid)
     everywhere = np.concatenate([pixels, extra], axis=1)
-    readings = depth_in_metres(window_readings(depth_image, everywhere, config.window), encoding)
-    in_range = (readings >= config.depth_min) & (readings <= config.depth_max)
-    depths = median_of_valid(readings, in_range, config.min_support)
+    # Medians are taken in the image's own units (millimetre integers sort fastest); only the
+    # results are turned into metres.
+    readings = window_readings(depth_image, everywhere, config.window)
+    unit = _metres_per_unit(encoding)
+    in_range = (readings >= config.depth_min / unit) & (readings <= config.depth_max / unit)
+    if unit != 1.0:
+        in_range &= readings > 0
+    depths = median_of_valid(readings, in_range, config.min_support) * unit
     depths[~np.concatenate([valid, extra_valid], axis=1)] = np.nan
     reference = person_depths(depths, _READING_WEIGHTS, config.max_deviation)
     keypoints = pixels.shape[1]
-    depths, readings, in_range = depths[:, :keypoints], readings[:, :keypoints], \
-        in_range[:, :keypoints]
+    depths = depths[:, :keypoints]
     stray = np.abs(depths - reference[:, None]) > config.max_deviation
     if stray.any():
-        near = in_range & (np.abs(readings - reference[:, None, None]) <= config.max_deviation)
-        remeasured = median_of_valid(readings, near, config.min_support)
-        depths = np.where(stray, remeasured, depths)
+        rows, parts = np.nonzero(stray)
+        window = readings[rows, parts].astype(np.float64) * unit
+        deviation = np.abs(window - reference[rows, None])
+        near = in_range[rows, parts] & (deviation <= config.max_deviation)
+        depths[rows, parts] = median_of_valid(window, near, config.min_support)
     return depths, reference
+
+
+def _metres_per_unit(encoding: str) -> float:
+    if encoding in ('16UC1', 'mono16'):
+        return 1e-3
+    if encoding == '32FC1':
+        return 1.0
+    raise ValueError(f'depth encoding {encoding!r} is not supported: use 16UC1 (mm) or 32FC1 (m)')
 
 
 def people_in_3d(depth_image: np.ndarray, encoding: str, pixels, keypoint_valid,

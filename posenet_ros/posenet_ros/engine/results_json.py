@@ -11,6 +11,12 @@ be compared, evaluated and plotted by the same tools:
 
 `res` is an int for a square input, else {"height", "width"}; `part` uses the tfjs camelCase
 names; `x`, `y` are source-image pixels; `nms` is in model-input pixels.
+
+With `posenet-estimate --track` every pose also has `"track_id"`: an int, the same for one
+person over a video's frames (from 1, never reused within a video run; 0 while a new person is
+not confirmed yet), as `engine.tracking.PoseTracker` gives them; `config` then has
+`"tracking": {"smooth": bool, ...TrackerConfig fields}` and, with `--smooth`, `x`, `y` are the
+One-Euro smoothed positions.
 """
 from __future__ import annotations
 
@@ -86,20 +92,26 @@ def estimate_config_from_record(config: dict) -> EstimateConfig:
            if name in BEYOND_ORIGINAL_FIELDS})
 
 
-def pose_record(pose: Pose) -> dict:
+def pose_record(pose: Pose, track_id: int | None = None) -> dict:
     coords = np.asarray(pose.keypoint_coords, dtype=np.float64)
     scores = np.asarray(pose.keypoint_scores, dtype=np.float64)
-    return {
+    record = {
         'score': float(pose.score),
         'keypoints': [
             {'part': PART_NAMES_TFJS[k], 'score': float(scores[k]), 'x': float(coords[k, 0]),
              'y': float(coords[k, 1])} for k in range(NUM_KEYPOINTS)],
     }
+    if track_id is not None:
+        record['track_id'] = int(track_id)
+    return record
 
 
-def result_record(image_id, width: int, height: int, poses: list[Pose]) -> dict:
+def result_record(image_id, width: int, height: int, poses: list[Pose],
+                  track_ids=None) -> dict:
+    """One image's record; `track_ids` (one per pose) adds "track_id" to each pose."""
+    ids = [None] * len(poses) if track_ids is None else [int(i) for i in track_ids]
     return {'id': image_id, 'width': int(width), 'height': int(height),
-            'poses': [pose_record(pose) for pose in poses]}
+            'poses': [pose_record(pose, track_id) for pose, track_id in zip(poses, ids)]}
 
 
 def results_document(config: dict, results: list[dict], times_ms: list[float]) -> dict:

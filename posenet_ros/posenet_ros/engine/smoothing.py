@@ -151,8 +151,8 @@ class OneEuroSmoother:
             raw_speed = (value[step] - previous) / dt
             speed = state_speed[step] + smoothing_factor(config.d_cutoff, dt) * (
                 raw_speed - state_speed[step])
-            cutoff = config.min_cutoff + config.beta * np.linalg.norm(speed, axis=1,
-                                                                       keepdims=True)
+            speed_norm = np.linalg.norm(speed, axis=1, keepdims=True)
+            cutoff = config.min_cutoff + config.beta * speed_norm
             state_value[step] = previous + smoothing_factor(cutoff, dt) * (value[step] - previous)
             state_speed[step] = speed
             state_stamp[step] = stamp

@@ -35,7 +35,8 @@ class TrackerConfig:
     max_age: seconds a confirmed track is kept unseen (coasting on its velocity).
     min_similarity: least OKS (0..1] between a pose and a track's prediction to match them.
     min_keypoint_score: keypoints scoring lower are ignored (they are guesses).
-    velocity_smoothing: weight (0..1] of each new velocity measurement (1: latest only).
+    velocity_time_constant: seconds over which a track's velocity is averaged (each new
+    measurement weighs 1 - exp(-dt / this), the same at any frame rate).
     sigma_scale: COCO's keypoint sigmas are multiplied by this (> 0) for matching: a frame's
     keypoints move and jitter more than COCO's annotators disagree (1.5: measured, see
     docs/people3d.md).
@@ -45,7 +46,7 @@ class TrackerConfig:
     max_age: float = 1.0
     min_similarity: float = 0.2
     min_keypoint_score: float = 0.2
-    velocity_smoothing: float = 0.5
+    velocity_time_constant: float = 0.5
     sigma_scale: float = 1.5
 
     def check(self) -> 'TrackerConfig':
@@ -60,9 +61,9 @@ class TrackerConfig:
         if not 0.0 <= self.min_keypoint_score <= 1.0:
             raise ValueError(f'min_keypoint_score must be in [0, 1], got '
                              f'{self.min_keypoint_score!r}')
-        if not 0.0 < self.velocity_smoothing <= 1.0:
-            raise ValueError(f'velocity_smoothing must be in (0, 1], got '
-                             f'{self.velocity_smoothing!r}')
+        if not (math.isfinite(self.velocity_time_constant) and self.velocity_time_constant > 0):
+            raise ValueError(f'velocity_time_constant must be a positive number of seconds, got '
+                             f'{self.velocity_time_constant!r}')
         if not (math.isfinite(self.sigma_scale) and self.sigma_scale > 0):
             raise ValueError(f'sigma_scale must be a positive number, got {self.sigma_scale!r}')
         return self
@@ -122,7 +123,7 @@ class _Tracks:
                      'area'):
             setattr(self, name, getattr(self, name)[rows])
 
-    def match(self, rows, coords, valid, areas, stamp: float, weight: float) -> None:
+    def match(self, rows, coords, valid, areas, stamp: float, time_constant: float) -> None:
         """Update tracks `rows` with the poses matched to them (rows and poses aligned)."""
         if not len(rows):
             return
@@ -132,6 +133,7 @@ class _Tracks:
         measured = np.stack([median_of_masked(motion[..., axis], common) for axis in (0, 1)],
                             axis=1) / np.where(elapsed > 0, elapsed, np.inf)[:, None]
         measurable = (elapsed > 0) & common.any(axis=1)
+        weight = (1.0 - np.exp(-np.maximum(elapsed, 0.0) / time_constant))[:, None]
         blended = np.where(self.has_velocity[rows, None],
                            (1.0 - weight) * self.velocity[rows] + weight * measured, measured)
         predicted = self.predicted(stamp)[rows]
@@ -211,7 +213,7 @@ class PoseTracker:
         areas = box_areas(coords, valid)
         rows, poses = self._associate(coords, valid, areas, stamp)
         tracks.match(rows, coords[poses], valid[poses], areas[poses], stamp,
-                     config.velocity_smoothing)
+                     config.velocity_time_constant)
         # Tentative tracks missed in this frame end; confirmed ones coast until max_age.
         matched = np.zeros(len(tracks), dtype=bool)
         matched[rows] = True

@@ -1,8 +1,8 @@
 """What people in 3D with lasting identities cost and how they behave (figures, not tests).
 
-    python -m posenet_ros.tools.bench_people --cost          # depth + tracking + smoothing, 10 people
-    python -m posenet_ros.tools.bench_people --video         # ids over ../shared/data/video/vtest.avi
-    python -m posenet_ros.tools.bench_people --smoothing     # jitter vs lag of One-Euro settings
+    python -m posenet_ros.tools.bench_people --cost       # depth + tracking + smoothing, 10 people
+    python -m posenet_ros.tools.bench_people --video      # ids over ../shared/data/video/vtest.avi
+    python -m posenet_ros.tools.bench_people --smoothing  # jitter vs lag of One-Euro settings
     python -m posenet_ros.tools.bench_people --all
 
 --cost: per frame of 10 people (640x480 16UC1 depth, window 5), median and 90th percentile ms of
@@ -44,7 +44,8 @@ STANDING = np.array([
 
 def _percentiles(times_ms: list[float]) -> str:
     ordered = np.sort(times_ms)
-    return f'median {np.median(ordered):.3f} ms, p90 {ordered[int(0.9 * (len(ordered) - 1))]:.3f} ms'
+    p90 = ordered[int(0.9 * (len(ordered) - 1))]
+    return f'median {np.median(ordered):.3f} ms, p90 {p90:.3f} ms'
 
 
 def bench_cost(frames: int = 400, people: int = 10, seed: int = 0) -> None:
@@ -85,8 +86,9 @@ def bench_cost(frames: int = 400, people: int = 10, seed: int = 0) -> None:
                                 ('smoothing px', t3 - t2), ('smoothing 3D', t4 - t3),
                                 ('all', t4 - start)):
                 timings[name].append(value * 1e3)
+    load = ', '.join(f'{value:.1f}' for value in os.getloadavg())
     print(f'cost per frame, {people} people, 640x480 16UC1 depth, window {config.window}, '
-          f'{frames - 20} frames:')
+          f'{frames - 20} frames (load average {load} on {os.cpu_count()} cores):')
     for name, values in timings.items():
         print(f'  {name:13s} {_percentiles(values)}')
 

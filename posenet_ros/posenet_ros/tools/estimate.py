@@ -24,6 +24,7 @@ from posenet_ros.engine.config import EstimateConfig
 from posenet_ros.engine.image_io import Frame, InputReadError, expand_inputs, iter_frames
 from posenet_ros.engine.results_json import (config_record, result_record, results_document,
                                              write_json_atomic)
+from posenet_ros.tools import estimate_tracking
 
 DEFAULT_MODEL = 'mobilenet_quant2_075'
 
@@ -93,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument('--repeat', type=_positive_int, default=1,
                      help='estimate each image N times and record every time (benchmarking)')
     out.add_argument('--quiet', action='store_true', help='no progress bar or summary')
+    estimate_tracking.add_tracking_arguments(parser)
     return parser
 
 
@@ -128,6 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     requested = config_from_args(args)
     try:
         requested.check(args.multiplier)
+    except ValueError as error:
+        parser.error(str(error))
+    try:
+        tracks = estimate_tracking.from_args(args)
     except ValueError as error:
         parser.error(str(error))
     config = requested.snapped()
@@ -184,16 +190,20 @@ def main(argv: list[str] | None = None) -> int:
         if frame.id in seen_ids:
             _say(f'{frame.source}: id {frame.id!r} repeats an earlier input')
         seen_ids.add(frame.id)
+        track_ids, poses = (None, result.poses) if tracks is None else \
+            tracks.update(frame, result.poses)
         results.append(result_record(frame.id, result.image_width, result.image_height,
-                                     result.poses))
+                                     poses, track_ids))
         if drawing is not None:
-            annotated = drawing(frame.image, result.poses, args.draw_min_pose_score,
-                                args.draw_min_part_score)
+            annotated = drawing(frame.image, poses, args.draw_min_pose_score,
+                                args.draw_min_part_score, track_ids)
             save_image_atomic(args.draw / drawing_name(frame), annotated)
     progress.close()
 
     document = results_document(config_record(config, args.model, estimator.backend),
                                 results, times_ms)
+    if tracks is not None:
+        document['config']['tracking'] = estimate_tracking.tracking_record(args)
     if args.json is not None:
         write_json_atomic(args.json, document)
     else:
