@@ -14,6 +14,7 @@ COMMANDS = {
     'posenet_bench_decode': ('posenet_tools.bench_decode:main', None),
     'posenet_accuracy_study': ('posenet_tools.accuracy_study:main', None),
     'posenet_tfjs_reference': ('posenet_tools.tfjs_reference:main', None),
+    'posenet_soak': ('posenet_tools.soak:main', None),
 }
 
 setup(

@@ -4,6 +4,10 @@
     ros2 launch posenet_ros posenet.launch.py image:=/camera/image_raw namespace:=front
     ros2 launch posenet_ros posenet.launch.py image:=/camera/image_raw use_compressed:=true
     ros2 launch posenet_ros posenet.launch.py params_file:=/path/to/my_posenet.yaml
+    ros2 launch posenet_ros posenet.launch.py autostart:=false   # for a lifecycle manager
+
+posenet_node is a lifecycle node: with autostart:=false it waits unconfigured for
+`ros2 lifecycle set /posenet_node configure` (and `activate`) or a lifecycle manager.
 """
 from pathlib import Path
 
@@ -20,6 +24,7 @@ def generate_launch_description():
     image = LaunchConfiguration('image')
     poses = LaunchConfiguration('poses')
     use_compressed = LaunchConfiguration('use_compressed')
+    autostart = LaunchConfiguration('autostart')
     return LaunchDescription([
         DeclareLaunchArgument('namespace', default_value='',
                               description='namespace of the node and its relative topics'),
@@ -34,6 +39,10 @@ def generate_launch_description():
         DeclareLaunchArgument('use_compressed', default_value='false',
                               description='subscribe to <image>/compressed (JPEG/PNG); '
                                           'overrides the parameters file'),
+        DeclareLaunchArgument('autostart', default_value='true',
+                              description='configure and activate the lifecycle node at start; '
+                                          'false: wait for ros2 lifecycle / a lifecycle manager; '
+                                          'overrides the parameters file'),
         DeclareLaunchArgument('log_level', default_value='info',
                               description='debug, info, warn, error'),
         Node(
@@ -42,7 +51,8 @@ def generate_launch_description():
             name='posenet_node',
             namespace=namespace,
             parameters=[LaunchConfiguration('params_file'),
-                        {'use_compressed': PythonExpression(["'", use_compressed, "' == 'true'"])}],
+                        {'use_compressed': PythonExpression(["'", use_compressed, "' == 'true'"]),
+                         'autostart': PythonExpression(["'", autostart, "' == 'true'"])}],
             remappings=[
                 ('image', image),
                 ('image/compressed', [image, '/compressed']),

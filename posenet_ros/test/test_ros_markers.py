@@ -13,8 +13,10 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from posenet_ros.engine.parts import SKELETON
 from posenet_ros.engine.types import EstimateResult, Pose
+from posenet_ros.engine.drawing import track_color
 from posenet_ros.ros.markers import (
-    DEFAULT_PIXEL_SIZE, JOINTS_NAMESPACE, SKELETON_NAMESPACE, PoseMarkerBuilder, to_marker_array)
+    DEFAULT_PIXEL_SIZE, JOINT_DIAMETER_M, JOINTS_NAMESPACE, LABELS_NAMESPACE, SKELETON_NAMESPACE,
+    PoseMarkerBuilder, to_marker_array)
 from posenet_ros.ros.messages import to_pose_array
 
 REFERENCE = 'smoke/mobilenet_quant2_075_s16_r353x481_multi_demo.json'
@@ -154,3 +156,42 @@ def test_building_markers_for_ten_poses_is_cheap(pose_arrays):
     runs = 50
     seconds = min(timeit.repeat(lambda: builder.build(pose_array), number=runs, repeat=3))
     print(f'\nPoseMarkerBuilder.build, 10 poses: {seconds / runs * 1e3:.3f} ms')
+
+
+def copied(message):
+    return deserialize_message(serialize_message(message), type(message))
+
+
+def test_poses_with_positions_are_drawn_where_the_person_is(pose_arrays):
+    pose_array = copied(next(iter(pose_arrays.values())))
+    pose = pose_array.poses[0]
+    placed = [k.part for k in pose.keypoints if k.score >= 0.1][:6]
+    for part in placed:  # 3 m in front of the camera, 0.1 m apart
+        keypoint = pose.keypoints[part]
+        keypoint.position.x, keypoint.position.y, keypoint.position.z = 0.1 * part, -0.2, 3.0
+        keypoint.has_position = True
+    markers = by_key(to_marker_array(pose_array, min_keypoint_score=0.1))
+    joints = markers[(JOINTS_NAMESPACE, 0)]
+    # Only the keypoints with a position, at their position, sized in metres.
+    assert [(p.x, p.y, p.z) for p in joints.points] == [(0.1 * part, -0.2, 3.0) for part in placed]
+    assert joints.scale.x == pytest.approx(JOINT_DIAMETER_M)
+    # The other poses have no positions: still on the image plane (z = 0).
+    other = markers[(JOINTS_NAMESPACE, 1)]
+    assert all(p.z == 0.0 for p in other.points)
+
+
+def test_a_tracked_pose_is_labelled_and_coloured_by_its_track(pose_arrays):
+    pose_array = copied(next(iter(pose_arrays.values())))
+    pose_array.poses[0].id = 7
+    builder = PoseMarkerBuilder()
+    markers = by_key(builder.build(pose_array))
+    label = markers[(LABELS_NAMESPACE, 0)]
+    assert label.type == Marker.TEXT_VIEW_FACING and label.text == '#7'
+    expected = [c / 255.0 for c in track_color(7)]
+    limbs = markers[(SKELETON_NAMESPACE, 0)]
+    assert all(np.allclose((c.r, c.g, c.b), expected) for c in limbs.colors)
+    assert (LABELS_NAMESPACE, 1) not in markers, 'untracked poses get no label'
+    # The track is lost: its label is deleted rather than left on screen.
+    pose_array.poses[0].id = 0
+    markers = by_key(builder.build(pose_array))
+    assert markers[(LABELS_NAMESPACE, 0)].action == Marker.DELETE

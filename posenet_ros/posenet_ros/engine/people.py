@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .parts import NUM_KEYPOINTS
-from .types import EstimateResult
+from .types import EstimateResult, Pose
 
 
 @dataclass
@@ -34,6 +34,12 @@ class PeopleFrame:
 
     def __len__(self) -> int:
         return int(self.scores.shape[0])
+
+    def poses(self) -> list[Pose]:
+        """The people as engine Poses (pixels as they are now, e.g. smoothed), for drawing."""
+        return [Pose(score=float(self.scores[index]),
+                     keypoint_scores=self.keypoint_scores[index],
+                     keypoint_coords=self.keypoint_coords[index]) for index in range(len(self))]
 
     @classmethod
     def from_result(cls, result: EstimateResult, min_pose_score: float = 0.0) -> 'PeopleFrame':

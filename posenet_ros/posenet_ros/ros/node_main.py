@@ -15,7 +15,10 @@ def main(args=None) -> int:
     if stop_requested():
         return 0
     from posenet_ros.ros.node import run
-    return run(stop_requested, args)
+    try:
+        return run(stop_requested, args)
+    finally:
+        stop_requested.ignore_from_now()
 
 
 if __name__ == '__main__':

@@ -23,6 +23,14 @@ class StopSignals:
     def _on_signal(self, signum, frame) -> None:
         self._event.set()
 
+    def ignore_from_now(self) -> None:
+        """The process is ending: ignore SIGINT and SIGTERM from here on. Python's own
+        finalization resets handlers it installed to the default (a late Ctrl-C, e.g. launch's
+        forwarded copy, would then kill the process with -2 while TensorFlow tears down); it
+        leaves ignored signals ignored."""
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
+
     def wait(self, timeout_s: float) -> bool:
         return self._event.wait(timeout_s)
 

@@ -37,10 +37,11 @@ class SmoothingStage:
         tracked = ids > 0
         if not tracked.any():
             return
-        valid = np.ones(people.keypoint_scores.shape, dtype=bool)
+        # Keypoints PoseNet is unsure of do not feed the filters and keep their raw pixels.
+        valid = people.keypoint_scores >= settings.min_keypoint_score
         smoothed = self._pixels.smooth(ids, people.keypoint_coords, valid, stamp)
-        people.keypoint_coords = np.where(tracked[:, None, None], smoothed,
-                                          people.keypoint_coords)
+        people.keypoint_coords = np.where(
+            tracked[:, None, None] & np.isfinite(smoothed), smoothed, people.keypoint_coords)
         if people.has_keypoint_position.any():
             smoothed = self._metres.smooth(ids, people.keypoint_positions,
                                            people.has_keypoint_position, stamp)

@@ -1,4 +1,8 @@
-"""Stage: markers and the annotated image, computed only while someone subscribes."""
+"""Stage: markers and the annotated image, computed only while someone subscribes.
+
+Both show what `poses` carries: the published people (smoothed where smoothing is on), in 3D
+where they have positions, coloured and labelled by track id where tracked.
+"""
 from __future__ import annotations
 
 from posenet_ros.engine.drawing import draw_poses
@@ -22,6 +26,7 @@ class VisualizationStage:
             self._markers.pixel_size = settings.marker_pixel_size
             self._markers_pub.publish(self._markers.build(frame.pose_array))
         if settings.publish_image and self._image_pub.get_subscription_count() > 0:
-            drawn = draw_poses(frame.rgb, frame.result.poses, settings.min_pose_score,
-                               settings.min_keypoint_score)
+            people = frame.people
+            drawn = draw_poses(frame.rgb, people.poses(), 0.0, settings.min_keypoint_score,
+                               track_ids=people.track_ids if settings.tracking else None)
             self._image_pub.publish(rgb_to_image_msg(drawn, frame.header))
