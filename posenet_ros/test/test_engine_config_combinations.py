@@ -137,6 +137,7 @@ def test_a_frame_over_the_memory_budget_is_refused_before_preprocessing(estimato
     thin = np.zeros((1, 8192, 3), np.uint8)
     config = EstimateConfig(input_height=257, input_width=257 * 4 - 3, flip_test=True)
     config.check(MULTIPLIER)
-    with pytest.raises(FrameBudgetError, match=r'a 1x8192 image padded .* \d+ MiB, more than MAX_FRAME_BYTES'):
+    with pytest.raises(FrameBudgetError,
+                       match=r'a 1x8192 image padded .* \d+ MiB, more than MAX_FRAME_BYTES'):
         estimator.estimate(np.zeros((8192, 1, 3), np.uint8), config)
     assert estimator.estimate(thin, dataclasses.replace(config, flip_test=False)) is not None

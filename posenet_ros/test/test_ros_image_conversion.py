@@ -274,7 +274,8 @@ def test_bad_raw_images_say_why(fields, cause):
     ('jpeg', b'\xff\xd8\xff\xc0\x00\x0b\x08\x00\x08\x00\x08\x01\x01\x11\x00'
      b'\xff\xda\x00\x08\x01\x01\x00\x00\x3f\x00' + bytes(10) + b'\xff\xd9',
      r'could not decode 37 bytes .*corrupt'),
-    ('jpeg', b'\xff\xd8\xff\xdb\x00\x43' + bytes(67) + b'\xff\xd9', r'ends before its frame header'),
+    ('jpeg', b'\xff\xd8\xff\xdb\x00\x43' + bytes(67) + b'\xff\xd9',
+     r'ends before its frame header'),
     ('jpeg', b'\xff\xd8\xff\xc0\x00\x0b\x08\x80\x00\x80\x00\x01\x01\x11\x00\xff\xd9',
      r'32768x32768 pixels is larger than MAX_IMAGE_SIDE'),
     ('hdr', b'#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 30000 +X 30000\n' + bytes(64),

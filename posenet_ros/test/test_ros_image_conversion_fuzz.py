@@ -50,7 +50,8 @@ def corpus(data_path) -> dict[str, bytes]:
         seeds[f'{index}.jpg'] = jpeg
         seeds[f'{index}.progressive.jpg'] = hostile.jpeg_of(rgb, 75, progressive=True)
         seeds[f'{index}.png'] = hostile.encode(rgb, '.png')
-        seeds[f'{index}.gray16.png'] = cv2.imencode('.png', gray.astype(np.uint16) * 257)[1].tobytes()
+        gray16 = gray.astype(np.uint16) * 257
+        seeds[f'{index}.gray16.png'] = cv2.imencode('.png', gray16)[1].tobytes()
         for extension in ('.webp', '.bmp', '.tif', '.gif', '.ppm', '.jp2', '.ras'):
             seeds[f'{index}{extension}'] = hostile.encode(rgb, extension)
         seeds[f'{index}.adobe.jpg'] = hostile.with_malformed_adobe(jpeg)

@@ -183,7 +183,8 @@ def _png_header(data: bytes) -> ImageHeader:
         if kind == b'IEND':
             break
         position += 12 + length
-    return ImageHeader('PNG', width, height, _PNG_CHANNELS[color_type], 2 if bit_depth == 16 else 1)
+    return ImageHeader('PNG', width, height, _PNG_CHANNELS[color_type],
+                       2 if bit_depth == 16 else 1)
 
 
 # Formats whose samples may be wider than the mode Pillow reports (Pillow reads 16-bit colour
