@@ -12,6 +12,7 @@ Anything whose size cannot be read this way is refused: it is never handed to a 
 from __future__ import annotations
 
 import io
+import re
 import struct
 from dataclasses import dataclass
 
@@ -47,12 +48,18 @@ class ImageHeader:
 _PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 # PNG colour type -> channels OpenCV returns (a palette may expand to RGBA).
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 4, 4: 2, 6: 4}
+# An encoder writes a few per megabyte (IDAT of 8-64 KiB); a bound keeps junk from costing time.
+_PNG_MAX_CHUNKS = 100_000
 # JPEG markers without a length field: TEM, RST0-7, SOI, EOI.
 _JPEG_STANDALONE = {0x01, *range(0xD0, 0xD8), 0xD8, 0xD9}
 # SOF0-SOF15 except DHT (C4), JPG (C8) and DAC (CC).
 _JPEG_SOF = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 _JPEG_PROGRESSIVE = {0xC2, 0xC6, 0xCA, 0xCE}
 _JPEG_SOS = 0xDA
+_JPEG_FILL = re.compile(rb'\xff+')  # a marker's 0xFF and the fill bytes before it
+# Camera JPEGs have a few dozen segments before the frame header (APPn, DQT, DHT, COM); walking
+# more would only let junk data cost CPU time.
+_JPEG_MAX_MARKERS = 1000
 
 # The other formats OpenCV decodes, by the signature its decoders look for, with the name
 # Pillow gives them (None: no reader here, refused).
@@ -121,13 +128,13 @@ def _jpeg_header(data: bytes) -> ImageHeader:
     """Size from the first SOFn segment, markers walked as libjpeg's `next_marker` does."""
     position = 2
     end = len(data)
-    while True:
-        # Bytes between segments that are not a marker are skipped (libjpeg warns and goes on).
-        while position < end and data[position] != 0xFF:
-            position += 1
-        while position < end and data[position] == 0xFF:  # fill bytes
-            position += 1
-        if position >= end:
+    for _ in range(_JPEG_MAX_MARKERS):
+        # Bytes between segments that are not a marker are skipped (libjpeg warns and goes on),
+        # and so are fill bytes (0xFF runs); searched in C, so junk costs no Python loop.
+        position = data.find(b'\xff', position)
+        if position >= 0:
+            position = _JPEG_FILL.match(data, position).end()
+        if position < 0 or position >= end:
             raise ImageHeaderError('JPEG data ends before its frame header (SOF marker)')
         marker = data[position]
         position += 1
@@ -156,6 +163,8 @@ def _jpeg_header(data: bytes) -> ImageHeader:
             return ImageHeader('JPEG', width, height, 1 if components == 1 else 3, values,
                                working)
         position += length
+    raise ImageHeaderError(
+        f'JPEG has more than {_JPEG_MAX_MARKERS} markers before its frame header (SOF marker)')
 
 
 def _png_header(data: bytes) -> ImageHeader:
@@ -174,7 +183,9 @@ def _png_header(data: bytes) -> ImageHeader:
     if color_type not in _PNG_CHANNELS:
         raise ImageHeaderError(f'PNG header has an invalid colour type {color_type}')
     position = 8
-    while position + 8 <= len(data):
+    for _ in range(_PNG_MAX_CHUNKS):
+        if position + 8 > len(data):
+            break
         length, kind = struct.unpack_from('>I4s', data, position)
         if length > len(data) - position - 12:
             raise ImageHeaderError(
@@ -183,6 +194,8 @@ def _png_header(data: bytes) -> ImageHeader:
         if kind == b'IEND':
             break
         position += 12 + length
+    else:
+        raise ImageHeaderError(f'PNG has more than {_PNG_MAX_CHUNKS} chunks')
     return ImageHeader('PNG', width, height, _PNG_CHANNELS[color_type],
                        2 if bit_depth == 16 else 1)
 
