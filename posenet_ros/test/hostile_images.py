@@ -43,6 +43,11 @@ def png_bomb(width: int, height: int, *, channels: int = 3, bad_crc_chunk: bool 
     return b'\x89PNG\r\n\x1a\n' + b''.join(chunks)
 
 
+def with_chunk_length(png: bytes, length: int) -> bytes:
+    """A PNG whose second chunk (after IHDR) declares `length` bytes (OpenCV allocates them)."""
+    return png[:33] + struct.pack('>I', length) + png[37:]
+
+
 def hdr_bomb(width: int, height: int) -> bytes:
     """A Radiance HDR (new RLE scanlines of one grey value) declaring width x height pixels."""
     head = f'#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y {height} +X {width}\n'.encode()
@@ -53,6 +58,20 @@ def hdr_bomb(width: int, height: int) -> bytes:
 
     line = bytes((2, 2, width >> 8, width & 0xFF)) + runs(100) * 3 + runs(128)  # exponent last
     return head + line * height
+
+
+def tiff_with_tiles(tile_width: int, tile_height: int, width: int = 16, height: int = 16) -> bytes:
+    """A small 8-bit grey TIFF in one tile of the given size (OpenCV allocates the whole tile)."""
+    tags = [(256, 4, width), (257, 4, height), (258, 3, 8), (259, 3, 1), (262, 3, 1),
+            (277, 3, 1), (322, 4, tile_width), (323, 4, tile_height), (324, 4, 0),
+            (325, 4, width * height)]
+    data_offset = 8 + 2 + len(tags) * 12 + 4
+    out = b'II*\x00' + struct.pack('<IH', 8, len(tags))
+    for tag, kind, value in tags:
+        value = data_offset if tag == 324 else value
+        packed = struct.pack('<HH', value, 0) if kind == 3 else struct.pack('<I', value)
+        out += struct.pack('<HHI', tag, kind, 1) + packed
+    return out + struct.pack('<I', 0) + bytes(width * height)
 
 
 def jpeg_of(rgb: np.ndarray, quality: int = 90, *, progressive: bool = False) -> bytes:
@@ -113,6 +132,8 @@ data = {{
     'jpeg_adobe_app14_declared_8000x8000': lambda: h.with_malformed_adobe(
         h.with_declared_size(h.jpeg_of(rgb), 8000, 8000)),
     'jpeg_photo': lambda: h.jpeg_of(rgb),
+    'tiff_16x16_in_one_16384x16368_tile': lambda: h.tiff_with_tiles(16384, 16368),
+    'png_64x48_chunk_declaring_1.7GB': lambda: h.with_chunk_length(h.png_bomb(64, 48), 0x6898000F),
 }}[{kind!r}]()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 try:
@@ -138,7 +159,8 @@ def main() -> None:
     parser.add_argument('--before', default=None, help='image_conversion.py to use instead')
     args = parser.parse_args()
     for kind in ('jpeg_photo', 'png_bomb_16384x16384_rgb_bad_crc', 'hdr_bomb_12000x12000',
-                 'jpeg_adobe_app14_declared_8000x8000'):
+                 'jpeg_adobe_app14_declared_8000x8000', 'tiff_16x16_in_one_16384x16368_tile',
+                 'png_64x48_chunk_declaring_1.7GB'):
         size, before, peak, outcome = _peak_rss_of(kind, args.before, args.photo)
         print(f'{kind}: {size / 1024:.0f} KiB in, peak RSS {before / 1024:.0f} MiB before '
               f'decoding -> {peak / 1024:.0f} MiB; {outcome}', flush=True)

@@ -62,6 +62,8 @@ def corpus(data_path) -> dict[str, bytes]:
     seeds['bomb_bad_crc.png'] = hostile.png_bomb(9000, 9000, channels=1)
     seeds['bomb.hdr'] = hostile.hdr_bomb(9000, 40)
     seeds['pfm'] = b'PF\n30000 30000\n-1.0\n' + bytes(64)
+    seeds['huge_tiles.tif'] = hostile.tiff_with_tiles(16384, 16368)
+    seeds['tiles.tif'] = hostile.tiff_with_tiles(16, 16)
     seeds['random'] = np.random.default_rng(3).integers(0, 256, 4096, np.uint8).tobytes()
     seeds['many_markers.jpg'] = b'\xff\xd8' + b'\xff\x00' * 200_000 + seeds['0.jpg'][2:]
     small_png = seeds['bad_crc_chunk.png']
@@ -127,6 +129,7 @@ def test_compressed_images_raise_only_image_conversion_error(corpus):
     ('0.huge.jpg', r'refused: JPEG image of 65535x65535 pixels'),
     ('0.wide.png', r'refused: PNG image of 8193x4 pixels'),
     ('random', r'refused: not an image format'),
+    ('huge_tiles.tif', r'refused: TIFF image of 16x16 pixels .* would take 2046 MiB to decode'),
     ('many_markers.jpg', r'refused: JPEG has more than 1000 markers before its frame header'),
     ('many_chunks.png', r'refused: PNG has more than 100000 chunks'),
 ])

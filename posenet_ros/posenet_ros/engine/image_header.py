@@ -36,7 +36,8 @@ class ImageHeader:
     height: int
     channels: int         # values per pixel the decoder produces (at most)
     bytes_per_value: int  # 1, 2 (16-bit) or 4 (32-bit integer or float)
-    working_bytes: int = 0  # extra buffers the decoder holds (progressive JPEG coefficients)
+    working_bytes: int = 0  # extra buffers the decoder holds (progressive JPEG coefficients,
+    #                         a TIFF tile)
 
     @property
     def decoded_bytes(self) -> int:
@@ -226,9 +227,14 @@ def _pillow_header(data: bytes, name: str, pillow_format: str) -> ImageHeader:
         with Image.open(io.BytesIO(data), formats=[pillow_format]) as image:
             width, height = image.size
             channels, values = _pillow_layout(image.mode, name)
+            working = 0
+            if name == 'TIFF':  # OpenCV allocates a whole tile, whatever the image's size
+                tags = getattr(image, 'tag_v2', {})
+                tile_width, tile_height = int(tags.get(322, 0)), int(tags.get(323, 0))
+                working = tile_width * tile_height * channels * values
     except Image.DecompressionBombError as error:
         raise ImageHeaderError(f'{name} image is too large: {error}') from None
     except Exception as error:  # noqa: BLE001 - any reader failure means: size unknown
         raise ImageHeaderError(
             f'{name} header cannot be read ({type(error).__name__}: {error})') from None
-    return ImageHeader(name, width, height, channels, values)
+    return ImageHeader(name, width, height, channels, values, working)
