@@ -37,7 +37,7 @@ class ImageHeader:
     channels: int         # values per pixel the decoder produces (at most)
     bytes_per_value: int  # 1, 2 (16-bit) or 4 (32-bit integer or float)
     working_bytes: int = 0  # extra buffers the decoder holds (progressive JPEG coefficients,
-    #                         a TIFF tile)
+    #                         a TIFF tile, JPEG 2000's int32 and AVIF's YUV planes)
 
     @property
     def decoded_bytes(self) -> int:
@@ -232,6 +232,10 @@ def _pillow_header(data: bytes, name: str, pillow_format: str) -> ImageHeader:
                 tags = getattr(image, 'tag_v2', {})
                 tile_width, tile_height = int(tags.get(322, 0)), int(tags.get(323, 0))
                 working = tile_width * tile_height * channels * values
+            elif name == 'JPEG 2000':  # OpenJPEG decodes every component to int32 first
+                working = width * height * channels * 4
+            elif name == 'AVIF':  # libavif decodes to YUV planes (up to 16 bits) first
+                working = width * height * 3 * 2
     except Image.DecompressionBombError as error:
         raise ImageHeaderError(f'{name} image is too large: {error}') from None
     except Exception as error:  # noqa: BLE001 - any reader failure means: size unknown
