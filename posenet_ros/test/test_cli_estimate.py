@@ -86,14 +86,19 @@ def test_unreadable_inputs_are_skipped_and_reported(models_env, photo_dir, tmp_p
     assert len(ours['times_ms']) == 4  # --repeat 2: every run timed
 
 
-def test_video_frames_and_drawings(models_env, data_path, tmp_path):
-    cv2 = pytest.importorskip('cv2')
-    frames = [load_image_rgb(data_path / 'smoke' / 'zidane.jpg')[:352, :640]] * 3
-    video = tmp_path / 'clip.avi'
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*'MJPG'), 10, (640, 352))
+def write_video(path, frames) -> None:
+    import cv2
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'MJPG'), 10, (width, height))
     for frame in frames:
         writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
     writer.release()
+
+
+def test_video_frames_and_drawings(models_env, data_path, tmp_path):
+    frames = [load_image_rgb(data_path / 'smoke' / 'zidane.jpg')[:352, :640]] * 3
+    video = tmp_path / 'clip.avi'
+    write_video(video, frames)
     drawn = tmp_path / 'drawn'
     out = tmp_path / 'video.json'
     assert main([str(video), '--json', str(out), '--draw', str(drawn), '--quiet']) == 0
@@ -107,8 +112,49 @@ def test_video_frames_and_drawings(models_env, data_path, tmp_path):
     assert np.abs(picture.astype(int) - frames[0]).mean() > 1  # something was drawn on it
 
 
+def test_several_videos_get_unique_ids(models_env, data_path, tmp_path, capsys):
+    frame = load_image_rgb(data_path / 'smoke' / 'zidane.jpg')[:352, :640]
+    write_video(tmp_path / 'left.avi', [frame] * 2)
+    write_video(tmp_path / 'right.avi', [frame] * 2)
+    out = tmp_path / 'videos.json'
+    assert main([str(tmp_path / 'left.avi'), str(tmp_path / 'right.avi'),
+                 str(data_path / 'smoke' / 'bus.jpg'), '--json', str(out), '--quiet']) == 0
+    ids = [r['id'] for r in read_results(out)['results']]
+    assert ids == ['left/0', 'left/1', 'right/0', 'right/1', 'bus']
+    assert 'repeats' not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('make_target, message', [
+    (lambda tmp: tmp, 'is a folder: give the path of a file'),
+    (lambda tmp: (tmp / 'plain').write_text('') or tmp / 'plain' / 'poses.json',
+     'cannot write in'),
+])
+def test_unusable_json_path_is_refused_before_any_work(data_path, tmp_path, capsys,
+                                                      make_target, message):
+    target = make_target(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(data_path / 'smoke' / 'bus.jpg'), '--json', str(target),
+              '--model', str(tmp_path / 'never_looked_at')])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and 'never_looked_at' not in err
+
+
+def test_oversized_photo_is_refused_before_decoding(models_env, photo_dir, tmp_path, capsys):
+    import hostile_images
+    (photo_dir / 'bomb.png').write_bytes(hostile_images.png_bomb(9000, 9000, channels=1,
+                                                                 bad_crc_chunk=False))
+    out = tmp_path / 'poses.json'
+    assert main([str(photo_dir), '--json', str(out), '--quiet']) == 1
+    assert 'bomb.png: refused: PNG image of 9000x9000 pixels is larger than MAX_IMAGE_SIDE' in \
+        capsys.readouterr().err
+    assert [r['id'] for r in read_results(out)['results']] == ['bus', 'zidane']
+
+
 @pytest.mark.parametrize('args, message', [
     (['--resolution', 'big'], 'is not a resolution'),
+    (['--resolution', '1x4097'], 'too small: PoseNet finds nobody'),
+    (['--resolution', '257x4097'], 'aspect ratio of 15.9'),
     (['--stride', '32'], 'output_stride 32 needs multiplier'),
     (['--max-detections', '0'], 'must be at least 1'),
     (['--score-threshold', '1.5'], 'score_threshold must be between 0 and 1'),

@@ -171,3 +171,37 @@ def test_offline_and_download_disabled(cache):
     with pytest.raises(ModelNotFoundError, match='downloading was disabled'):
         resolve_model('mobilenet_quant2_075', download=False)
     assert not cache.exists() or list(cache.iterdir()) == []
+
+
+def test_unusable_cache_folder_is_one_clear_error(monkeypatch, tmp_path):
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('not a folder')
+    monkeypatch.setenv('POSENET_CACHE', str(blocker / 'cache'))
+    monkeypatch.delenv('POSENET_MODELS', raising=False)
+    with pytest.raises(ModelNotFoundError, match=r'the cache folder .*a_file/cache cannot be used '
+                                                 r'\(.*\)\. Set POSENET_CACHE to a folder'):
+        resolve_model('mobilenet_quant2_075', base_url='http://127.0.0.1:9')
+
+
+@pytest.mark.parametrize('damaged', ['group1-shard1of1.bin', 'model-stride16.json'])
+def test_weights_in_any_folder_are_checked_against_the_pinned_sha256(models_path, tmp_path,
+                                                                     damaged):
+    """A same-size random shard would load and find nobody: it is refused, naming the file."""
+    folder = tmp_path / 'my_weights'
+    folder.mkdir()
+    for item in (models_path / 'mobilenet_quant2_075').iterdir():
+        (folder / item.name).write_bytes(item.read_bytes())
+    assert resolve_model(str(folder)) == folder.resolve()
+    target = folder / damaged
+    size = target.stat().st_size
+    if damaged.endswith('.bin'):
+        target.write_bytes(np.random.default_rng(0).integers(0, 256, size, np.uint8).tobytes())
+    else:
+        target.write_bytes(target.read_bytes()[:-1] + b' ')  # same size, other content
+    assert target.stat().st_size == size
+    with pytest.raises(ValueError, match=rf'{target}.* \({size} bytes\) .*not the published '
+                                         rf'{PINNED_FILES["mobilenet_quant2_075"][damaged][1]}'):
+        resolve_model(str(folder))
+    with pytest.raises(ValueError, match=damaged):
+        from posenet_ros.engine.estimator import PoseEstimator
+        PoseEstimator(str(folder))

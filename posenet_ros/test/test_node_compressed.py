@@ -71,7 +71,7 @@ def test_poses_are_the_engines_for_the_decoded_frame(ros, estimator, rgb, extens
 
 
 @pytest.mark.parametrize('data, cause', [
-    (b'\xff\xd8\xff\xe0 this is not really a JPEG' * 10, 'could not decode'),
+    (b'\xff\xd8\xff\xe0 this is not really a JPEG' * 10, 'ends before its frame header'),
     (b'', 'empty data'),
 ])
 def test_corrupt_compressed_data_is_logged_and_the_node_goes_on(ros, rgb, data, cause):

@@ -222,6 +222,29 @@ def test_png_variants_decode_exactly(photo):
                                       expected, err_msg=fmt)
 
 
+@pytest.mark.parametrize('extension, exact', [
+    ('.webp', False), ('.bmp', True), ('.tif', True), ('.ppm', True), ('.jp2', False),
+    ('.ras', True), ('.avif', False), ('.jpg', False)])
+def test_other_formats_opencv_writes_decode(photo, extension, exact):
+    ok, data = cv2.imencode(extension, np.ascontiguousarray(photo[..., ::-1]))
+    assert ok
+    rgb = compressed_to_rgb(CompressedImage(format=extension[1:], data=data.tobytes()))
+    assert rgb.shape == photo.shape
+    if exact:
+        np.testing.assert_array_equal(rgb, photo)
+    else:
+        assert_patches_keep_hue(rgb)
+
+
+@pytest.mark.parametrize('extension, name', [('.hdr', 'Radiance HDR'), ('.pfm', 'PFM'),
+                                             ('.pam', 'PAM')])
+def test_formats_whose_size_is_not_checked_are_refused(photo, extension, name):
+    ok, data = cv2.imencode(extension, np.ascontiguousarray(photo[..., ::-1]))
+    assert ok
+    with pytest.raises(ImageConversionError, match=f'{name} images are not accepted'):
+        compressed_to_rgb(CompressedImage(format=extension[1:], data=data.tobytes()))
+
+
 def bad_raw(**fields) -> Image:
     base = dict(height=4, width=6, encoding='rgb8', step=18, data=bytes(72))
     base.update(fields)
@@ -248,8 +271,18 @@ def test_bad_raw_images_say_why(fields, cause):
 @pytest.mark.parametrize('fmt, data, cause', [
     ('jpeg', b'', r"format 'jpeg'\) has empty data"),
     ('jpeg', bytes(np.random.default_rng(2).integers(0, 256, 500, dtype=np.uint8)),
-     r'could not decode 500 bytes .*corrupt'),
-    ('png', b'\x89PNG\r\n\x1a\n' + bytes(40), r'could not decode 48 bytes'),
+     r'500 bytes, refused: not an image format that can be decoded here'),
+    ('png', b'\x89PNG\r\n\x1a\n' + bytes(40), r'48 bytes, refused: .*valid IHDR'),
+    # An 8x8 frame header, then a scan whose Huffman table was never defined.
+    ('jpeg', b'\xff\xd8\xff\xc0\x00\x0b\x08\x00\x08\x00\x08\x01\x01\x11\x00'
+     b'\xff\xda\x00\x08\x01\x01\x00\x00\x3f\x00' + bytes(10) + b'\xff\xd9',
+     r'could not decode 37 bytes .*corrupt'),
+    ('jpeg', b'\xff\xd8\xff\xdb\x00\x43' + bytes(67) + b'\xff\xd9',
+     r'ends before its frame header'),
+    ('jpeg', b'\xff\xd8\xff\xc0\x00\x0b\x08\x80\x00\x80\x00\x01\x01\x11\x00\xff\xd9',
+     r'32768x32768 pixels is larger than MAX_IMAGE_SIDE'),
+    ('hdr', b'#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 30000 +X 30000\n' + bytes(64),
+     r'Radiance HDR images are not accepted'),
     ('16UC1; compressedDepth png', b'\x00' * 20, r'compressed depth image'),
     ('png', png(np.zeros((1, MAX_IMAGE_SIDE + 1), np.uint8)), r'larger than MAX_IMAGE_SIDE'),
 ])

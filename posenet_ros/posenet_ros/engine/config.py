@@ -13,6 +13,19 @@ OUTPUT_STRIDES = (8, 16, 32)
 MAX_INPUT_SIDE = 4097
 # Where the network runs ('auto': the GPU when TensorFlow sees one); `network.resolve_device`.
 DEVICES = ('auto', 'cpu', 'gpu')
+# The least input side (after snapping) accepted. Measured with mobilenet_quant2_075 on the 7
+# COCO val2017 photos of ../shared/data/coco_kpts with one annotated person (square inputs
+# k * stride + 1, multi-pose decoding, PoseNet's defaults; found = a pose with 5 keypoints of
+# score >= 0.5 on the annotated person): where the person fills most of the frame
+# (000000547336.jpg) PoseNet finds them from 49 px at stride 16 and 57 px at stride 8, and no
+# smaller input found anyone in any of the photos (smaller people need 81-177 px). At 57 px and
+# more the person is found with every input shape up to MAX_INPUT_ASPECT_RATIO, at both
+# strides, so a 4:3 frame is never left too few pixels.
+MIN_INPUT_SIDE = 57
+# The longest input side at most this many times the shortest: a wider input spends most of
+# its pixels (and memory, see preprocess.MAX_FRAME_BYTES) on padding for any usual camera.
+# match_aspect_ratio takes the image's own shape instead, so it is not bound by this.
+MAX_INPUT_ASPECT_RATIO = 4.0
 
 
 def max_output_stride(multiplier: float) -> int:
@@ -44,6 +57,11 @@ def _valid_at_most(size: int, output_stride: int) -> int:
     return (size - 1) // output_stride * output_stride + 1
 
 
+def smallest_input_side(output_stride: int) -> int:
+    """The smallest valid input side of at least MIN_INPUT_SIDE pixels at this stride."""
+    return _valid_at_least(MIN_INPUT_SIDE, output_stride)
+
+
 # EstimateConfig fields beyond the original PoseNet; their defaults give the original's results.
 BEYOND_ORIGINAL_FIELDS = ('match_aspect_ratio', 'flip_test', 'refine_keypoints',
                           'pose_score_keypoints')
@@ -67,25 +85,28 @@ def input_size_for_image(image_height: int, image_width: int, output_stride: int
         raise ValueError(f'output_stride must be one of {OUTPUT_STRIDES}, got {output_stride}')
     if (pixel_budget is None) == (long_side is None):
         raise ValueError('give exactly one of pixel_budget and long_side')
-    smallest = output_stride + 1
+    smallest = smallest_input_side(output_stride)
     largest = _valid_at_most(MAX_INPUT_SIDE, output_stride)
     if long_side is not None:
         if not 1 <= long_side <= MAX_INPUT_SIDE:
             raise ValueError(f'long_side must be between 1 and {MAX_INPUT_SIDE}, got {long_side}')
-        long = to_valid_input_size(long_side, output_stride)
-        short = min(long, _valid_at_least(
-            long * min(image_height, image_width) / max(image_height, image_width), output_stride))
+        long = max(smallest, to_valid_input_size(long_side, output_stride))
+        short = min(long, max(smallest, _valid_at_least(
+            long * min(image_height, image_width) / max(image_height, image_width),
+            output_stride)))
         return (long, short) if image_height >= image_width else (short, long)
     if pixel_budget < smallest * smallest:
         raise ValueError(f'pixel_budget {pixel_budget} is below the smallest input at stride '
-                         f'{output_stride} ({smallest}x{smallest} = {smallest * smallest} pixels)')
+                         f'{output_stride} ({smallest}x{smallest} = {smallest * smallest} pixels; '
+                         f'MIN_INPUT_SIDE = {MIN_INPUT_SIDE})')
     best_key, best = None, None
     for height in range(smallest, min(largest, pixel_budget // smallest) + 1, output_stride):
         widest = _valid_at_most(min(pixel_budget // height, MAX_INPUT_SIDE), output_stride)
         if widest < smallest:
             break
         # Width beyond the image's aspect ratio only adds padding.
-        width = min(widest, _valid_at_least(height * image_width / image_height, output_stride))
+        width = min(widest, max(smallest, _valid_at_least(height * image_width / image_height,
+                                                          output_stride)))
         scale = min(height / image_height, width / image_width)
         key = (scale * scale * image_height * image_width, -height * width)
         if best_key is None or key > best_key:
@@ -120,7 +141,13 @@ class EstimateConfig:
     pose_score_keypoints: int = NUM_KEYPOINTS
 
     def check(self, multiplier: float | None = None) -> None:
-        """Raise ValueError with the reason if any field is out of range."""
+        """Raise ValueError with the reason if any field, or their combination, cannot work.
+
+        Beyond each field's range: the snapped input must have at least MIN_INPUT_SIDE pixels
+        on a side and an aspect ratio within MAX_INPUT_ASPECT_RATIO; with match_aspect_ratio
+        (where only the pixel budget input_height x input_width counts) the budget must hold
+        the smallest such input.
+        """
         if self.output_stride not in OUTPUT_STRIDES:
             raise ValueError(f'output_stride must be one of {OUTPUT_STRIDES}, got {self.output_stride}')
         if multiplier is not None and self.output_stride > max_output_stride(multiplier):
@@ -146,6 +173,36 @@ class EstimateConfig:
                 self.pose_score_keypoints) or not 1 <= self.pose_score_keypoints <= NUM_KEYPOINTS):
             raise ValueError(f'pose_score_keypoints must be an integer from 1 to {NUM_KEYPOINTS}, '
                              f'got {self.pose_score_keypoints!r}')
+        self._check_input_shape()
+
+    def _check_input_shape(self) -> None:
+        stride = self.output_stride
+        height = to_valid_input_size(self.input_height, stride)
+        width = to_valid_input_size(self.input_width, stride)
+        smallest = smallest_input_side(stride)
+        given = f'input {self.input_height}x{self.input_width} (height x width'
+        if (height, width) != (self.input_height, self.input_width):
+            given += f', snapped to {height}x{width} at stride {stride}'
+        given += ')'
+        if self.match_aspect_ratio:
+            if height * width < smallest * smallest:
+                raise ValueError(
+                    f'{given} is too small a pixel budget for match_aspect_ratio: it needs at '
+                    f'least {smallest}x{smallest} = {smallest * smallest} pixels at stride '
+                    f'{stride}, the least input in which PoseNet finds a person '
+                    f'(MIN_INPUT_SIDE = {MIN_INPUT_SIDE})')
+            return
+        if min(height, width) < MIN_INPUT_SIDE:
+            raise ValueError(
+                f'{given} is too small: PoseNet finds nobody in an input with fewer than '
+                f'MIN_INPUT_SIDE = {MIN_INPUT_SIDE} pixels on a side; the least at stride '
+                f'{stride} is {smallest}')
+        aspect = max(height, width) / min(height, width)
+        if aspect > MAX_INPUT_ASPECT_RATIO:
+            raise ValueError(
+                f'{given} has an aspect ratio of {aspect:.1f}, beyond MAX_INPUT_ASPECT_RATIO = '
+                f'{MAX_INPUT_ASPECT_RATIO:g}: a camera frame would become a sliver among padding '
+                '(use a shape closer to the camera\'s, or match_aspect_ratio)')
 
     def snapped(self) -> 'EstimateConfig':
         """The same settings with the input size snapped to what the network accepts."""

@@ -15,6 +15,7 @@ from .flip_test import average_with_mirror
 from .model_store import resolve_model
 from .network import PoseNetwork
 from .poses import poses_from_outputs
+from .preprocess import check_frame_budget
 from .types import EstimateResult, NetworkOutputs, Padding
 from .weights import load_weights
 
@@ -101,8 +102,11 @@ class PoseEstimator:
         outputs to decode (mirror-averaged with `flip_test`, the averaging counted as
         inference), the padding and the network's timings."""
         config = self._checked(config)
-        if config.match_aspect_ratio and getattr(image_rgb, 'ndim', 0) == 3:
-            config = config.for_image(image_rgb.shape[0], image_rgb.shape[1])
+        if getattr(image_rgb, 'ndim', 0) == 3 and min(image_rgb.shape[:2]) >= 1:
+            if config.match_aspect_ratio:
+                config = config.for_image(image_rgb.shape[0], image_rgb.shape[1])
+            check_frame_budget(image_rgb.shape[0], image_rgb.shape[1], config.input_height,
+                               config.input_width, config.flip_test)
         size = (config.input_height, config.input_width, config.output_stride)
         if not config.flip_test:
             outputs, padding, timings = self._network.run(image_rgb, *size)

@@ -13,6 +13,8 @@ from typing import Iterator
 
 import numpy as np
 
+from .image_header import ImageHeader, ImageHeaderError, check_decodable
+
 VIDEO_EXTENSIONS = frozenset({
     '.avi', '.flv', '.m4v', '.mkv', '.mov', '.mp4', '.mpeg', '.mpg', '.ts', '.webm', '.wmv'})
 
@@ -47,11 +49,20 @@ def is_video(path: str | os.PathLike) -> bool:
 
 
 def load_image_rgb(path: str | os.PathLike) -> np.ndarray:
-    """A photo as an RGB uint8 (h, w, 3) array, or InputReadError."""
+    """A photo as an RGB uint8 (h, w, 3) array, or InputReadError.
+
+    Its size is checked before it is decoded (`image_header.check_decodable`, counting 4 bytes
+    a pixel), so a huge or bogus header is refused instead of filling the memory.
+    """
     from PIL import Image, UnidentifiedImageError
     path = Path(path)
     try:
         with Image.open(path) as image:
+            width, height = image.size
+            try:
+                check_decodable(ImageHeader(image.format or 'image', width, height, 4, 1))
+            except ImageHeaderError as error:
+                raise InputReadError(f'{path}: refused: {error}') from None
             return np.asarray(image.convert('RGB'))
     except FileNotFoundError:
         raise InputReadError(f'{path}: no such file') from None

@@ -19,6 +19,18 @@ import tensorflow as tf
 from .decode_common import js_round
 from .types import Padding
 
+# The most memory preprocessing may take for one frame: the image padded to the input's aspect
+# ratio (uint8) plus the network input (float32; two with the flip test). A frame that needs
+# more is refused by `check_frame_budget` before anything is allocated. 512 MiB holds an
+# 8192x8192 image (MAX_IMAGE_SIDE) padded for an input of aspect ratio 4:3 with room to spare;
+# what breaks it is an input shape far from the image's (an 8-bit 4K frame in a 1:4 input takes
+# 171 MiB, a 640x480 frame in a 1x4097 input 2.6 GiB).
+MAX_FRAME_BYTES = 512 * 2**20
+
+
+class FrameBudgetError(ValueError):
+    """A frame whose preprocessing would take more than MAX_FRAME_BYTES; says how much."""
+
 
 def compute_padding(image_height: int, image_width: int,
                     input_height: int, input_width: int) -> Padding:
@@ -30,6 +42,27 @@ def compute_padding(image_height: int, image_width: int,
         return Padding(top=0, bottom=0, left=side, right=side)
     side = js_round(0.5 * ((1.0 / target_aspect) * image_width - image_height))
     return Padding(top=side, bottom=side, left=0, right=0)
+
+
+def preprocess_bytes(image_height: int, image_width: int, input_height: int, input_width: int,
+                     mirrored: bool = False) -> int:
+    """Bytes of the padded image and of the network input(s) for one frame."""
+    padding = compute_padding(image_height, image_width, input_height, input_width)
+    padded = ((image_height + padding.top + padding.bottom)
+              * (image_width + padding.left + padding.right) * 3)
+    return padded + input_height * input_width * 3 * 4 * (2 if mirrored else 1)
+
+
+def check_frame_budget(image_height: int, image_width: int, input_height: int,
+                       input_width: int, mirrored: bool = False) -> None:
+    """Refuse (FrameBudgetError) a frame whose preprocessing would exceed MAX_FRAME_BYTES."""
+    needed = preprocess_bytes(image_height, image_width, input_height, input_width, mirrored)
+    if needed > MAX_FRAME_BYTES:
+        raise FrameBudgetError(
+            f'a {image_width}x{image_height} image padded to the aspect ratio of the '
+            f'{input_width}x{input_height} input (width x height) would take '
+            f'{needed / 2**20:.0f} MiB, more than MAX_FRAME_BYTES = {MAX_FRAME_BYTES // 2**20} '
+            'MiB: use an input shape closer to the image\'s, or match_aspect_ratio')
 
 
 def padding_vector(padding: Padding) -> np.ndarray:

@@ -10,7 +10,10 @@ be compared, evaluated and plotted by the same tools:
      "times_ms": [one wall time per estimate call]}
 
 `res` is an int for a square input, else {"height", "width"}; `part` uses the tfjs camelCase
-names; `x`, `y` are source-image pixels; `nms` is in model-input pixels.
+names; `x`, `y` are source-image pixels; `nms` is in model-input pixels. `id` is the photo's file
+stem (an int when all digits, as the COCO ids of the reference files), a frame index for the
+frames of a video given alone, and "<video stem>/<frame index>" for video frames of a run with
+several inputs (`posenet-estimate`), so ids are unique within a file.
 
 With `posenet-estimate --track` every pose also has `"track_id"`: an int, the same for one
 person over a video's frames (from 1, never reused within a video run; 0 while a new person is

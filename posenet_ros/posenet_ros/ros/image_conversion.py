@@ -18,16 +18,17 @@ from __future__ import annotations
 import array
 import contextlib
 import functools
-import io
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 from sensor_msgs.msg import CompressedImage, Image
 
-# Larger images are refused: PoseNet downsizes to a few hundred pixels anyway, and a bogus header
-# (or a decompression bomb) must not make the node allocate gigabytes.
-MAX_IMAGE_SIDE = 8192
+# Larger images are refused (MAX_IMAGE_SIDE on a side; MAX_DECODED_BYTES for a compressed one):
+# PoseNet downsizes to a few hundred pixels anyway, and a bogus header (or a decompression bomb)
+# must not make the node allocate gigabytes.
+from posenet_ros.engine.image_header import (  # noqa: F401 - the limits are part of this API
+    MAX_DECODED_BYTES, MAX_IMAGE_SIDE, ImageHeaderError, check_decodable, read_image_header)
 
 
 class ImageConversionError(ValueError):
@@ -136,36 +137,58 @@ def _rows(msg: Image, encoding: str, width: int, height: int, step: int,
 
 
 def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
-    """Decode a CompressedImage (JPEG, PNG, anything `cv2.imdecode` reads) to (H, W, 3) uint8 RGB.
+    """Decode a CompressedImage (JPEG, PNG, WebP, ...) to (H, W, 3) uint8 RGB.
 
     `format` is informational ('jpeg', 'bgr8; jpeg compressed bgr8', 'png'...): the codec is
-    recognised from the data. Grey images become grey RGB, alpha is dropped, 16-bit PNGs keep
-    their high byte. The size is read from the header first, so an oversized image is refused
-    before any pixel is decoded.
+    recognised from the data. Grey images become grey RGB, alpha is dropped, 16-bit images keep
+    their high byte. The size is read from the header first (`engine.image_header`), so an
+    image larger than MAX_IMAGE_SIDE or MAX_DECODED_BYTES, or one whose size cannot be read, is
+    refused before any pixel is decoded. Whatever the bytes, the only exception raised is
+    ImageConversionError, saying why.
     """
     fmt = msg.format.strip() or 'unspecified'
+    what = f"compressed image (format '{fmt}')"
     if 'compresseddepth' in fmt.lower().replace(' ', ''):
         raise ImageConversionError(
             f"format '{fmt}' is a compressed depth image, not a camera image: subscribe to the "
             'colour or mono image topic instead')
     data = np.frombuffer(msg.data, dtype=np.uint8)
     if data.size == 0:
-        raise ImageConversionError(f"compressed image (format '{fmt}') has empty data")
-    header_size = _encoded_size(data, fmt)
-    if header_size is not None:
-        _check_size(*header_size, f"compressed image (format '{fmt}')")
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+        raise ImageConversionError(f'{what} has empty data')
+    try:
+        header = read_image_header(data)
+        check_decodable(header)
+    except ImageHeaderError as error:
+        raise ImageConversionError(f'{what}, {data.size} bytes, refused: {error}') from None
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    except cv2.error as error:
+        raise ImageConversionError(
+            f'could not decode {data.size} bytes of {what}: OpenCV says '
+            f"{_first_line(error)}") from None
     if image is None or image.size == 0:
         raise ImageConversionError(
-            f"could not decode {data.size} bytes of compressed image (format '{fmt}'): the data is "
-            'corrupt or not in an image format OpenCV reads (JPEG, PNG, ...)')
-    _check_size(image.shape[1], image.shape[0], f"compressed image (format '{fmt}')")
+            f'could not decode {data.size} bytes of {what}: the data is corrupt or not in an '
+            'image format OpenCV reads (JPEG, PNG, ...)')
+    if image.shape[:2] != (header.height, header.width):
+        raise ImageConversionError(
+            f'{what} decoded to {image.shape[1]}x{image.shape[0]} pixels, not the '
+            f'{header.width}x{header.height} its header declares')
+    try:
+        return _decoded_to_rgb(image, what)
+    except cv2.error as error:
+        raise ImageConversionError(
+            f'{what} decodes to an image of shape {image.shape} and {image.dtype} that cannot '
+            f'be converted to RGB: {_first_line(error)}') from None
+
+
+def _decoded_to_rgb(image: np.ndarray, what: str) -> np.ndarray:
+    """An array as cv2.imdecode returns it (grey/BGR/BGRA, 8 or 16 bits) as uint8 RGB."""
     if image.dtype == np.uint16:
         image = (image >> 8).astype(np.uint8)
     elif image.dtype != np.uint8:
         raise ImageConversionError(
-            f"compressed image (format '{fmt}') decodes to {image.dtype} values; only 8- and "
-            '16-bit images are supported')
+            f'{what} decodes to {image.dtype} values; only 8- and 16-bit images are supported')
     if image.ndim == 2:
         return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
     channels = image.shape[2]
@@ -173,7 +196,15 @@ def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
         return cv2.cvtColor(np.ascontiguousarray(image[..., 0]), cv2.COLOR_GRAY2RGB)
     if channels == 3:
         return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
+    if channels == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
+    raise ImageConversionError(f'{what} decodes to {channels} channels; expected 1 to 4')
+
+
+def _first_line(error: Exception) -> str:
+    """OpenCV's error text without its source-location lines."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
 
 
 _OUTPUT_ENCODINGS = ('rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8', 'mono16')
@@ -229,20 +260,6 @@ def _check_size(width: int, height: int, what: str) -> None:
         raise ImageConversionError(
             f'{what} is {width}x{height} pixels, larger than MAX_IMAGE_SIDE = {MAX_IMAGE_SIDE} '
             'on a side')
-
-
-def _encoded_size(data: np.ndarray, fmt: str) -> tuple[int, int] | None:
-    """(width, height) from a compressed image's header without decoding it, if Pillow knows it."""
-    from PIL import Image as PilImage  # imported on first use: only compressed streams need it
-    try:
-        with PilImage.open(io.BytesIO(data.tobytes())) as image:
-            return image.size
-    except PilImage.DecompressionBombError as error:
-        raise ImageConversionError(
-            f"compressed image (format '{fmt}') is too large ({error}); MAX_IMAGE_SIDE = "
-            f'{MAX_IMAGE_SIDE}') from error
-    except Exception:  # not a format Pillow identifies: OpenCV decides, and its size is checked
-        return None
 
 
 @functools.cache

@@ -18,7 +18,8 @@ from rcl_interfaces.msg import (
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-from posenet_ros.engine.config import DECODINGS, DEVICES, MAX_INPUT_SIDE, EstimateConfig
+from posenet_ros.engine.config import (
+    DECODINGS, DEVICES, MAX_INPUT_ASPECT_RATIO, MAX_INPUT_SIDE, MIN_INPUT_SIDE, EstimateConfig)
 from posenet_ros.engine.depth import DepthConfig
 from posenet_ros.engine.parts import NUM_KEYPOINTS
 from posenet_ros.engine.smoothing import OneEuroConfig
@@ -98,11 +99,14 @@ PARAMETERS = (
         'Width in pixels the image is resized to (after zero padding to this aspect ratio) before '
         'the network. Snapped to floor(width / output_stride) * output_stride + 1 (as PoseNet '
         'does); the snapped value is logged and used.',
-        integer_range=(1, MAX_INPUT_SIDE, 1)),
+        integer_range=(1, MAX_INPUT_SIDE, 1),
+        constraints=f'at least {MIN_INPUT_SIDE} after snapping; the longer input side at most '
+                    f'{MAX_INPUT_ASPECT_RATIO:g}x the shorter unless match_aspect_ratio'),
     ParameterSpec(
         'input_height', 353,
         'Height in pixels the image is resized to before the network. Snapped like input_width.',
-        integer_range=(1, MAX_INPUT_SIDE, 1)),
+        integer_range=(1, MAX_INPUT_SIDE, 1),
+        constraints=f'at least {MIN_INPUT_SIDE} after snapping; see input_width'),
     ParameterSpec(
         'decoding', 'multi',
         'Pose decoding: single (one person, fastest) or multi (up to max_pose_detections people).',

@@ -7,7 +7,11 @@ The JSON follows the schema of the original's reference outputs (see `engine/res
 so `posenet_parity` and `posenet_eval` (package posenet_tools) read both. Defaults are those of
 tfjs-models posenet 2.x: MobileNetV1 0.75, stride 16, 257x257, multi-person, at most 5 people,
 root score 0.5, NMS radius 20. Unreadable inputs are skipped with a message and make the exit
-status 1; bad options exit with status 2 before any work.
+status 1; bad options (an unusable --json path among them) exit with status 2 before any work.
+
+Result ids: a photo's file stem (an int when all digits); a video's frame index when the video
+is the only input; "<video stem>/<frame index>" for video frames when several inputs are given,
+so that ids stay unique across videos.
 """
 from __future__ import annotations
 
@@ -21,7 +25,8 @@ from pathlib import Path
 from posenet_ros.engine import resolution
 from posenet_ros.engine.atomic_write import write_file_atomic
 from posenet_ros.engine.config import EstimateConfig
-from posenet_ros.engine.image_io import Frame, InputReadError, expand_inputs, iter_frames
+from posenet_ros.engine.image_io import (Frame, InputReadError, expand_inputs, is_video,
+                                        iter_frames)
 from posenet_ros.engine.results_json import (config_record, result_record, results_document,
                                              write_json_atomic)
 from posenet_ros.tools import estimate_tracking
@@ -120,6 +125,29 @@ def save_image_atomic(path: Path, image_rgb) -> None:
     write_file_atomic(path, encoded.getvalue())
 
 
+def check_output_file(path: Path) -> str | None:
+    """Why `path` cannot take the results file (None if it can): checked before any work, so
+    that a long run never ends without somewhere to write its results. Creates its folder."""
+    if path.is_dir():
+        return f'--json {path} is a folder: give the path of a file to write'
+    if path.exists() and not path.is_file():
+        return (f'--json {path} exists and is not a regular file (leave --json out to write to '
+                'standard output)')
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=path.parent).close()
+    except OSError as error:
+        return f'--json {path}: cannot write in {path.parent}: {error.strerror or error}'
+    return None
+
+
+def result_id(frame: Frame, several_inputs: bool):
+    """The `id` of a frame's result: unique across videos when several inputs are given."""
+    if frame.frame_index is not None and several_inputs:
+        return f'{frame.source.stem}/{frame.frame_index}'
+    return frame.id
+
+
 def _say(message: str) -> None:
     print(f'posenet_estimate: {message}', file=sys.stderr)
 
@@ -143,6 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     files = expand_inputs(args.inputs)
     if not files:
         parser.error('no photos or videos found in the given folders')
+    if args.json is not None:
+        problem = check_output_file(args.json)
+        if problem:
+            parser.error(problem)
+    several_inputs = len(files) > 1 and any(is_video(path) for path in files)
     if args.draw is not None:
         try:
             args.draw.mkdir(parents=True, exist_ok=True)
@@ -179,20 +212,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.draw is not None:
         from posenet_ros.engine.drawing import draw_poses as drawing
     for frame in progress:
+        frame_id = result_id(frame, several_inputs)
         try:
             for _ in range(args.repeat):
                 start = time.perf_counter()
                 result = estimator.estimate(frame.image, config)
                 times_ms.append((time.perf_counter() - start) * 1e3)
         except ValueError as error:
-            skip(InputReadError(f'{frame.source} (id {frame.id!r}): cannot estimate: {error}'))
+            skip(InputReadError(f'{frame.source} (id {frame_id!r}): cannot estimate: {error}'))
             continue
-        if frame.id in seen_ids:
-            _say(f'{frame.source}: id {frame.id!r} repeats an earlier input')
-        seen_ids.add(frame.id)
+        if frame_id in seen_ids:
+            _say(f'{frame.source}: id {frame_id!r} repeats an earlier input')
+        seen_ids.add(frame_id)
         track_ids, poses = (None, result.poses) if tracks is None else \
             tracks.update(frame, result.poses)
-        results.append(result_record(frame.id, result.image_width, result.image_height,
+        results.append(result_record(frame_id, result.image_width, result.image_height,
                                      poses, track_ids))
         if drawing is not None:
             annotated = drawing(frame.image, poses, args.draw_min_pose_score,
@@ -205,7 +239,11 @@ def main(argv: list[str] | None = None) -> int:
     if tracks is not None:
         document['config']['tracking'] = estimate_tracking.tracking_record(args)
     if args.json is not None:
-        write_json_atomic(args.json, document)
+        try:
+            write_json_atomic(args.json, document)
+        except OSError as error:
+            _say(f'cannot write {args.json}: {error.strerror or error}')
+            return 1
     else:
         import json
         json.dump(document, sys.stdout)

@@ -13,7 +13,8 @@ import threading
 from typing import Callable
 
 from posenet_ros.engine.config import EstimateConfig
-from posenet_ros.ros.pipeline import Frame
+from posenet_ros.engine.preprocess import FrameBudgetError
+from posenet_ros.ros.pipeline import Frame, FrameRejected
 
 MAX_REMEMBERED_BUILDS = 64  # network sizes remembered as built (the network itself bounds its cache)
 
@@ -62,7 +63,10 @@ class EstimateStage:
         if use != wanted:
             config = dataclasses.replace(config, input_height=use[0], input_width=use[1],
                                          output_stride=use[2], match_aspect_ratio=False)
-        frame.result = self._estimator.estimate(frame.rgb, config)
+        try:
+            frame.result = self._estimator.estimate(frame.rgb, config)
+        except FrameBudgetError as error:  # the frame's size, not the node, is at fault
+            raise FrameRejected(str(error)) from error
         with self._lock:
             self._built.add(use)
             self._in_use = use
