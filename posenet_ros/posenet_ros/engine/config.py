@@ -8,6 +8,11 @@ from dataclasses import dataclass
 
 from .parts import NUM_KEYPOINTS
 
+class FrameBudgetError(ValueError):
+    """A frame whose preprocessing would take more than preprocess.MAX_FRAME_BYTES; says how
+    much. (Defined here, where TensorFlow is not imported, so the node can catch it cheaply.)"""
+
+
 DECODINGS = ('single', 'multi')
 OUTPUT_STRIDES = (8, 16, 32)
 MAX_INPUT_SIDE = 4097

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from .config import FrameBudgetError
 from .decode_common import js_round
 from .types import Padding
 
@@ -28,8 +29,6 @@ from .types import Padding
 MAX_FRAME_BYTES = 512 * 2**20
 
 
-class FrameBudgetError(ValueError):
-    """A frame whose preprocessing would take more than MAX_FRAME_BYTES; says how much."""
 
 
 def compute_padding(image_height: int, image_width: int,

@@ -12,8 +12,7 @@ import dataclasses
 import threading
 from typing import Callable
 
-from posenet_ros.engine.config import EstimateConfig
-from posenet_ros.engine.preprocess import FrameBudgetError
+from posenet_ros.engine.config import EstimateConfig, FrameBudgetError
 from posenet_ros.ros.pipeline import Frame, FrameRejected
 
 MAX_REMEMBERED_BUILDS = 64  # network sizes remembered as built (the network itself bounds its cache)
