@@ -19,7 +19,6 @@ import array
 import json
 import random
 import sys
-import threading
 import time
 from pathlib import Path
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import array
 import contextlib
 import functools
+import io
 from dataclasses import dataclass
 
 import cv2
