@@ -15,6 +15,7 @@ COMMANDS = {
     'posenet_accuracy_study': ('posenet_tools.accuracy_study:main', None),
     'posenet_tfjs_reference': ('posenet_tools.tfjs_reference:main', None),
     'posenet_soak': ('posenet_tools.soak:main', None),
+    'posenet_track_figure': ('posenet_tools.track_figure:main', None),
 }
 
 setup(

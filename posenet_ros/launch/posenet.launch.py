@@ -5,6 +5,10 @@
     ros2 launch posenet_ros posenet.launch.py image:=/camera/image_raw use_compressed:=true
     ros2 launch posenet_ros posenet.launch.py params_file:=/path/to/my_posenet.yaml
     ros2 launch posenet_ros posenet.launch.py autostart:=false   # for a lifecycle manager
+    ros2 launch posenet_ros posenet.launch.py use_depth:=true \
+        image:=/camera/camera/color/image_raw \
+        depth_image:=/camera/camera/aligned_depth_to_color/image_raw \
+        camera_info:=/camera/camera/color/camera_info                  # a RealSense, aligned depth
 
 posenet_node is a lifecycle node: with autostart:=false it waits unconfigured for
 `ros2 lifecycle set /posenet_node configure` (and `activate`) or a lifecycle manager.
@@ -25,6 +29,7 @@ def generate_launch_description():
     poses = LaunchConfiguration('poses')
     use_compressed = LaunchConfiguration('use_compressed')
     autostart = LaunchConfiguration('autostart')
+    use_depth = LaunchConfiguration('use_depth')
     return LaunchDescription([
         DeclareLaunchArgument('namespace', default_value='',
                               description='namespace of the node and its relative topics'),
@@ -43,6 +48,14 @@ def generate_launch_description():
                               description='configure and activate the lifecycle node at start; '
                                           'false: wait for ros2 lifecycle / a lifecycle manager; '
                                           'overrides the parameters file'),
+        DeclareLaunchArgument('use_depth', default_value='false',
+                              description='also read depth_image and camera_info: people in '
+                                          'metres; overrides the parameters file'),
+        DeclareLaunchArgument('depth_image', default_value='depth/image',
+                              description='with use_depth: the depth image registered to the '
+                                          'colour image (16UC1 mm or 32FC1 m)'),
+        DeclareLaunchArgument('camera_info', default_value='camera_info',
+                              description="with use_depth: the colour camera's CameraInfo"),
         DeclareLaunchArgument('log_level', default_value='info',
                               description='debug, info, warn, error'),
         Node(
@@ -52,13 +65,16 @@ def generate_launch_description():
             namespace=namespace,
             parameters=[LaunchConfiguration('params_file'),
                         {'use_compressed': PythonExpression(["'", use_compressed, "' == 'true'"]),
-                         'autostart': PythonExpression(["'", autostart, "' == 'true'"])}],
+                         'autostart': PythonExpression(["'", autostart, "' == 'true'"]),
+                         'use_depth': PythonExpression(["'", use_depth, "' == 'true'"])}],
             remappings=[
                 ('image', image),
                 ('image/compressed', [image, '/compressed']),
                 ('poses', poses),
                 ('poses/markers', [poses, '/markers']),
                 ('poses/image', [poses, '/image']),
+                ('depth/image', LaunchConfiguration('depth_image')),
+                ('camera_info', LaunchConfiguration('camera_info')),
             ],
             ros_arguments=['--log-level', LaunchConfiguration('log_level')],
             output='screen',

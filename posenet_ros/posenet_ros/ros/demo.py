@@ -8,6 +8,7 @@ exits 0 when all went well.
 
     posenet_demo                                  Grace Hopper's photo, 30 frames at 10 Hz
     posenet_demo --source clip.mp4 --frames 100 --rate 15 --out out/clip
+    posenet_demo --source ../shared/data/video/vtest.avi --frames 100   # tracked ids, coloured
     posenet_demo -p decoding:=single -p output_stride:=8
 """
 from __future__ import annotations
@@ -85,9 +86,10 @@ class DemoListener(Node):
         self.people.append(len(msg.poses))
         if not self.quiet:
             scores = ', '.join(f'{pose.score:.2f}' for pose in msg.poses)
+            ids = ', '.join(f'#{pose.id}' for pose in msg.poses if pose.id)
             found = f'{len(msg.poses)} {"person" if len(msg.poses) == 1 else "people"}'
-            print(f'frame {self.frames:4d}: {found:>9}{f" (scores {scores})" if scores else ""}, '
-                  f'latency {latency_ms:6.1f} ms', flush=True)
+            print(f'frame {self.frames:4d}: {found:>9}{f" (scores {scores})" if scores else ""}'
+                  f'{f" ids {ids}" if ids else ""}, latency {latency_ms:6.1f} ms', flush=True)
 
     def _on_image(self, msg: Image) -> None:
         try:
