@@ -14,7 +14,7 @@ from rcl_interfaces.msg import ParameterValue
 from rcl_interfaces.srv import SetParameters, SetParametersAtomically
 from sensor_msgs.msg import CompressedImage
 
-from node_support import NODE_NAME, load_rgb, running_node
+from node_support import NODE_NAME, diagnostic_values, load_rgb, running_node
 from test_node_compressed import compressed
 
 pytestmark = pytest.mark.dds
@@ -75,14 +75,25 @@ def assert_serving(node, client, good) -> None:
 @pytest.mark.parametrize('case', list(KILLERS))
 def test_a_frame_that_used_to_end_the_worker_is_skipped_with_a_reason(ros, good, case):
     node, client = ros
-    lines_before = node.log().count('skipping a frame')
-    for _ in range(5):  # best effort: sent again until the node has taken it
+    before = rejected_so_far(client)
+    # Sent until the node has counted it as rejected (/diagnostics; the log says it once per
+    # cause and 5 s, and both frames may share a cause).
+    for _ in range(10):
         client.send(CompressedImage(format='hdr', data=KILLERS[case]))
-        client.spin_for(0.3)
-        if node.log().count('skipping a frame') > lines_before:
+        client.spin_for(1.2)
+        if rejected_so_far(client) > before:
             break
-    assert node.log().count('skipping a frame') > lines_before, node.log()[-2000:]
+    assert rejected_so_far(client) > before, node.log()[-2000:]
+    assert 'skipping a frame from /image/compressed' in node.log()
     assert_serving(node, client, good)
+
+
+def rejected_so_far(client) -> int:
+    """Frames the node has refused as bad input since it started (its latest /diagnostics)."""
+    statuses = [diagnostic_values(status) for status in client.diagnostic_statuses('input')]
+    totals = [int(values['frames rejected since start']) for values in statuses
+              if 'frames rejected since start' in values]
+    return totals[-1] if totals else 0
 
 
 def test_a_burst_of_fuzzed_frames_then_a_good_one_is_answered(ros, rgb, good):
