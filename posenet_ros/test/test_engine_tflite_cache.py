@@ -164,3 +164,17 @@ def test_the_key_changes_with_the_weights_size_stride_and_precision(tmp_path, mo
 def test_num_threads_must_be_zero_or_a_count(models_path):
     with pytest.raises(ValueError, match='num_threads'):
         PoseEstimator(str(models_path / MODEL), backend='tflite', num_threads=-1)
+
+
+@pytest.mark.parametrize('arguments, reason', [
+    (['--prepare', 'photo.jpg'], '--prepare takes no inputs'),
+    (['--prepare', '--backend', 'function'], '--prepare converts TFLite models'),
+    ([], 'give photos, folders or videos'),
+    (['--prepare', '--threads', '-1'], 'must be 0 or more'),
+])
+def test_posenet_estimate_refuses_prepare_mistakes_with_the_reason(arguments, reason, capsys):
+    from posenet_ros.tools.estimate import main
+    with pytest.raises(SystemExit) as exit_info:
+        main(arguments)
+    assert exit_info.value.code == 2
+    assert reason in capsys.readouterr().err

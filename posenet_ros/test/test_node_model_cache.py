@@ -61,6 +61,8 @@ def test_the_node_runs_without_loading_tensorflow(warm, tmp_path, models_path, r
         answer = client.exchange(message)
         assert tensorflow_libraries_loaded(node.process.pid) == []
         assert '1 thread(s)' in node.log()
+        built = 'built the TFLite model 353x481 stride 16 in a child process' in node.log()
+        assert built is not warm, node.log()
     assert len(cached_models(cache)) == 1
     expected = PoseEstimator(weights, device='cpu').estimate(rgb, CONFIG)
     assert expected.poses

@@ -33,6 +33,7 @@ import ctypes
 import importlib.util
 import faulthandler
 import gc
+import logging
 import os
 import signal
 import sys
@@ -94,6 +95,7 @@ class PoseNetNode(LifecycleNode):
 
     def __init__(self, stop_requested=lambda: False, **node_kwargs):
         super().__init__(NODE_NAME, **node_kwargs)
+        self._engine_log = _EngineLogForwarder(self.get_logger())
         guard_parameter_services(self)  # a malformed set_parameters request must not end the node
         self._stop_requested = stop_requested
         self.parameters = PoseNetParameters(self, self._on_settings_changed)
@@ -260,6 +262,7 @@ class PoseNetNode(LifecycleNode):
         except Exception:  # noqa: BLE001 - ending anyway: make sure nothing is left running
             pass
         self._stop_frames()
+        self._engine_log.close()
 
     # -- frames --------------------------------------------------------------------------------
 
@@ -406,6 +409,30 @@ class PoseNetNode(LifecycleNode):
 
     def _on_settings_changed(self, settings: LiveSettings, note: str) -> None:
         self.get_logger().info(f'now using {describe_config(settings)}' + (f'; {note}' if note else ''))
+
+
+class _EngineLogForwarder(logging.Handler):
+    """The engine's log lines (model cache, model builds) in the node's ROS log."""
+
+    def __init__(self, ros_logger):
+        super().__init__(logging.INFO)
+        self._ros_logger = ros_logger
+        self._engine_logger = logging.getLogger('posenet_ros.engine')
+        self._engine_logger.setLevel(logging.INFO)
+        self._engine_logger.addHandler(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if record.levelno >= logging.ERROR:
+            self._ros_logger.error(message)
+        elif record.levelno >= logging.WARNING:
+            self._ros_logger.warning(message)
+        else:
+            self._ros_logger.info(message)
+
+    def close(self) -> None:
+        self._engine_logger.removeHandler(self)
+        super().close()
 
 
 class _StopRequested(Exception):
