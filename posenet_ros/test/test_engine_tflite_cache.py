@@ -178,3 +178,17 @@ def test_posenet_estimate_refuses_prepare_mistakes_with_the_reason(arguments, re
         main(arguments)
     assert exit_info.value.code == 2
     assert reason in capsys.readouterr().err
+
+
+def test_a_cache_that_cannot_be_written_still_gives_poses(tmp_path, models_path, photo):
+    """POSENET_CACHE below a plain file: the model is converted for the process only."""
+    blocker = tmp_path / 'not_a_folder'
+    blocker.write_text('')
+    done = subprocess.run(
+        [sys.executable, '-c', _ESTIMATE_SCRIPT, MODEL, str(photo), *map(str, SIZE)],
+        env=_environment(blocker / 'cache', models_path), capture_output=True, text=True,
+        timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert 'cannot be written' in done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result['poses'] and result['tensorflow'] is False

@@ -28,8 +28,10 @@ import functools
 import importlib
 import logging
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -246,19 +248,29 @@ class TfliteBackend(InferenceBackend):
                 _log.warning('rebuilding the TFLite model: cached file unusable: %s', error)
         path = tflite_cache.entry_path(key)
         if self.build_in_child and 'tensorflow' not in sys.modules:
-            from .tflite_build import build_in_child_process
-            start = time.perf_counter()
-            build_in_child_process(self._weights.path, self._multiplier, height, width,
-                                   output_stride, self._num_threads, path)
-            _log.info('built the TFLite model %dx%d stride %d in a child process in %.1f s: %s',
-                      height, width, output_stride, time.perf_counter() - start, path)
-            return tflite_cache.read_entry(path)
+            return self._build_in_child(path, height, width, output_stride)
         model = self._convert(height, width, output_stride)
         try:
             tflite_cache.write_entry(path, model)
         except OSError as error:  # a read-only or full disk: run it all the same
             _log.warning('cannot store the TFLite model in the cache: %s', error)
         return model
+
+    def _build_in_child(self, path, height: int, width: int, output_stride: int) -> bytes:
+        """Convert in a child process into the cache entry `path` (into a temporary folder
+        where the cache cannot be written) and read the model back."""
+        from .tflite_build import build_in_child_process
+        with tempfile.TemporaryDirectory(prefix='posenet_tflite_') as scratch:
+            if not tflite_cache.writable_folder(path.parent):
+                _log.warning('the model cache %s cannot be written: the TFLite model is '
+                             'converted for this process only', path.parent)
+                path = Path(scratch) / path.name
+            start = time.perf_counter()
+            build_in_child_process(self._weights.path, self._multiplier, height, width,
+                                   output_stride, self._num_threads, path)
+            _log.info('built the TFLite model %dx%d stride %d in a child process in %.1f s: %s',
+                      height, width, output_stride, time.perf_counter() - start, path)
+            return tflite_cache.read_entry(path)
 
     def _convert(self, height: int, width: int, output_stride: int) -> bytes:
         """Convert our graph to TFLite at this size, in this process (imports TensorFlow)."""

@@ -98,6 +98,15 @@ def find_entry(key: TfliteModelKey) -> Path | None:
     return found[-1] if found else None
 
 
+def writable_folder(folder: Path) -> bool:
+    """Whether entries can be written into `folder` (made if missing)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(folder, os.W_OK | os.X_OK)
+
+
 def read_entry(path: Path) -> bytes:
     """The model stored at `path`; CorruptModelError when it is not complete and intact."""
     data = path.read_bytes()
