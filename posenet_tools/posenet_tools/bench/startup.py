@@ -7,20 +7,24 @@ state), after which the node's resident memory is read from /proc (VmRSS; RssAno
 without shared library pages; VmHWM, the peak) with the CPU seconds it spent per frame.
 
 'cold' starts with an empty TFLite model cache ($POSENET_CACHE of its own), so the node converts
-its model first (in a child process); 'warm' starts again with the model that run cached.
+its model first (in a child process); 'warm' starts with the model in the cache (converted
+ahead with `posenet_estimate --prepare` when no earlier run put it there). 'before' runs the
+posenet_ros of `--before-root` (another checkout, e.g. the version before the model cache).
 
     python -m posenet_tools.bench.startup                       # cold, then warm
     python -m posenet_tools.bench.startup --threads 1 --seconds 20
-    python -m posenet_tools.bench.startup --package-root ../other/posenet_ros   # another checkout
+    python -m posenet_tools.bench.startup --caches before,cold,warm --before-root ../old/posenet_ros
 """
 from __future__ import annotations
 
 import argparse
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 from posenet_ros.engine.config import EstimateConfig
@@ -52,7 +56,7 @@ def cpu_seconds(pid: int) -> float:
 
 def measure(label: str, model: str, frame, config: EstimateConfig, threads: int, seconds: float,
             rate: float, package_root: str | None) -> dict:
-    namespace = f'/posenet_startup_{os.getpid()}_{label}'
+    namespace = f'/posenet_startup_{os.getpid()}_{label}_{uuid.uuid4().hex[:6]}'
     client = BenchClient(namespace)
     node = NodeProcess(model, None, config, namespace=namespace,
                        extra_parameters={'num_threads': threads}, package_root=package_root)
@@ -84,6 +88,17 @@ def measure(label: str, model: str, frame, config: EstimateConfig, threads: int,
             'cpu_s_per_frame': cpu_per_frame, **memory}
 
 
+def prepare(model: str, config: EstimateConfig, threads: int) -> None:
+    """The node's model into the cache ($POSENET_CACHE), as a robot's image build would."""
+    done = subprocess.run(
+        [sys.executable, '-m', 'posenet_ros.tools.estimate', '--prepare', '--quiet', '--model',
+         model, '--resolution', f'{config.input_height}x{config.input_width}', '--stride',
+         str(config.output_stride), '--threads', str(threads)],
+        capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RosBenchError(f'posenet_estimate --prepare failed: {done.stderr[-2000:]}')
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog='posenet_bench_startup',
                                      description=__doc__.split('\n\n')[0])
@@ -95,9 +110,11 @@ def main(argv=None) -> int:
     parser.add_argument('--rate', type=float, default=10.0, help='frames per second (10)')
     parser.add_argument('--photo', type=Path, default=None,
                         help='frame to send (default: a 640x480 COCO photo of <shared>/data)')
-    parser.add_argument('--caches', default='cold,warm', help='cache states, in order')
-    parser.add_argument('--package-root', default=None,
-                        help='run the posenet_ros found in this folder (a comparison)')
+    parser.add_argument('--caches', default='cold,warm',
+                        help='runs in order: cold, warm, before (default %(default)s)')
+    parser.add_argument('--before-root', default=None,
+                        help="the folder holding another checkout's posenet_ros package, run "
+                             "for 'before'")
     args = parser.parse_args(argv)
     height, width = (int(v) for v in args.resolution.split('x'))
     config = EstimateConfig(output_stride=args.stride, input_height=height, input_width=width)
@@ -109,9 +126,16 @@ def main(argv=None) -> int:
     os.environ['POSENET_CACHE'] = str(cache)
     rows = []
     try:
-        for label in args.caches.split(','):
+        labels = args.caches.split(',')
+        if 'before' in labels and not args.before_root:
+            raise RosBenchError("'before' needs --before-root")
+        for label in labels:
+            if label == 'cold':
+                shutil.rmtree(cache / 'tflite', ignore_errors=True)
+            elif label == 'warm':
+                prepare(model, config, args.threads)
             rows.append(measure(label, model, frame, config, args.threads, args.seconds,
-                                args.rate, args.package_root))
+                                args.rate, args.before_root if label == 'before' else None))
             print(f'{label}: done', file=sys.stderr, flush=True)
     except RosBenchError as error:
         print(f'error: {error}', file=sys.stderr)
