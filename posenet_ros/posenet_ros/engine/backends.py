@@ -3,7 +3,7 @@
 Every backend turns a uint8 RGB image into the fused head output [n, h, w, 115] (n = 2 with the
 mirrored input) for a given input size and output stride; all give the same outputs within
 float32 tolerance. `PoseNetwork` checks the arguments, computes the padding and picks a backend
-from `BACKEND_CLASSES`.
+with `backend_class`.
 
 * 'tflite'   - our own TF graph converted to a float32 TFLite model per (input size, stride)
                (about 0.5 s, once; `prepare` does it ahead, from any thread) and run with
@@ -143,7 +143,9 @@ class TfliteBackend(InferenceBackend):
 
     name = 'tflite'
     precision: ClassVar[str] = tflite_cache.DEFAULT_PRECISION
-    # A missing float32 model is converted in a child process unless TensorFlow is loaded.
+    # A missing model is converted in a child process unless TensorFlow is loaded. The child
+    # runs this class's float32 `_convert`: a subclass converting otherwise (another precision,
+    # calibration data in this process) keeps it False or gives its child what it needs.
     build_in_child: ClassVar[bool] = True
 
     def __init__(self, weights, multiplier, device, num_threads=0):
@@ -247,7 +249,8 @@ class TfliteBackend(InferenceBackend):
             except (tflite_cache.CorruptModelError, OSError) as error:
                 _log.warning('rebuilding the TFLite model: cached file unusable: %s', error)
         path = tflite_cache.entry_path(key)
-        if self.build_in_child and 'tensorflow' not in sys.modules:
+        if (self.build_in_child and 'tensorflow' not in sys.modules
+                and type(self)._convert is TfliteBackend._convert):
             return self._build_in_child(path, height, width, output_stride)
         model = self._convert(height, width, output_stride)
         try:
