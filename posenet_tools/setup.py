@@ -12,6 +12,8 @@ COMMANDS = {
     'posenet_eval': ('posenet_tools.eval:main', 'posenet-eval'),
     'posenet_parity': ('posenet_tools.parity:main', None),
     'posenet_bench_decode': ('posenet_tools.bench_decode:main', None),
+    'posenet_bench_startup': ('posenet_tools.bench.startup:main', None),
+    'posenet_bench_cpu': ('posenet_tools.bench.cpu_budget:main', None),
     'posenet_accuracy_study': ('posenet_tools.accuracy_study:main', None),
     'posenet_tfjs_reference': ('posenet_tools.tfjs_reference:main', None),
     'posenet_soak': ('posenet_tools.soak:main', None),

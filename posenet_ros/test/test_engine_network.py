@@ -211,14 +211,14 @@ def test_prepare_in_another_thread_does_not_stall_run(models_path, data_path, mo
     network.prepare(129, 129, 16)
     served = threading.Event()
     conversions = []
-    convert = network.inference._convert
+    build = network.inference._model  # from the disk cache, else converted
 
-    def slow_convert(*size):
+    def slow_build(*size):
         conversions.append(size)
         assert served.wait(timeout=60), 'run was blocked while a model converted'
-        return convert(*size)
+        return build(*size)
 
-    monkeypatch.setattr(network.inference, '_convert', slow_convert)
+    monkeypatch.setattr(network.inference, '_model', slow_build)
     builders = [threading.Thread(target=network.prepare, args=(161, 161, 16)) for _ in range(2)]
     for builder in builders:
         builder.start()

@@ -9,8 +9,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from posenet_ros.engine.preprocess import (compute_padding, js_round, pad_resize_normalize,
-                                           padding_vector)
+from posenet_ros.engine.preprocess import (compute_padding, js_round, pad_and_resize,
+                                           pad_resize_normalize, padding_vector, resize_bilinear)
 
 
 def run(image: np.ndarray, height: int, width: int):
@@ -86,3 +86,34 @@ def test_an_image_already_at_input_size_is_only_rescaled():
     out, padding = run(image, 257, 353)
     assert padding_vector(padding).tolist() == [0, 0, 0, 0]
     np.testing.assert_array_equal(out, image.astype(np.float32) / np.float32(127.5) - np.float32(1.0))
+
+
+@pytest.mark.parametrize('image_hw, input_hw', [
+    ((1080, 810), (257, 257)), ((426, 640), (353, 481)), ((480, 640), (257, 257)),
+    ((333, 500), (513, 257)), ((257, 257), (257, 257)), ((1, 1000), (17, 33)),
+    ((31, 17), (641, 641)), ((720, 1280), (1025, 1025)), ((5, 3), (1, 1))])
+def test_numpy_pad_and_resize_equals_tensorflow_bit_for_bit(image_hw, input_hw):
+    """The TFLite path's NumPy resize (no TensorFlow) gives TensorFlow's ResizeBilinear exactly:
+    down- and upscaling, padding on either side or none."""
+    rng = np.random.default_rng(sum(image_hw) + sum(input_hw))
+    image = rng.integers(0, 256, size=(*image_hw, 3), dtype=np.uint8)
+    height, width = input_hw
+    padding = compute_padding(image.shape[0], image.shape[1], height, width)
+    padded = np.pad(image, ((padding.top, padding.bottom), (padding.left, padding.right), (0, 0)))
+    expected = resize_bilinear(padded[np.newaxis], np.array([height, width], np.int32)).numpy()
+    out = pad_and_resize(image, padding, height, width)
+    assert out.dtype == np.float32 and out.shape == (1, height, width, 3)
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_numpy_pad_and_resize_equals_tensorflow_on_real_photos(data_path):
+    for path in sorted((data_path / 'smoke').glob('*.jpg')):
+        image = np.asarray(Image.open(path).convert('RGB'))
+        for height, width in ((257, 257), (353, 481)):
+            padding = compute_padding(image.shape[0], image.shape[1], height, width)
+            padded = np.pad(image, ((padding.top, padding.bottom), (padding.left, padding.right),
+                                    (0, 0)))
+            expected = resize_bilinear(padded[np.newaxis],
+                                       np.array([height, width], np.int32)).numpy()
+            np.testing.assert_array_equal(pad_and_resize(image, padding, height, width), expected,
+                                          err_msg=f'{path.name} at {height}x{width}')

@@ -48,7 +48,8 @@ def test_env_sh_from_any_folder_gives_the_executables_and_the_packages(tmp_path)
     robot_tools = ('posenet_node', 'posenet_demo', 'posenet_image_publisher', 'posenet_estimate',
                    'posenet-estimate')
     developer_tools = ('posenet_bench', 'posenet-bench', 'posenet_eval', 'posenet-eval',
-                       'posenet_parity', 'posenet_bench_decode', 'posenet_accuracy_study')
+                       'posenet_parity', 'posenet_bench_decode', 'posenet_accuracy_study',
+                       'posenet_bench_startup', 'posenet_bench_cpu')
     result = bash(f'source {REPO}/env.sh && source {REPO}/env.sh && '
                   f'for tool in {" ".join(robot_tools + developer_tools)}; '
                   'do command -v $tool; done && echo "PATH=$PATH" && '

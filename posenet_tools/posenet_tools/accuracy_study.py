@@ -105,6 +105,10 @@ class Study:
         # (8 GiB as estimated is about 2-5 GiB of memory).
         from posenet_ros.engine import backends
         backends.TFLITE_CACHE_BYTES = max(backends.TFLITE_CACHE_BYTES, 8 << 30)
+        # Many sizes to convert: with TensorFlow loaded here they are converted in this process
+        # (about 0.5 s each) rather than each in a child process that imports it (about 4 s).
+        from posenet_ros.engine.tf_runtime import import_tensorflow
+        import_tensorflow()
         self._runners = []  # per measured row: frame -> poses, for `time_rows`
         self.frame = next((rgb for _, rgb in self.images if rgb.shape[:2] == (480, 640)),
                           self.images[0][1])

@@ -336,6 +336,9 @@ def main(argv=None) -> int:
             config = _run_config(args)
             images = annotated_images(ground_truth, args.images or annotations.parent / 'images')
             from posenet_ros.engine.estimator import PoseEstimator
+            if config.match_aspect_ratio:  # a size per aspect ratio: convert them in process
+                from posenet_ros.engine.tf_runtime import import_tensorflow
+                import_tensorflow()
             kwargs = {'multiplier': args.multiplier, 'device': args.device}
             if args.backend:
                 kwargs['backend'] = args.backend

@@ -3,12 +3,16 @@
 Every backend turns a uint8 RGB image into the fused head output [n, h, w, 115] (n = 2 with the
 mirrored input) for a given input size and output stride; all give the same outputs within
 float32 tolerance. `PoseNetwork` checks the arguments, computes the padding and picks a backend
-from `BACKEND_CLASSES`.
+with `backend_class`.
 
 * 'tflite'   - our own TF graph converted to a float32 TFLite model per (input size, stride)
                (about 0.5 s, once; `prepare` does it ahead, from any thread) and run with
-               XNNPACK on all cores; padding and resizing run before it (NumPy + one eager TF
-               op), normalization in it. Fastest on CPU: the default there.
+               XNNPACK on `num_threads` cores (0: all); padding and resizing run before it (in
+               NumPy), normalization in it. Fastest on CPU: the default there. Converted models
+               are kept on disk (`tflite_cache`): with the model there, nothing loads
+               TensorFlow; a missing one is converted in a child process (`tflite_build`)
+               unless TensorFlow is loaded already, so this process never holds it.
+The TensorFlow-graph backends (`tf_backends`, imported on first use):
 * 'function' - one `tf.function` per output stride with dynamic image size, input size and
                padding (no retrace per image); preprocessing fused into the graph. Default on GPU.
 * 'xla'      - the same graph compiled with XLA (`jit_compile=True`); compiles once per image
@@ -21,17 +25,23 @@ from __future__ import annotations
 import abc
 import collections
 import functools
-import os
+import importlib
+import logging
+import sys
+import tempfile
 import threading
 import time
-from typing import Callable, ClassVar
+from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
-import tensorflow as tf
 
-from .mobilenet import MobileNetTensors, output_strided_layers, run_mobilenet
-from .preprocess import normalize, pad_and_resize, pad_resize_normalize, padding_vector
+from . import tflite_cache
+from .layer_plan import output_strided_layers
+from .preprocess import pad_and_resize
+from .tf_runtime import import_tensorflow, thread_count
 from .types import Padding
+from .weights import ModelWeights
 
 # Bytes of TFLite interpreters kept for reuse, least recently used evicted first, as estimated
 # by `_Interpreter.nbytes`: the model plus the size of every tensor, an upper bound 1.5-4.5x what
@@ -41,29 +51,41 @@ from .types import Padding
 # interpreter is built for the frame that needs it and dropped after it.
 TFLITE_CACHE_BYTES = 1 << 30
 
-_PREPROCESS_SIGNATURE = (
-    tf.TensorSpec([None, None, 3], tf.uint8, name='image'),
-    tf.TensorSpec([4], tf.int32, name='padding'),
-    tf.TensorSpec([2], tf.int32, name='input_size'),
-)
+_log = logging.getLogger('posenet_ros.engine')
 
 Timings = dict[str, float]
 
 
 class InferenceBackend(abc.ABC):
-    """Runs the network for one set of weights (as TF constants) on one device.
+    """Runs the network for one set of weights on one device, with `num_threads` (0: all cores).
 
     `run` is called with checked arguments (uint8 RGB image, valid input size for the stride);
     it returns the fused head output [1 or 2, h, w, 115] and the time spent on preprocessing
     and inference (ms). `prepare` builds what `run` needs for a size ahead of the first frame.
+    The weights become TensorFlow constants (`_tensors`) on first use, where a graph is built.
     """
 
     name: ClassVar[str]
 
-    def __init__(self, tensors: MobileNetTensors, multiplier: float, device: str):
-        self._tensors = tensors
+    def __init__(self, weights: ModelWeights, multiplier: float, device: str,
+                 num_threads: int = 0):
+        self._weights = weights
         self._multiplier = multiplier
         self._device = device
+        self._num_threads = num_threads
+        self._tensors_made = None
+        self._tensors_lock = threading.Lock()
+
+    @property
+    def _tensors(self):
+        """The weights as TensorFlow constants (`mobilenet.MobileNetTensors`), made once."""
+        with self._tensors_lock:
+            if self._tensors_made is None:
+                tf = import_tensorflow(self._num_threads)
+                from .mobilenet import MobileNetTensors
+                with tf.device(self._device):
+                    self._tensors_made = MobileNetTensors(self._weights)
+            return self._tensors_made
 
     def layers(self, output_stride: int):
         return _layers(self._multiplier, output_stride)
@@ -84,86 +106,11 @@ def _layers(multiplier: float, output_stride: int):
     return output_strided_layers(multiplier, output_stride)
 
 
-def with_mirrored_input(inputs: tf.Tensor) -> tf.Tensor:
-    """[1, H, W, 3] network input -> [2, H, W, 3]: the input, then it mirrored left-right."""
-    return tf.concat([inputs, tf.reverse(inputs, axis=[2])], axis=0)
-
-
-class EagerBackend(InferenceBackend):
-    """The graph's ops one by one (no tracing): slow, for debugging."""
-
-    name = 'eager'
-
-    def __init__(self, tensors, multiplier, device):
-        super().__init__(tensors, multiplier, device)
-        self._lock = threading.Lock()
-
-    def run(self, image_rgb, padding, input_height, input_width, output_stride, with_mirror):
-        layers = self.layers(output_stride)
-        with self._lock, tf.device(self._device):
-            start = time.perf_counter()
-            inputs = pad_resize_normalize(
-                tf.constant(image_rgb), tf.constant(padding_vector(padding)),
-                tf.constant([input_height, input_width], dtype=tf.int32))
-            if with_mirror:
-                inputs = with_mirrored_input(inputs)
-            middle = time.perf_counter()
-            fused = run_mobilenet(inputs, self._tensors, layers).numpy()
-        return fused, {'preprocess': (middle - start) * 1e3,
-                       'inference': (time.perf_counter() - middle) * 1e3}
-
-
-class FunctionBackend(InferenceBackend):
-    """One graph-mode `tf.function` per (stride, mirror), preprocessing fused into it."""
-
-    name = 'function'
-    jit_compile: ClassVar[bool] = False
-
-    def __init__(self, tensors, multiplier, device):
-        super().__init__(tensors, multiplier, device)
-        self._lock = threading.Lock()
-        self._graphs: dict[tuple[int, bool], Callable] = {}
-
-    def run(self, image_rgb, padding, input_height, input_width, output_stride, with_mirror):
-        layers = self.layers(output_stride)
-        pad = padding_vector(padding)
-        size = np.array([input_height, input_width], dtype=np.int32)
-        with self._lock, tf.device(self._device):
-            start = time.perf_counter()
-            graph = self._graph(output_stride, layers, with_mirror)
-            fused = graph(image_rgb, pad, size).numpy()
-        return fused, {'preprocess': 0.0, 'inference': (time.perf_counter() - start) * 1e3}
-
-    def _graph(self, output_stride: int, layers, with_mirror: bool) -> Callable:
-        key = (output_stride, with_mirror)
-        graph = self._graphs.get(key)
-        if graph is None:
-            tensors = self._tensors
-
-            def image_to_outputs(image, padding, size):
-                inputs = pad_resize_normalize(image, padding, size)
-                if with_mirror:
-                    inputs = with_mirrored_input(inputs)
-                return run_mobilenet(inputs, tensors, layers)
-
-            graph = tf.function(image_to_outputs, input_signature=_PREPROCESS_SIGNATURE,
-                                autograph=False, jit_compile=self.jit_compile)
-            self._graphs[key] = graph
-        return graph
-
-
-class XlaBackend(FunctionBackend):
-    """`FunctionBackend` compiled with XLA (once per image size and input size)."""
-
-    name = 'xla'
-    jit_compile = True
-
-
 class _Interpreter:
     """One converted TFLite model ready to run: the interpreter, its tensor indices, its cost."""
 
-    def __init__(self, model: bytes):
-        self.interpreter = _make_interpreter(model)
+    def __init__(self, model: bytes, num_threads: int = 0):
+        self.interpreter = _make_interpreter(model, num_threads)
         self.interpreter.allocate_tensors()
         self.input_index = self.interpreter.get_input_details()[0]['index']
         self.output_index = self.interpreter.get_output_details()[0]['index']
@@ -190,16 +137,22 @@ class TfliteBackend(InferenceBackend):
     Interpreters are kept up to `TFLITE_CACHE_BYTES` (least recently used evicted). A model is
     converted without holding the cache's lock, so `prepare` can build a new size in another
     thread while `run` serves frames with the sizes already built; two threads asking for the
-    same new size build it once.
+    same new size build it once. Models come from the disk cache (`tflite_cache`) when there;
+    a model built is stored there.
     """
 
     name = 'tflite'
+    precision: ClassVar[str] = tflite_cache.DEFAULT_PRECISION
+    # A missing model is converted in a child process unless TensorFlow is loaded. The child
+    # runs this class's float32 `_convert`: a subclass converting otherwise (another precision,
+    # calibration data in this process) keeps it False or gives its child what it needs.
+    build_in_child: ClassVar[bool] = True
 
-    def __init__(self, tensors, multiplier, device):
+    def __init__(self, weights, multiplier, device, num_threads=0):
         if 'GPU' in device:
             raise ValueError("backend 'tflite' runs on the CPU only; use device 'cpu' or another "
                              "backend ('function', 'xla') for the GPU")
-        super().__init__(tensors, multiplier, device)
+        super().__init__(weights, multiplier, device, num_threads)
         self._cache_lock = threading.Lock()  # held only to look up, insert and evict
         self._interpreters: collections.OrderedDict[tuple, _Interpreter] = (
             collections.OrderedDict())
@@ -207,8 +160,7 @@ class TfliteBackend(InferenceBackend):
 
     def run(self, image_rgb, padding, input_height, input_width, output_stride, with_mirror):
         start = time.perf_counter()
-        with tf.device(self._device):
-            inputs = pad_and_resize(image_rgb, padding, input_height, input_width)  # 0-255
+        inputs = pad_and_resize(image_rgb, padding, input_height, input_width)  # 0-255
         middle = time.perf_counter()
         entry = self._interpreter(input_height, input_width, output_stride)
         interpreter = entry.interpreter
@@ -250,7 +202,8 @@ class TfliteBackend(InferenceBackend):
             with self._cache_lock:
                 entry = self._lookup(key)
             if entry is None:
-                entry = _Interpreter(self._convert(height, width, output_stride))
+                entry = _Interpreter(self._model(height, width, output_stride),
+                                     self._num_threads)
                 with self._cache_lock:
                     self._keep(key, entry)
         with self._cache_lock:
@@ -275,7 +228,58 @@ class TfliteBackend(InferenceBackend):
             _, evicted = self._interpreters.popitem(last=False)
             total -= evicted.nbytes
 
+    def cache_key(self, height: int, width: int,
+                  output_stride: int) -> tflite_cache.TfliteModelKey:
+        """The disk cache's key of the model of this size."""
+        return tflite_cache.TfliteModelKey(
+            weights_sha256=tflite_cache.weights_checksum(self._weights.path),
+            multiplier=self._multiplier, input_height=height, input_width=width,
+            output_stride=output_stride, precision=self.precision)
+
+    def _model(self, height: int, width: int, output_stride: int) -> bytes:
+        """The TFLite model of this size: from the disk cache, else built and stored there.
+
+        A damaged cache entry is logged and rebuilt.
+        """
+        key = self.cache_key(height, width, output_stride)
+        path = tflite_cache.find_entry(key)
+        if path is not None:
+            try:
+                return tflite_cache.read_entry(path)
+            except (tflite_cache.CorruptModelError, OSError) as error:
+                _log.warning('rebuilding the TFLite model: cached file unusable: %s', error)
+        path = tflite_cache.entry_path(key)
+        if (self.build_in_child and 'tensorflow' not in sys.modules
+                and type(self)._convert is TfliteBackend._convert):
+            return self._build_in_child(path, height, width, output_stride)
+        model = self._convert(height, width, output_stride)
+        try:
+            tflite_cache.write_entry(path, model)
+        except OSError as error:  # a read-only or full disk: run it all the same
+            _log.warning('cannot store the TFLite model in the cache: %s', error)
+        return model
+
+    def _build_in_child(self, path, height: int, width: int, output_stride: int) -> bytes:
+        """Convert in a child process into the cache entry `path` (into a temporary folder
+        where the cache cannot be written) and read the model back."""
+        from .tflite_build import build_in_child_process
+        with tempfile.TemporaryDirectory(prefix='posenet_tflite_') as scratch:
+            if not tflite_cache.writable_folder(path.parent):
+                _log.warning('the model cache %s cannot be written: the TFLite model is '
+                             'converted for this process only', path.parent)
+                path = Path(scratch) / path.name
+            start = time.perf_counter()
+            build_in_child_process(self._weights.path, self._multiplier, height, width,
+                                   output_stride, self._num_threads, path)
+            _log.info('built the TFLite model %dx%d stride %d in a child process in %.1f s: %s',
+                      height, width, output_stride, time.perf_counter() - start, path)
+            return tflite_cache.read_entry(path)
+
     def _convert(self, height: int, width: int, output_stride: int) -> bytes:
+        """Convert our graph to TFLite at this size, in this process (imports TensorFlow)."""
+        tf = import_tensorflow(self._num_threads)
+        from .mobilenet import run_mobilenet
+        from .preprocess import normalize
         tensors, layers = self._tensors, self.layers(output_stride)
         network = tf.function(lambda resized: run_mobilenet(normalize(resized), tensors, layers),
                               autograph=False)
@@ -286,17 +290,32 @@ class TfliteBackend(InferenceBackend):
             return converter.convert()
 
 
-def _make_interpreter(model: bytes):
-    """A LiteRT interpreter (XNNPACK, one thread per core), or TF's bundled one without LiteRT."""
-    threads = (len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity')
-               else os.cpu_count() or 1)
+def _make_interpreter(model: bytes, num_threads: int = 0):
+    """A LiteRT interpreter (XNNPACK, `num_threads` threads, 0: one per core), or TensorFlow's
+    bundled one where LiteRT is not installed."""
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
-        Interpreter = tf.lite.Interpreter
-    return Interpreter(model_content=model, num_threads=threads)
+        Interpreter = import_tensorflow(num_threads).lite.Interpreter
+    return Interpreter(model_content=model, num_threads=thread_count(num_threads))
 
 
-# Backend name -> class; the first is listed first in help texts.
-BACKEND_CLASSES: dict[str, type[InferenceBackend]] = {
-    cls.name: cls for cls in (TfliteBackend, FunctionBackend, XlaBackend, EagerBackend)}
+# Backend name -> (module, class); the first is listed first in help texts. The TensorFlow-graph
+# backends' module (and TensorFlow) is imported when one of them is asked for.
+_BACKEND_CLASS_NAMES = {
+    'tflite': (__name__, 'TfliteBackend'),
+    'function': ('.tf_backends', 'FunctionBackend'),
+    'xla': ('.tf_backends', 'XlaBackend'),
+    'eager': ('.tf_backends', 'EagerBackend'),
+}
+BACKEND_NAMES = tuple(_BACKEND_CLASS_NAMES)
+
+
+def backend_class(name: str) -> type[InferenceBackend]:
+    """The backend class called `name` (ValueError naming the choices for another name)."""
+    if name not in _BACKEND_CLASS_NAMES:
+        raise ValueError(f'backend must be one of {BACKEND_NAMES}, got {name!r}')
+    module, class_name = _BACKEND_CLASS_NAMES[name]
+    if module == __name__:
+        return globals()[class_name]
+    return getattr(importlib.import_module(module, __package__), class_name)

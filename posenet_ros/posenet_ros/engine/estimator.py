@@ -27,15 +27,17 @@ class PoseEstimator:
     published format. multiplier: only needed to complete a family name ('mobilenet_quant2')
     or to mark 1.0-shaped weights as 1.01. device: 'auto' (GPU if TensorFlow sees one), 'cpu'
     or 'gpu'. backend: see `network.BACKENDS`; default the fastest that keeps parity.
+    num_threads: threads inference may use (XNNPACK, TensorFlow); 0: every core.
     """
 
     def __init__(self, model: str = 'mobilenet_quant2_075', *, multiplier: float | None = None,
-                 device: str = 'auto', backend: str | None = None):
+                 device: str = 'auto', backend: str | None = None, num_threads: int = 0):
         self._model_path = resolve_model(model, multiplier)
         weights = load_weights(self._model_path, multiplier)
         folder = self._model_path if self._model_path.is_dir() else self._model_path.parent
         self._model_name = folder.name
-        self._network = PoseNetwork(weights, backend=backend, device=device)
+        self._network = PoseNetwork(weights, backend=backend, device=device,
+                                    num_threads=num_threads)
 
     @property
     def model_name(self) -> str:
@@ -58,6 +60,11 @@ class PoseEstimator:
     def backend(self) -> str:
         return self._network.backend
 
+    @property
+    def num_threads(self) -> int:
+        """Threads inference may use; 0: every core."""
+        return self._network.num_threads
+
     def warmup(self, config: EstimateConfig, image_height: int | None = None,
                image_width: int | None = None) -> None:
         """Build everything `estimate` needs for this config, so the first frame is not slow.
@@ -70,6 +77,13 @@ class PoseEstimator:
         if image_height and image_width:
             config = config.for_image(image_height, image_width)
         self._network.prepare(config.input_height, config.input_width, config.output_stride)
+
+    def cached_model_path(self, config: EstimateConfig):
+        """The disk cache file of the TFLite model this config runs (`tflite_cache`), or None
+        (another backend, or not converted yet)."""
+        config = self._checked(config)
+        return self._network.cached_model_path(config.input_height, config.input_width,
+                                               config.output_stride)
 
     def infer(self, image_rgb: np.ndarray, config: EstimateConfig
               ) -> tuple[NetworkOutputs, Padding, tuple[int, int]]:

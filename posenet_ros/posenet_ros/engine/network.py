@@ -2,28 +2,36 @@
 
 The backends ('tflite', 'function', 'xla', 'eager') are described in `backends`; they all give
 the same outputs within float32 tolerance. Weights become TensorFlow constants once per
-PoseNetwork; switching stride or input size only builds (and caches) another graph or TFLite
-model over the same constants.
+PoseNetwork, where a graph is built; switching stride or input size only builds (and caches)
+another graph or TFLite model over the same constants. Nothing here imports TensorFlow: on a CPU
+with the TFLite model in the disk cache it is never loaded (`tf_runtime`).
 """
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
 
-from .backends import BACKEND_CLASSES, InferenceBackend
+from .backends import BACKEND_NAMES, InferenceBackend, backend_class
 from .config import DEVICES
-from .mobilenet import HEAD_SPLITS, MobileNetTensors
+from .layer_plan import HEAD_SPLITS
 from .preprocess import compute_padding
+from .tf_runtime import gpu_device_present, import_tensorflow
 from .types import NetworkOutputs, Padding
 from .weights import ModelWeights
 
-BACKENDS = tuple(BACKEND_CLASSES)
+BACKENDS = BACKEND_NAMES
 
 
-def resolve_device(device: str) -> str:
-    """'auto' | 'cpu' | 'gpu' -> a TensorFlow device string ('/CPU:0' or '/GPU:0')."""
+def resolve_device(device: str, num_threads: int = 0) -> str:
+    """'auto' | 'cpu' | 'gpu' -> a TensorFlow device string ('/CPU:0' or '/GPU:0').
+
+    'auto' asks TensorFlow whether it sees a GPU only where a GPU device exists, so a machine
+    without one resolves to the CPU without loading TensorFlow.
+    """
     if device not in DEVICES:
         raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+    if device == 'cpu' or (device == 'auto' and not gpu_device_present()):
+        return '/CPU:0'
+    tf = import_tensorflow(num_threads)
     has_gpu = bool(tf.config.list_physical_devices('GPU'))
     if device == 'gpu' and not has_gpu:
         raise ValueError("device 'gpu' requested, but TensorFlow sees no GPU "
@@ -61,20 +69,23 @@ class PoseNetwork:
     `run(image, input_height, input_width, output_stride)` returns the four head outputs on the
     model-input grid, the padding used, and how long preprocessing and inference took (ms;
     preprocessing is 0 where it is fused into the inference graph). `run` and `prepare` may be
-    called from different threads.
+    called from different threads. `num_threads` bounds the threads inference uses (XNNPACK's,
+    TensorFlow's intra- and inter-op pools); 0 means every core.
     """
 
-    def __init__(self, weights: ModelWeights, *, backend: str | None = None, device: str = 'auto'):
-        self.device = resolve_device(device)
+    def __init__(self, weights: ModelWeights, *, backend: str | None = None, device: str = 'auto',
+                 num_threads: int = 0):
+        if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 0:
+            raise ValueError(f'num_threads must be 0 (all cores) or a positive whole number, '
+                             f'got {num_threads!r}')
+        self.device = resolve_device(device, num_threads)
         backend = backend or default_backend(self.device)
-        if backend not in BACKEND_CLASSES:
-            raise ValueError(f'backend must be one of {BACKENDS}, got {backend!r}')
+        inference_class = backend_class(backend)  # ValueError naming the choices
         self.backend = backend
         self.multiplier = weights.multiplier
-        with tf.device(self.device):
-            tensors = MobileNetTensors(weights)
-        self.inference: InferenceBackend = BACKEND_CLASSES[backend](
-            tensors, self.multiplier, self.device)
+        self.num_threads = num_threads
+        self.inference: InferenceBackend = inference_class(
+            weights, self.multiplier, self.device, num_threads)
 
     def run(self, image_rgb: np.ndarray, input_height: int, input_width: int,
             output_stride: int) -> tuple[NetworkOutputs, Padding, dict[str, float]]:
@@ -104,6 +115,15 @@ class PoseNetwork:
         """
         self._check_size(input_height, input_width, output_stride)
         self.inference.prepare(input_height, input_width, output_stride)
+
+    def cached_model_path(self, input_height: int, input_width: int, output_stride: int):
+        """The disk cache file of the TFLite model of this size; None for other backends or
+        when it is not there."""
+        cache_key = getattr(self.inference, 'cache_key', None)
+        if cache_key is None:
+            return None
+        from .tflite_cache import find_entry
+        return find_entry(cache_key(input_height, input_width, output_stride))
 
     def _run(self, image_rgb, input_height, input_width, output_stride, with_mirror):
         image_rgb = check_image(image_rgb)

@@ -2,7 +2,8 @@
 
 Lifecycle (REP-2002 style, `ros2 lifecycle set /posenet_node <transition>`):
   configure   resolve and load the weights, build and warm up the network, create the
-              publishers. A failure returns to unconfigured with the reason logged and shown on
+              publishers. With the TFLite model in the disk cache this loads no TensorFlow; a
+              missing one is converted in a child process and cached. A failure returns to unconfigured with the reason logged and shown on
               /diagnostics.
   activate    subscribe to the input, start the frame worker, enable the publishers.
   deactivate  stop the worker after the frame in progress, drop the subscription (no camera
@@ -32,6 +33,7 @@ import ctypes
 import importlib.util
 import faulthandler
 import gc
+import logging
 import os
 import signal
 import sys
@@ -93,6 +95,7 @@ class PoseNetNode(LifecycleNode):
 
     def __init__(self, stop_requested=lambda: False, **node_kwargs):
         super().__init__(NODE_NAME, **node_kwargs)
+        self._engine_log = _EngineLogForwarder(self.get_logger())
         guard_parameter_services(self)  # a malformed set_parameters request must not end the node
         self._stop_requested = stop_requested
         self.parameters = PoseNetParameters(self, self._on_settings_changed)
@@ -139,12 +142,14 @@ class PoseNetNode(LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         startup = self.parameters.startup
         try:
-            # TensorFlow loads here (seconds). A stop request meanwhile ends configure at the
-            # next step.
+            # Building a model not in the cache takes seconds (TensorFlow, in a child process
+            # for tflite). A stop request meanwhile ends configure at the next step.
             from posenet_ros.engine.estimator import PoseEstimator
             self._give_up_if_stopping()
+            _limit_opencv_threads(startup.num_threads)
             self.estimator = PoseEstimator(startup.model, multiplier=startup.multiplier,
-                                           device=startup.device, backend=startup.backend)
+                                           device=startup.device, backend=startup.backend,
+                                           num_threads=startup.num_threads)
             snapping = self.parameters.bind_model(self.estimator.multiplier)
             if snapping:
                 self.get_logger().info(snapping)
@@ -176,8 +181,8 @@ class PoseNetNode(LifecycleNode):
         self.get_logger().info(
             f'configured: PoseNet {self.estimator.model_name} (multiplier '
             f'{self.estimator.multiplier:g}, {self.estimator.model_path}) on '
-            f'{self.estimator.device} with the {self.estimator.backend} backend; '
-            f'{describe_config(settings)}')
+            f'{self.estimator.device} with the {self.estimator.backend} backend, '
+            f'{_threads_text(startup.num_threads)}; {describe_config(settings)}')
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -257,6 +262,7 @@ class PoseNetNode(LifecycleNode):
         except Exception:  # noqa: BLE001 - ending anyway: make sure nothing is left running
             pass
         self._stop_frames()
+        self._engine_log.close()
 
     # -- frames --------------------------------------------------------------------------------
 
@@ -405,8 +411,43 @@ class PoseNetNode(LifecycleNode):
         self.get_logger().info(f'now using {describe_config(settings)}' + (f'; {note}' if note else ''))
 
 
+class _EngineLogForwarder(logging.Handler):
+    """The engine's log lines (model cache, model builds) in the node's ROS log."""
+
+    def __init__(self, ros_logger):
+        super().__init__(logging.INFO)
+        self._ros_logger = ros_logger
+        self._engine_logger = logging.getLogger('posenet_ros.engine')
+        self._engine_logger.setLevel(logging.INFO)
+        self._engine_logger.addHandler(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if record.levelno >= logging.ERROR:
+            self._ros_logger.error(message)
+        elif record.levelno >= logging.WARNING:
+            self._ros_logger.warning(message)
+        else:
+            self._ros_logger.info(message)
+
+    def close(self) -> None:
+        self._engine_logger.removeHandler(self)
+        super().close()
+
+
 class _StopRequested(Exception):
     """The process is stopping: a transition in progress gives up."""
+
+
+def _limit_opencv_threads(num_threads: int) -> None:
+    """OpenCV's pool (image conversion) within the thread budget; 0 leaves OpenCV's default."""
+    if num_threads:
+        import cv2
+        cv2.setNumThreads(num_threads)
+
+
+def _threads_text(num_threads: int) -> str:
+    return f'{num_threads} thread(s)' if num_threads else 'threads on every core'
 
 
 def _return_free_memory() -> None:

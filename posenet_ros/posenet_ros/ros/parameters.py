@@ -75,6 +75,11 @@ PARAMETERS = (
         'Inference path of the engine (e.g. function, xla, tflite, eager); empty: the fastest one '
         'that keeps parity with the original PoseNet.', read_only=True),
     ParameterSpec(
+        'num_threads', 0,
+        'Threads inference may use (XNNPACK for tflite, TensorFlow\'s intra- and inter-op pools '
+        'otherwise, and OpenCV\'s image conversion); 0: every core. Fewer leave cores to the '
+        'rest of the robot.', read_only=True, integer_range=(0, 1024, 1)),
+    ParameterSpec(
         'autostart', True,
         'Configure and activate at start (lifecycle), so the node runs without a lifecycle '
         'manager; false: it waits unconfigured for `ros2 lifecycle set` or a manager.',
@@ -232,6 +237,7 @@ class StartupSettings:
     multiplier: float | None
     device: str
     backend: str | None
+    num_threads: int
     use_compressed: bool
     autostart: bool
     use_depth: bool
@@ -268,9 +274,13 @@ def startup_settings(values: Mapping[str, Any]) -> StartupSettings:
     if device not in DEVICES:
         raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {values['device']!r}")
     multiplier = float(values['multiplier'])
+    num_threads = int(values['num_threads'])
+    if num_threads < 0:
+        raise ValueError(
+            f'num_threads must be 0 (every core) or a positive count, got {num_threads}')
     return StartupSettings(
         model=model, multiplier=multiplier if multiplier > 0.0 else None, device=device,
-        backend=str(values['backend']).strip() or None,
+        backend=str(values['backend']).strip() or None, num_threads=num_threads,
         use_compressed=bool(values['use_compressed']), autostart=bool(values['autostart']),
         use_depth=bool(values['use_depth']))
 

@@ -2,6 +2,7 @@
 
     posenet_estimate photos/ --json poses.json --draw annotated/
     posenet_estimate clip.mp4 --mode single --resolution 353x481 --json clip.json
+    posenet_estimate --prepare --resolution 353x481   # fill the model cache (an image build)
 
 The JSON follows the schema of the original's reference outputs (see `engine/results_json.py`),
 so `posenet_parity` and `posenet_eval` (package posenet_tools) read both. Defaults are those of
@@ -45,6 +46,13 @@ def parse_resolution(text: str) -> tuple[int, int]:
         ) from None
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f'must be 0 or more, got {value}')
+    return value
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -57,8 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog='posenet_estimate', description=__doc__.split('\n\n')[0],
         epilog='Defaults are those of tfjs-models posenet 2.x. Exit status: 0 done, 1 some '
                'inputs could not be read (the others are written), 2 bad options or model.')
-    parser.add_argument('inputs', nargs='+', metavar='INPUT',
+    parser.add_argument('inputs', nargs='*', metavar='INPUT',
                         help='photos, folders of photos, or videos (every frame is estimated)')
+    parser.add_argument('--prepare', action='store_true',
+                        help='only convert the TFLite model of --model, --resolution and --stride '
+                             'into the cache ($POSENET_CACHE) and say where it is; no inputs. A '
+                             'later run with that model needs no TensorFlow')
     model = parser.add_argument_group('model')
     model.add_argument('--model', default=DEFAULT_MODEL,
                        help='weights folder, or a model name looked up in $POSENET_MODELS, the '
@@ -71,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument('--backend', default=None,
                        help="inference path ('function', 'xla', 'tflite', 'eager'; default: the "
                             "estimator's fastest)")
+    model.add_argument('--threads', '--num-threads', dest='threads', type=_non_negative_int,
+                       default=0, metavar='N',
+                       help='threads inference may use (XNNPACK, TensorFlow); 0: every core '
+                            '(default)')
     run = parser.add_argument_group('estimation')
     run.add_argument('--stride', type=int, default=16, choices=(8, 16, 32),
                      help='output stride: 8 is finer and slower (default 16)')
@@ -153,6 +169,29 @@ def _say(message: str) -> None:
     print(f'posenet_estimate: {message}', file=sys.stderr)
 
 
+def prepare(args, config: EstimateConfig) -> int:
+    """--prepare: the TFLite model of this model and config into the cache (converted in a child
+    process when missing); 0 and its path on standard output, 2 when the model is unusable."""
+    from posenet_ros.engine.estimator import PoseEstimator
+    from posenet_ros.engine.model_store import ModelNotFoundError
+    try:
+        estimator = PoseEstimator(args.model, multiplier=args.multiplier, device='cpu',
+                                  backend='tflite', num_threads=args.threads)
+        config.check(estimator.multiplier)
+        estimator.warmup(config)
+    except ModelNotFoundError as error:
+        _say(str(error))
+        return 2
+    except (ValueError, RuntimeError) as error:
+        _say(f'cannot prepare model {args.model!r}: {error}')
+        return 2
+    print(estimator.cached_model_path(config))
+    if not args.quiet:
+        _say(f'{estimator.model_name} {config.input_height}x{config.input_width} stride '
+             f'{config.output_stride} is in the model cache')
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -169,6 +208,14 @@ def main(argv: list[str] | None = None) -> int:
     if (config.input_height, config.input_width) != args.resolution:
         _say(f'input size {args.resolution[0]}x{args.resolution[1]} snapped to '
              f'{config.input_height}x{config.input_width} (must be k*{config.output_stride}+1)')
+    if args.prepare:
+        if args.inputs:
+            parser.error('--prepare takes no inputs: it only fills the model cache')
+        if args.backend not in (None, 'tflite'):
+            parser.error('--prepare converts TFLite models: leave out --backend or give tflite')
+        return prepare(args, config)
+    if not args.inputs:
+        parser.error('give photos, folders or videos to estimate (or --prepare)')
     files = expand_inputs(args.inputs)
     if not files:
         parser.error('no photos or videos found in the given folders')
@@ -189,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     options = {} if args.backend is None else {'backend': args.backend}
     try:
         estimator = PoseEstimator(args.model, multiplier=args.multiplier, device=args.device,
-                                  **options)
+                                  num_threads=args.threads, **options)
         config.check(estimator.multiplier)
         estimator.warmup(config)
     except ModelNotFoundError as error:

@@ -84,12 +84,16 @@ class NodeProcess:
     """posenet_node in a child process, in its own namespace, with its output in a log file."""
 
     def __init__(self, model: str, backend: str | None, config: EstimateConfig,
-                 namespace: str | None = None, image_reliability: str | None = None):
+                 namespace: str | None = None, image_reliability: str | None = None,
+                 extra_parameters: dict | None = None, package_root: str | None = None):
         self.namespace = namespace or f'/posenet_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}'
         self.model = model
         self.backend = backend
         self.config = config
         self.image_reliability = image_reliability
+        self.extra_parameters = extra_parameters or {}
+        # The posenet_ros the node runs: this process's, or another checkout's (comparisons).
+        self.package_root = package_root or str(Path(posenet_ros.__file__).resolve().parents[1])
         self.process: subprocess.Popen | None = None
         self._log = tempfile.NamedTemporaryFile(prefix='posenet_node_', suffix='.log', delete=False)
 
@@ -98,16 +102,14 @@ class NodeProcess:
                    '-r', f'__ns:={self.namespace}', '-p', _ros_arg('model', self.model)]
         if self.backend:
             command += ['-p', _ros_arg('backend', self.backend)]
-        for name, value in node_parameters(self.config).items():
+        for name, value in {**node_parameters(self.config), **self.extra_parameters}.items():
             command += ['-p', _ros_arg(name, value)]
         if self.image_reliability:  # the node's standard QoS override of its image subscription
             command += ['-p', f'qos_overrides.{self.namespace}/image.subscription.reliability:='
                               f'{self.image_reliability}']
-        # The node runs the posenet_ros this process imports, wherever it is installed.
-        package_root = str(Path(posenet_ros.__file__).resolve().parents[1])
         env = dict(os.environ)
         env['PYTHONPATH'] = os.pathsep.join(
-            [package_root] + [p for p in env.get('PYTHONPATH', '').split(os.pathsep) if p])
+            [self.package_root] + [p for p in env.get('PYTHONPATH', '').split(os.pathsep) if p])
         self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, env=env)
 

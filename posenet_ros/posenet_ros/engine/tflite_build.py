@@ -1,0 +1,74 @@
+"""Convert a model into the TFLite cache in a child process, so the caller never loads TensorFlow.
+
+A node or CLI whose model is not in the cache yet would otherwise import TensorFlow for one
+conversion and keep its ~550 MB for the rest of its life. The child loads the weights, converts
+the graph (`backends.TfliteBackend._convert`) and writes the cache entry atomically; the parent
+then reads the entry like any other.
+
+    python -m posenet_ros.engine.tflite_build WEIGHTS HEIGHT WIDTH STRIDE OUT [--multiplier M]
+        [--threads N]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+BUILD_TIMEOUT_S = 600.0
+_STDERR_TAIL_LINES = 12
+
+
+class ModelBuildError(RuntimeError):
+    """The child process could not convert the model (its last lines of output are given)."""
+
+
+def build_in_child_process(weights_path: Path, multiplier: float, height: int, width: int,
+                           output_stride: int, num_threads: int, out: Path) -> None:
+    """Run the conversion in a new Python process writing `out`; ModelBuildError on failure."""
+    package_root = str(Path(__file__).resolve().parents[2])  # the folder holding posenet_ros
+    env = dict(os.environ)
+    env['PYTHONPATH'] = os.pathsep.join(
+        [package_root] + ([env['PYTHONPATH']] if env.get('PYTHONPATH') else []))
+    env.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+    command = [sys.executable, '-m', __name__, str(weights_path), str(height), str(width),
+               str(output_stride), str(out), '--multiplier', repr(multiplier),
+               '--threads', str(num_threads)]
+    try:
+        done = subprocess.run(command, env=env, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              timeout=BUILD_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired:
+        raise ModelBuildError(f'converting the TFLite model took over {BUILD_TIMEOUT_S:g} s; '
+                              'gave up') from None
+    if done.returncode != 0:
+        tail = done.stderr.decode('utf-8', 'replace').strip().splitlines()[-_STDERR_TAIL_LINES:]
+        raise ModelBuildError(
+            f'converting the TFLite model {height}x{width} stride {output_stride} failed '
+            f'(exit status {done.returncode}): ' + ' | '.join(tail))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog='python -m posenet_ros.engine.tflite_build',
+                                     description=__doc__.split('\n\n')[0])
+    parser.add_argument('weights', type=Path)
+    parser.add_argument('height', type=int)
+    parser.add_argument('width', type=int)
+    parser.add_argument('stride', type=int)
+    parser.add_argument('out', type=Path)
+    parser.add_argument('--multiplier', type=float, default=None)
+    parser.add_argument('--threads', type=int, default=0)
+    args = parser.parse_args(argv)
+    from posenet_ros.engine import tflite_cache
+    from posenet_ros.engine.backends import TfliteBackend
+    from posenet_ros.engine.weights import load_weights
+    weights = load_weights(args.weights, args.multiplier)
+    backend = TfliteBackend(weights, weights.multiplier, '/CPU:0', args.threads)
+    model = backend._convert(args.height, args.width, args.stride)  # noqa: SLF001
+    tflite_cache.write_entry(args.out, model)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

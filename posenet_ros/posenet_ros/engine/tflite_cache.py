@@ -1,0 +1,149 @@
+"""Converted TFLite models kept on disk, so that a process running one never loads TensorFlow.
+
+A model is converted once per (weights, input size, output stride, precision) and stored under
+`<cache>/tflite/` (the cache of `model_store.cache_dir`: `$POSENET_CACHE`, else
+`$XDG_CACHE_HOME/posenet_ros`, else `~/.cache/posenet_ros`). The file name is the key: the
+sha256 of the weight files, the width multiplier, the size, the stride, the precision, the
+version of the TensorFlow that converted it and of our graph (`GRAPH_VERSION`). A file is
+written atomically and ends with the sha256 of the model before it, so a truncated or damaged
+entry is recognised and rebuilt, never run.
+
+Where TensorFlow is not installed (a robot given prepared models) any converter version is
+accepted, as nothing could rebuild the model anyway.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from .atomic_write import write_file_atomic
+from .weights import find_weights_file, listed_files, _read_json
+
+# Version of the graph we convert (mobilenet.run_mobilenet with the normalization in front, one
+# fused output). Raise it when the converted graph changes, so that older entries are not used.
+GRAPH_VERSION = 1
+DEFAULT_PRECISION = 'float32'
+# Distributions TensorFlow comes in; the first installed names the converter's version.
+_TENSORFLOW_DISTRIBUTIONS = ('tensorflow', 'tensorflow-cpu', 'tensorflow-gpu', 'tf-nightly',
+                             'tensorflow-macos', 'tensorflow-intel')
+_TRAILER_MAGIC = b'PNTFLC1\n'  # after the model: its sha256 (32 bytes), then this
+_TRAILER_BYTES = 32 + len(_TRAILER_MAGIC)
+
+
+class CorruptModelError(ValueError):
+    """A cache entry that is not a complete model as written (truncated, damaged)."""
+
+
+def tensorflow_version() -> str | None:
+    """The installed TensorFlow's version, read from its metadata (TensorFlow is not imported)."""
+    for name in _TENSORFLOW_DISTRIBUTIONS:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+@dataclass(frozen=True)
+class TfliteModelKey:
+    """What a converted model depends on; `file_name` spells it out.
+
+    `variant` is for a precision's own settings (e.g. a quantization recipe and its calibration
+    data's digest); empty for float32.
+    """
+
+    weights_sha256: str
+    multiplier: float
+    input_height: int
+    input_width: int
+    output_stride: int
+    precision: str = DEFAULT_PRECISION
+    variant: str = ''
+
+    def file_name(self, converter: str | None) -> str:
+        """The entry's file name; `converter` None gives a glob pattern matching any version."""
+        variant = f'-{self.variant}' if self.variant else ''
+        converter_part = f'tf{converter}' if converter is not None else 'tf*'
+        return (f'posenet-{self.weights_sha256[:24]}-m{self.multiplier:g}-'
+                f'{self.input_height}x{self.input_width}-s{self.output_stride}-'
+                f'{self.precision}{variant}-{converter_part}-g{GRAPH_VERSION}.tflite')
+
+
+def tflite_cache_dir() -> Path:
+    """Where converted models live: `<cache>/tflite`."""
+    from .model_store import cache_dir
+    return cache_dir() / 'tflite'
+
+
+def entry_path(key: TfliteModelKey, converter: str | None = None) -> Path:
+    """The cache file of `key` for this TensorFlow (`tensorflow_version()` by default)."""
+    return tflite_cache_dir() / key.file_name(converter or tensorflow_version() or 'none')
+
+
+def find_entry(key: TfliteModelKey) -> Path | None:
+    """The cache file to load for `key`: the one of the installed TensorFlow, or without
+    TensorFlow the newest of any version; None when there is none."""
+    converter = tensorflow_version()
+    if converter is not None:
+        path = entry_path(key, converter)
+        return path if path.is_file() else None
+    folder = tflite_cache_dir()
+    if not folder.is_dir():
+        return None
+    found = sorted(folder.glob(key.file_name(None)), key=lambda p: p.stat().st_mtime)
+    return found[-1] if found else None
+
+
+def writable_folder(folder: Path) -> bool:
+    """Whether entries can be written into `folder` (made if missing)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(folder, os.W_OK | os.X_OK)
+
+
+def read_entry(path: Path) -> bytes:
+    """The model stored at `path`; CorruptModelError when it is not complete and intact."""
+    data = path.read_bytes()
+    if len(data) <= _TRAILER_BYTES or not data.endswith(_TRAILER_MAGIC):
+        raise CorruptModelError(f'{path}: incomplete ({len(data)} bytes, no end marker)')
+    model, digest = data[:-_TRAILER_BYTES], data[-_TRAILER_BYTES:-len(_TRAILER_MAGIC)]
+    if hashlib.sha256(model).digest() != digest:
+        raise CorruptModelError(f'{path}: the model does not match its checksum (damaged)')
+    return model
+
+
+def write_entry(path: Path, model: bytes) -> None:
+    """Store `model` at `path` atomically, followed by its sha256 and an end marker."""
+    write_file_atomic(path, model + hashlib.sha256(model).digest() + _TRAILER_MAGIC)
+
+
+_checksums: dict[tuple, str] = {}
+_checksums_lock = threading.Lock()
+
+
+def weights_checksum(path: str | os.PathLike) -> str:
+    """sha256 over the weight files of a folder (or descriptor file): the descriptor and every
+    file it lists, names included. Remembered per path, modification time and size."""
+    path = Path(path)
+    descriptor = find_weights_file(path) if path.is_dir() else path
+    files = [descriptor] + [descriptor.parent / name
+                            for name in listed_files(descriptor, _read_json(descriptor))[0]]
+    stamp = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    with _checksums_lock:
+        known = _checksums.get(stamp)
+    if known is not None:
+        return known
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(file.name.encode('utf-8') + b'\0')
+        digest.update(hashlib.sha256(file.read_bytes()).digest())
+    checksum = digest.hexdigest()
+    with _checksums_lock:
+        _checksums[stamp] = checksum
+    return checksum

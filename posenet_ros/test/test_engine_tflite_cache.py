@@ -1,0 +1,194 @@
+"""Converted TFLite models on disk: a process whose model is cached never loads TensorFlow and
+gets the same poses as one that converted the model itself; a damaged entry is rebuilt."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from posenet_ros.engine import tflite_cache
+from posenet_ros.engine.config import EstimateConfig
+from posenet_ros.engine.estimator import PoseEstimator
+
+MODEL = 'mobilenet_quant2_050'
+SIZE = (161, 225)  # small: quick to convert
+PHOTO = 'zidane.jpg'
+
+# Runs in a fresh interpreter: estimate one photo, report the poses and what was imported.
+_ESTIMATE_SCRIPT = textwrap.dedent('''
+    import json, sys
+    import numpy as np
+    from PIL import Image
+    from posenet_ros.engine.config import EstimateConfig
+    from posenet_ros.engine.estimator import PoseEstimator
+    model, photo, height, width = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    image = np.asarray(Image.open(photo).convert('RGB'))
+    estimator = PoseEstimator(model, device='auto', num_threads=1)
+    result = estimator.estimate(image, EstimateConfig(input_height=height, input_width=width))
+    poses = [[pose.score, pose.keypoint_scores.tolist(), pose.keypoint_coords.tolist()]
+             for pose in result.poses]
+    print(json.dumps({'tensorflow': 'tensorflow' in sys.modules, 'backend': estimator.backend,
+                      'poses': poses}))
+''')
+
+
+def _environment(cache: Path, models_path: Path) -> dict:
+    env = dict(os.environ, POSENET_CACHE=str(cache), POSENET_MODELS=str(models_path))
+    package_root = str(Path(__file__).resolve().parents[1])
+    env['PYTHONPATH'] = os.pathsep.join(filter(None, [package_root, env.get('PYTHONPATH')]))
+    return env
+
+
+def _estimate_in_fresh_process(cache: Path, models_path: Path, photo: Path) -> dict:
+    done = subprocess.run(
+        [sys.executable, '-c', _ESTIMATE_SCRIPT, MODEL, str(photo), *map(str, SIZE)],
+        env=_environment(cache, models_path), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _poses(result) -> list:
+    return [[pose.score, pose.keypoint_scores.tolist(), pose.keypoint_coords.tolist()]
+            for pose in result.poses]
+
+
+def _cache_entries(cache: Path) -> list[Path]:
+    return sorted((cache / 'tflite').glob('*.tflite'))
+
+
+@pytest.fixture
+def photo(data_path) -> Path:
+    return data_path / 'smoke' / PHOTO
+
+
+def test_a_cached_model_runs_without_tensorflow_and_gives_the_converted_models_poses(
+        tmp_path, models_path, photo, monkeypatch):
+    cache = tmp_path / 'cache'
+    cold = _estimate_in_fresh_process(cache, models_path, photo)
+    # Converted in a child process: the estimating process did not load TensorFlow either.
+    assert cold['tensorflow'] is False and cold['backend'] == 'tflite'
+    assert len(_cache_entries(cache)) == 1
+    warm = _estimate_in_fresh_process(cache, models_path, photo)
+    assert warm['tensorflow'] is False
+    assert warm['poses'] and warm['poses'] == cold['poses']
+
+    # With TensorFlow loaded, the model is converted in this process, into another cache.
+    import tensorflow  # noqa: F401
+    monkeypatch.setenv('POSENET_CACHE', str(tmp_path / 'converted_here'))
+    image = np.asarray(Image.open(photo).convert('RGB'))
+    estimator = PoseEstimator(str(models_path / MODEL), backend='tflite', device='cpu')
+    result = estimator.estimate(image, EstimateConfig(input_height=SIZE[0], input_width=SIZE[1]))
+    assert _poses(result) == warm['poses']
+    assert len(_cache_entries(tmp_path / 'converted_here')) == 1
+
+
+def test_posenet_estimate_with_a_warm_cache_never_imports_tensorflow(
+        tmp_path, models_path, photo):
+    cache = tmp_path / 'cache'
+    env = _environment(cache, models_path)
+    prepare = subprocess.run(
+        [sys.executable, '-m', 'posenet_ros.tools.estimate', '--prepare', '--model', MODEL,
+         '--resolution', f'{SIZE[0]}x{SIZE[1]}'],
+        env=env, capture_output=True, text=True, timeout=300)
+    assert prepare.returncode == 0, prepare.stderr
+    assert len(_cache_entries(cache)) == 1
+    script = ('import sys; from posenet_ros.tools.estimate import main; '
+              'code = main(sys.argv[1:]); '
+              'print("TENSORFLOW", "tensorflow" in sys.modules, file=sys.stderr); sys.exit(code)')
+    done = subprocess.run(
+        [sys.executable, '-c', script, str(photo), '--model', MODEL, '--resolution',
+         f'{SIZE[0]}x{SIZE[1]}', '--threads', '1', '--quiet'],
+        env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert 'TENSORFLOW False' in done.stderr
+    assert json.loads(done.stdout)['results'][0]['poses']
+
+
+@pytest.mark.parametrize('damage', ['truncated', 'flipped byte', 'empty'])
+def test_a_damaged_cache_entry_is_rebuilt_with_a_log_line(
+        tmp_path, models_path, photo, monkeypatch, caplog, damage):
+    monkeypatch.setenv('POSENET_CACHE', str(tmp_path / 'cache'))
+    image = np.asarray(Image.open(photo).convert('RGB'))
+    config = EstimateConfig(input_height=SIZE[0], input_width=SIZE[1])
+    first = PoseEstimator(str(models_path / MODEL), backend='tflite', device='cpu')
+    expected = _poses(first.estimate(image, config))
+    [entry] = _cache_entries(tmp_path / 'cache')
+    intact = entry.read_bytes()
+    if damage == 'truncated':
+        entry.write_bytes(intact[:len(intact) // 2])
+    elif damage == 'flipped byte':
+        entry.write_bytes(intact[:1000] + bytes([intact[1000] ^ 0xFF]) + intact[1001:])
+    else:
+        entry.write_bytes(b'')
+    with pytest.raises(tflite_cache.CorruptModelError):
+        tflite_cache.read_entry(entry)
+
+    with caplog.at_level(logging.WARNING, logger='posenet_ros.engine'):
+        again = PoseEstimator(str(models_path / MODEL), backend='tflite', device='cpu')
+        assert _poses(again.estimate(image, config)) == expected
+    assert any('rebuilding the TFLite model' in record.getMessage()
+               and str(entry) in record.getMessage() for record in caplog.records)
+    assert entry.read_bytes() == intact  # rebuilt and stored again, whole
+
+
+def test_the_key_changes_with_the_weights_size_stride_and_precision(tmp_path, models_path):
+    folder = tmp_path / 'weights'
+    folder.mkdir()
+    for file in (models_path / MODEL).iterdir():
+        (folder / file.name).write_bytes(file.read_bytes())
+    original = tflite_cache.weights_checksum(folder)
+    assert tflite_cache.weights_checksum(models_path / MODEL) == original
+    shard = folder / 'group1-shard1of1.bin'
+    data = bytearray(shard.read_bytes())
+    data[100] ^= 1
+    shard.write_bytes(bytes(data))
+    assert tflite_cache.weights_checksum(folder) != original
+
+    key = tflite_cache.TfliteModelKey(original, 0.5, 161, 225, 16)
+    names = {key.file_name('2.21.0'),
+             tflite_cache.TfliteModelKey(original, 0.5, 161, 225, 8).file_name('2.21.0'),
+             tflite_cache.TfliteModelKey(original, 0.5, 225, 161, 16).file_name('2.21.0'),
+             tflite_cache.TfliteModelKey(original, 0.5, 161, 225, 16, 'int8').file_name('2.21.0'),
+             key.file_name('2.20.0')}
+    assert len(names) == 5 and key.precision == 'float32'
+
+
+def test_num_threads_must_be_zero_or_a_count(models_path):
+    with pytest.raises(ValueError, match='num_threads'):
+        PoseEstimator(str(models_path / MODEL), backend='tflite', num_threads=-1)
+
+
+@pytest.mark.parametrize('arguments, reason', [
+    (['--prepare', 'photo.jpg'], '--prepare takes no inputs'),
+    (['--prepare', '--backend', 'function'], '--prepare converts TFLite models'),
+    ([], 'give photos, folders or videos'),
+    (['--prepare', '--threads', '-1'], 'must be 0 or more'),
+])
+def test_posenet_estimate_refuses_prepare_mistakes_with_the_reason(arguments, reason, capsys):
+    from posenet_ros.tools.estimate import main
+    with pytest.raises(SystemExit) as exit_info:
+        main(arguments)
+    assert exit_info.value.code == 2
+    assert reason in capsys.readouterr().err
+
+
+def test_a_cache_that_cannot_be_written_still_gives_poses(tmp_path, models_path, photo):
+    """POSENET_CACHE below a plain file: the model is converted for the process only."""
+    blocker = tmp_path / 'not_a_folder'
+    blocker.write_text('')
+    done = subprocess.run(
+        [sys.executable, '-c', _ESTIMATE_SCRIPT, MODEL, str(photo), *map(str, SIZE)],
+        env=_environment(blocker / 'cache', models_path), capture_output=True, text=True,
+        timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert 'cannot be written' in done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result['poses'] and result['tensorflow'] is False
