@@ -1,4 +1,5 @@
-"""A V4L2 camera (v4l2_camera_node) and posenet_node reading it, in one namespace.
+"""
+A V4L2 camera (v4l2_camera_node) and posenet_node reading it, in one namespace.
 
     ros2 launch posenet_ros camera.launch.py
     ros2 launch posenet_ros camera.launch.py video_device:=/dev/video2 width:=1280 height:=720

@@ -1,4 +1,5 @@
-"""posenet_node with its parameters file, in a namespace, with the input and output remapped.
+"""
+posenet_node with its parameters file, in a namespace, with the input and output remapped.
 
     ros2 launch posenet_ros posenet.launch.py
     ros2 launch posenet_ros posenet.launch.py image:=/camera/image_raw namespace:=front

@@ -1,4 +1,5 @@
-"""Helpers for the decoder tests: real network outputs and the original decoders as an oracle.
+"""
+Helpers for the decoder tests: real network outputs and the original decoders as an oracle.
 
 Network outputs come from real photos through Google's Coral TFLite PoseNet 0.75 (stride 16;
 its uint8 outputs make many scores tie, which exercises the heap's tie order) and, when it is

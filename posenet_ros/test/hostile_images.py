@@ -1,4 +1,5 @@
-"""Hostile compressed images, built from real photos and from synthetic bytes.
+"""
+Hostile compressed images, built from real photos and from synthetic bytes.
 
 Used by the fuzz test of image conversion, and as a program that prints the peak memory of
 decoding each kind (one fresh process per input, so every figure is that input's own):
@@ -25,7 +26,8 @@ def png_chunk(kind: bytes, payload: bytes, *, good_crc: bool = True) -> bytes:
 
 
 def png_bomb(width: int, height: int, *, channels: int = 3, bad_crc_chunk: bool = True) -> bytes:
-    """A valid PNG of zero pixels (small: zlib squeezes zero rows) declaring width x height.
+    """
+    A valid PNG of zero pixels (small: zlib squeezes zero rows) declaring width x height.
 
     With `bad_crc_chunk`, a tEXt chunk with a wrong CRC comes first: Pillow refuses the file,
     libpng (OpenCV) ignores the ancillary chunk and decodes it.

@@ -1,4 +1,5 @@
-"""Running posenet_node as its own process and talking to it over DDS, for the node tests.
+"""
+Running posenet_node as its own process and talking to it over DDS, for the node tests.
 
 Each test module gets a ROS domain of its own (claimed with a lock file, so parallel test runs on
 the same machine never hear each other) and discovery limited to this machine.
@@ -128,8 +129,10 @@ class NodeProcess:
 
 
 class PoseNetClient:
-    """The test's side: publishes images, receives poses, markers and annotated images, and
-    calls the node's parameter services. Lives in its own rclpy context on the test's domain."""
+    """
+    The test's side: publishes images, receives poses, markers and annotated images, and
+    calls the node's parameter services. Lives in its own rclpy context on the test's domain.
+    """
 
     def __init__(self, domain_id: int, compressed: bool = False):
         self.context = rclpy.Context()
@@ -235,8 +238,10 @@ class PoseNetClient:
     # -- diagnostics ---------------------------------------------------------------------------
 
     def diagnostic_statuses(self, aspect: str, since: int = 0) -> list:
-        """The node's DiagnosticStatus named '<node>: <aspect>' in every message since index
-        `since` of `self.diagnostics`, oldest first."""
+        """
+        The node's DiagnosticStatus named '<node>: <aspect>' in every message since index
+        `since` of `self.diagnostics`, oldest first.
+        """
         name = f'{NODE_NAME}: {aspect}'
         return [status for array in self.diagnostics[since:] for status in array.status
                 if status.name == name]
@@ -305,9 +310,11 @@ NETWORK_SETTINGS = ('output_stride', 'input_width', 'input_height', 'match_aspec
 
 def exchange_until_same(client, message, expected, previous, min_pose_score: float,
                         timeout_s: float = 60.0) -> int:
-    """Exchange frames until the answer holds `expected`'s poses; every answer before it must
+    """
+    Exchange frames until the answer holds `expected`'s poses; every answer before it must
     hold `previous`'s (frames went on with the old settings, none was lost or wrong; None: not
-    checked). Returns how many frames came before the switch."""
+    checked). Returns how many frames came before the switch.
+    """
     deadline = time.monotonic() + timeout_s
     before = 0
     while True:

@@ -1,4 +1,5 @@
-"""Running ROS 2's own tools (`ros2 run`, `ros2 launch`, `ros2 param`, `ros2 topic`) in tests.
+"""
+Running ROS 2's own tools (`ros2 run`, `ros2 launch`, `ros2 param`, `ros2 topic`) in tests.
 
 The PyPI ROS 2 wheels lack launch, launch_testing and the ros2 CLI; `scripts/setup.sh` builds them
 from ../shared/ros2_overlay (a system ROS 2 has them). Tests that need them skip with the reason
@@ -61,7 +62,8 @@ def tool_env(domain_id: int, models_path: Path | None = None) -> dict[str, str]:
 
 
 class GroupProcess:
-    """A command in a process group of its own, stdout and stderr going to a log file.
+    """
+    A command in a process group of its own, stdout and stderr going to a log file.
 
     Has what node_support.PoseNetClient.wait_until_serving expects of a node process.
     """
@@ -91,8 +93,10 @@ class GroupProcess:
         return True
 
     def interrupt(self, timeout_s: float = 30.0, group: bool = True) -> int | None:
-        """Ctrl-C as in a terminal (SIGINT to the group; `group=False`: to the command alone,
-        as `kill -INT <pid>`); the exit code, None if it hung. The group is killed afterwards."""
+        """
+        Ctrl-C as in a terminal (SIGINT to the group; `group=False`: to the command alone,
+        as `kill -INT <pid>`); the exit code, None if it hung. The group is killed afterwards.
+        """
         code = None
         if self.process.poll() is None:
             if group:

@@ -1,4 +1,5 @@
-"""Test scenes whose truth is known by construction, made from COCO photos and their annotations.
+"""
+Test scenes whose truth is known by construction, made from COCO photos and their annotations.
 
 - `depth_scene`: a registered depth image for a COCO photo, painted from the annotated person masks
   (each person at a known distance, the background farther, holes of no reading, noise), at the
@@ -68,7 +69,8 @@ def annotated_keypoints(annotation: dict) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass
 class DepthScene:
-    """A COCO photo with a synthetic registered depth image and the truth it was made from.
+    """
+    A COCO photo with a synthetic registered depth image and the truth it was made from.
 
     labels: (H, W) at colour resolution, the person index painted there (after occlusion),
     NO_PERSON or HOLE. people: the annotations in index order; distances: (P,) metres.
@@ -88,10 +90,12 @@ def depth_scene(data_path: Path, image_id: int, rng: np.random.Generator,
                 depth_size: tuple[int, int] | None = None, encoding: str = '16UC1',
                 near: float = 1.2, far: float = 5.0, background: float = 7.5,
                 noise: float = 0.004, hole_fraction: float = 0.08) -> DepthScene:
-    """A depth image for photo `image_id`: person masks at random distances in [near, far],
+    """
+    A depth image for photo `image_id`: person masks at random distances in [near, far],
     nearer people painted over farther ones, everything else at `background` metres,
     multiplicative Gaussian noise (`noise` relative), holes (0) over about `hole_fraction` of the
-    image in blobs. depth_size (width, height) defaults to the photo's."""
+    image in blobs. depth_size (width, height) defaults to the photo's.
+    """
     coco = coco_annotations(Path(data_path))
     info = coco['images'][image_id]
     height, width = info['height'], info['width']
@@ -146,9 +150,11 @@ class Sprite:
 
 @functools.lru_cache(maxsize=2)
 def person_sprites(data_path: Path, count: int = 4, min_height: int = 250) -> tuple:
-    """`count` people from the COCO photos that make good sprites: at least 15 labelled
+    """
+    `count` people from the COCO photos that make good sprites: at least 15 labelled
     keypoints, at least `min_height` px tall, alone (their mask overlaps no other person's box
-    much). Deterministic: sorted by annotation id."""
+    much). Deterministic: sorted by annotation id.
+    """
     coco = coco_annotations(Path(data_path))
     chosen = []
     for image_id, people in sorted(coco['by_image'].items()):
@@ -185,9 +191,11 @@ def _overlap(box_a, box_b) -> float:
 
 @dataclass
 class Walker:
-    """One person of a sequence: sprite index, height on screen (px), foot position over time
+    """
+    One person of a sequence: sprite index, height on screen (px), foot position over time
     (piecewise linear through (time s, x px, y px) waypoints; outside them: not in the scene),
-    and a depth order (larger: nearer, painted over)."""
+    and a depth order (larger: nearer, painted over).
+    """
 
     sprite: int
     height: float
@@ -204,8 +212,10 @@ class Walker:
 
 @dataclass
 class Frame:
-    """A rendered frame: the image, its stamp, and the truth: per visible person their identity
-    (index of the walker), keypoints (17, 2; NaN unlabelled or hidden) and area (px^2)."""
+    """
+    A rendered frame: the image, its stamp, and the truth: per visible person their identity
+    (index of the walker), keypoints (17, 2; NaN unlabelled or hidden) and area (px^2).
+    """
 
     image: np.ndarray
     stamp: float
@@ -321,7 +331,8 @@ def coco_oks(truth: np.ndarray, area: float, found: np.ndarray) -> float:
 
 def tracking_metrics(frames: list, poses_per_frame: list, ids_per_frame: list,
                      min_oks: float = 0.5) -> dict:
-    """IDF1, MOTA, identity switches, ... (motmetrics) of tracked poses against the truth.
+    """
+    IDF1, MOTA, identity switches, ... (motmetrics) of tracked poses against the truth.
 
     A found pose and a true person can be matched when their OKS is at least `min_oks`; poses
     with id 0 (not tracked) are not hypotheses.
@@ -377,8 +388,10 @@ def cached_estimates(models_path: Path, data_path: Path, image_id: int) -> tuple
 @functools.lru_cache(maxsize=None)
 def estimated_sequence(models_path: Path, data_path: Path, name: str,
                        sizes: tuple = ((353, 481),)) -> tuple:
-    """(frames, poses per frame) of scenario `name`; frame i is estimated at input size
-    sizes[i % len(sizes)] (to check that tracking does not mind the input size changing)."""
+    """
+    (frames, poses per frame) of scenario `name`; frame i is estimated at input size
+    sizes[i % len(sizes)] (to check that tracking does not mind the input size changing).
+    """
     frames = walking_sequence(Path(data_path), name)
     model = estimator(Path(models_path))
     poses = []

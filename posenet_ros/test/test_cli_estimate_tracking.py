@@ -39,9 +39,11 @@ OPTIONS = ['--resolution', '353x481', '--max-detections', '10', '--score-thresho
 
 
 def test_track_ids_in_the_json_are_the_trackers(models_env, walking_video, tmp_path):
-    """Every pose has a track_id; the two walkers keep ids 1 and 2 through the video, and they
+    """
+    Every pose has a track_id; the two walkers keep ids 1 and 2 through the video, and they
     are what PoseTracker gives for the poses scoring 0.35 or more (what the node publishes)
-    stamped frame / rate; lower-scoring poses have 0."""
+    stamped frame / rate; lower-scoring poses have 0.
+    """
     out = tmp_path / 'tracked.json'
     drawn = tmp_path / 'drawn'
     assert main([str(walking_video), '--track', '--json', str(out), '--draw', str(drawn)]

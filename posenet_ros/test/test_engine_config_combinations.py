@@ -1,4 +1,5 @@
-"""Every estimation setting `EstimateConfig.check` accepts works; every one it refuses says why.
+"""
+Every estimation setting `EstimateConfig.check` accepts works; every one it refuses says why.
 
 Hypothesis samples whole configurations (stride, input shape, decoding, options, thresholds);
 each accepted one is run with the real weights on a real COCO photo of one person and must find

@@ -1,4 +1,5 @@
-"""Keypoint depths and person positions from a registered depth image whose truth is known.
+"""
+Keypoint depths and person positions from a registered depth image whose truth is known.
 
 COCO photos get a synthetic depth image painted from their annotated person masks (each person at
 a known distance, the background farther, holes, noise; see synthetic_people.depth_scene); the
@@ -42,7 +43,8 @@ def photos_with_people(data_path):
 
 
 def judge(scene, people, pixels, valid, owners, camera):
-    """Counts of what people_in_3d reported against the truth of each keypoint's pixel.
+    """
+    Counts of what people_in_3d reported against the truth of each keypoint's pixel.
 
     A person is measurable when at least 2 of their keypoints lie on their own mask: only then
     can a depth image tell their depth apart from what is around them (COCO marks keypoints
@@ -120,9 +122,11 @@ def annotated_case(data_path, name):
 
 @pytest.mark.parametrize('name', sorted(CASES))
 def test_annotated_keypoints_get_their_persons_depth(data_path, name):
-    """90%+ of the annotated keypoints on their person get that person's distance (within 2%),
+    """
+    90%+ of the annotated keypoints on their person get that person's distance (within 2%),
     no keypoint of a measurable person is reported on the background, 3D points image back to
-    their pixels, and positions are at the person (or an occluder of their torso)."""
+    their pixels, and positions are at the person (or an occluder of their torso).
+    """
     totals = annotated_case(data_path, name)
     print(f'\n{name}: {totals}')
     assert totals['on_own'] > 1000
@@ -138,8 +142,10 @@ def test_annotated_keypoints_get_their_persons_depth(data_path, name):
 
 
 def test_detected_keypoints_on_the_real_photos(data_path, models_path):
-    """The estimator's keypoints on the real photos: placed on the person they belong to (the
-    person under most of the pose's keypoints), never on the background."""
+    """
+    The estimator's keypoints on the real photos: placed on the person they belong to (the
+    person under most of the pose's keypoints), never on the background.
+    """
     from synthetic_people import cached_estimates
     rng = np.random.default_rng(11)
     totals = {}
@@ -182,8 +188,10 @@ def wall_and_person(person_depth=2.0, wall_depth=4.0):
 
 
 def test_an_elbow_against_the_wall_is_not_put_on_the_wall():
-    """Torso keypoints on the person; one arm keypoint at the silhouette (window mostly wall:
-    re-measured from the person's readings), one wholly on the wall (no depth)."""
+    """
+    Torso keypoints on the person; one arm keypoint at the silhouette (window mostly wall:
+    re-measured from the person's readings), one wholly on the wall (no depth).
+    """
     depth = wall_and_person()
     pixels = np.full((1, 17, 2), 50.0)
     pixels[0, :, 1] = np.linspace(20, 90, 17)

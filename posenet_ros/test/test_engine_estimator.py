@@ -50,8 +50,10 @@ def load_rgb(path: Path) -> np.ndarray:
 
 
 def test_matches_the_original_on_reference_photos(estimators, data_path, reference_path):
-    """Every reference file (both models, strides 8/16, single/multi/flip, square and 353x481):
-    same number of poses, 99% of keypoints within 0.5 px, scores within 1e-3."""
+    """
+    Every reference file (both models, strides 8/16, single/multi/flip, square and 353x481):
+    same number of poses, 99% of keypoints within 0.5 px, scores within 1e-3.
+    """
     distances, score_errors, count_mismatches, checked_files = [], [], [], 0
     for subset, limit in (('smoke', None), ('coco', COCO_IMAGES_PER_FILE)):
         for file in sorted((reference_path / subset).glob('*.json')):
@@ -166,8 +168,10 @@ def test_unknown_model_is_explained(models_env):
 
 
 def test_multiplier_101_and_stride_32_plumbing(models_path, data_path, tmp_path):
-    """1.01 weights have the 1.00 shapes; the only 1.0-architecture set here is quant1 (whose
-    accuracy is destroyed by uint8 weights), so only shapes and plumbing are checked."""
+    """
+    1.01 weights have the 1.00 shapes; the only 1.0-architecture set here is quant1 (whose
+    accuracy is destroyed by uint8 weights), so only shapes and plumbing are checked.
+    """
     folder = tmp_path / 'mobilenet_v1_101'
     folder.mkdir()
     for item in (models_path / 'mobilenet_quant1_100').iterdir():

@@ -1,5 +1,7 @@
-"""Finding weights by name: $POSENET_MODELS, the cache, and downloads from a local HTTP server
-laid out like Google's tfjs-models storage (checksums, 404s, offline, atomic cache folders)."""
+"""
+Finding weights by name: $POSENET_MODELS, the cache, and downloads from a local HTTP server
+laid out like Google's tfjs-models storage (checksums, 404s, offline, atomic cache folders).
+"""
 from __future__ import annotations
 
 import functools

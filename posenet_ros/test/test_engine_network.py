@@ -1,4 +1,5 @@
-"""Our MobileNetV1 against Google's own converted graphs, and every backend against each other.
+"""
+Our MobileNetV1 against Google's own converted graphs, and every backend against each other.
 
 The independent check: the tfjs graph JSON (a TF GraphDef in protobuf-JSON) is imported into
 TensorFlow with its Const nodes filled and the stride-8 `dilations` attribute fixed to
@@ -47,8 +48,10 @@ def graph_layer_plan(document) -> list[tuple[int, int]]:
 
 
 def import_published_graph(document, weights):
-    """Google's converted graph as a TF function: Const nodes filled from our loaded weights
-    (by their published names), dilations [a, b, 1, 1] rewritten to [1, a, b, 1]."""
+    """
+    Google's converted graph as a TF function: Const nodes filled from our loaded weights
+    (by their published names), dilations [a, b, 1, 1] rewritten to [1, a, b, 1].
+    """
     graph_def = json_format.ParseDict(document['modelTopology'], tf.compat.v1.GraphDef())
     for node in graph_def.node:
         if node.op == 'Const':
@@ -203,8 +206,10 @@ def test_tflite_cache_is_bounded_in_bytes(models_path, data_path, monkeypatch):
 
 
 def test_prepare_in_another_thread_does_not_stall_run(models_path, data_path, monkeypatch):
-    """While a new size converts in a background thread, frames of a built size are served;
-    two threads asking for the same new size build it once."""
+    """
+    While a new size converts in a background thread, frames of a built size are served;
+    two threads asking for the same new size build it once.
+    """
     import threading
     network = PoseNetwork(load_weights(models_path / 'mobilenet_quant2_050'), backend='tflite')
     image = photo(data_path, 'bus.jpg')

@@ -1,6 +1,8 @@
-"""The options beyond the original PoseNet (EstimateConfig's match_aspect_ratio, flip_test,
+"""
+The options beyond the original PoseNet (EstimateConfig's match_aspect_ratio, flip_test,
 refine_keypoints, pose_score_keypoints): off by default, each doing what it promises on real
-photos (on COCO together: posenet_tools/test/test_accuracy_study.py)."""
+photos (on COCO together: posenet_tools/test/test_accuracy_study.py).
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -87,8 +89,10 @@ def test_config_check_rejects_bad_option_values():
 # -- flip test -----------------------------------------------------------------------------
 
 def test_flip_test_gives_mirrored_poses_on_a_mirrored_image(estimator, crowd_photo):
-    """With the flip test the estimate is mirror-symmetric: the mirrored photo's people are the
-    photo's people mirrored (left and right parts swapped). Plain PoseNet is not."""
+    """
+    With the flip test the estimate is mirror-symmetric: the mirrored photo's people are the
+    photo's people mirrored (left and right parts swapped). Plain PoseNet is not.
+    """
     # The photo at the input size, so that preprocessing is only a normalisation and the
     # mirrored photo is exactly the mirrored network input.
     photo = cv2.resize(crowd_photo, (481, 353), interpolation=cv2.INTER_AREA)
@@ -96,8 +100,10 @@ def test_flip_test_gives_mirrored_poses_on_a_mirrored_image(estimator, crowd_pho
     width = photo.shape[1]
 
     def largest_deviations(config):
-        """(px, pose score, keypoint score): how far the mirrored photo's poses are from the
-        photo's poses mirrored, each pose matched to the nearest (their order may differ)."""
+        """
+        (px, pose score, keypoint score): how far the mirrored photo's poses are from the
+        photo's poses mirrored, each pose matched to the nearest (their order may differ).
+        """
         poses = estimator.estimate(photo, config).poses
         mirrored = estimator.estimate(mirrored_photo, config).poses
         assert len(poses) >= 3 and mirrored

@@ -1,5 +1,7 @@
-"""Preprocessing as tfjs-models posenet 2.x `padAndResizeTo`: JS rounding, symmetric zero
-padding to the input's aspect ratio, TF1/tfjs bilinear resize, [-1, 1] scaling."""
+"""
+Preprocessing as tfjs-models posenet 2.x `padAndResizeTo`: JS rounding, symmetric zero
+padding to the input's aspect ratio, TF1/tfjs bilinear resize, [-1, 1] scaling.
+"""
 from __future__ import annotations
 
 import math
@@ -21,8 +23,10 @@ def run(image: np.ndarray, height: int, width: int):
 
 
 def tfjs_resize_bilinear(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """tfjs-core's CPU `resizeBilinear` (alignCorners=false, halfPixelCenters=false), in float64
-    like JavaScript: source = destination * (in / out), lower neighbour floored, upper clamped."""
+    """
+    tfjs-core's CPU `resizeBilinear` (alignCorners=false, halfPixelCenters=false), in float64
+    like JavaScript: source = destination * (in / out), lower neighbour floored, upper clamped.
+    """
     def taps(in_size, out_size):
         source = np.arange(out_size) * (in_size / out_size)
         low = np.floor(source).astype(int)

@@ -1,5 +1,7 @@
-"""One-Euro smoothing of tracked keypoints: the filter's own rules, then jitter on a still photo
-streamed with noise and lag on people walking (real estimator, synthetic_people sequences)."""
+"""
+One-Euro smoothing of tracked keypoints: the filter's own rules, then jitter on a still photo
+streamed with noise and lag on people walking (real estimator, synthetic_people sequences).
+"""
 from __future__ import annotations
 
 import math
@@ -23,8 +25,10 @@ def test_first_value_passes_then_a_still_signal_stays_put():
 
 
 def test_at_rest_it_is_cutoff_low_pass():
-    """beta = 0: one step of dt moves a fraction 1 / (1 + tau / dt) towards the new value,
-    tau = 1 / (2 pi min_cutoff)."""
+    """
+    beta = 0: one step of dt moves a fraction 1 / (1 + tau / dt) towards the new value,
+    tau = 1 / (2 pi min_cutoff).
+    """
     smoother = OneEuroSmoother(OneEuroConfig(min_cutoff=2.0, beta=0.0))
     valid = np.ones((1, 17), bool)
     smoother.smooth([3], np.zeros((1, 17, 3)), valid, 0.0)
@@ -48,8 +52,10 @@ def test_tracks_never_mix_and_a_new_track_starts_fresh():
 
 
 def test_missing_keypoints_leave_their_state_untouched():
-    """A keypoint missing (NaN or not valid) in a frame comes out missing; the next time it is
-    seen it is filtered exactly as if that frame had never been."""
+    """
+    A keypoint missing (NaN or not valid) in a frame comes out missing; the next time it is
+    seen it is filtered exactly as if that frame had never been.
+    """
     rng = np.random.default_rng(0)
     series = rng.normal(100.0, 3.0, (8, 1, 17, 2))
     stamps = np.arange(8) * 0.05
@@ -104,8 +110,10 @@ def smooth_track(poses_per_frame, stamps, config=OneEuroConfig()):
 
 @pytest.mark.filterwarnings('ignore:Degrees of freedom:RuntimeWarning')  # keypoints never seen
 def test_jitter_of_a_still_person_is_reduced(models_path, data_path):
-    """A still photo streamed at 30 Hz with sensor noise: the keypoints' frame-to-frame jitter
-    (median over keypoints of the standard deviation of position) at least halves."""
+    """
+    A still photo streamed at 30 Hz with sensor noise: the keypoints' frame-to-frame jitter
+    (median over keypoints of the standard deviation of position) at least halves.
+    """
     image = coco_photo(data_path, 139)
     rng = np.random.default_rng(3)
     model, config = estimator(models_path), estimate_config()
@@ -127,8 +135,10 @@ def test_jitter_of_a_still_person_is_reduced(models_path, data_path):
 
 
 def test_lag_on_walking_people_stays_small(models_path, data_path):
-    """People walking at 110-120 px/s, 10 Hz: smoothed keypoints trail the truth along the
-    direction of motion by at most 4 px on average, and are no further from it than raw."""
+    """
+    People walking at 110-120 px/s, 10 Hz: smoothed keypoints trail the truth along the
+    direction of motion by at most 4 px on average, and are no further from it than raw.
+    """
     frames, poses = estimated_sequence(models_path, data_path, 'crossing')
     results = smooth_track(poses, [f.stamp for f in frames])
     lags, raw_errors, smoothed_errors = [], [], []

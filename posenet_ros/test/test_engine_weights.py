@@ -48,8 +48,10 @@ def test_every_published_set_loads_with_its_multiplier_and_shapes(models_path, f
 
 
 def test_uint16_graph_model_dequantizes_to_the_float_checkpoint(models_path):
-    """quant2 0.75 and the float32 0.75 checkpoint are the same network: every dequantized
-    value lies within half a quantization step (plus float32 rounding) of the float one."""
+    """
+    quant2 0.75 and the float32 0.75 checkpoint are the same network: every dequantized
+    value lies within half a quantization step (plus float32 rounding) of the float one.
+    """
     quantized = load_weights(models_path / 'mobilenet_quant2_075')
     reference = load_weights(models_path / 'mobilenet_v1_075_weights')
     manifest = json.loads((models_path / 'mobilenet_quant2_075' / 'model-stride16.json').read_text())

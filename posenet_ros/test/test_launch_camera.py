@@ -1,4 +1,5 @@
-"""launch/camera.launch.py run for real, with a stand-in for the v4l2_camera driver.
+"""
+launch/camera.launch.py run for real, with a stand-in for the v4l2_camera driver.
 
 The driver (C++, apt) is not here; a package named v4l2_camera whose v4l2_camera_node streams a
 photo on image_raw (posenet_image_publisher) takes its place, so the launch file's own wiring is

@@ -1,4 +1,5 @@
-"""What the launch files and configuration files refer to exists, is installed and agrees.
+"""
+What the launch files and configuration files refer to exists, is installed and agrees.
 
 Here the launch files are read as Python source (no launch needed); they are run for real by
 test_launch_posenet.py, test_launch_camera.py and test_launch_readme_commands.py.

@@ -1,4 +1,5 @@
-"""posenet.launch.py run by launch_testing: namespace, remapped input and output, params file.
+"""
+posenet.launch.py run by launch_testing: namespace, remapped input and output, params file.
 
 posenet.launch.py is included with every argument a user sets (`namespace`, `image`, `poses`,
 `params_file`); `posenet_image_publisher` streams a photo into the remapped input. The poses

@@ -1,4 +1,5 @@
-"""README's "Running it on a robot" commands, run exactly as written there, from the checkout.
+"""
+README's "Running it on a robot" commands, run exactly as written there, from the checkout.
 
 Every command of that section that needs neither a camera driver nor RViz: `ros2 run` with the
 remapped input and the params file, `ros2 param set`, `ros2 topic echo /poses` and `ros2 launch`.
@@ -197,8 +198,10 @@ def test_ctrl_c_stops_ros2_launch_while_frames_flow_with_exit_code_0(claim, fram
 
 
 def test_ros2_lifecycle_as_the_readme_says(claim, frame, models_path, tmp_path):
-    """autostart:=false, then `ros2 lifecycle set` configure and activate, /diagnostics echoed,
-    and Ctrl-C: exactly the README's lines."""
+    """
+    autostart:=false, then `ros2 lifecycle set` configure and activate, /diagnostics echoed,
+    and Ctrl-C: exactly the README's lines.
+    """
     env = tool_env(claim.domain_id, models_path)
     command = readme_command('ros2 launch posenet_ros posenet.launch.py image:=/camera/image_raw '
                              'autostart:=false')

@@ -1,4 +1,5 @@
-"""posenet_node keeps serving through bad frames and bursts, and stops cleanly on Ctrl-C.
+"""
+posenet_node keeps serving through bad frames and bursts, and stops cleanly on Ctrl-C.
 
 Each bad frame must give one log line naming the topic and the cause, no PoseArray, and leave
 the node answering the next good frame. The last test stops the node as a user does.

@@ -1,4 +1,5 @@
-"""posenet_node with use_compressed: JPEG and PNG frames on image/compressed, default QoS.
+"""
+posenet_node with use_compressed: JPEG and PNG frames on image/compressed, default QoS.
 
 The node runs with the default (sensor-data, best-effort) subscription; frames are re-sent when
 one is lost, as a camera's next frame would replace it.

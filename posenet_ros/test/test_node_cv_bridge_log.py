@@ -1,4 +1,5 @@
-"""posenet_node says at start, once, whether it can use cv_bridge and if not why.
+"""
+posenet_node says at start, once, whether it can use cv_bridge and if not why.
 
 On a system ROS 2 with a venv, an apt cv_bridge built for NumPy 1 / OpenCV 4 meets NumPy 2 /
 OpenCV 5 and is refused by the start-up probe: the user must read that in the log, once, not

@@ -1,4 +1,5 @@
-"""posenet_node over DDS: real photos in, the engine's poses out, visualization on demand.
+"""
+posenet_node over DDS: real photos in, the engine's poses out, visualization on demand.
 
 The node runs as its own process (the installed `posenet_node`), as a user runs it; what it
 publishes is compared with `PoseEstimator` run here on the same pixels and settings.

@@ -1,4 +1,5 @@
-"""Nothing a camera or a caller sends silences posenet_node.
+"""
+Nothing a camera or a caller sends silences posenet_node.
 
 Frames that once ended its worker thread for good (a compressed image whose header OpenCV
 rejects with cv2.error), a burst of fuzzed JPEG and PNG frames made by mutating a real photo's

@@ -1,4 +1,5 @@
-"""posenet_node as a managed node: lifecycle transitions over DDS, and its /diagnostics.
+"""
+posenet_node as a managed node: lifecycle transitions over DDS, and its /diagnostics.
 
 The node starts with autostart false, as under a lifecycle manager, and is driven through its
 change_state service exactly as `ros2 lifecycle set` does.
@@ -47,9 +48,13 @@ class Lifecycle:
 
 
 def rss_mb(pid: int, field: str = 'RssAnon') -> float:
-    """Resident memory of a process, MB. RssAnon: its own heap and stacks, without the pages of
+    """
+    Resident memory of a process, MB.
+
+    RssAnon: its own heap and stacks, without the pages of
     the shared libraries it has run (file-backed, dropped by the kernel when memory is short,
-    and more of them resident the more of TensorFlow has run)."""
+    and more of them resident the more of TensorFlow has run).
+    """
     with open(f'/proc/{pid}/status') as status:
         for line in status:
             if line.startswith(f'{field}:'):
@@ -58,8 +63,10 @@ def rss_mb(pid: int, field: str = 'RssAnon') -> float:
 
 
 def engine_import_mb() -> float:
-    """What importing the engine (TensorFlow, LiteRT) adds to a process's RSS: libraries a
-    process cannot unload, so configure's first run leaves them behind after cleanup."""
+    """
+    What importing the engine (TensorFlow, LiteRT) adds to a process's RSS: libraries a
+    process cannot unload, so configure's first run leaves them behind after cleanup.
+    """
     script = ('import os\n'
               'def rss():\n'
               '    return [int(l.split()[1]) for l in open("/proc/self/status")'

@@ -1,4 +1,5 @@
-"""Fuzzing posenet_node's set_parameters while a camera streams at 30 Hz.
+"""
+Fuzzing posenet_node's set_parameters while a camera streams at 30 Hz.
 
 Random requests (known and unknown names, every parameter type and invalid type numbers, values
 in and far out of range, one to three parameters at once, through set_parameters and

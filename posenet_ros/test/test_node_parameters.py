@@ -1,4 +1,5 @@
-"""posenet_node's parameters, changed while it runs through its set_parameters service.
+"""
+posenet_node's parameters, changed while it runs through its set_parameters service.
 
 Every accepted change must show in the very next frame (checked against the engine run offline
 with the same settings), except those that need a network built for a new input size or stride:

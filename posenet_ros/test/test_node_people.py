@@ -1,4 +1,5 @@
-"""People in 3D, tracked, through posenet_node over DDS, with a camera published as a RealSense's.
+"""
+People in 3D, tracked, through posenet_node over DDS, with a camera published as a RealSense's.
 
 A COCO photo with a synthetic registered depth image of known truth (each person at a known
 distance, the background farther, holes and noise: synthetic_people.depth_scene) and a

@@ -1,4 +1,5 @@
-"""Image / CompressedImage -> RGB: every supported encoding of a real photo, padding, bad input.
+"""
+Image / CompressedImage -> RGB: every supported encoding of a real photo, padding, bad input.
 
 The raw bytes of each encoding are built here independently of the code under test (NumPy
 slicing for Bayer mosaics, the BT.601 video-range equations for YUV 4:2:2 byte packing), so a
@@ -401,8 +402,10 @@ def test_big_endian_images_read_as_cv_bridge_reads_their_little_endian_twin(phot
 
 @pytest.mark.parametrize('encoding', sorted(set(SUPPORTED_ENCODINGS) - set(CV_BRIDGE_NAME)))
 def test_the_cv_bridge_path_hands_cv_bridge_clean_rows(photo, bridge, encoding):
-    """What an encoding we do not know goes through: padding that is not a whole number of pixels
-    and big-endian data are undone before cv_bridge sees them, so its result is right."""
+    """
+    What an encoding we do not know goes through: padding that is not a whole number of pixels
+    and big-endian data are undone before cv_bridge sees them, so its result is right.
+    """
     from posenet_ros.ros.image_conversion import _convert_with_cv_bridge
     pixels, _, _ = encode(encoding, photo)
     ours = image_to_rgb(raw_image(encoding, pixels))
@@ -452,8 +455,10 @@ def test_without_cv_bridge_an_unknown_encoding_is_refused_with_the_list(photo):
 
 @pytest.mark.parametrize('encoding', ['rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8', 'mono16'])
 def test_published_images_are_what_cv_bridge_makes(photo, bridge, encoding):
-    """rgb_to_image_msg (poses/image) lays a message out as cv_bridge's cv2_to_imgmsg does, and
-    cv_bridge reads it back to the picture."""
+    """
+    rgb_to_image_msg (poses/image) lays a message out as cv_bridge's cv2_to_imgmsg does, and
+    cv_bridge reads it back to the picture.
+    """
     header = Header(frame_id='camera_optical')
     ours = rgb_to_image_msg(photo, header, encoding)
     conversions = {'rgb8': None, 'bgr8': cv2.COLOR_RGB2BGR, 'rgba8': cv2.COLOR_RGB2RGBA,
@@ -472,8 +477,10 @@ def test_published_images_are_what_cv_bridge_makes(photo, bridge, encoding):
 
 
 def test_a_numpy_1_cv_bridge_is_refused_with_the_reason_and_no_noise(tmp_path):
-    """An apt cv_bridge (built for NumPy 1) in the venv's NumPy 2: its import makes NumPy print a
-    warning with a traceback and fail. The probe refuses it with one line and prints nothing."""
+    """
+    An apt cv_bridge (built for NumPy 1) in the venv's NumPy 2: its import makes NumPy print a
+    warning with a traceback and fail. The probe refuses it with one line and prints nothing.
+    """
     fake = tmp_path / 'cv_bridge'
     fake.mkdir()
     # What a module compiled against NumPy 1.x does on import: ask NumPy for its C API table.

@@ -1,4 +1,5 @@
-"""Fuzzing image conversion: whatever bytes a camera or a caller sends, the only exception is
+"""
+Fuzzing image conversion: whatever bytes a camera or a caller sends, the only exception is
 ImageConversionError, and memory stays bounded.
 
 The corpus is built here from real photos (read by path from ../shared/data, encoded in every

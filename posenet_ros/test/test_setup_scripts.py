@@ -1,4 +1,5 @@
-"""The set-up, environment and test scripts behave as the README says.
+"""
+The set-up, environment and test scripts behave as the README says.
 
 They run against this checkout's existing set-up (a full install from scratch takes minutes:
 that is what `.ci/run` on a fresh clone does).

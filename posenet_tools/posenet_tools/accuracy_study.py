@@ -1,4 +1,5 @@
-"""accuracy_study: COCO keypoint AP and cost of each option beyond the original PoseNet.
+"""
+accuracy_study: COCO keypoint AP and cost of each option beyond the original PoseNet.
 
     posenet_accuracy_study [--quick] [--models M ...] [--out study.json]
                                                [--markdown study.md] [--annotations A.json]
@@ -163,7 +164,8 @@ class Study:
 
 
     def time_rows(self, rows: list[Row], repeats: int) -> None:
-        """Set `camera_ms`: median time per 640x480 frame.
+        """
+        Set `camera_ms`: median time per 640x480 frame.
 
         All rows of one model and stride take turns (so load from other processes spreads evenly
         over the configurations compared), after a warm-up that builds every interpreter they

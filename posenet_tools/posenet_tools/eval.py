@@ -1,4 +1,5 @@
-"""posenet_eval: COCO keypoint AP of PoseNet results, ours beside the original's.
+"""
+posenet_eval: COCO keypoint AP of PoseNet results, ours beside the original's.
 
 Two ways in:
 
@@ -201,7 +202,8 @@ def beyond_original(config: EstimateConfig) -> dict:
 
 def run_estimator(estimator, config: EstimateConfig, images: list[tuple[int, Path]],
                   progress: bool = True) -> dict:
-    """Estimate poses on each photo; a results dict in the reference schema (times per call).
+    """
+    Estimate poses on each photo; a results dict in the reference schema (times per call).
 
     Options beyond the original that `config` turns on are recorded under config.options.
     """

@@ -1,4 +1,5 @@
-"""Parity with the original: compare two results files, or re-run every reference configuration.
+"""
+Parity with the original: compare two results files, or re-run every reference configuration.
 
     posenet_parity OURS.json REF.json
     posenet_parity --all                 # 13 configurations x coco, smoke
@@ -103,8 +104,10 @@ class ParityReport:
 
 
 def _poses_in_order(ours: list, reference: list) -> bool:
-    """True when each of our poses is closest (mean keypoint distance) to the reference pose at
-    the same position in the list."""
+    """
+    True when each of our poses is closest (mean keypoint distance) to the reference pose at
+    the same position in the list.
+    """
     ours_xy = np.stack([pose_arrays(pose)[1] for pose in ours])
     ref_xy = np.stack([pose_arrays(pose)[1] for pose in reference])
     distance = np.linalg.norm(ours_xy[:, None] - ref_xy[None], axis=-1).mean(axis=-1)

@@ -1,4 +1,5 @@
-"""Where the shared data is: weights, photos, the original's outputs and its Node.js runner.
+"""
+Where the shared data is: weights, photos, the original's outputs and its Node.js runner.
 
 Nothing here looks at where the package is installed: the shared folder is $POSENET_SHARED,
 else `../shared` from the current folder (the layout of this project's checkout, run from its

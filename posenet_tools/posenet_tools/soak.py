@@ -1,4 +1,5 @@
-"""posenet_soak: posenet_node under a long hostile load, and what it costs it.
+"""
+posenet_soak: posenet_node under a long hostile load, and what it costs it.
 
 A camera at `--rate` Hz (640x480 bgr8, a real photo) for `--minutes`, with fuzzed frames mixed in
 (`--fuzz`, a fraction: malformed raw Images of random encodings, sizes, steps and bytes), a live

@@ -1,4 +1,5 @@
-"""Run the original tfjs-models PoseNet 2.2.2 (Node.js, wasm backend) beside ours, for timing.
+"""
+Run the original tfjs-models PoseNet 2.2.2 (Node.js, wasm backend) beside ours, for timing.
 
 The runner (`package.json`, `package-lock.json`, `ref.js`) lives in the shared folder
 (`<shared>/tools/tfjs_ref`; elsewhere: $POSENET_TFJS_RUNNER or `--runner`), which is read-only.
@@ -58,7 +59,8 @@ def multiplier_from_model_name(name: str) -> float:
 
 
 def patch_dilations(model_json: dict) -> int:
-    """Rewrite depthwise `dilations` stored as [r, r, 1, 1] into NHWC [1, r, r, 1], in place.
+    """
+    Rewrite depthwise `dilations` stored as [r, r, 1, 1] into NHWC [1, r, r, 1], in place.
 
     tfjs-converter reads dilations[1] and dilations[2], so the shipped stride-8 graphs run
     those layers dilated in height only. Returns how many nodes were rewritten.
@@ -226,7 +228,8 @@ class TfjsReference:
             repeat: int = 1, warmup: bool = True, multiplier: float | None = None,
             backend: str = 'wasm', correct_dilations: bool = True,
             timeout_s: float | None = None) -> TfjsRun:
-        """Time the original's estimate call on each photo `repeat` times.
+        """
+        Time the original's estimate call on each photo `repeat` times.
 
         With `warmup`, the first photo is run `repeat` extra times first (graph compilation,
         wasm start-up) and those runs are dropped, so `times_ms` holds len(images) * repeat

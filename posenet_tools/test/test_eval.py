@@ -128,8 +128,10 @@ def test_run_scores_our_estimator_beside_the_original(models_path, annotations, 
 
 def test_options_beyond_the_original_are_scored_beside_it(models_path, annotations, monkeypatch,
                                                          tmp_path, capsys):
-    """An input shaped like each photo (no padding, same pixel budget) scores above the original,
-    and the run records which options it used."""
+    """
+    An input shaped like each photo (no padding, same pixel budget) scores above the original,
+    and the run records which options it used.
+    """
     monkeypatch.setenv('POSENET_MODELS', str(models_path))
     report = tmp_path / 'scores.json'
     code = coco_eval.main(['--run', '--model', 'mobilenet_quant2_075', '--stride', '16',

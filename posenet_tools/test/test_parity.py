@@ -1,4 +1,5 @@
-"""Parity with the original tfjs PoseNet 2.2.2 on its reference outputs (a CI-sized sample).
+"""
+Parity with the original tfjs PoseNet 2.2.2 on its reference outputs (a CI-sized sample).
 
 Every reference configuration (13 per set: two models, strides 8 and 16, single, flipped
 single and two multi-person settings) is re-run on the first photos of the coco and smoke sets

@@ -1,4 +1,5 @@
-"""posenet_demo: PoseNet over ROS 2 end to end, with no camera and no launch system.
+"""
+posenet_demo: PoseNet over ROS 2 end to end, with no camera and no launch system.
 
 Starts two real nodes as their own processes, `posenet_image_publisher` (a photo or video played
 as a camera) and `posenet_node`, then listens to what the node publishes: a line per frame
@@ -122,7 +123,8 @@ def forward_output(process: subprocess.Popen) -> threading.Thread:
 
 
 def stop_process(process: subprocess.Popen, name: str, interrupted: bool = False) -> int:
-    """Ctrl-C the process as a user would; kill it only if it does not stop in time.
+    """
+    Ctrl-C the process as a user would; kill it only if it does not stop in time.
 
     After a Ctrl-C in the terminal the process got it too: give it time before signalling again.
     """

@@ -1,4 +1,5 @@
-"""The depth stream and camera model beside the colour stream, for people in 3D.
+"""
+The depth stream and camera model beside the colour stream, for people in 3D.
 
 `depth/image` (sensor_msgs/Image registered to the colour image: 16UC1 millimetres or 32FC1
 metres, REP 118) and `camera_info` (the colour camera's CameraInfo) are received on the executor
@@ -38,8 +39,11 @@ def stamp_ns(header) -> int:
 
 
 def depth_image_array(message: Image) -> np.ndarray:
-    """The readings of a 16UC1 / 32FC1 depth Image as a (height, width) array (a view when it
-    can be). Raises DepthUnavailable naming what is wrong with the message."""
+    """
+    The readings of a 16UC1 / 32FC1 depth Image as a (height, width) array (a view when it can be).
+
+    Raises DepthUnavailable naming what is wrong with the message.
+    """
     encoding = message.encoding.strip()
     dtype = _DEPTH_DTYPES.get(encoding)
     if dtype is None:

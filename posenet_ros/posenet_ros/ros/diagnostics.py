@@ -1,4 +1,5 @@
-"""posenet_node's health as diagnostic_msgs/DiagnosticArray, for /diagnostics at 1 Hz.
+"""
+posenet_node's health as diagnostic_msgs/DiagnosticArray, for /diagnostics at 1 Hz.
 
 Laid out as diagnostic_aggregator and rqt_robot_monitor read it: one DiagnosticStatus per aspect,
 named "<node name>: <aspect>", with the hardware_id, a level, a one-line message and key-values.

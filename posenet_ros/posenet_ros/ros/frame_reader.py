@@ -1,4 +1,5 @@
-"""Subscriptions read by a thread of one's own, not an executor: the node's newest camera frame.
+"""
+Subscriptions read by a thread of one's own, not an executor: the node's newest camera frame.
 
 An image costs the executor path about 1 ms before inference can start (the executor's wait set
 rebuilt in Python, the callback, a hand-off to the worker thread). Here the subscription is in
@@ -36,7 +37,8 @@ class NotRunByExecutors(CallbackGroup):
 
 
 class DirectSubscription:
-    """A subscription read by the calling thread instead of an executor callback.
+    """
+    A subscription read by the calling thread instead of an executor callback.
 
     Made like `node.create_subscription` (same arguments but the callback); `take_all` waits
     in a wait set of its own and returns every message that came, with its message info. One
@@ -69,7 +71,8 @@ class DirectSubscription:
 
 
 class NewestFrameReader(DirectSubscription):
-    """A DirectSubscription for camera frames: only the newest is returned, the rest counted.
+    """
+    A DirectSubscription for camera frames: only the newest is returned, the rest counted.
 
     `take_newest(timeout_s)` is called by one thread; `counts()` by any thread.
     """

@@ -1,4 +1,5 @@
-"""What happened to the frames in the last diagnostics period, counted by the frame worker.
+"""
+What happened to the frames in the last diagnostics period, counted by the frame worker.
 
 The worker adds to it on every frame; the diagnostics timer takes a `PeriodStats` snapshot once
 per period, which resets the per-period counts (totals since start are kept too). Latency is from

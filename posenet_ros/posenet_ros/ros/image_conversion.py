@@ -1,4 +1,5 @@
-"""sensor_msgs Image / CompressedImage <-> RGB NumPy arrays, for every frame the node sees.
+"""
+sensor_msgs Image / CompressedImage <-> RGB NumPy arrays, for every frame the node sees.
 
 Raw images are read through a zero-copy `np.frombuffer` view of `msg.data` and converted with one
 OpenCV call, so no Python code runs per pixel. Every encoding in `SUPPORTED_ENCODINGS` is always
@@ -80,7 +81,8 @@ SUPPORTED_ENCODINGS = tuple(_LAYOUTS)
 
 
 def image_to_rgb(msg: Image, *, use_cv_bridge: bool = True) -> np.ndarray:
-    """The pixels of a raw Image as a C-contiguous (height, width, 3) uint8 RGB array.
+    """
+    The pixels of a raw Image as a C-contiguous (height, width, 3) uint8 RGB array.
 
     16-bit encodings keep their high byte (value >> 8, honouring `is_bigendian`). For rgb8 rows
     without padding the result is a read-only view of `msg.data` (no copy); take `np.array(...)`
@@ -138,7 +140,8 @@ def _rows(msg: Image, encoding: str, width: int, height: int, step: int,
 
 
 def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
-    """Decode a CompressedImage (JPEG, PNG, WebP, ...) to (H, W, 3) uint8 RGB.
+    """
+    Decode a CompressedImage (JPEG, PNG, WebP, ...) to (H, W, 3) uint8 RGB.
 
     `format` is informational ('jpeg', 'bgr8; jpeg compressed bgr8', 'png'...): the codec is
     recognised from the data. Grey images become grey RGB, alpha is dropped, 16-bit images keep
@@ -212,7 +215,8 @@ _OUTPUT_ENCODINGS = ('rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8', 'mono16')
 
 
 def rgb_to_image_msg(rgb: np.ndarray, header=None, encoding: str = 'rgb8') -> Image:
-    """A raw Image holding an (H, W, 3) uint8 RGB array in `encoding`, rows unpadded.
+    """
+    A raw Image holding an (H, W, 3) uint8 RGB array in `encoding`, rows unpadded.
 
     `encoding` is one of rgb8, bgr8, rgba8, bgra8 (alpha 255), mono8, mono16 (grey * 257,
     little-endian, so that image_to_rgb gives the grey back). `header` is used as is.
@@ -245,7 +249,8 @@ def rgb_to_image_msg(rgb: np.ndarray, header=None, encoding: str = 'rgb8') -> Im
 
 
 def cv_bridge_status() -> tuple[bool, str]:
-    """Whether a working ROS 2 cv_bridge is available, and one line saying so or why not.
+    """
+    Whether a working ROS 2 cv_bridge is available, and one line saying so or why not.
 
     Probed once per process (the first call imports cv_bridge and converts a test image); the
     node logs the line at start, so an unusable cv_bridge is never a silent surprise.
@@ -265,7 +270,8 @@ def _check_size(width: int, height: int, what: str) -> None:
 
 @functools.cache
 def _cv_bridge():
-    """(CvBridge or None, reason): a bridge that really converts a ROS 2 Image, tried once.
+    """
+    (CvBridge or None, reason): a bridge that really converts a ROS 2 Image, tried once.
 
     What can go wrong on a real install, each refused with a reason the node logs: no cv_bridge;
     the ROS 1 port from PyPI (fails on ROS 2 messages); a cv_bridge built for NumPy 1 (e.g. an
@@ -310,7 +316,8 @@ def _opencv_hint() -> str:
 
 
 def _convert_with_cv_bridge(msg: Image, use_cv_bridge: bool = True) -> np.ndarray:
-    """An encoding this module does not know, through cv_bridge after the same checks.
+    """
+    An encoding this module does not know, through cv_bridge after the same checks.
 
     cv_bridge gets the pixels as unpadded, little-endian rows: it computes the row length as
     `step / bytes per pixel`, wrong for padding that is not a whole number of pixels, and its

@@ -1,4 +1,5 @@
-"""posenet_image_publisher: stream a photo or a video as if it came from a camera.
+"""
+posenet_image_publisher: stream a photo or a video as if it came from a camera.
 
     posenet_image_publisher                          Grace Hopper's photo (ships with matplotlib)
     posenet_image_publisher --source clip.mp4 --rate 15 --frames 300

@@ -13,7 +13,8 @@ NAN = math.nan
 
 
 def people_to_pose_array(people: PeopleFrame, header) -> PoseArray:
-    """A PoseArray of `people`, stamped with the image's header.
+    """
+    A PoseArray of `people`, stamped with the image's header.
 
     Every pose carries all 17 keypoints in part order (keypoints[i].part == i), its track id, and
     positions in metres where known; unknown positions are NaN with has_position false, so a
@@ -51,8 +52,10 @@ def people_to_pose_array(people: PeopleFrame, header) -> PoseArray:
 
 
 def to_pose_array(result: EstimateResult, header, min_pose_score: float = 0.0) -> PoseArray:
-    """The poses of `result` (source-image pixels) scoring at least `min_pose_score`, in the
-    decoder's order, as a PoseArray without 3D or track ids."""
+    """
+    The poses of `result` (source-image pixels) scoring at least `min_pose_score`, in the
+    decoder's order, as a PoseArray without 3D or track ids.
+    """
     return people_to_pose_array(PeopleFrame.from_result(result, min_pose_score), header)
 
 

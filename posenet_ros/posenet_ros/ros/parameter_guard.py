@@ -1,4 +1,5 @@
-"""Parameter services that answer a malformed request with a refusal instead of crashing.
+"""
+Parameter services that answer a malformed request with a refusal instead of crashing.
 
 rclpy's set_parameters and set_parameters_atomically services turn each request entry into a
 Parameter with `Parameter.Type(value=msg.value.type)`; an unknown type number raises ValueError

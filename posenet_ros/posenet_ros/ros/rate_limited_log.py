@@ -1,4 +1,5 @@
-"""Log lines that may repeat every frame, at most once per cause and period.
+"""
+Log lines that may repeat every frame, at most once per cause and period.
 
 A flaky camera can send a bad frame every 30 ms; the log must say so once per period with a count,
 not once per frame. The key is the cause, not the text: two frames that fail for the same reason
@@ -23,7 +24,8 @@ def cause_of(message: str) -> str:
 
 
 class RateLimitedLog:
-    """`log(message, cause=None)` logs at most once per `period_s` for each cause.
+    """
+    `log(message, cause=None)` logs at most once per `period_s` for each cause.
 
     The first message of a cause is logged at once; the ones that follow within the period are
     counted and the next logged line says how many were held back. `cause` defaults to

@@ -1,4 +1,5 @@
-"""How long turning a camera Image into RGB takes: posenet_node's own conversion against cv_bridge.
+"""
+How long turning a camera Image into RGB takes: posenet_node's own conversion against cv_bridge.
 
     python -m posenet_ros.tools.bench_image_conversion                  # 640x480 and 1280x720
     python -m posenet_ros.tools.bench_image_conversion --sizes 1920x1080 --repeat 200

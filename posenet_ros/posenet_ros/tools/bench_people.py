@@ -1,4 +1,5 @@
-"""What people in 3D with lasting identities cost and how they behave (figures, not tests).
+"""
+What people in 3D with lasting identities cost and how they behave (figures, not tests).
 
     python -m posenet_ros.tools.bench_people --cost       # depth + tracking + smoothing, 10 people
     python -m posenet_ros.tools.bench_people --video      # ids over ../shared/data/video/vtest.avi
@@ -207,9 +208,11 @@ def bench_smoothing(shared: Path, models_dir: Path, frames: int = 60, rate: floa
 
 def bench_smoothing_3d(frames: int = 90, rate: float = 30.0, distance: float = 3.0,
                        speed: float = 1.0, noise: float = 0.01, seed: int = 2) -> None:
-    """Jitter and lag of 3D keypoints (metres) for One-Euro settings: a synthetic person at
+    """
+    Jitter and lag of 3D keypoints (metres) for One-Euro settings: a synthetic person at
     `distance` in a 16UC1 depth image with `noise` relative per-pixel noise, still or walking
-    sideways at `speed` m/s; pixels with 1 px keypoint noise."""
+    sideways at `speed` m/s; pixels with 1 px keypoint noise.
+    """
     rng = np.random.default_rng(seed)
     width, height, focal = 640, 480, 600.0
     camera = CameraModel.from_fields(width, height, [focal, 0, 319.5, 0, focal, 239.5, 0, 0, 1])

@@ -1,4 +1,5 @@
-"""`posenet-estimate --track / --smooth`: persistent ids (and smoothed keypoints) over videos.
+"""
+`posenet-estimate --track / --smooth`: persistent ids (and smoothed keypoints) over videos.
 
 Kept apart from `estimate.py` so the command's other options evolve independently. Each video
 (each input source) is tracked on its own; its frames are stamped frame_index / frame rate, so the

@@ -1,4 +1,5 @@
-"""posenet_bench: how fast each stage of posenet_ros runs, per configuration, beside the original.
+"""
+posenet_bench: how fast each stage of posenet_ros runs, per configuration, beside the original.
 
 For every model x output stride x input size x decoding x inference path it times, on the same
 photos, after warm-up: the conversion of a ROS image message to pixels, preprocessing,

@@ -1,4 +1,5 @@
-"""What posenet_bench measures: the configuration grid, the timing of our engine per stage, the
+"""
+What posenet_bench measures: the configuration grid, the timing of our engine per stage, the
 rows of the report.
 """
 from __future__ import annotations
@@ -75,7 +76,8 @@ def build_grid(models, strides, resolutions, modes) -> list[BenchCase]:
 # -- the ROS ends of the pipeline -----------------------------------------------------------
 
 class RosStages:
-    """Image message -> pixels and EstimateResult -> PoseArray, as the node does them.
+    """
+    Image message -> pixels and EstimateResult -> PoseArray, as the node does them.
 
     Uses the node's own conversion code; unavailable (and those columns empty) where rclpy or
     the built posenet_msgs cannot be imported.
@@ -145,7 +147,8 @@ def time_case(estimator, config: EstimateConfig, photos, repeat: int, ros: RosSt
 
 
 def available_backends() -> list[str]:
-    """The engine's compiled inference paths, its default first (eager, for debugging, left out).
+    """
+    The engine's compiled inference paths, its default first (eager, for debugging, left out).
 
     XLA is left out on a CPU too: there it is 5-20x slower than the other paths and would make
     the full grid take hours; time it at one configuration with `--backends xla`.

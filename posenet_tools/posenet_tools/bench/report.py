@@ -16,8 +16,10 @@ def _ms(stat: dict | None) -> str:
 
 
 def to_markdown(report: dict) -> str:
-    """A Markdown page: how it was measured, one table row per configuration and path, then the
-    camera-rate runs."""
+    """
+    A Markdown page: how it was measured, one table row per configuration and path, then the
+    camera-rate runs.
+    """
     meta = report['meta']
     machine = meta['machine']
     lines = ['# posenet_ros benchmark', '',

@@ -1,4 +1,5 @@
-"""Timing posenet_node through ROS 2: frame latency per configuration, and under a camera rate.
+"""
+Timing posenet_node through ROS 2: frame latency per configuration, and under a camera rate.
 
 The node runs in its own process (`python -m posenet_ros.ros.node`, in a private namespace so
 other nodes on the machine are not disturbed); this process publishes sensor_msgs/Image frames

@@ -10,7 +10,8 @@ from posenet_ros.ros.pipeline import Frame, FrameRejected
 
 
 class ConvertStage:
-    """Converts with `convert(message) -> (H, W, 3) uint8 RGB`; any failure rejects the frame.
+    """
+    Converts with `convert(message) -> (H, W, 3) uint8 RGB`; any failure rejects the frame.
 
     Whatever a decoder raises on a malformed frame (ImageConversionError with the reason, or an
     OpenCV / Pillow error it did not foresee) is the input's fault: the frame is rejected, never

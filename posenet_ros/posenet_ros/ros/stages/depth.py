@@ -1,4 +1,5 @@
-"""Stage: people in metres (`frame.people` positions) from the registered depth frame.
+"""
+Stage: people in metres (`frame.people` positions) from the registered depth frame.
 
 For each colour frame the depth frame nearest in stamp within `depth_max_delay` is used; without
 one (or without camera_info) the poses go out without positions and the reason is counted for

@@ -1,4 +1,5 @@
-"""Stage: PoseNet on the frame's pixels (`frame.result`), never stalled by a network build.
+"""
+Stage: PoseNet on the frame's pixels (`frame.result`), never stalled by a network build.
 
 A new input size or output stride needs a network built for it (a TFLite conversion takes about
 half a second, more for large inputs). Rather than hold the stream for that, the build runs in a
@@ -21,7 +22,8 @@ NetworkKey = tuple  # (input_height, input_width, output_stride)
 
 
 class EstimateStage:
-    """Runs `estimator.estimate(frame.rgb, config)` with the frame's settings.
+    """
+    Runs `estimator.estimate(frame.rgb, config)` with the frame's settings.
 
     log_info / log_error: `(message) -> None`, for builds started, finished and failed.
     """

@@ -1,4 +1,5 @@
-"""Stages: the estimate as arrays of people (`frame.people`), the PoseArray built from them
+"""
+Stages: the estimate as arrays of people (`frame.people`), the PoseArray built from them
 (`frame.pose_array`), and its publishing.
 
 People first, message last, so that the stages between (3D, tracking, smoothing) complete the

@@ -1,4 +1,5 @@
-"""Stage: One-Euro smoothing of every tracked person's keypoints, in pixels and in metres.
+"""
+Stage: One-Euro smoothing of every tracked person's keypoints, in pixels and in metres.
 
 Only tracked people (id > 0) are smoothed, each with filter states of its own: tracks never mix,
 and a new track starts fresh. Time from the image stamps. With tracking off there is nothing to

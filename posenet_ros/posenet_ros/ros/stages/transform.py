@@ -1,4 +1,5 @@
-"""Stage: positions moved into `target_frame` with tf2, at the image's stamp.
+"""
+Stage: positions moved into `target_frame` with tf2, at the image's stamp.
 
 Needs tf2_ros (every ROS 2 install has it; the PyPI wheels do not, and there the parameter is
 refused with the reason, see parameters.py). With target_frame set, the PoseArray's
