@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 import shutil
 import subprocess
 import tempfile
-from pathlib import Path
 
 import numpy as np
-import pytest
-
 from posenet_ros.engine.types import NetworkOutputs
 from posenet_tools.bench_decode import coral_outputs
+import pytest
 
 HERE = Path(__file__).resolve().parent
 

@@ -9,30 +9,28 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+from pathlib import Path
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
-import rclpy
+from PIL import Image as PILImage
+from posenet_msgs.msg import PoseArray
 from rcl_interfaces.msg import ParameterType
 from rcl_interfaces.srv import GetParameters, SetParameters
+import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter, parameter_value_to_python
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import CompressedImage, Image
 from visualization_msgs.msg import MarkerArray
-
-from PIL import Image as PILImage
-
-from posenet_msgs.msg import PoseArray
 
 NODE_NAME = 'posenet_node'
 PACKAGE_DIR = Path(__file__).resolve().parents[1]

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from pathlib import Path
 import shlex
 import shutil
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 

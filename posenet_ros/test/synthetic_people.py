@@ -13,9 +13,9 @@ depth, tracking and smoothing tests and meant for the node tests too.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 import functools
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2

@@ -8,13 +8,11 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
-
 from posenet_ros.engine.image_io import load_image_rgb
-from posenet_ros.engine.results_json import (ResultsFormatError, read_results,
-                                             write_json_atomic)
+from posenet_ros.engine.results_json import read_results, ResultsFormatError, write_json_atomic
 from posenet_ros.tools.estimate import main, parse_resolution
 from posenet_tools.parity import compare_results
+import pytest
 
 SMOKE = ('zidane.jpg', 'bus.jpg')
 

@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
-from synthetic_people import walking_sequence
-
 from posenet_ros.engine.image_io import load_image_rgb
 from posenet_ros.engine.results_json import pose_arrays, read_results
 from posenet_ros.engine.tracking import PoseTracker
 from posenet_ros.tools.estimate import main
+import pytest
+from synthetic_people import walking_sequence
 
 pytestmark = pytest.mark.filterwarnings('ignore:__array__ implementation:DeprecationWarning')
 RATE = 10

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import itertools
 
+from decode_support import assert_same_poses, Oracle, oracle_node_modules
 import numpy as np
-from decode_support import Oracle, assert_same_poses, oracle_node_modules
-
 from posenet_ros.engine.decode_common import js_round
 from posenet_ros.engine.postprocess import scale_and_flip_poses
 from posenet_ros.engine.types import Padding, Pose

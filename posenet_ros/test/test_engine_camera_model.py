@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import pytest
-
 from posenet_ros.engine.camera_model import CameraModel, map_pixels
+import pytest
 
 K = [615.0, 0.0, 321.5, 0.0, 612.0, 243.0, 0.0, 0.0, 1.0]
 DISTORTIONS = {

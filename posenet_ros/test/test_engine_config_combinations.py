@@ -13,16 +13,14 @@ import dataclasses
 import json
 import re
 
-import numpy as np
-import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given, HealthCheck, settings
 from hypothesis import strategies as st
-
-from posenet_ros.engine.config import (
-    MAX_INPUT_SIDE, MIN_INPUT_SIDE, EstimateConfig, input_size_for_image,
-    smallest_input_side)
+import numpy as np
+from posenet_ros.engine.config import (EstimateConfig, input_size_for_image, MAX_INPUT_SIDE,
+                                       MIN_INPUT_SIDE, smallest_input_side)
 from posenet_ros.engine.image_io import load_image_rgb
 from posenet_ros.engine.preprocess import FrameBudgetError
+import pytest
 
 PHOTO = '000000547336.jpg'  # one person, most of the 640x480 frame
 MULTIPLIER = 0.75

@@ -10,12 +10,11 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-import pytest
-from synthetic_people import HOLE, NO_PERSON, coco_annotations, depth_scene
-
 from posenet_ros.engine.camera_model import CameraModel
-from posenet_ros.engine.depth import (TORSO_PARTS, DepthConfig, depth_in_metres,
-                                      keypoint_depths, people_in_3d)
+from posenet_ros.engine.depth import (depth_in_metres, DepthConfig, keypoint_depths, people_in_3d,
+                                      TORSO_PARTS)
+import pytest
+from synthetic_people import coco_annotations, depth_scene, HOLE, NO_PERSON
 
 # pycocotools decodes masks through an __array__ without NumPy 2's copy keyword.
 pytestmark = pytest.mark.filterwarnings('ignore:__array__ implementation:DeprecationWarning')

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import numpy as np
-
 from posenet_ros.engine.drawing import draw_poses, person_sizes_px, track_color
 from posenet_ros.engine.parts import PART_IDS
 from posenet_ros.engine.types import Pose

@@ -3,15 +3,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import threading
 from pathlib import Path
+import threading
 
 import numpy as np
-import pytest
 from PIL import Image
-
 from posenet_ros.engine import EstimateConfig, ModelNotFoundError, PoseEstimator
 from posenet_ros.engine import estimator as estimator_module
+import pytest
 
 COCO_IMAGES_PER_FILE = 8
 

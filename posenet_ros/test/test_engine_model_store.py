@@ -7,15 +7,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
+from pathlib import Path
 import socket
 import threading
-from pathlib import Path
 
 import numpy as np
+from posenet_ros.engine import load_weights, ModelNotFoundError, resolve_model
+from posenet_ros.engine.model_store import model_name, MODEL_NAMES, PINNED_FILES
 import pytest
-
-from posenet_ros.engine import ModelNotFoundError, load_weights, resolve_model
-from posenet_ros.engine.model_store import MODEL_NAMES, PINNED_FILES, model_name
 
 # Official layout: model name -> folder under the base URL, and the shared folder serving it.
 SERVED = {

@@ -10,17 +10,16 @@ from __future__ import annotations
 import json
 import re
 
-import numpy as np
-import pytest
-import tensorflow as tf
 from google.protobuf import json_format
+import numpy as np
 from PIL import Image
-
 from posenet_ros.engine import load_weights
 from posenet_ros.engine.mobilenet import output_strided_layers
 from posenet_ros.engine.network import BACKENDS, PoseNetwork
 from posenet_ros.engine.preprocess import compute_padding, pad_resize_normalize, padding_vector
 from posenet_ros.engine.weights import canonical_name
+import pytest
+import tensorflow as tf
 
 GRAPH_OUTPUTS = ('MobilenetV1/heatmap_2/BiasAdd:0', 'MobilenetV1/offset_2/BiasAdd:0',
                  'MobilenetV1/displacement_fwd_2/BiasAdd:0', 'MobilenetV1/displacement_bwd_2/BiasAdd:0')

@@ -9,8 +9,6 @@ import dataclasses
 
 import cv2
 import numpy as np
-import pytest
-
 from posenet_ros.engine import EstimateConfig, PoseEstimator
 from posenet_ros.engine.config import input_size_for_image, is_valid_input_size
 from posenet_ros.engine.decode_multi import decode_multiple_poses
@@ -22,6 +20,7 @@ from posenet_ros.engine.rescoring import rescore_poses
 from posenet_ros.engine.results_json import (config_record, estimate_config_from_record,
                                               read_results, result_record)
 from posenet_tools.parity import compare_results
+import pytest
 
 MODEL = 'mobilenet_quant2_075'
 REFERENCE = f'{MODEL}_s16_r353x481_multi_demo.json'

@@ -7,12 +7,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pytest
-import tensorflow as tf
 from PIL import Image
-
 from posenet_ros.engine.preprocess import (compute_padding, js_round, pad_resize_normalize,
                                            padding_vector)
+import pytest
+import tensorflow as tf
 
 
 def run(image: np.ndarray, height: int, width: int):

@@ -7,11 +7,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pytest
-from synthetic_people import coco_photo, estimate_config, estimated_sequence, estimator
-
 from posenet_ros.engine.smoothing import OneEuroConfig, OneEuroSmoother, smoothing_factor
 from posenet_ros.engine.tracking import PoseTracker, TrackerConfig
+import pytest
+from synthetic_people import coco_photo, estimate_config, estimated_sequence, estimator
 
 pytestmark = pytest.mark.filterwarnings('ignore:__array__ implementation:DeprecationWarning')
 

@@ -6,11 +6,10 @@ synthetic_people.walking_sequence), scored with motmetrics (IDF1, MOTA, identity
 from __future__ import annotations
 
 import numpy as np
+from posenet_ros.engine.tracking import (box_areas, COCO_SIGMAS, pose_similarity, PoseTracker,
+                                         TrackerConfig)
 import pytest
 from synthetic_people import estimated_sequence, tracking_metrics
-
-from posenet_ros.engine.tracking import (COCO_SIGMAS, PoseTracker, TrackerConfig, box_areas,
-                                         pose_similarity)
 
 # pycocotools decodes masks through an __array__ without NumPy 2's copy keyword.
 pytestmark = pytest.mark.filterwarnings('ignore:__array__ implementation:DeprecationWarning')

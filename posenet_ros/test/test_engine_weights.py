@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
+import shutil
 
 import numpy as np
-import pytest
-
 from posenet_ros.engine import load_weights
-from posenet_ros.engine.weights import (CANONICAL_NAMES, WeightsError, canonical_name,
-                                        expected_shapes)
+from posenet_ros.engine.weights import (canonical_name, CANONICAL_NAMES, expected_shapes,
+                                        WeightsError)
+import pytest
 
 MULTIPLIER_OF = {
     'mobilenet_float_050': 0.5, 'mobilenet_quant2_050': 0.5, 'mobilenet_quant2_075': 0.75,

@@ -14,13 +14,12 @@ from __future__ import annotations
 import re
 import time
 
+from node_support import DomainClaim
+from posenet_msgs.msg import PoseArray
 import pytest
 import rclpy
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-
-from node_support import DomainClaim
-from posenet_msgs.msg import PoseArray
-from ros_tools_support import GroupProcess, assert_clean_output, require_ros_tools, tool_env
+from ros_tools_support import assert_clean_output, GroupProcess, require_ros_tools, tool_env
 
 pytestmark = pytest.mark.dds
 

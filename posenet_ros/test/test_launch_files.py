@@ -10,11 +10,10 @@ import ast
 import fnmatch
 from pathlib import Path
 
+from posenet_ros.ros.markers import JOINTS_NAMESPACE, SKELETON_NAMESPACE
+from posenet_ros.ros.parameters import LIVE, live_settings, PARAMETERS
 import pytest
 import yaml
-
-from posenet_ros.ros.markers import JOINTS_NAMESPACE, SKELETON_NAMESPACE
-from posenet_ros.ros.parameters import LIVE, PARAMETERS, live_settings
 
 PACKAGE = Path(__file__).resolve().parents[1]
 LAUNCH_FILES = sorted((PACKAGE / 'launch').glob('*.launch.py'))

@@ -18,15 +18,13 @@ import re
 import signal
 import time
 
+from node_support import DomainClaim, load_rgb, PoseNetClient
+from posenet_ros.ros.image_conversion import rgb_to_image_msg
 import pytest
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from ros_tools_support import (assert_clean_output, GroupProcess, REPO, require_ros_tools,
+                               run_tool, stop_ros2_daemon, tool_env)
 from sensor_msgs.msg import Image
-
-from node_support import DomainClaim, PoseNetClient, load_rgb
-from posenet_ros.ros.image_conversion import rgb_to_image_msg
-from ros_tools_support import (
-    REPO, GroupProcess, assert_clean_output, require_ros_tools, run_tool, stop_ros2_daemon,
-    tool_env)
 
 pytestmark = pytest.mark.dds
 

@@ -10,11 +10,10 @@ import array
 import signal
 import time
 
-import pytest
-from sensor_msgs.msg import Image
-
 from node_support import diagnostic_values, load_rgb, running_node
 from posenet_ros.ros.image_conversion import rgb_to_image_msg
+import pytest
+from sensor_msgs.msg import Image
 
 pytestmark = pytest.mark.dds  # starts nodes and talks to them over DDS
 

@@ -9,14 +9,13 @@ from __future__ import annotations
 import signal
 
 import cv2
+from node_support import assert_same_poses, load_rgb, running_node
 import numpy as np
+from posenet_ros.engine.config import EstimateConfig
+from posenet_ros.engine.estimator import PoseEstimator
 import pytest
 from rclpy.qos import ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage
-
-from node_support import assert_same_poses, load_rgb, running_node
-from posenet_ros.engine.config import EstimateConfig
-from posenet_ros.engine.estimator import PoseEstimator
 
 pytestmark = pytest.mark.dds  # starts nodes and talks to them over DDS
 

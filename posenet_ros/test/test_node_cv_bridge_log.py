@@ -7,10 +7,9 @@ find it out from a skipped frame (docs/ros_interface.md).
 """
 from __future__ import annotations
 
-import pytest
-
 from node_support import DomainClaim, NodeProcess
 from posenet_ros.ros.image_conversion import cv_bridge_status
+import pytest
 
 pytestmark = pytest.mark.dds
 

@@ -12,10 +12,9 @@ import shutil
 import subprocess
 import sys
 
-import pytest
-from PIL import Image
-
 from node_support import DomainClaim
+from PIL import Image
+import pytest
 
 pytestmark = pytest.mark.dds  # starts nodes and talks to them over DDS
 

@@ -6,15 +6,14 @@ publishes is compared with `PoseEstimator` run here on the same pixels and setti
 """
 from __future__ import annotations
 
-import numpy as np
-import pytest
-from rclpy.qos import ReliabilityPolicy
-
 from node_support import assert_same_poses, load_rgb, running_node
+import numpy as np
 from posenet_ros.engine.config import EstimateConfig
 from posenet_ros.engine.estimator import PoseEstimator
 from posenet_ros.ros.image_conversion import image_to_rgb, rgb_to_image_msg
 from posenet_ros.ros.markers import JOINTS_NAMESPACE, SKELETON_NAMESPACE
+import pytest
+from rclpy.qos import ReliabilityPolicy
 
 pytestmark = pytest.mark.dds  # starts nodes and talks to them over DDS
 

@@ -12,14 +12,13 @@ import subprocess
 import sys
 import time
 
-import pytest
 from diagnostic_msgs.msg import DiagnosticStatus
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
-
-from node_support import (
-    NODE_NAME, DomainClaim, NodeProcess, PoseNetClient, diagnostic_values, load_rgb)
+from node_support import (diagnostic_values, DomainClaim, load_rgb, NODE_NAME, NodeProcess,
+                          PoseNetClient)
 from posenet_ros.ros.image_conversion import rgb_to_image_msg
+import pytest
 
 pytestmark = pytest.mark.dds
 

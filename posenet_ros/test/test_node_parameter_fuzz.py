@@ -12,17 +12,16 @@ from __future__ import annotations
 import threading
 import time
 
-import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, HealthCheck, settings
 from hypothesis import strategies as st
+from node_support import load_rgb, NODE_NAME, running_node
+from posenet_ros.ros.image_conversion import rgb_to_image_msg
+from posenet_ros.ros.parameters import LIVE, SPECS
+import pytest
 from rcl_interfaces.msg import Parameter as ParameterMsg
 from rcl_interfaces.msg import ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters, SetParametersAtomically
 from rclpy.parameter import parameter_value_to_python
-
-from node_support import NODE_NAME, load_rgb, running_node
-from posenet_ros.ros.image_conversion import rgb_to_image_msg
-from posenet_ros.ros.parameters import LIVE, SPECS
 
 pytestmark = pytest.mark.dds
 

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 
+from node_support import (assert_same_poses, exchange_until_same, load_rgb, NETWORK_SETTINGS,
+                          running_node)
 import numpy as np
-import pytest
-
-from node_support import (
-    NETWORK_SETTINGS, assert_same_poses, exchange_until_same, load_rgb, running_node)
 from posenet_ros.engine.config import EstimateConfig
 from posenet_ros.engine.estimator import PoseEstimator
 from posenet_ros.ros.image_conversion import rgb_to_image_msg
 from posenet_ros.ros.markers import JOINTS_NAMESPACE
 from posenet_ros.ros.parameters import LIVE, SPECS
+import pytest
 
 pytestmark = pytest.mark.dds  # starts nodes and talks to them over DDS
 

@@ -13,17 +13,15 @@ import array
 import math
 import re
 
-import numpy as np
-import pytest
 from diagnostic_msgs.msg import DiagnosticStatus
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, Image
-
-from node_support import (
-    DomainClaim, NodeProcess, PoseNetClient, diagnostic_values)
+from node_support import diagnostic_values, DomainClaim, NodeProcess, PoseNetClient
+import numpy as np
 from posenet_ros.engine.camera_model import CameraModel
 from posenet_ros.ros.image_conversion import rgb_to_image_msg
-from synthetic_people import HOLE, NO_PERSON, depth_scene
+import pytest
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, Image
+from synthetic_people import depth_scene, HOLE, NO_PERSON
 
 pytestmark = pytest.mark.dds
 

@@ -10,9 +10,8 @@ import signal
 import subprocess
 import time
 
-import pytest
-
 from node_support import DomainClaim, node_command
+import pytest
 
 pytestmark = pytest.mark.dds  # starts nodes and talks to them over DDS
 

@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import time
 
+from node_support import DomainClaim
+from posenet_ros.ros.frame_reader import DirectSubscription, NewestFrameReader
 import pytest
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Header
-
-from node_support import DomainClaim
-from posenet_ros.ros.frame_reader import DirectSubscription, NewestFrameReader
 
 pytestmark = pytest.mark.dds  # starts nodes and talks to them over DDS
 

@@ -15,14 +15,13 @@ import uuid
 
 import cv2
 import numpy as np
-import pytest
 from PIL import Image as PilImage
+from posenet_ros.ros.image_conversion import (compressed_to_rgb, cv_bridge_status, image_to_rgb,
+                                              ImageConversionError, MAX_IMAGE_SIDE,
+                                              rgb_to_image_msg, SUPPORTED_ENCODINGS)
+import pytest
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
-
-from posenet_ros.ros.image_conversion import (
-    MAX_IMAGE_SIDE, SUPPORTED_ENCODINGS, ImageConversionError, compressed_to_rgb,
-    cv_bridge_status, image_to_rgb, rgb_to_image_msg)
 
 PATCHES = {'red': ((200, 30, 30), 0), 'green': ((30, 190, 30), 1), 'blue': ((40, 40, 210), 2)}
 PATCH = 24  # side of each flat colour patch, pixels

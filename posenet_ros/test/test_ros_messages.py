@@ -5,15 +5,14 @@ import json
 import sys
 import timeit
 
-import numpy as np
-import pytest
 from builtin_interfaces.msg import Time
+import numpy as np
 from posenet_msgs.msg import Keypoint, PoseArray
-from rclpy.serialization import deserialize_message, serialize_message
-from std_msgs.msg import Header
-
 from posenet_ros.engine.types import EstimateResult, Pose
 from posenet_ros.ros.messages import to_pose_array
+import pytest
+from rclpy.serialization import deserialize_message, serialize_message
+from std_msgs.msg import Header
 
 REFERENCE = 'smoke/mobilenet_quant2_075_s16_r353x481_multi_demo.json'
 

@@ -6,8 +6,8 @@ Runs against this checkout's finished set-up, so each run takes the quick path (
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
+import subprocess
 
 import pytest
 

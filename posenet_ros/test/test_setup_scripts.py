@@ -6,11 +6,11 @@ that is what `.ci/run` on a fresh clone does).
 """
 from __future__ import annotations
 
+from importlib import metadata
 import os
+from pathlib import Path
 import re
 import subprocess
-from importlib import metadata
-from pathlib import Path
 
 import pytest
 

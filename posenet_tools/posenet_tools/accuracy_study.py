@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from dataclasses import dataclass, field
 import os
+from pathlib import Path
 import sys
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
-
 from posenet_ros.engine.atomic_write import write_file_atomic
 from posenet_ros.engine.config import EstimateConfig, input_size_for_image
 from posenet_ros.engine.image_io import load_image_rgb
@@ -37,9 +36,9 @@ from posenet_ros.engine.resolution import parse_resolution, resolution_label
 from posenet_ros.engine.results_json import (
     config_record, result_record, results_document, write_json_atomic)
 from posenet_ros.engine.types import NetworkOutputs
-from posenet_tools.eval import (
-    EVAL_MAX_DETECTIONS, EVAL_NMS_RADIUS, EVAL_SCORE_THRESHOLD, annotated_images,
-    default_annotations, evaluate_results, load_annotations, original_ap)
+from posenet_tools.eval import (annotated_images, default_annotations, EVAL_MAX_DETECTIONS,
+                                EVAL_NMS_RADIUS, EVAL_SCORE_THRESHOLD, evaluate_results,
+                                load_annotations, original_ap)
 
 # The pose score the study recommends: the mean of the 5 best keypoint scores (section pose_score;
 # 4 to 6 are within noise of each other, 5 is the best on average over sizes and photo sets).

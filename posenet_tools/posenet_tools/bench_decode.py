@@ -12,12 +12,11 @@ input at stride 16 within 2 ms.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
-
 from posenet_ros.engine.config import EstimateConfig
 from posenet_ros.engine.decode_multi import decode_multiple_poses, find_root_candidates
 from posenet_ros.engine.decode_single import decode_single_pose

@@ -18,21 +18,20 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+from dataclasses import asdict, dataclass
 import io
 import json
 import os
+from pathlib import Path
 import sys
 import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
-
 from posenet_ros.engine.config import BEYOND_ORIGINAL_FIELDS, EstimateConfig
 from posenet_ros.engine.image_io import InputReadError, load_image_rgb
+from posenet_ros.engine.resolution import parse_resolution, resolution_label
 from posenet_ros.engine.results_json import (
     config_record, read_results, result_record, results_document, write_json_atomic)
-from posenet_ros.engine.resolution import parse_resolution, resolution_label
 from posenet_tools.shared_data import models_dir, shared_dir
 
 # Multi-pose settings for accuracy: those of the library's camera demo, which the original's

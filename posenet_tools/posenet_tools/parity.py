@@ -16,18 +16,17 @@ comparison meets the target, 1 otherwise, 2 on bad input.
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass, field
 import os
+from pathlib import Path
 import sys
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
-
 from posenet_ros.engine.model_store import multiplier_from_model_name
-from posenet_ros.engine.results_json import (ResultsFormatError, config_record,
-                                             estimate_config_from_record, pose_arrays,
-                                             read_results, result_record, results_document,
+from posenet_ros.engine.results_json import (config_record, estimate_config_from_record,
+                                             pose_arrays, read_results, result_record,
+                                             results_document, ResultsFormatError,
                                              write_json_atomic)
 from posenet_tools.shared_data import models_dir, shared_dir
 

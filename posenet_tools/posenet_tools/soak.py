@@ -18,13 +18,12 @@ from __future__ import annotations
 import argparse
 import array
 import json
+from pathlib import Path
 import random
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
-
 from posenet_ros.engine.atomic_write import write_file_atomic
 from posenet_ros.engine.config import EstimateConfig
 from posenet_tools.shared_data import shared_dir

@@ -15,21 +15,20 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+from dataclasses import dataclass, field
 import fcntl
 import hashlib
 import json
 import math
 import os
+from pathlib import Path
 import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
-
 from posenet_ros.engine import model_store
 from posenet_ros.engine.atomic_write import write_file_atomic
 from posenet_ros.engine.resolution import parse_resolution, resolution_label

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from posenet_ros.engine.results_json import read_results
 from posenet_tools import accuracy_study
 from posenet_tools.eval import evaluate_results, load_annotations
+import pytest
 
 MODEL = 'mobilenet_quant2_075'
 REFERENCE = f'{MODEL}_s16_r353x481_multi_demo.json'

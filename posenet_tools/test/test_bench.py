@@ -5,11 +5,10 @@ import json
 import shutil
 
 import numpy as np
-import pytest
-
 from posenet_ros.engine.resolution import parse_resolution
 from posenet_tools.bench import cli as bench
-from posenet_tools.tfjs_reference import TfjsReference, TfjsReferenceError, patch_dilations
+from posenet_tools.tfjs_reference import patch_dilations, TfjsReference, TfjsReferenceError
+import pytest
 
 
 def test_resolution_parsing():

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from posenet_ros.engine.results_json import read_results
 from posenet_tools import eval as coco_eval
+import pytest
 
 # COCO keypoint AP of the original's outputs on annotations_val2017.json, as the reference's
 # README states them (multi-pose, max 10, score 0.1, NMS 30; stride 8 with dilations as trained).

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import copy
 
-import pytest
-
 from posenet_ros.engine.results_json import read_results
-from posenet_tools.parity import (IMAGE_SETS, EstimatorCache, compare_results, main,
-                                      rerun_reference)
+from posenet_tools.parity import compare_results, EstimatorCache, IMAGE_SETS, main, rerun_reference
+import pytest
 
 SAMPLE = {'coco': 10, 'smoke': 6}  # photos per reference file
 

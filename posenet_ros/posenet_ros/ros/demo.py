@@ -14,6 +14,7 @@ exits 0 when all went well.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import re
 import shutil
 import signal
@@ -21,21 +22,19 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
+from posenet_msgs.msg import PoseArray
+from posenet_ros.engine.atomic_write import write_file_atomic
+from posenet_ros.ros.image_conversion import image_to_rgb, ImageConversionError
+from posenet_ros.ros.image_publisher import default_photo, positive_float
 import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
 from sensor_msgs.msg import Image
-
-from posenet_msgs.msg import PoseArray
-from posenet_ros.engine.atomic_write import write_file_atomic
-from posenet_ros.ros.image_conversion import ImageConversionError, image_to_rgb
-from posenet_ros.ros.image_publisher import default_photo, positive_float
 
 # TensorFlow's start-up notes, not meant for a user: left out of the node's output the demo shows.
 TF_CHATTER = re.compile(r'^(I\d{4} |WARNING: All log messages before absl::InitializeLog|'

@@ -14,11 +14,10 @@ import collections
 import threading
 
 import numpy as np
-from rclpy.qos import HistoryPolicy, QoSProfile, qos_profile_sensor_data
+from posenet_ros.engine.camera_model import CameraModel
+from rclpy.qos import HistoryPolicy, qos_profile_sensor_data, QoSProfile
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, Image
-
-from posenet_ros.engine.camera_model import CameraModel
 
 DEPTH_HISTORY = 30  # depth frames kept for pairing: 1 s at 30 Hz
 DEPTH_QOS = QoSProfile(depth=5, reliability=qos_profile_sensor_data.reliability,

@@ -7,9 +7,9 @@ the image's header stamp to the moment its PoseArray is published, on the node's
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 import threading
 import time
-from dataclasses import dataclass
 
 import numpy as np
 

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import array
 import contextlib
+from dataclasses import dataclass
 import functools
 import io
-from dataclasses import dataclass
 
 import cv2
 import numpy as np

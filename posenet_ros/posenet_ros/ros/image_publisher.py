@@ -12,20 +12,19 @@ end. Stops by itself after --frames frames (0: never) or on Ctrl-C, with exit co
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+import sys
 
 import cv2
 import numpy as np
 import PIL.Image
+from posenet_ros.ros.image_conversion import rgb_to_image_msg
 import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.utilities import remove_ros_args
 from sensor_msgs.msg import CompressedImage, Image
-
-from posenet_ros.ros.image_conversion import rgb_to_image_msg
 
 # Reliable, so it also reaches subscribers that ask for reliable delivery; a best-effort
 # subscriber (posenet_node's default) still gets best-effort delivery.

@@ -20,11 +20,10 @@ from __future__ import annotations
 
 from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import Point
-from std_msgs.msg import ColorRGBA
-from visualization_msgs.msg import Marker, MarkerArray
-
 from posenet_ros.engine.drawing import score_colors, track_color
 from posenet_ros.engine.parts import SKELETON
+from std_msgs.msg import ColorRGBA
+from visualization_msgs.msg import Marker, MarkerArray
 
 JOINTS_NAMESPACE = 'posenet/joints'
 SKELETON_NAMESPACE = 'posenet/skeleton'

@@ -5,7 +5,6 @@ import math
 
 from posenet_msgs.msg import Pose as PoseMsg
 from posenet_msgs.msg import PoseArray
-
 from posenet_ros.engine.people import PeopleFrame
 from posenet_ros.engine.types import EstimateResult
 

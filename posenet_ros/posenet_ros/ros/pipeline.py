@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
-
 from posenet_ros.engine.people import PeopleFrame
 from posenet_ros.engine.types import EstimateResult
 from posenet_ros.ros.frame_stats import FrameStats

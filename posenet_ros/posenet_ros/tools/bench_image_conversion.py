@@ -18,10 +18,9 @@ import sys
 import time
 
 import numpy as np
-from sensor_msgs.msg import Image
-
 from posenet_ros.ros.image_conversion import (
     _convert_with_cv_bridge, cv_bridge_status, image_to_rgb)
+from sensor_msgs.msg import Image
 
 # encoding -> (values per pixel, bytes per value)
 ENCODINGS = {'rgb8': (3, 1), 'bgr8': (3, 1), 'bgra8': (4, 1), 'mono8': (1, 1),

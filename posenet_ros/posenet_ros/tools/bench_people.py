@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 import sys
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
-
 from posenet_ros.engine.camera_model import CameraModel
 from posenet_ros.engine.depth import DepthConfig, people_in_3d
 from posenet_ros.engine.smoothing import METRE_DEFAULTS, OneEuroConfig, OneEuroSmoother

@@ -13,7 +13,6 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
-
 from posenet_ros.engine.pose_tracks import PoseTracks
 from posenet_ros.engine.smoothing import PIXEL_DEFAULTS
 from posenet_ros.engine.tracking import TrackerConfig

@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
+import sys
 
 from posenet_ros.engine.image_io import InputReadError
 from posenet_ros.engine.resolution import parse_resolution
-from posenet_tools.bench.grid import (
-    DEFAULT_MODELS, DEFAULT_MODES, DEFAULT_RESOLUTIONS, DEFAULT_STRIDES, BenchCase, BenchOptions,
-    available_backends, build_grid)
+from posenet_tools.bench.grid import (available_backends, BenchCase, BenchOptions, build_grid,
+                                      DEFAULT_MODELS, DEFAULT_MODES, DEFAULT_RESOLUTIONS,
+                                      DEFAULT_STRIDES)
 from posenet_tools.bench.report import to_text_table, write_report
 from posenet_tools.bench.run import run_bench
 from posenet_tools.shared_data import shared_dir

@@ -4,12 +4,11 @@ rows of the report.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
+import time
 
 import numpy as np
-
 from posenet_ros.engine.config import EstimateConfig
 from posenet_ros.engine.model_store import multiplier_from_model_name
 from posenet_ros.engine.resolution import parse_resolution, resolution_label

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import subprocess
 
-from posenet_tools.bench.grid import (
-    MULTI_SETTINGS, BenchCase, BenchOptions, error_reason, model_folder, stats)
+from posenet_tools.bench.grid import (BenchCase, BenchOptions, error_reason, model_folder,
+                                      MULTI_SETTINGS, stats)
 from posenet_tools.tfjs_reference import TfjsReference
 
 

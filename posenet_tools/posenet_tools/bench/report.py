@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from posenet_ros.engine.atomic_write import write_file_atomic
-from posenet_tools.bench.grid import MULTI_SETTINGS, STAGE_TITLES, STAGES, case_of
+from posenet_tools.bench.grid import case_of, MULTI_SETTINGS, STAGE_TITLES, STAGES
 from posenet_tools.bench.plots import plot_ap_vs_fps, plot_speed
 
 

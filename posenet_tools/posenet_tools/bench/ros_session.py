@@ -15,7 +15,9 @@ consumer would. Two measurements:
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 import os
+from pathlib import Path
 import signal
 import subprocess
 import sys
@@ -23,11 +25,8 @@ import tempfile
 import threading
 import time
 import uuid
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-
 import posenet_ros
 from posenet_ros.engine.config import EstimateConfig
 

@@ -7,19 +7,18 @@ from __future__ import annotations
 import datetime
 import gc
 import os
+from pathlib import Path
 import platform
 import shlex
 import sys
-from pathlib import Path
 
 import numpy as np
-
 from posenet_ros.engine.image_io import load_image_rgb
 from posenet_tools.bench.accuracy import case_accuracy
 from posenet_tools.bench.camera import camera_rate_run
-from posenet_tools.bench.grid import (
-    MULTI_SETTINGS, STAGE_TITLES, STAGES, BenchCase, BenchOptions, RosStages, case_of,
-    error_reason, make_estimator, make_row, time_case)
+from posenet_tools.bench.grid import (BenchCase, BenchOptions, case_of, error_reason,
+                                      make_estimator, make_row, MULTI_SETTINGS, RosStages,
+                                      STAGE_TITLES, STAGES, time_case)
 from posenet_tools.bench.original import node_version, time_and_log_original
 from posenet_tools.bench.ros_latency import dds_description, time_through_ros
 from posenet_tools.tfjs_reference import TfjsReference

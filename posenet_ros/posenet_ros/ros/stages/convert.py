@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
-
 from posenet_ros.ros.image_conversion import ImageConversionError
 from posenet_ros.ros.pipeline import Frame, FrameRejected
 

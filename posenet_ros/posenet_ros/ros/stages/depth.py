@@ -12,8 +12,7 @@ import threading
 from typing import Callable
 
 from posenet_ros.engine.depth import people_in_3d
-from posenet_ros.ros.depth_input import (
-    DepthInput, DepthUnavailable, depth_image_array, stamp_ns)
+from posenet_ros.ros.depth_input import depth_image_array, DepthInput, DepthUnavailable, stamp_ns
 from posenet_ros.ros.pipeline import Frame
 
 

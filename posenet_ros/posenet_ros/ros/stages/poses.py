@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-from std_msgs.msg import Header
-
 from posenet_ros.engine.people import PeopleFrame
 from posenet_ros.ros.messages import people_to_pose_array
 from posenet_ros.ros.pipeline import Frame
+from std_msgs.msg import Header
 
 
 class PeopleStage:

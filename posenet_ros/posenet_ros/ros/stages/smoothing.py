@@ -8,7 +8,6 @@ smooth.
 from __future__ import annotations
 
 import numpy as np
-
 from posenet_ros.engine.smoothing import OneEuroSmoother
 from posenet_ros.ros.pipeline import Frame
 

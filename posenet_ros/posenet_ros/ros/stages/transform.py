@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
-
 from posenet_ros.ros.pipeline import Frame
 
 LOOKUP_TIMEOUT_S = 0.05
