@@ -33,7 +33,11 @@ def _unavailable(message: str):
 
 
 def tflite_outputs(models_path: Path, image_rgb: np.ndarray, size=(353, 481)) -> NetworkOutputs:
-    """The Coral PoseNet's outputs for a photo resized (stretched) to `size`, as float32 maps."""
+    """
+    Return the Coral PoseNet's outputs for a photo resized (stretched) to `size`.
+
+    As float32 maps.
+    """
     return coral_outputs(models_path, image_rgb, size)
 
 
@@ -116,7 +120,7 @@ class Oracle:
 
 
 def as_rows(pose) -> list:
-    """A decoded Pose as the oracle's [[x, y, score] x 17] (exact float64 values)."""
+    """Return a decoded Pose as the oracle's [[x, y, score] x 17] (exact float64 values)."""
     return np.c_[pose.keypoint_coords, pose.keypoint_scores].tolist()
 
 

@@ -69,7 +69,7 @@ class DomainClaim:
 
 def node_command(parameters: dict[str, Any],
                  remaps: dict[str, str] | None = None) -> list[str]:
-    """The installed `posenet_node` (as a user runs it), or the module if not installed."""
+    """Return the installed `posenet_node` (as a user runs it), or the module if not installed."""
     executable = shutil.which('posenet_node')
     command = [executable] if executable else [sys.executable, '-m', 'posenet_ros.ros.node_main']
     command.append('--ros-args')
@@ -128,8 +128,10 @@ class NodeProcess:
 
 class PoseNetClient:
     """
-    The test's side: publishes images, receives poses, markers and annotated images, and
-    calls the node's parameter services. Lives in its own rclpy context on the test's domain.
+    The test's side of the node's topics and parameter services.
+
+    Publishes images, receives poses, markers and annotated images, and calls the node's
+    parameter services. Lives in its own rclpy context on the test's domain.
     """
 
     def __init__(self, domain_id: int, compressed: bool = False):
@@ -237,8 +239,9 @@ class PoseNetClient:
 
     def diagnostic_statuses(self, aspect: str, since: int = 0) -> list:
         """
-        The node's DiagnosticStatus named '<node>: <aspect>' in every message since index
-        `since` of `self.diagnostics`, oldest first.
+        Return the node's DiagnosticStatus named '<node>: <aspect>', oldest first.
+
+        One from every message since index `since` of `self.diagnostics` that holds it.
         """
         name = f'{NODE_NAME}: {aspect}'
         return [status for array in self.diagnostics[since:] for status in array.status
@@ -246,7 +249,11 @@ class PoseNetClient:
 
     def wait_for_diagnostic(self, aspect: str, done: Callable[[Any], bool],
                             timeout_s: float = 10.0, since: int | None = None):
-        """The first status of `aspect` (from now, or index `since`) for which `done` holds."""
+        """
+        Wait for the first status of `aspect` for which `done` holds.
+
+        From now, or from index `since`.
+        """
         start = len(self.diagnostics) if since is None else since
         found = []
 
@@ -309,9 +316,10 @@ NETWORK_SETTINGS = ('output_stride', 'input_width', 'input_height', 'match_aspec
 def exchange_until_same(client, message, expected, previous, min_pose_score: float,
                         timeout_s: float = 60.0) -> int:
     """
-    Exchange frames until the answer holds `expected`'s poses; every answer before it must
-    hold `previous`'s (frames went on with the old settings, none was lost or wrong; None: not
-    checked). Returns how many frames came before the switch.
+    Exchange frames until the answer holds `expected`'s poses.
+
+    Every answer before it must hold `previous`'s (frames went on with the old settings, none was
+    lost or wrong; None: not checked). Returns how many frames came before the switch.
     """
     deadline = time.monotonic() + timeout_s
     before = 0
@@ -328,18 +336,18 @@ def exchange_until_same(client, message, expected, previous, min_pose_score: flo
             before += 1
 
 def diagnostic_values(status) -> dict[str, str]:
-    """The key-values of a DiagnosticStatus as a dict."""
+    """Return the key-values of a DiagnosticStatus as a dict."""
     return {pair.key: pair.value for pair in status.values}
 
 
 def load_rgb(path: Path):
-    """A photo decoded as the engine's tools and the reference decode it."""
+    """Return a photo decoded as the engine's tools and the reference decode it."""
     with PILImage.open(path) as image:
         return np.asarray(image.convert('RGB'))
 
 
 def assert_same_poses(message: PoseArray, result, min_pose_score: float) -> None:
-    """The PoseArray holds exactly the engine's poses scoring at least min_pose_score."""
+    """Assert that the PoseArray holds exactly the engine's poses scoring >= min_pose_score."""
     expected = [pose for pose in result.poses if pose.score >= min_pose_score]
     assert message.image_width == result.image_width
     assert message.image_height == result.image_height

@@ -29,7 +29,11 @@ HOLE = -2  # label of pixels with no depth reading
 
 @functools.lru_cache(maxsize=2)
 def coco_annotations(data_path: Path) -> dict:
-    """The keypoint annotations of ../shared/data/coco_kpts, indexed: {'images', 'by_image'}."""
+    """
+    Return the keypoint annotations of ../shared/data/coco_kpts, indexed.
+
+    As {'images', 'by_image'}.
+    """
     document = json.loads((Path(data_path) / 'coco_kpts' / 'annotations.json').read_text())
     by_image: dict[int, list[dict]] = {}
     for annotation in document['annotations']:
@@ -91,7 +95,9 @@ def depth_scene(data_path: Path, image_id: int, rng: np.random.Generator,
                 near: float = 1.2, far: float = 5.0, background: float = 7.5,
                 noise: float = 0.004, hole_fraction: float = 0.08) -> DepthScene:
     """
-    A depth image for photo `image_id`: person masks at random distances in [near, far],
+    Return a depth image for photo `image_id` with its people at random distances.
+
+    Person masks at random distances in [near, far],
     nearer people painted over farther ones, everything else at `background` metres,
     multiplicative Gaussian noise (`noise` relative), holes (0) over about `hole_fraction` of the
     image in blobs. depth_size (width, height) defaults to the photo's.
@@ -151,9 +157,10 @@ class Sprite:
 @functools.lru_cache(maxsize=2)
 def person_sprites(data_path: Path, count: int = 4, min_height: int = 250) -> tuple:
     """
-    `count` people from the COCO photos that make good sprites: at least 15 labelled
-    keypoints, at least `min_height` px tall, alone (their mask overlaps no other person's box
-    much). Deterministic: sorted by annotation id.
+    Return `count` people from the COCO photos that make good sprites.
+
+    At least 15 labelled keypoints, at least `min_height` px tall, alone (their mask overlaps no
+    other person's box much). Deterministic: sorted by annotation id.
     """
     coco = coco_annotations(Path(data_path))
     chosen = []
@@ -192,9 +199,11 @@ def _overlap(box_a, box_b) -> float:
 @dataclass
 class Walker:
     """
-    One person of a sequence: sprite index, height on screen (px), foot position over time
-    (piecewise linear through (time s, x px, y px) waypoints; outside them: not in the scene),
-    and a depth order (larger: nearer, painted over).
+    One person of a sequence.
+
+    Sprite index, height on screen (px), foot position over time (piecewise linear through
+    (time s, x px, y px) waypoints; outside them: not in the scene), and a depth order (larger:
+    nearer, painted over).
     """
 
     sprite: int
@@ -213,8 +222,10 @@ class Walker:
 @dataclass
 class Frame:
     """
-    A rendered frame: the image, its stamp, and the truth: per visible person their identity
-    (index of the walker), keypoints (17, 2; NaN unlabelled or hidden) and area (px^2).
+    A rendered frame: the image, its stamp, and the truth.
+
+    Per visible person the truth is their identity (index of the walker), keypoints (17, 2; NaN
+    unlabelled or hidden) and area (px^2).
     """
 
     image: np.ndarray
@@ -225,7 +236,11 @@ class Frame:
 
 
 def synthetic_background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
-    """A smooth, person-free backdrop: blurred coarse colour noise with a floor-like gradient."""
+    """
+    Return a smooth, person-free backdrop.
+
+    Blurred coarse colour noise with a floor-like gradient.
+    """
     coarse = rng.uniform(60, 200, (6, 8, 3)).astype(np.float32)
     smooth = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
     gradient = np.linspace(-25, 25, height, dtype=np.float32)[:, None, None]
@@ -319,7 +334,7 @@ def _render(walkers, sprites, background, stamp: float) -> Frame:
 # ------------------------------------------------------------------------------------------
 
 def coco_oks(truth: np.ndarray, area: float, found: np.ndarray) -> float:
-    """COCO's OKS of a found pose (17, 2) against a true one (17, 2, NaN where unlabelled)."""
+    """Return COCO's OKS of a found pose (17, 2) against a true one (17, 2, NaN: unlabelled)."""
     from posenet_ros.engine.tracking import COCO_SIGMAS
     labelled = np.isfinite(truth).all(axis=1)
     if not labelled.any():
@@ -379,7 +394,7 @@ def estimate_config(**changes):
 
 @functools.lru_cache(maxsize=None)
 def cached_estimates(models_path: Path, data_path: Path, image_id: int) -> tuple:
-    """The estimator's poses (node configuration) on COCO photo `image_id`."""
+    """Return the estimator's poses (node configuration) on COCO photo `image_id`."""
     result = estimator(Path(models_path)).estimate(coco_photo(data_path, image_id),
                                                    estimate_config())
     return tuple(result.poses)
@@ -389,8 +404,10 @@ def cached_estimates(models_path: Path, data_path: Path, image_id: int) -> tuple
 def estimated_sequence(models_path: Path, data_path: Path, name: str,
                        sizes: tuple = ((353, 481),)) -> tuple:
     """
-    (frames, poses per frame) of scenario `name`; frame i is estimated at input size
-    sizes[i % len(sizes)] (to check that tracking does not mind the input size changing).
+    Return (frames, poses per frame) of scenario `name`.
+
+    Frame i is estimated at input size sizes[i % len(sizes)] (to check that tracking does not
+    mind the input size changing).
     """
     frames = walking_sequence(Path(data_path), name)
     model = estimator(Path(models_path))

@@ -67,8 +67,9 @@ def test_rectified_pixels_use_p_not_k_and_d():
 @pytest.mark.parametrize('model', ['plumb_bob', 'equidistant'])
 def test_scaled_camera_sees_the_same_rays(model):
     """
-    Depth at half the colour resolution with the same field of view (RealSense aligned depth):
-    a point lands at the mapped pixel of the smaller image.
+    A point lands at the mapped pixel of a smaller image with the same field of view.
+
+    Depth at half the colour resolution with the same field of view (RealSense aligned depth).
     """
     camera = CameraModel.from_fields(640, 480, K, DISTORTIONS[model], model)
     small = camera.scaled(320, 240)

@@ -35,7 +35,7 @@ def estimator(models_path):
 
 @pytest.fixture(scope='module')
 def person(data_path):
-    """The photo and the annotated person's box (x, y, width, height)."""
+    """Return the photo and the annotated person's box (x, y, width, height)."""
     annotations = json.loads((data_path / 'coco_kpts' / 'annotations_val2017.json').read_text())
     image_id = int(PHOTO[:-4])
     boxes = [a['bbox'] for a in annotations['annotations'] if a['image_id'] == image_id]
@@ -44,7 +44,7 @@ def person(data_path):
 
 
 def finds_person(poses, box) -> bool:
-    """A pose with at least 5 keypoints of score >= 0.5 on the person (box grown by 10%)."""
+    """Return a pose with at least 5 keypoints of score >= 0.5 on the person (box grown by 10%)."""
     x, y, width, height = box
     for pose in poses:
         coords = np.asarray(pose.keypoint_coords)

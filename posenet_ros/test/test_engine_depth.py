@@ -43,7 +43,7 @@ def photos_with_people(data_path):
 
 def judge(scene, people, pixels, valid, owners, camera):
     """
-    Counts of what people_in_3d reported against the truth of each keypoint's pixel.
+    Count what people_in_3d reported against the truth of each keypoint's pixel.
 
     A person is measurable when at least 2 of their keypoints lie on their own mask: only then
     can a depth image tell their depth apart from what is around them (COCO marks keypoints
@@ -122,6 +122,8 @@ def annotated_case(data_path, name):
 @pytest.mark.parametrize('name', sorted(CASES))
 def test_annotated_keypoints_get_their_persons_depth(data_path, name):
     """
+    Annotated keypoints get their person's distance, never the background's.
+
     90%+ of the annotated keypoints on their person get that person's distance (within 2%),
     no keypoint of a measurable person is reported on the background, 3D points image back to
     their pixels, and positions are at the person (or an occluder of their torso).
@@ -142,8 +144,10 @@ def test_annotated_keypoints_get_their_persons_depth(data_path, name):
 
 def test_detected_keypoints_on_the_real_photos(data_path, models_path):
     """
-    The estimator's keypoints on the real photos: placed on the person they belong to (the
-    person under most of the pose's keypoints), never on the background.
+    The estimator's keypoints on the real photos are placed on their person.
+
+    The person they belong to is the one under most of the pose's keypoints; never on the
+    background.
     """
     from synthetic_people import cached_estimates
     rng = np.random.default_rng(11)
@@ -180,7 +184,7 @@ def test_detected_keypoints_on_the_real_photos(data_path, models_path):
 
 
 def wall_and_person(person_depth=2.0, wall_depth=4.0):
-    """A 100x100 16UC1 image: a wall, and a person (a 40 px wide column) in front of it."""
+    """Return a 100x100 16UC1 image: a wall, and a person (a 40 px wide column) in front of it."""
     depth = np.full((100, 100), int(wall_depth * 1000), dtype=np.uint16)
     depth[10:95, 30:70] = int(person_depth * 1000)
     return depth
@@ -188,8 +192,10 @@ def wall_and_person(person_depth=2.0, wall_depth=4.0):
 
 def test_an_elbow_against_the_wall_is_not_put_on_the_wall():
     """
-    Torso keypoints on the person; one arm keypoint at the silhouette (window mostly wall:
-    re-measured from the person's readings), one wholly on the wall (no depth).
+    Torso keypoints on the person, arm keypoints at the silhouette and on the wall.
+
+    One arm keypoint at the silhouette (window mostly wall: re-measured from the person's
+    readings), one wholly on the wall (no depth).
     """
     depth = wall_and_person()
     pixels = np.full((1, 17, 2), 50.0)

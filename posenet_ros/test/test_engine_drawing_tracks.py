@@ -8,7 +8,7 @@ from posenet_ros.engine.types import Pose
 
 
 def standing_pose(x: float, feet: float, height: float) -> Pose:
-    """A front-facing person `height` px tall: shoulders and hips far apart vertically."""
+    """Return a front-facing person `height` px tall: shoulders and hips far apart vertically."""
     unit = height / 200.0
     body = np.array([
         [0, -190], [-6, -196], [6, -196], [-14, -192], [14, -192], [-30, -160], [30, -160],

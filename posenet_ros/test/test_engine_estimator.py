@@ -50,8 +50,9 @@ def load_rgb(path: Path) -> np.ndarray:
 
 def test_matches_the_original_on_reference_photos(estimators, data_path, reference_path):
     """
-    Every reference file (both models, strides 8/16, single/multi/flip, square and 353x481):
-    same number of poses, 99% of keypoints within 0.5 px, scores within 1e-3.
+    Every reference file: same number of poses, 99% of keypoints within 0.5 px, scores within 1e-3.
+
+    Both models, strides 8/16, single/multi/flip, square and 353x481.
     """
     distances, score_errors, count_mismatches, checked_files = [], [], [], 0
     for subset, limit in (('smoke', None), ('coco', COCO_IMAGES_PER_FILE)):
@@ -168,8 +169,10 @@ def test_unknown_model_is_explained(models_env):
 
 def test_multiplier_101_and_stride_32_plumbing(models_path, data_path, tmp_path):
     """
-    1.01 weights have the 1.00 shapes; the only 1.0-architecture set here is quant1 (whose
-    accuracy is destroyed by uint8 weights), so only shapes and plumbing are checked.
+    Weights of multiplier 1.01 have the 1.00 shapes and run at stride 32.
+
+    The only 1.0-architecture set here is quant1 (whose accuracy is destroyed by uint8 weights),
+    so only shapes and plumbing are checked.
     """
     folder = tmp_path / 'mobilenet_v1_101'
     folder.mkdir()

@@ -1,6 +1,8 @@
 """
-Finding weights by name: $POSENET_MODELS, the cache, and downloads from a local HTTP server
-laid out like Google's tfjs-models storage (checksums, 404s, offline, atomic cache folders).
+Finding weights by name: $POSENET_MODELS, the cache, and downloads.
+
+Downloads come from a local HTTP server laid out like Google's tfjs-models storage
+(checksums, 404s, offline, atomic cache folders).
 """
 from __future__ import annotations
 
@@ -58,7 +60,7 @@ def model_server(models_path, tmp_path):
 
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
-    """An empty cache and no $POSENET_MODELS, so names must be downloaded."""
+    """Set up an empty cache and no $POSENET_MODELS, so names must be downloaded."""
     folder = tmp_path / 'cache'
     monkeypatch.setenv('POSENET_CACHE', str(folder))
     monkeypatch.delenv('POSENET_MODELS', raising=False)

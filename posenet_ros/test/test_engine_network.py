@@ -48,8 +48,10 @@ def graph_layer_plan(document) -> list[tuple[int, int]]:
 
 def import_published_graph(document, weights):
     """
-    Google's converted graph as a TF function: Const nodes filled from our loaded weights
-    (by their published names), dilations [a, b, 1, 1] rewritten to [1, a, b, 1].
+    Return Google's converted graph as a TF function.
+
+    Const nodes are filled from our loaded weights (by their published names), dilations
+    [a, b, 1, 1] rewritten to [1, a, b, 1].
     """
     graph_def = json_format.ParseDict(document['modelTopology'], tf.compat.v1.GraphDef())
     for node in graph_def.node:
@@ -114,7 +116,7 @@ def test_network_equals_the_imported_tfjs_graph(models_path, data_path, folder, 
 
 
 def test_shipped_stride8_dilation_bug_is_not_reproduced(models_path, data_path):
-    """tfjs as shipped dilates the stride-8 depthwise convs by (r, 1); we use (r, r), as trained."""
+    """Our stride-8 depthwise convs dilate by (r, r), as trained; tfjs as shipped uses (r, 1)."""
     weights = load_weights(models_path / 'mobilenet_quant2_075')
     document = graph_json(models_path, 'mobilenet_quant2_075', 8)
     graph_def_nodes = document['modelTopology']['node']
@@ -206,8 +208,9 @@ def test_tflite_cache_is_bounded_in_bytes(models_path, data_path, monkeypatch):
 
 def test_prepare_in_another_thread_does_not_stall_run(models_path, data_path, monkeypatch):
     """
-    While a new size converts in a background thread, frames of a built size are served;
-    two threads asking for the same new size build it once.
+    While a new size converts in a background thread, frames of a built size are served.
+
+    Two threads asking for the same new size build it once.
     """
     import threading
     network = PoseNetwork(load_weights(models_path / 'mobilenet_quant2_050'), backend='tflite')

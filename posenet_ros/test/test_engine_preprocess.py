@@ -1,6 +1,8 @@
 """
-Preprocessing as tfjs-models posenet 2.x `padAndResizeTo`: JS rounding, symmetric zero
-padding to the input's aspect ratio, TF1/tfjs bilinear resize, [-1, 1] scaling.
+Preprocessing as tfjs-models posenet 2.x `padAndResizeTo`.
+
+JS rounding, symmetric zero padding to the input's aspect ratio, TF1/tfjs bilinear resize,
+[-1, 1] scaling.
 """
 from __future__ import annotations
 
@@ -23,8 +25,10 @@ def run(image: np.ndarray, height: int, width: int):
 
 def tfjs_resize_bilinear(image: np.ndarray, height: int, width: int) -> np.ndarray:
     """
-    tfjs-core's CPU `resizeBilinear` (alignCorners=false, halfPixelCenters=false), in float64
-    like JavaScript: source = destination * (in / out), lower neighbour floored, upper clamped.
+    Resize as tfjs-core's CPU `resizeBilinear` (alignCorners=false, halfPixelCenters=false).
+
+    In float64 like JavaScript: source = destination * (in / out), lower neighbour floored, upper
+    clamped.
     """
     def taps(in_size, out_size):
         source = np.arange(out_size) * (in_size / out_size)

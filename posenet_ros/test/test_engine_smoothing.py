@@ -1,6 +1,8 @@
 """
-One-Euro smoothing of tracked keypoints: the filter's own rules, then jitter on a still photo
-streamed with noise and lag on people walking (real estimator, synthetic_people sequences).
+One-Euro smoothing of tracked keypoints: the filter's own rules, then jitter and lag.
+
+Jitter on a still photo streamed with noise and lag on people walking (real estimator,
+synthetic_people sequences).
 """
 from __future__ import annotations
 
@@ -25,7 +27,9 @@ def test_first_value_passes_then_a_still_signal_stays_put():
 
 def test_at_rest_it_is_cutoff_low_pass():
     """
-    beta = 0: one step of dt moves a fraction 1 / (1 + tau / dt) towards the new value,
+    With beta = 0 the filter is a low-pass of the minimum cutoff.
+
+    One step of dt moves a fraction 1 / (1 + tau / dt) towards the new value,
     tau = 1 / (2 pi min_cutoff).
     """
     smoother = OneEuroSmoother(OneEuroConfig(min_cutoff=2.0, beta=0.0))
@@ -52,8 +56,9 @@ def test_tracks_never_mix_and_a_new_track_starts_fresh():
 
 def test_missing_keypoints_leave_their_state_untouched():
     """
-    A keypoint missing (NaN or not valid) in a frame comes out missing; the next time it is
-    seen it is filtered exactly as if that frame had never been.
+    A keypoint missing (NaN or not valid) in a frame comes out missing.
+
+    The next time it is seen it is filtered exactly as if that frame had never been.
     """
     rng = np.random.default_rng(0)
     series = rng.normal(100.0, 3.0, (8, 1, 17, 2))
@@ -110,8 +115,9 @@ def smooth_track(poses_per_frame, stamps, config=OneEuroConfig()):
 @pytest.mark.filterwarnings('ignore:Degrees of freedom:RuntimeWarning')  # keypoints never seen
 def test_jitter_of_a_still_person_is_reduced(models_path, data_path):
     """
-    A still photo streamed at 30 Hz with sensor noise: the keypoints' frame-to-frame jitter
-    (median over keypoints of the standard deviation of position) at least halves.
+    A still photo streamed at 30 Hz with sensor noise: the keypoints' jitter at least halves.
+
+    Jitter: frame to frame, the median over keypoints of the standard deviation of position.
     """
     image = coco_photo(data_path, 139)
     rng = np.random.default_rng(3)
@@ -135,6 +141,8 @@ def test_jitter_of_a_still_person_is_reduced(models_path, data_path):
 
 def test_lag_on_walking_people_stays_small(models_path, data_path):
     """
+    Smoothed keypoints of people walking trail the truth by at most 4 px on average.
+
     People walking at 110-120 px/s, 10 Hz: smoothed keypoints trail the truth along the
     direction of motion by at most 4 px on average, and are no further from it than raw.
     """

@@ -1,7 +1,9 @@
 """
-PoseTracker: persistent ids, on hand-made poses and on sequences of known truth run through the
-real estimator (people cut from COCO photos walking, crossing, hiding and leaving; see
-synthetic_people.walking_sequence), scored with motmetrics (IDF1, MOTA, identity switches).
+PoseTracker: persistent ids, on hand-made poses and on sequences of known truth.
+
+The sequences are run through the real estimator (people cut from COCO photos walking,
+crossing, hiding and leaving; see synthetic_people.walking_sequence), scored with motmetrics
+(IDF1, MOTA, identity switches).
 """
 from __future__ import annotations
 
@@ -52,8 +54,10 @@ def test_order_of_poses_does_not_matter():
 
 def test_a_track_coasts_through_dropped_frames_within_max_age():
     """
-    Time-based: after 0.8 s without frames (dropped), a person who kept walking is matched at
-    the predicted place; a person unseen for longer than max_age gets a new id.
+    Prediction is time-based: a track coasts through dropped frames up to max_age.
+
+    After 0.8 s without frames (dropped), a person who kept walking is matched at the predicted
+    place; a person unseen for longer than max_age gets a new id.
     """
     tracker = PoseTracker(TrackerConfig(min_hits=1, max_age=1.0))
     for i in range(4):
@@ -67,8 +71,10 @@ def test_a_track_coasts_through_dropped_frames_within_max_age():
 
 def test_people_crossing_keep_their_ids_while_one_is_hidden():
     """
-    Two people walk through each other; the one behind is not detected for 3 frames where
-    they overlap. Motion prediction brings each back to its own track.
+    Two people walk through each other and keep their ids.
+
+    The one behind is not detected for 3 frames where they overlap. Motion prediction brings
+    each back to its own track.
     """
     tracker = PoseTracker(TrackerConfig(min_hits=2))
     history = []
@@ -126,8 +132,9 @@ def test_bad_parameters_are_refused_with_a_reason(changes, message):
 
 def test_similarity_is_cocos_oks():
     """
-    One keypoint off by d: OKS term exp(-d^2 / (2 s^2 (2 sigma)^2)), the rest 1; s^2 the
-    larger of the two keypoint-box areas.
+    One keypoint off by d: OKS term exp(-d^2 / (2 s^2 (2 sigma)^2)), the rest 1.
+
+    s^2 is the larger of the two keypoint-box areas.
     """
     coords, _ = frame((100, 400))
     moved = coords.copy()
@@ -178,8 +185,10 @@ def test_crossing_people_keep_their_identities(models_path, data_path):
 
 def test_leaving_hiding_and_coming_back(models_path, data_path):
     """
-    One person leaves the picture and comes back 2 s later (a new id: that is one switch,
-    nothing tells it is the same person), another is hidden for a moment behind a third.
+    One person leaves and comes back, another is hidden for a moment behind a third.
+
+    The one leaving comes back 2 s later (a new id: that is one switch, nothing tells it is the
+    same person).
     """
     metrics = sequence_metrics(models_path, data_path, 'leave_and_return')
     assert metrics['num_switches'] <= 1
@@ -190,8 +199,10 @@ def test_leaving_hiding_and_coming_back(models_path, data_path):
 
 def test_small_people_walking_close_together(models_path, data_path):
     """
-    Four people 130-150 px tall, two pairs crossing and one overtaking another 40 px away:
-    the hardest case here (at one moment three overlap).
+    Four small people walking close together: the hardest case here.
+
+    Four people 130-150 px tall, two pairs crossing and one overtaking another 40 px away (at one
+    moment three overlap).
     """
     metrics = sequence_metrics(models_path, data_path, 'small_crowd')
     assert metrics['num_switches'] <= 1
@@ -201,8 +212,9 @@ def test_small_people_walking_close_together(models_path, data_path):
 
 def test_changing_input_sizes_and_dropped_frames(models_path, data_path):
     """
-    Input size alternating between 353x481 and 257x353 frame by frame, and a third of the
-    frames dropped at random (time-based prediction bridges the gaps).
+    Input size alternating frame by frame, and a third of the frames dropped at random.
+
+    Sizes 353x481 and 257x353; time-based prediction bridges the gaps.
     """
     keep = np.random.default_rng(5).random(41) >= 1 / 3
     keep[:3] = True

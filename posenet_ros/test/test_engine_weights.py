@@ -18,7 +18,11 @@ MULTIPLIER_OF = {
 
 
 def linked_copy(source: Path, target: Path) -> Path:
-    """A folder of symlinks to `source`'s files, to damage or rename without touching them."""
+    """
+    Make a folder of symlinks to `source`'s files.
+
+    To damage or rename without touching them.
+    """
     target.mkdir(parents=True)
     for item in source.iterdir():
         (target / item.name).symlink_to(item)
@@ -48,8 +52,10 @@ def test_every_published_set_loads_with_its_multiplier_and_shapes(models_path, f
 
 def test_uint16_graph_model_dequantizes_to_the_float_checkpoint(models_path):
     """
-    quant2 0.75 and the float32 0.75 checkpoint are the same network: every dequantized
-    value lies within half a quantization step (plus float32 rounding) of the float one.
+    The uint16 graph model quant2 0.75 and the float32 0.75 checkpoint are the same network.
+
+    Every dequantized value lies within half a quantization step (plus float32 rounding) of the
+    float one.
     """
     quantized = load_weights(models_path / 'mobilenet_quant2_075')
     reference = load_weights(models_path / 'mobilenet_v1_075_weights')

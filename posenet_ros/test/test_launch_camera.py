@@ -30,7 +30,11 @@ NAMESPACE = 'front'
 
 @pytest.fixture
 def stand_in_camera(tmp_path):
-    """An ament prefix holding a `v4l2_camera` package whose node streams a photo to image_raw."""
+    """
+    Return an ament prefix holding a stand-in `v4l2_camera` package.
+
+    Its node streams a photo to image_raw.
+    """
     prefix = tmp_path / 'stand_in'
     index = prefix / 'share' / 'ament_index' / 'resource_index' / 'packages'
     index.mkdir(parents=True)

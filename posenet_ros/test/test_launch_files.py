@@ -35,7 +35,7 @@ def console_scripts() -> set[str]:
 
 
 def installed_globs() -> list[str]:
-    """The glob patterns of setup.py's data_files."""
+    """Return the glob patterns of setup.py's data_files."""
     return [ast.literal_eval(node.args[0]) for node in ast.walk(setup_py())
             if isinstance(node, ast.Call) and getattr(node.func, 'id', '') == 'glob']
 

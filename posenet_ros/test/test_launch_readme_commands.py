@@ -35,21 +35,25 @@ CAMERA_TOPIC = '/camera/image_raw'
 
 
 def readme_commands() -> list[str]:
-    """The command lines of README's "Running it on a robot", as written (comments stripped)."""
+    """
+    Return the command lines of README's "Running it on a robot", as written.
+
+    Comments stripped.
+    """
     section = README.split('## Running it on a robot')[1].split('\n## ')[0]
     block = section.split('```bash')[1].split('```')[0]
     return [line.split('  #')[0].strip() for line in block.splitlines() if line.strip()]
 
 
 def readme_command(start: str) -> str:
-    """The README's one command line beginning with `start`."""
+    """Return the README's one command line beginning with `start`."""
     (line,) = [line for line in readme_commands() if line.startswith(start)]
     return line
 
 
 @pytest.fixture(scope='module')
 def frame(data_path) -> Image:
-    """A 640x480 camera frame of one person."""
+    """Return a 640x480 camera frame of one person."""
     import cv2
     rgb = cv2.resize(load_rgb(data_path / 'smoke' / 'skimage_astronaut.jpg'), (640, 480))
     return rgb_to_image_msg(rgb, encoding='bgr8')
@@ -197,8 +201,10 @@ def test_ctrl_c_stops_ros2_launch_while_frames_flow_with_exit_code_0(claim, fram
 
 def test_ros2_lifecycle_as_the_readme_says(claim, frame, models_path, tmp_path):
     """
+    The README's lifecycle lines, exactly as written, work.
+
     autostart:=false, then `ros2 lifecycle set` configure and activate, /diagnostics echoed,
-    and Ctrl-C: exactly the README's lines.
+    and Ctrl-C.
     """
     env = tool_env(claim.domain_id, models_path)
     command = readme_command('ros2 launch posenet_ros posenet.launch.py image:=/camera/image_raw '

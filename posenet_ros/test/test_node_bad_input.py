@@ -21,7 +21,7 @@ PHOTO = 'coco_kpts/images/000000005802.jpg'  # 640x479
 
 
 def raw(encoding='rgb8', width=8, height=8, step=None, size=None) -> Image:
-    """An Image with the given header and `size` bytes of data (default: step * height)."""
+    """Return an Image with the given header and `size` bytes of data (default: step * height)."""
     step = width * 3 if step is None else step
     size = step * height if size is None else size
     return Image(encoding=encoding, width=width, height=height, step=step,

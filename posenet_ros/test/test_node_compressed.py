@@ -33,7 +33,7 @@ def compressed(rgb: np.ndarray, extension: str, fmt: str) -> CompressedImage:
 
 
 def decoded(message: CompressedImage) -> np.ndarray:
-    """The pixels the node gets out of the message (OpenCV's decoder)."""
+    """Return the pixels the node gets out of the message (OpenCV's decoder)."""
     bgr = cv2.imdecode(np.frombuffer(bytes(message.data), np.uint8), cv2.IMREAD_COLOR)
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 

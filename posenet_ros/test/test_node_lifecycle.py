@@ -63,8 +63,10 @@ def rss_mb(pid: int, field: str = 'RssAnon') -> float:
 
 def engine_import_mb() -> float:
     """
-    What importing the engine (TensorFlow, LiteRT) adds to a process's RSS: libraries a
-    process cannot unload, so configure's first run leaves them behind after cleanup.
+    Return what importing the engine (TensorFlow, LiteRT) adds to a process's RSS.
+
+    Libraries a process cannot unload, so configure's first run leaves them behind after
+    cleanup.
     """
     script = ('import os\n'
               'def rss():\n'
@@ -91,7 +93,7 @@ def rgb(data_path):
 
 @pytest.fixture
 def managed(tmp_path):
-    """A node started with autostart false, and a client with its lifecycle services."""
+    """Yield a node started with autostart false, and a client with its lifecycle services."""
     started = []
 
     def start(parameters):

@@ -151,5 +151,5 @@ def test_every_request_is_answered_and_the_next_frame_too(ros, good, request):
 
 
 def atomic_duplicate(entries, entry) -> bool:
-    """The same name more than once in one request: only the last value counts."""
+    """Tell whether the name comes more than once in the request (only the last value counts)."""
     return sum(other.name == entry.name for other in entries) > 1

@@ -18,7 +18,7 @@ RELIABLE = ReliabilityPolicy.RELIABLE
 
 @pytest.fixture
 def nodes():
-    """A publishing node and a reading node in one private domain, with their own context."""
+    """Yield a publishing node and a reading node in one private domain, with their context."""
     claim = DomainClaim('frame_reader')
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=claim.domain_id)

@@ -29,7 +29,11 @@ PATCH = 24  # side of each flat colour patch, pixels
 
 @pytest.fixture(scope='module')
 def photo(data_path) -> np.ndarray:
-    """A real COCO photo (RGB), cropped to an even width, with three flat colour patches."""
+    """
+    Return a real COCO photo in RGB, cropped to an even width.
+
+    With three flat colour patches.
+    """
     bgr = cv2.imread(str(data_path / 'smoke' / 'coco_val2017_000000005001.jpg'))
     assert bgr is not None
     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)[:239, :318].copy()  # odd height, even width
@@ -53,7 +57,11 @@ def widen16(values8: np.ndarray, seed: int = 0) -> np.ndarray:
 
 
 def bayer_mosaic(rgb: np.ndarray, pattern: str) -> np.ndarray:
-    """The raw sensor image of a colour filter array whose top-left 2x2 cell is `pattern`."""
+    """
+    Return the raw sensor image of a colour filter array.
+
+    Its top-left 2x2 cell is `pattern`.
+    """
     channel = {'r': 0, 'g': 1, 'b': 2}
     raw = np.empty(rgb.shape[:2], dtype=rgb.dtype)
     for cell, letter in enumerate(pattern):
@@ -77,7 +85,11 @@ def yuv422_bytes(rgb: np.ndarray, order: str) -> np.ndarray:
 
 
 def raw_image(encoding: str, pixels: np.ndarray, pad: int = 0, big_endian: bool = False) -> Image:
-    """An Image of `pixels` (H, W[, C], uint8 or uint16) with `pad` junk bytes after each row."""
+    """
+    Return an Image of `pixels` with `pad` junk bytes after each row.
+
+    `pixels`: (H, W[, C]), uint8 or uint16.
+    """
     height, width = pixels.shape[:2]
     if pixels.dtype == np.uint16:
         pixels = pixels.astype('>u2' if big_endian else '<u2')
@@ -345,7 +357,11 @@ def bytes_per_pixel(encoding: str, pixels: np.ndarray) -> int:
 
 @pytest.fixture(scope='module')
 def bridge():
-    """A working ROS 2 cv_bridge; skipped without one (fails under POSENET_REQUIRE_SHARED=1)."""
+    """
+    Return a working ROS 2 cv_bridge; skip without one.
+
+    Fails under POSENET_REQUIRE_SHARED=1.
+    """
     works, reason = cv_bridge_status()
     if not works:
         message = (f'no working ROS 2 cv_bridge here ({reason}): scripts/setup.sh builds one from '
@@ -402,8 +418,10 @@ def test_big_endian_images_read_as_cv_bridge_reads_their_little_endian_twin(phot
 @pytest.mark.parametrize('encoding', sorted(set(SUPPORTED_ENCODINGS) - set(CV_BRIDGE_NAME)))
 def test_the_cv_bridge_path_hands_cv_bridge_clean_rows(photo, bridge, encoding):
     """
-    What an encoding we do not know goes through: padding that is not a whole number of pixels
-    and big-endian data are undone before cv_bridge sees them, so its result is right.
+    An encoding we do not know reaches cv_bridge in clean rows, so its result is right.
+
+    Padding that is not a whole number of pixels and big-endian data are undone before
+    cv_bridge sees them.
     """
     from posenet_ros.ros.image_conversion import _convert_with_cv_bridge
     pixels, _, _ = encode(encoding, photo)
@@ -455,8 +473,10 @@ def test_without_cv_bridge_an_unknown_encoding_is_refused_with_the_list(photo):
 @pytest.mark.parametrize('encoding', ['rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8', 'mono16'])
 def test_published_images_are_what_cv_bridge_makes(photo, bridge, encoding):
     """
-    rgb_to_image_msg (poses/image) lays a message out as cv_bridge's cv2_to_imgmsg does, and
-    cv_bridge reads it back to the picture.
+    Published images (poses/image) are laid out as cv_bridge's cv2_to_imgmsg does.
+
+    rgb_to_image_msg lays a message out as cv_bridge's cv2_to_imgmsg does, and cv_bridge reads
+    it back to the picture.
     """
     header = Header(frame_id='camera_optical')
     ours = rgb_to_image_msg(photo, header, encoding)
@@ -477,8 +497,10 @@ def test_published_images_are_what_cv_bridge_makes(photo, bridge, encoding):
 
 def test_a_numpy_1_cv_bridge_is_refused_with_the_reason_and_no_noise(tmp_path):
     """
+    The probe refuses a cv_bridge built for NumPy 1 with one line and prints nothing.
+
     An apt cv_bridge (built for NumPy 1) in the venv's NumPy 2: its import makes NumPy print a
-    warning with a traceback and fail. The probe refuses it with one line and prints nothing.
+    warning with a traceback and fail.
     """
     fake = tmp_path / 'cv_bridge'
     fake.mkdir()

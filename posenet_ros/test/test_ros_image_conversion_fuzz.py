@@ -1,6 +1,8 @@
 """
-Fuzzing image conversion: whatever bytes a camera or a caller sends, the only exception is
-ImageConversionError, and memory stays bounded.
+Fuzzing image conversion: whatever bytes come, the only exception is ImageConversionError.
+
+Whatever bytes a camera or a caller sends, the only exception is ImageConversionError, and
+memory stays bounded.
 
 The corpus is built here from real photos (read by path from ../shared/data, encoded in every
 format accepted) and from synthetic bytes for the classes that broke the node before: a Radiance

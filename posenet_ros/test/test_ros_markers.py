@@ -23,7 +23,7 @@ REFERENCE = 'smoke/mobilenet_quant2_075_s16_r353x481_multi_demo.json'
 
 @pytest.fixture(scope='module')
 def pose_arrays(reference_path) -> dict:
-    """PoseArrays of the original PoseNet's poses on the smoke photos, by photo name."""
+    """Return PoseArrays of the original PoseNet's poses on the smoke photos, by photo name."""
     document = json.loads((reference_path / REFERENCE).read_text())
     arrays = {}
     for record in document['results']:

@@ -18,7 +18,11 @@ REFERENCE = 'smoke/mobilenet_quant2_075_s16_r353x481_multi_demo.json'
 
 
 def reference_results(reference_path) -> list[EstimateResult]:
-    """The original's multi-pose results on the smoke photos, as the estimator would return them."""
+    """
+    Return the original's multi-pose results on the smoke photos.
+
+    As the estimator would return them.
+    """
     document = json.loads((reference_path / REFERENCE).read_text())
     results = []
     for record in document['results']:

@@ -268,7 +268,7 @@ def options_section(study: Study, models, sizes, strides, option_names) -> list[
 
 
 def equal_pixels_section(study: Study, model: str) -> list[Row]:
-    """Fixed sizes vs the image's own aspect ratio at (nearly) the same number of pixels."""
+    """Compare fixed sizes with the image's own aspect ratio at (nearly) the same pixel count."""
     rows = []
     for stride, fixed, budget_of in ((16, ('353x481', '481x353', '417x417'), '353x481'),
                                      (16, ('481x641', '641x481', '545x545'), '481x641'),
@@ -318,7 +318,7 @@ def _ms(row: Row) -> str:
 
 
 def markdown(rows: list[Row]) -> str:
-    """The tables of docs/accuracy.md."""
+    """Return the tables of docs/accuracy.md."""
     out = []
     options = [r for r in rows if r.section == 'options']
     if options:

@@ -34,7 +34,7 @@ CORAL_MODELS = {(353, 481): Path('tflite/posenet_mobilenet_v1_075_353_481_quant.
 
 def coral_outputs(models_dir: Path, image_rgb: np.ndarray, size=(353, 481)) -> NetworkOutputs:
     """
-    The Coral PoseNet's outputs (stride 16) for a photo stretched to `size` (h, w).
+    Return the Coral PoseNet's outputs (stride 16) for a photo stretched to `size` (h, w).
 
     Real network outputs without our network, e.g. to test or time decoders on their own. Its
     uint8 outputs make many heatmap scores tie.

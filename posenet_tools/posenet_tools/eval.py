@@ -91,7 +91,7 @@ def to_coco_detections(results: list[dict], image_ids=None) -> list[dict]:
 # -- scoring --------------------------------------------------------------------------------
 
 def load_annotations(path: Path | str):
-    """pycocotools COCO ground truth, without its chatter on stdout."""
+    """Load pycocotools COCO ground truth, without its chatter on stdout."""
     from pycocotools.coco import COCO
     path = Path(path)
     if not path.is_file():
@@ -105,7 +105,7 @@ def load_annotations(path: Path | str):
 
 
 def evaluate_detections(detections: list[dict], ground_truth) -> KeypointScores:
-    """COCOeval keypoint AP/AR over every image of the ground truth."""
+    """Run COCOeval: keypoint AP/AR over every image of the ground truth."""
     from pycocotools.cocoeval import COCOeval
     image_ids = sorted(ground_truth.getImgIds())
     wanted = set(image_ids)
@@ -137,7 +137,11 @@ def evaluate_results(data: dict, ground_truth) -> tuple[KeypointScores, list]:
 # -- the original's figures -----------------------------------------------------------------
 
 def _config_key(config: dict) -> tuple:
-    """What makes two runs comparable: model, stride, input size, decoding and its settings."""
+    """
+    Return what makes two runs comparable.
+
+    Model, stride, input size, decoding and its settings.
+    """
     res = config.get('res')
     if isinstance(res, dict):
         res = (int(res['height']), int(res['width']))
@@ -152,7 +156,7 @@ def _config_key(config: dict) -> tuple:
 
 
 def find_reference(config: dict, reference_dir: Path | str | None = None) -> Path | None:
-    """The stored output of the original with this configuration, if there is one."""
+    """Return the stored output of the original with this configuration, if there is one."""
     reference_dir = Path(reference_dir) if reference_dir else default_reference_dir()
     if not reference_dir.is_dir():
         return None
@@ -193,7 +197,7 @@ def annotated_images(ground_truth, images_dir: Path) -> list[tuple[int, Path]]:
 
 
 def beyond_original(config: EstimateConfig) -> dict:
-    """The options of `config` that differ from the original PoseNet's behaviour."""
+    """Return the options of `config` that differ from the original PoseNet's behaviour."""
     plain = EstimateConfig()
     return {name: getattr(config, name) for name in BEYOND_ORIGINAL_FIELDS
             if getattr(config, name) != getattr(plain, name)}

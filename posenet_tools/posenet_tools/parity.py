@@ -66,7 +66,7 @@ class ParityReport:
 
     def failures(self, min_share: float = MIN_SHARE_WITHIN,
                  max_score_diff: float = MAX_POSE_SCORE_DIFF) -> list[str]:
-        """What misses the parity target, one line each (empty when it is met)."""
+        """Return what misses the parity target, one line each (empty when it is met)."""
         problems = []
         if self.missing_ids:
             problems.append(f'{len(self.missing_ids)} reference images missing: '
@@ -104,8 +104,9 @@ class ParityReport:
 
 def _poses_in_order(ours: list, reference: list) -> bool:
     """
-    True when each of our poses is closest (mean keypoint distance) to the reference pose at
-    the same position in the list.
+    Tell whether each of our poses is closest to the reference pose in the same position.
+
+    Closest in mean keypoint distance, position in the list.
     """
     ours_xy = np.stack([pose_arrays(pose)[1] for pose in ours])
     ref_xy = np.stack([pose_arrays(pose)[1] for pose in reference])

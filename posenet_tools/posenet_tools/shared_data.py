@@ -24,6 +24,6 @@ def models_dir(shared: Path | None = None) -> Path:
 
 
 def tfjs_runner_dir() -> Path:
-    """The read-only folder with the original's runner (package.json, its lock, ref.js)."""
+    """Return the read-only folder with the original's runner (package.json, its lock, ref.js)."""
     default = shared_dir() / 'tools' / 'tfjs_ref'
     return Path(os.environ.get('POSENET_TFJS_RUNNER') or default).resolve()

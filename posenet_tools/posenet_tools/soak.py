@@ -47,7 +47,11 @@ ENCODINGS = ('rgb8', 'bgr8', 'mono8', 'mono16', 'bgra8', 'yuv422', 'bayer_rggb8'
 
 
 def fuzzed_frame(rng: random.Random):
-    """A malformed (or merely odd) raw Image: random encoding, size, step, endianness, bytes."""
+    """
+    Return a malformed (or merely odd) raw Image.
+
+    Random encoding, size, step, endianness, bytes.
+    """
     from sensor_msgs.msg import Image
     width, height = rng.choice([0, 1, 3, 640, 9000]), rng.choice([0, 1, 2, 480, 9000])
     step = rng.choice([0, width, width * 3, width * 3 + 7, 2**31 - 1])

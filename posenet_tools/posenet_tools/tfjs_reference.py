@@ -184,7 +184,11 @@ class TfjsReference:
         return prepared
 
     def prepare_model(self, model_dir: Path | str, correct_dilations: bool = True) -> Path:
-        """A copy of a graph-model folder that ref.js can serve, stride-8 dilations corrected."""
+        """
+        Copy a graph-model folder to one that ref.js can serve.
+
+        Stride-8 dilations corrected.
+        """
         model_dir = Path(model_dir)
         graphs = sorted(model_dir.glob('model-stride*.json'))
         if not graphs:

@@ -1,6 +1,8 @@
 """
-The accuracy study: the options beyond the original raise COCO AP above the original's own
-reference outputs, each alone and more together (what docs/accuracy.md reports).
+The accuracy study: the options beyond the original raise COCO AP above the original's.
+
+Above the original's own reference outputs, each alone and more together (what
+docs/accuracy.md reports).
 """
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ REFERENCE = f'{MODEL}_s16_r353x481_multi_demo.json'
 def test_options_raise_coco_ap_above_the_original(models_path, data_path, reference_path,
                                                   tmp_path, monkeypatch):
     """
+    Every option alone beats the original, and the options add up.
+
     accuracy_study --quick: every option alone beats the original's own reference output on
     the 44 val2017 photos, and the options add up.
     """

@@ -39,7 +39,7 @@ def test_stride8_dilations_are_rewritten_to_nhwc(models_path):
 
 @pytest.fixture(scope='module')
 def tfjs_runner():
-    """The original, installed once into the cache (npm registry needed the first time)."""
+    """Return the original, installed once into the cache (npm registry needed the first time)."""
     if shutil.which('node') is None or shutil.which('npm') is None:
         pytest.skip('Node.js/npm not installed: the original cannot be run')
     runner = TfjsReference()

@@ -128,6 +128,8 @@ def test_run_scores_our_estimator_beside_the_original(models_path, annotations, 
 def test_options_beyond_the_original_are_scored_beside_it(models_path, annotations, monkeypatch,
                                                          tmp_path, capsys):
     """
+    An input shaped like each photo scores above the original and records its options.
+
     An input shaped like each photo (no padding, same pixel budget) scores above the original,
     and the run records which options it used.
     """

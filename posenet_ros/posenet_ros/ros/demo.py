@@ -44,7 +44,7 @@ STOP_TIMEOUT_S = 15.0
 
 
 def executable(name: str, module: str) -> list[str]:
-    """The installed console script, or the module run by this interpreter."""
+    """Return the installed console script, or the module run by this interpreter."""
     found = shutil.which(name)
     return [found] if found else [sys.executable, '-m', module]
 

@@ -39,7 +39,9 @@ def stamp_ns(header) -> int:
 
 def depth_image_array(message: Image) -> np.ndarray:
     """
-    The readings of a 16UC1 / 32FC1 depth Image as a (height, width) array (a view when it can be).
+    Return the readings of a 16UC1 / 32FC1 depth Image as a (height, width) array.
+
+    A view when it can be.
 
     Raises DepthUnavailable naming what is wrong with the message.
     """
@@ -104,7 +106,7 @@ class DepthInput:
                 self._camera, self._camera_error = None, f'camera_info is unusable: {error}'
 
     def camera(self) -> CameraModel:
-        """The colour camera's model, or DepthUnavailable saying why there is none."""
+        """Return the colour camera's model, or DepthUnavailable saying why there is none."""
         with self._lock:
             if self._camera is not None:
                 return self._camera
@@ -112,7 +114,7 @@ class DepthInput:
                                    f'{self.info_topic}: without the camera model there is no 3D')
 
     def nearest(self, colour_stamp_ns: int, max_delay_s: float) -> Image:
-        """The depth frame nearest in stamp to a colour frame, within `max_delay_s`."""
+        """Return the depth frame nearest in stamp to a colour frame, within `max_delay_s`."""
         with self._lock:
             if not self._depths:
                 raise DepthUnavailable(f'no depth frame received on {self.depth_topic}')

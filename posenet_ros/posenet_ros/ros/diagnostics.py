@@ -62,7 +62,7 @@ def _text(value) -> str:
 
 def build_diagnostics(node_name: str, hardware_id: str, inputs: HealthInputs,
                       stamp=None) -> DiagnosticArray:
-    """The DiagnosticArray for one period."""
+    """Return the DiagnosticArray for one period."""
     array = DiagnosticArray()
     if stamp is not None:
         array.header.stamp = stamp

@@ -57,7 +57,11 @@ class DirectSubscription:
         return self.subscription.topic_name
 
     def take_all(self, timeout_s: float) -> list[tuple[object, dict]]:
-        """The (message, info) pairs that came, oldest first, waiting up to `timeout_s` for one."""
+        """
+        Return the (message, info) pairs that came, oldest first.
+
+        Waits up to `timeout_s` for one.
+        """
         wait_set = self._wait_set
         wait_set.clear_entities()
         wait_set.add_subscription(self.subscription.handle)
@@ -86,7 +90,7 @@ class NewestFrameReader(DirectSubscription):
         self.last_arrival: float | None = None  # time.monotonic() when a frame was last taken
 
     def take_newest(self, timeout_s: float):
-        """The newest message that came (waiting up to `timeout_s`), or None."""
+        """Return the newest message that came (waiting up to `timeout_s`), or None."""
         taken = self.take_all(timeout_s)
         for _, info in taken:
             self._count_gap(info)

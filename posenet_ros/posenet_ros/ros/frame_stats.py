@@ -73,7 +73,7 @@ class FrameStats:
             self._last_failure = reason
 
     def take(self) -> PeriodStats:
-        """The period since the last `take` (or start), and begin a new one."""
+        """Return the period since the last `take` (or start), and begin a new one."""
         now = time.monotonic()
         with self._lock:
             stats = PeriodStats(

@@ -61,7 +61,11 @@ class FrameWorker:
             self._begin_thread()
 
     def restart(self) -> None:
-        """A fresh thread. A stuck old one is abandoned: it leaves its loop when it returns."""
+        """
+        Start a fresh thread.
+
+        A stuck old one is abandoned: it leaves its loop when it returns.
+        """
         with self._lock:
             self.restarts += 1
             self._begin_thread()

@@ -82,7 +82,7 @@ SUPPORTED_ENCODINGS = tuple(_LAYOUTS)
 
 def image_to_rgb(msg: Image, *, use_cv_bridge: bool = True) -> np.ndarray:
     """
-    The pixels of a raw Image as a C-contiguous (height, width, 3) uint8 RGB array.
+    Return the pixels of a raw Image as a C-contiguous (height, width, 3) uint8 RGB array.
 
     16-bit encodings keep their high byte (value >> 8, honouring `is_bigendian`). For rgb8 rows
     without padding the result is a read-only view of `msg.data` (no copy); take `np.array(...)`
@@ -187,7 +187,7 @@ def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
 
 
 def _decoded_to_rgb(image: np.ndarray, what: str) -> np.ndarray:
-    """An array as cv2.imdecode returns it (grey/BGR/BGRA, 8 or 16 bits) as uint8 RGB."""
+    """Convert an array as cv2.imdecode returns it (grey/BGR/BGRA, 8 or 16 bits) to uint8 RGB."""
     if image.dtype == np.uint16:
         image = (image >> 8).astype(np.uint8)
     elif image.dtype != np.uint8:
@@ -206,7 +206,7 @@ def _decoded_to_rgb(image: np.ndarray, what: str) -> np.ndarray:
 
 
 def _first_line(error: Exception) -> str:
-    """OpenCV's error text without its source-location lines."""
+    """Return OpenCV's error text without its source-location lines."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     return lines[-1] if lines else type(error).__name__
 
@@ -216,7 +216,7 @@ _OUTPUT_ENCODINGS = ('rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8', 'mono16')
 
 def rgb_to_image_msg(rgb: np.ndarray, header=None, encoding: str = 'rgb8') -> Image:
     """
-    A raw Image holding an (H, W, 3) uint8 RGB array in `encoding`, rows unpadded.
+    Return a raw Image holding an (H, W, 3) uint8 RGB array in `encoding`, rows unpadded.
 
     `encoding` is one of rgb8, bgr8, rgba8, bgra8 (alpha 255), mono8, mono16 (grey * 257,
     little-endian, so that image_to_rgb gives the grey back). `header` is used as is.
@@ -317,7 +317,7 @@ def _opencv_hint() -> str:
 
 def _convert_with_cv_bridge(msg: Image, use_cv_bridge: bool = True) -> np.ndarray:
     """
-    An encoding this module does not know, through cv_bridge after the same checks.
+    Convert an encoding this module does not know through cv_bridge, after the same checks.
 
     cv_bridge gets the pixels as unpadded, little-endian rows: it computes the row length as
     `step / bytes per pixel`, wrong for padding that is not a whole number of pixels, and its

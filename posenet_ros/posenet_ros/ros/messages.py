@@ -13,7 +13,7 @@ NAN = math.nan
 
 def people_to_pose_array(people: PeopleFrame, header) -> PoseArray:
     """
-    A PoseArray of `people`, stamped with the image's header.
+    Return a PoseArray of `people`, stamped with the image's header.
 
     Every pose carries all 17 keypoints in part order (keypoints[i].part == i), its track id, and
     positions in metres where known; unknown positions are NaN with has_position false, so a
@@ -52,8 +52,9 @@ def people_to_pose_array(people: PeopleFrame, header) -> PoseArray:
 
 def to_pose_array(result: EstimateResult, header, min_pose_score: float = 0.0) -> PoseArray:
     """
-    The poses of `result` (source-image pixels) scoring at least `min_pose_score`, in the
-    decoder's order, as a PoseArray without 3D or track ids.
+    Return the poses of `result` scoring at least `min_pose_score` as a PoseArray.
+
+    In source-image pixels and the decoder's order, without 3D or track ids.
     """
     return people_to_pose_array(PeopleFrame.from_result(result, min_pose_score), header)
 

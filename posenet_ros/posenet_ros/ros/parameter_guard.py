@@ -19,7 +19,11 @@ VALID_TYPES = ', '.join(f'{t.value} ({t.name})' for t in Parameter.Type)
 
 
 def parameter_from_message(message) -> Parameter:
-    """The Parameter a rcl_interfaces/Parameter message holds; ValueError naming what is wrong."""
+    """
+    Return the Parameter a rcl_interfaces/Parameter message holds.
+
+    ValueError naming what is wrong.
+    """
     try:
         return Parameter.from_parameter_msg(message)
     except (ValueError, TypeError) as error:

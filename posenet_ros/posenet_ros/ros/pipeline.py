@@ -21,8 +21,10 @@ from posenet_ros.ros.parameters import LiveSettings
 
 class FrameRejected(Exception):
     """
-    The input frame cannot be used; the message says why (it names no frame-specific data
-    that the log's rate limiter should tell apart: it masks numbers anyway).
+    The input frame cannot be used; the message says why.
+
+    The message names no frame-specific data that the log's rate limiter should tell apart (it
+    masks numbers anyway).
     """
 
 

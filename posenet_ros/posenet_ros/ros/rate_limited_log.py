@@ -19,7 +19,7 @@ _NUMBER = re.compile(r'[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?', re.IGNORECASE)
 
 
 def cause_of(message: str) -> str:
-    """The message with every number replaced by '#': what stays the same between frames."""
+    """Return the message with every number replaced by '#': what stays the same between frames."""
     return _NUMBER.sub('#', message)
 
 

@@ -26,7 +26,7 @@ class StopSignals:
 
     def ignore_from_now(self) -> None:
         """
-        The process is ending: ignore SIGINT and SIGTERM from here on.
+        Ignore SIGINT and SIGTERM from here on: the process is ending.
 
         Python's own
         finalization resets handlers it installed to the default (a late Ctrl-C, e.g. launch's

@@ -208,9 +208,10 @@ def bench_smoothing(shared: Path, models_dir: Path, frames: int = 60, rate: floa
 def bench_smoothing_3d(frames: int = 90, rate: float = 30.0, distance: float = 3.0,
                        speed: float = 1.0, noise: float = 0.01, seed: int = 2) -> None:
     """
-    Jitter and lag of 3D keypoints (metres) for One-Euro settings: a synthetic person at
-    `distance` in a 16UC1 depth image with `noise` relative per-pixel noise, still or walking
-    sideways at `speed` m/s; pixels with 1 px keypoint noise.
+    Measure jitter and lag of 3D keypoints (metres) for One-Euro settings.
+
+    A synthetic person at `distance` in a 16UC1 depth image with `noise` relative per-pixel
+    noise, still or walking sideways at `speed` m/s; pixels with 1 px keypoint noise.
     """
     rng = np.random.default_rng(seed)
     width, height, focal = 640, 480, 600.0

@@ -17,8 +17,9 @@ def _ms(stat: dict | None) -> str:
 
 def to_markdown(report: dict) -> str:
     """
-    A Markdown page: how it was measured, one table row per configuration and path, then the
-    camera-rate runs.
+    Return the report as a Markdown page.
+
+    How it was measured, one table row per configuration and path, then the camera-rate runs.
     """
     meta = report['meta']
     machine = meta['machine']
@@ -102,7 +103,11 @@ def _mib(value) -> str:
 
 
 def to_text_table(report: dict) -> str:
-    """A compact console table: estimate, pipeline and ROS median / p90, the original, ratios."""
+    """
+    Return a compact console table.
+
+    Estimate, pipeline and ROS median / p90, the original, ratios.
+    """
     lines = [f"{'configuration':<44} {'path':<9} {'estimate':>13} {'pipeline':>13} {'ROS':>13} "
              f"{'original':>9} {'x faster':>12}"]
     for row in report['rows']:

@@ -7,7 +7,7 @@ from posenet_tools.bench.grid import BenchOptions, case_of, error_reason, stats
 
 
 def dds_description(image_reliability: str | None) -> dict:
-    """What DDS setup the ROS figures were taken with (it matters for large images)."""
+    """Return what DDS setup the ROS figures were taken with (it matters for large images)."""
     return {'rmw': os.environ.get('RMW_IMPLEMENTATION') or 'default (rmw_fastrtps_cpp)',
             'FASTDDS_BUILTIN_TRANSPORTS': os.environ.get('FASTDDS_BUILTIN_TRANSPORTS'),
             'image_subscription_reliability': image_reliability or "node default (best effort)"}

@@ -60,7 +60,11 @@ def undelivered_hint(frame) -> str:
 
 
 def node_parameters(config: EstimateConfig) -> dict:
-    """The node's live parameters for an EstimateConfig (poses all published, as in-process)."""
+    """
+    Return the node's live parameters for an EstimateConfig.
+
+    Poses all published, as in-process.
+    """
     return {'output_stride': int(config.output_stride), 'input_height': int(config.input_height),
             'input_width': int(config.input_width), 'decoding': config.decoding,
             'max_pose_detections': int(config.max_pose_detections),

@@ -1,6 +1,8 @@
 """
-One posenet_bench run: every configuration and inference path, the original beside each,
-then ROS latency and the camera-rate runs.
+One posenet_bench run.
+
+Every configuration and inference path, the original beside each, then ROS latency and the
+camera-rate runs.
 """
 from __future__ import annotations
 

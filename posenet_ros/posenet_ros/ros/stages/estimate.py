@@ -112,7 +112,7 @@ class EstimateStage:
 
 def network_key(config: EstimateConfig, image_height: int | None,
                 image_width: int | None) -> NetworkKey:
-    """The (input height, input width, output stride) a frame of this size runs at."""
+    """Return the (input height, input width, output stride) a frame of this size runs at."""
     if image_height and image_width:
         config = config.for_image(image_height, image_width)
     else:

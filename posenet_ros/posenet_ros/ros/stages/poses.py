@@ -1,5 +1,7 @@
 """
-Stages: the estimate as arrays of people (`frame.people`), the PoseArray built from them
+Stages from the estimate to the published PoseArray.
+
+The estimate as arrays of people (`frame.people`), the PoseArray built from them
 (`frame.pose_array`), and its publishing.
 
 People first, message last, so that the stages between (3D, tracking, smoothing) complete the

@@ -16,7 +16,7 @@ LOOKUP_TIMEOUT_S = 0.05
 
 
 def rotation_matrix(x: float, y: float, z: float, w: float) -> np.ndarray:
-    """The 3x3 rotation of a unit quaternion (x, y, z, w)."""
+    """Return the 3x3 rotation of a unit quaternion (x, y, z, w)."""
     return np.array([
         [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
         [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
