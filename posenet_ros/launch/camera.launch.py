@@ -48,7 +48,8 @@ def generate_launch_description():
     )
     return LaunchDescription([
         DeclareLaunchArgument('namespace', default_value='',
-                              description='namespace of the camera, posenet_node and their topics'),
+                              description='namespace of the camera, posenet_node and their '
+                                          'topics'),
         DeclareLaunchArgument('video_device', default_value='/dev/video0',
                               description='V4L2 device of the camera'),
         DeclareLaunchArgument('width', default_value='640', description='image width in pixels'),

@@ -20,7 +20,8 @@ from launch_ros.actions import Node
 
 
 def generate_launch_description():
-    default_params = str(Path(get_package_share_directory('posenet_ros')) / 'config' / 'posenet.yaml')
+    share = Path(get_package_share_directory('posenet_ros'))
+    default_params = str(share / 'config' / 'posenet.yaml')
     namespace = LaunchConfiguration('namespace')
     image = LaunchConfiguration('image')
     poses = LaunchConfiguration('poses')

@@ -103,7 +103,7 @@ class Oracle:
                         'right': padding.right},
             'poses': [np.c_[p.keypoint_coords, p.keypoint_scores].tolist() for p in poses]})
 
-    def round(self, values) -> int:
+    def js_round(self, values) -> int:
         return self._add({'kind': 'round', 'values': [float(v) for v in values]})
 
     def run(self) -> list:

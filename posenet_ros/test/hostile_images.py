@@ -135,7 +135,7 @@ def _peak_rss_of(kind: str, module_path: str | None, photo: str) -> tuple[int, i
     """Run one decode in a fresh process: (input bytes, RSS before and peak in KiB, outcome)."""
     import subprocess
     import sys
-    code = f'''
+    code = f"""
 import importlib.util, resource, sys
 sys.path.insert(0, {str(__file__.rsplit('/', 1)[0])!r})
 import numpy as np, cv2
@@ -165,7 +165,7 @@ except Exception as error:
     outcome = f'{{type(error).__name__}}: {{str(error)[:150]}}'
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(len(data), before, peak, outcome.replace(chr(10), ' '))
-'''
+"""
     result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
                             timeout=600)
     if result.returncode:

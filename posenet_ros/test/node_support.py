@@ -53,7 +53,8 @@ class DomainClaim:
         start = (os.getpid() * 31 + sum(map(ord, salt))) % 100
         for offset in range(100):
             domain_id = 1 + (start + offset) % 100
-            lock = open(Path(tempfile.gettempdir()) / f'posenet_ros_test_domain_{domain_id}.lock', 'w')
+            path = Path(tempfile.gettempdir()) / f'posenet_ros_test_domain_{domain_id}.lock'
+            lock = open(path, 'w')
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
@@ -143,7 +144,8 @@ class PoseNetClient:
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
                               history=HistoryPolicy.KEEP_LAST)
         if compressed:
-            self.image_pub = self.node.create_publisher(CompressedImage, 'image/compressed', reliable)
+            self.image_pub = self.node.create_publisher(CompressedImage, 'image/compressed',
+                                                        reliable)
         else:
             self.image_pub = self.node.create_publisher(Image, 'image', reliable)
         self.poses: list[PoseArray] = []
@@ -227,7 +229,8 @@ class PoseNetClient:
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
                               history=HistoryPolicy.KEEP_LAST)
         self._visual_subscriptions = [
-            self.node.create_subscription(MarkerArray, 'poses/markers', self.markers.append, reliable),
+            self.node.create_subscription(MarkerArray, 'poses/markers', self.markers.append,
+                                          reliable),
             self.node.create_subscription(Image, 'poses/image', self.images.append, reliable)]
 
     def unsubscribe_visualization(self) -> None:
@@ -290,7 +293,11 @@ class PoseNetClient:
 @contextlib.contextmanager
 def running_node(name: str, parameters: dict[str, Any], log_dir: Path, first_message,
                  compressed: bool = False) -> Iterator[tuple[NodeProcess, PoseNetClient]]:
-    """posenet_node started on a domain of its own, answering `first_message`; Ctrl-C at the end."""
+    """
+    Start posenet_node on a domain of its own, answering `first_message`.
+
+    Ctrl-C at the end.
+    """
     claim = DomainClaim(name)
     node = client = None
     try:
@@ -334,6 +341,7 @@ def exchange_until_same(client, message, expected, previous, min_pose_score: flo
             if previous is not None:
                 assert_same_poses(answer, previous, min_pose_score)
             before += 1
+
 
 def diagnostic_values(status) -> dict[str, str]:
     """Return the key-values of a DiagnosticStatus as a dict."""

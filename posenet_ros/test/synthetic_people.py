@@ -250,26 +250,26 @@ def synthetic_background(rng: np.random.Generator, height: int, width: int) -> n
 
 SCENARIOS = {
     # Two people walking towards each other; the one going right passes in front.
-    'crossing': dict(duration=4.0, walkers=[
+    'crossing': {'duration': 4.0, 'walkers': [
         Walker(0, 300, [(0.0, 90, 420), (4.0, 560, 430)], order=2),
         Walker(1, 280, [(0.0, 560, 410), (4.0, 80, 400)], order=1),
-    ]),
+    ]},
     # Three people: one walks out of the picture and back in 2 s later; one passes behind a
     # standing one (hidden for about half a second) and comes out on the other side.
-    'leave_and_return': dict(duration=6.0, walkers=[
+    'leave_and_return': {'duration': 6.0, 'walkers': [
         Walker(2, 300, [(0.0, 150, 440), (6.0, 170, 440)], order=3),
         Walker(3, 260, [(0.0, 420, 410), (1.5, 740, 410), (3.5, 740, 410), (6.0, 420, 410)],
                order=2),
         Walker(0, 240, [(0.0, -40, 380), (6.0, 600, 380)], order=1),
-    ]),
+    ]},
     # Four small people (130-150 px, as a camera sees a street) walking close to each other:
     # two pairs crossing, one overtaking another on a parallel path 40 px away.
-    'small_crowd': dict(duration=5.0, walkers=[
+    'small_crowd': {'duration': 5.0, 'walkers': [
         Walker(0, 150, [(0.0, 60, 300), (5.0, 560, 330)], order=4),
         Walker(1, 140, [(0.0, 580, 310), (5.0, 80, 290)], order=3),
         Walker(2, 130, [(0.0, 100, 250), (5.0, 400, 250)], order=1),
         Walker(3, 135, [(0.0, 40, 270), (5.0, 560, 270)], order=2),
-    ]),
+    ]},
 }
 
 
@@ -376,9 +376,9 @@ def tracking_metrics(frames: list, poses_per_frame: list, ids_per_frame: list,
 # ------------------------------------------------------------------------------------------
 
 # The node's ready configuration (config/posenet.yaml) for a 640x480 camera.
-NODE_CONFIG = dict(decoding='multi', input_height=353, input_width=481, output_stride=16,
-                   max_pose_detections=10, score_threshold=0.1, nms_radius=30.0,
-                   match_aspect_ratio=True, refine_keypoints=True, pose_score_keypoints=5)
+NODE_CONFIG = {'decoding': 'multi', 'input_height': 353, 'input_width': 481, 'output_stride': 16,
+               'max_pose_detections': 10, 'score_threshold': 0.1, 'nms_radius': 30.0,
+               'match_aspect_ratio': True, 'refine_keypoints': True, 'pose_score_keypoints': 5}
 
 
 @functools.lru_cache(maxsize=2)

@@ -128,7 +128,7 @@ def test_several_videos_get_unique_ids(models_env, data_path, tmp_path, capsys):
      'cannot write in'),
 ])
 def test_unusable_json_path_is_refused_before_any_work(data_path, tmp_path, capsys,
-                                                      make_target, message):
+                                                       make_target, message):
     target = make_target(tmp_path)
     with pytest.raises(SystemExit) as exit_info:
         main([str(data_path / 'smoke' / 'bus.jpg'), '--json', str(target),

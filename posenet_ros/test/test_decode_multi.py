@@ -137,7 +137,7 @@ def test_malformed_outputs_are_refused(coral_outputs, change, message):
     ({'score_threshold': float('nan')}, 'score_threshold'),
     ({'nms_radius': 0.0}, 'nms_radius'), ({'nms_radius': float('inf')}, 'nms_radius')])
 def test_bad_settings_are_refused(coral_outputs, kwargs, message):
-    settings = dict(output_stride=16, max_pose_detections=5, score_threshold=0.5,
-                    nms_radius=20.0) | kwargs
+    settings = {'output_stride': 16, 'max_pose_detections': 5, 'score_threshold': 0.5,
+                'nms_radius': 20.0} | kwargs
     with pytest.raises(ValueError, match=message):
         decode_multiple_poses(*_outputs(coral_outputs['smoke/zidane.jpg']), **settings)

@@ -95,17 +95,17 @@ def test_every_accepted_configuration_finds_the_person(estimator, person, config
 
 
 @pytest.mark.parametrize('changes, reason', [
-    (dict(input_height=1, input_width=1), r'input 1x1 .* too small: .*MIN_INPUT_SIDE = 57'),
-    (dict(input_height=1, input_width=4097), r'too small'),
-    (dict(input_height=4097, input_width=1), r'too small'),
-    (dict(input_height=48, input_width=257), r'snapped to 49x257 .* too small.* least at stride '
-                                             r'16 is 65'),
-    (dict(output_stride=8, input_height=57, input_width=4097), r'aspect ratio of 71.9'),
-    (dict(input_height=257, input_width=1041), r'aspect ratio of 4.1, beyond '
-                                               r'MAX_INPUT_ASPECT_RATIO = 4'),
-    (dict(input_height=17, input_width=17, match_aspect_ratio=True),
+    ({'input_height': 1, 'input_width': 1}, r'input 1x1 .* too small: .*MIN_INPUT_SIDE = 57'),
+    ({'input_height': 1, 'input_width': 4097}, r'too small'),
+    ({'input_height': 4097, 'input_width': 1}, r'too small'),
+    ({'input_height': 48, 'input_width': 257}, r'snapped to 49x257 .* too small.* least at stride '
+                                               r'16 is 65'),
+    ({'output_stride': 8, 'input_height': 57, 'input_width': 4097}, r'aspect ratio of 71.9'),
+    ({'input_height': 257, 'input_width': 1041}, r'aspect ratio of 4.1, beyond '
+                                                 r'MAX_INPUT_ASPECT_RATIO = 4'),
+    ({'input_height': 17, 'input_width': 17, 'match_aspect_ratio': True},
      r'too small a pixel budget for match_aspect_ratio: .* 65x65'),
-    (dict(input_height=33, input_width=97, match_aspect_ratio=True), r'pixel budget'),
+    ({'input_height': 33, 'input_width': 97, 'match_aspect_ratio': True}, r'pixel budget'),
 ])
 def test_impossible_configurations_are_refused_with_the_reason(changes, reason):
     with pytest.raises(ValueError, match=reason):
@@ -113,10 +113,11 @@ def test_impossible_configurations_are_refused_with_the_reason(changes, reason):
 
 
 @pytest.mark.parametrize('changes', [
-    dict(input_height=65, input_width=65), dict(output_stride=8, input_height=57, input_width=57),
-    dict(input_height=65, input_width=257), dict(input_height=1025, input_width=257),
-    dict(input_height=17, input_width=4097, match_aspect_ratio=True),
-    dict(input_height=MAX_INPUT_SIDE, input_width=MAX_INPUT_SIDE)])
+    {'input_height': 65, 'input_width': 65},
+    {'output_stride': 8, 'input_height': 57, 'input_width': 57},
+    {'input_height': 65, 'input_width': 257}, {'input_height': 1025, 'input_width': 257},
+    {'input_height': 17, 'input_width': 4097, 'match_aspect_ratio': True},
+    {'input_height': MAX_INPUT_SIDE, 'input_width': MAX_INPUT_SIDE}])
 def test_workable_edges_are_accepted(changes):
     dataclasses.replace(EstimateConfig(), **changes).check(MULTIPLIER)
 

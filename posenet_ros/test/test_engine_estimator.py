@@ -101,7 +101,8 @@ def test_result_fields_timings_and_properties(estimators, data_path, models_env)
     coords = result.poses[0].keypoint_coords
     assert coords.shape == (17, 2) and result.poses[0].keypoint_scores.shape == (17,)
     confident = coords[result.poses[0].keypoint_scores > 0.5]  # in source-image pixels
-    assert len(confident) and np.all((confident >= 0) & (confident < [image.shape[1], image.shape[0]]))
+    assert len(confident) and np.all((confident >= 0)
+                                     & (confident < [image.shape[1], image.shape[0]]))
 
 
 def test_infer_gives_network_outputs_padding_and_input_size(estimators, data_path):
@@ -184,7 +185,8 @@ def test_multiplier_101_and_stride_32_plumbing(models_path, data_path, tmp_path)
     result = estimator.estimate(image, EstimateConfig(output_stride=32, input_height=257,
                                                       input_width=353, decoding='single'))
     assert result.output_stride == 32 and len(result.poses) == 1
-    assert PoseEstimator(str(models_path / 'mobilenet_quant1_100'), multiplier=1.01).multiplier == 1.01
+    estimator = PoseEstimator(str(models_path / 'mobilenet_quant1_100'), multiplier=1.01)
+    assert estimator.multiplier == 1.01
 
 
 def test_concurrent_callers_get_the_same_answers(estimators, data_path):

@@ -19,7 +19,7 @@ from posenet_ros.engine.parts import PART_NAMES
 from posenet_ros.engine.refine import refine_keypoints
 from posenet_ros.engine.rescoring import rescore_poses
 from posenet_ros.engine.results_json import (config_record, estimate_config_from_record,
-                                              read_results, result_record)
+                                             read_results, result_record)
 from posenet_tools.parity import compare_results
 import pytest
 

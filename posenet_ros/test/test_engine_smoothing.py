@@ -91,8 +91,8 @@ def test_untracked_people_pass_through_and_old_tracks_are_forgotten():
 
 
 @pytest.mark.parametrize('changes, message', [
-    (dict(min_cutoff=0.0), 'min_cutoff'), (dict(beta=-1.0), 'beta'),
-    (dict(d_cutoff=float('inf')), 'd_cutoff'), (dict(forget_after=0.0), 'forget_after'),
+    ({'min_cutoff': 0.0}, 'min_cutoff'), ({'beta': -1.0}, 'beta'),
+    ({'d_cutoff': float('inf')}, 'd_cutoff'), ({'forget_after': 0.0}, 'forget_after'),
 ])
 def test_bad_parameters_are_refused_with_a_reason(changes, message):
     with pytest.raises(ValueError, match=message):

@@ -118,12 +118,12 @@ def test_time_going_backwards_is_refused_with_a_reason():
 
 
 @pytest.mark.parametrize('changes, message', [
-    (dict(min_hits=0), 'min_hits'), (dict(min_hits=1.5), 'min_hits'),
-    (dict(max_age=0.0), 'max_age'), (dict(max_age=float('nan')), 'max_age'),
-    (dict(min_similarity=0.0), 'min_similarity'), (dict(min_similarity=1.5), 'min_similarity'),
-    (dict(min_keypoint_score=-0.1), 'min_keypoint_score'),
-    (dict(velocity_time_constant=0.0), 'velocity_time_constant'),
-    (dict(sigma_scale=0.0), 'sigma_scale'), (dict(sigma_scale=float('inf')), 'sigma_scale'),
+    ({'min_hits': 0}, 'min_hits'), ({'min_hits': 1.5}, 'min_hits'),
+    ({'max_age': 0.0}, 'max_age'), ({'max_age': float('nan')}, 'max_age'),
+    ({'min_similarity': 0.0}, 'min_similarity'), ({'min_similarity': 1.5}, 'min_similarity'),
+    ({'min_keypoint_score': -0.1}, 'min_keypoint_score'),
+    ({'velocity_time_constant': 0.0}, 'velocity_time_constant'),
+    ({'sigma_scale': 0.0}, 'sigma_scale'), ({'sigma_scale': float('inf')}, 'sigma_scale'),
 ])
 def test_bad_parameters_are_refused_with_a_reason(changes, message):
     with pytest.raises(ValueError, match=message):

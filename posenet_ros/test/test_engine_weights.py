@@ -59,7 +59,8 @@ def test_uint16_graph_model_dequantizes_to_the_float_checkpoint(models_path):
     """
     quantized = load_weights(models_path / 'mobilenet_quant2_075')
     reference = load_weights(models_path / 'mobilenet_v1_075_weights')
-    manifest = json.loads((models_path / 'mobilenet_quant2_075' / 'model-stride16.json').read_text())
+    manifest_path = models_path / 'mobilenet_quant2_075' / 'model-stride16.json'
+    manifest = json.loads(manifest_path.read_text())
     checked = 0
     for spec in manifest['weightsManifest'][0]['weights']:
         name = canonical_name(spec['name'])
@@ -84,7 +85,8 @@ def test_101_is_told_from_100_by_folder_name_or_argument(models_path, tmp_path):
     assert load_weights(source).multiplier == 1.0
     assert load_weights(source, multiplier=1.01).multiplier == 1.01
     assert load_weights(linked_copy(source, tmp_path / 'mobilenet_v1_101')).multiplier == 1.01
-    with pytest.raises(WeightsError, match='MobileNetV1 1.00 weights.*not the requested multiplier 0.75'):
+    with pytest.raises(WeightsError,
+                       match='MobileNetV1 1.00 weights.*not the requested multiplier 0.75'):
         load_weights(source, multiplier=0.75)
     with pytest.raises(WeightsError, match='multiplier must be one of'):
         load_weights(source, multiplier=0.6)
@@ -94,8 +96,9 @@ def test_truncated_shard_names_the_file_and_the_byte_counts(models_path, tmp_pat
     folder = linked_copy(models_path / 'mobilenet_quant2_050', tmp_path / 'm')
     shard = real_copy(folder, 'group1-shard1of1.bin')
     shard.write_bytes(shard.read_bytes()[:-10])
-    with pytest.raises(WeightsError, match=r'group1-shard1of1\.bin: \d+ bytes, but model-stride16\.json '
-                                           r'describes \d+ bytes'):
+    with pytest.raises(WeightsError,
+                       match=r'group1-shard1of1\.bin: \d+ bytes, but model-stride16\.json '
+                             r'describes \d+ bytes'):
         load_weights(folder)
 
 
@@ -132,8 +135,9 @@ def test_checkpoint_shape_mismatch_and_wrong_size_are_named(models_path, tmp_pat
     manifest.write_text(json.dumps(document))
     data = real_copy(folder, 'MobilenetV1_Conv2d_5_pointwise_weights')
     data.write_bytes(data.read_bytes() + b'\0\0\0\0')
-    with pytest.raises(WeightsError, match=r'MobilenetV1_Conv2d_5_pointwise_weights: 147460 bytes, '
-                                           r'but manifest\.json gives shape \[1, 1, 192, 192\]'):
+    with pytest.raises(WeightsError,
+                       match=r'MobilenetV1_Conv2d_5_pointwise_weights: 147460 bytes, '
+                             r'but manifest\.json gives shape \[1, 1, 192, 192\]'):
         load_weights(folder)
 
 

@@ -30,7 +30,8 @@ def console_scripts() -> set[str]:
         if isinstance(node, ast.Dict):
             for key, value in zip(node.keys, node.values):
                 if isinstance(key, ast.Constant) and key.value == 'console_scripts':
-                    scripts |= {ast.literal_eval(item).split('=')[0].strip() for item in value.elts}
+                    scripts |= {ast.literal_eval(item).split('=')[0].strip()
+                                for item in value.elts}
     return scripts
 
 
@@ -129,5 +130,6 @@ def test_the_interface_doc_lists_every_parameter_with_its_default():
             shown = 'true' if default else 'false'
         else:
             shown = '""' if default == '' else str(default)
-        assert f'`{shown}`' in rows[spec.name], f'{spec.name}: default {shown} not in {rows[spec.name]}'
+        assert f'`{shown}`' in rows[spec.name], (
+            f'{spec.name}: default {shown} not in {rows[spec.name]}')
         assert ('read-only' in rows[spec.name]) == spec.read_only, spec.name

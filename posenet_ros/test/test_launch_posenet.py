@@ -21,7 +21,8 @@ import yaml
 
 require_ros_tools(executables=())
 
-from ament_index_python.packages import get_package_share_directory  # noqa: E402
+# The imports below need the ROS tools: they come after the guard, out of the sorted order.
+from ament_index_python.packages import get_package_share_directory  # noqa: E402, I100
 from conftest import models_dir  # noqa: E402
 import launch  # noqa: E402
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402

@@ -234,7 +234,7 @@ def test_ros2_lifecycle_as_the_readme_says(claim, frame, models_path, tmp_path):
         assert len(answer.poses) == 1
         echo = GroupProcess(readme_command('ros2 topic echo /diagnostics'), env,
                             tmp_path / 'ros2_topic_echo_diagnostics.log')
-        assert echo.wait_for_log('name: \'posenet_node: lifecycle\'', 60.0) or \
+        assert echo.wait_for_log("name: 'posenet_node: lifecycle'", 60.0) or \
             echo.wait_for_log('posenet_node: lifecycle', 1.0), echo.log()[-2000:]
         assert 'active' in echo.log()
     finally:

@@ -94,7 +94,8 @@ def test_a_burst_far_above_the_processing_rate_keeps_only_the_newest(ros, good):
     burst = [client.send(good) for _ in range(60)]  # back to back: far faster than inference
     answer = client.exchange(good)
     answered = [frame_id for frame_id in burst if client.answer_to(frame_id) is not None]
-    assert len(answered) < len(burst) / 2, f'{len(answered)} of {len(burst)} burst frames processed'
+    assert len(answered) < len(burst) / 2, (
+        f'{len(answered)} of {len(burst)} burst frames processed')
     # What was processed came in order, and the frame after the burst is answered.
     positions = [burst.index(frame_id) for frame_id in answered]
     assert positions == sorted(positions)

@@ -89,7 +89,8 @@ def test_corrupt_compressed_data_is_logged_and_the_node_goes_on(ros, rgb, data, 
 
 def test_the_default_subscription_is_best_effort_on_image_compressed(ros):
     node, client = ros
-    (subscription,) = [info for info in client.node.get_subscriptions_info_by_topic('/image/compressed')
+    infos = client.node.get_subscriptions_info_by_topic('/image/compressed')
+    (subscription,) = [info for info in infos
                        if info.node_name == 'posenet_node']
     assert subscription.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT
     assert subscription.topic_type == 'sensor_msgs/msg/CompressedImage'

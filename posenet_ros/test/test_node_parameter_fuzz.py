@@ -141,7 +141,7 @@ def test_every_request_is_answered_and_the_next_frame_too(ros, good, request):
             assert result.reason, 'a refusal says why'
             if not atomic_duplicate(entries, entry):
                 assert now == before[entry.name] or (now != now and before[entry.name]
-                                                      != before[entry.name])
+                                                     != before[entry.name])
     assert node.running(), node.log()[-3000:]
     deadline = time.monotonic() + 60.0
     start = len(client.poses)

@@ -34,10 +34,10 @@ RELIABLE = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE,
                       history=HistoryPolicy.KEEP_LAST)
 CASES = {
     # depth at the colour resolution in millimetres, no distortion
-    'same size, 16UC1': dict(scale=1.0, encoding='16UC1', model='plumb_bob', d=[0.0] * 5),
+    'same size, 16UC1': {'scale': 1.0, 'encoding': '16UC1', 'model': 'plumb_bob', 'd': [0.0] * 5},
     # depth at half the resolution in metres, a distorting lens
-    'half size, 32FC1, plumb_bob': dict(scale=0.5, encoding='32FC1', model='plumb_bob',
-                                        d=[-0.12, 0.05, 0.001, -0.0008, 0.0]),
+    'half size, 32FC1, plumb_bob': {'scale': 0.5, 'encoding': '32FC1', 'model': 'plumb_bob',
+                                    'd': [-0.12, 0.05, 0.001, -0.0008, 0.0]},
 }
 
 
@@ -123,7 +123,8 @@ def test_keypoints_in_metres_at_their_persons_distance_and_on_the_camera_ray(
     scene = depth_scene(data_path, PHOTO_ID, np.random.default_rng(1), depth_size=depth_size,
                         encoding=spec['encoding'])
     info = camera_info(width, height, spec['model'], spec['d'])
-    model = CameraModel.from_fields(width, height, list(info.k), list(info.d), info.distortion_model)
+    model = CameraModel.from_fields(width, height, list(info.k), list(info.d),
+                                    info.distortion_model)
     answer = camera.exchange(rgb_to_image_msg(scene.image), depth_message(scene.depth,
                                                                           spec['encoding']), info)
     assert answer.poses, 'the person was not found'

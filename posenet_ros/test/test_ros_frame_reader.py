@@ -57,7 +57,8 @@ def take_within(reader, timeout_s: float = 5.0):
 @pytest.mark.parametrize('depth', [1, 10])
 def test_only_the_newest_frame_is_returned_and_the_rest_counted(nodes, depth):
     publisher_node, reader_node = nodes
-    publisher = publisher_node.create_publisher(Header, 'image', QoSProfile(depth=10, reliability=RELIABLE))
+    qos = QoSProfile(depth=10, reliability=RELIABLE)
+    publisher = publisher_node.create_publisher(Header, 'image', qos)
     reader = NewestFrameReader(reader_node, Header, 'image',
                                QoSProfile(depth=depth, reliability=RELIABLE,
                                           history=HistoryPolicy.KEEP_LAST))
@@ -77,8 +78,9 @@ def test_only_the_newest_frame_is_returned_and_the_rest_counted(nodes, depth):
 
 def test_an_executor_spinning_the_node_does_not_take_the_frames(nodes):
     publisher_node, reader_node = nodes
-    publisher = publisher_node.create_publisher(Header, 'image', QoSProfile(depth=10, reliability=RELIABLE))
-    reader = DirectSubscription(reader_node, Header, 'image', QoSProfile(depth=10, reliability=RELIABLE))
+    qos = QoSProfile(depth=10, reliability=RELIABLE)
+    publisher = publisher_node.create_publisher(Header, 'image', qos)
+    reader = DirectSubscription(reader_node, Header, 'image', qos)
     connected(publisher, reader.subscription)
     executor = SingleThreadedExecutor(context=reader_node.context)
     executor.add_node(reader_node)

@@ -258,22 +258,23 @@ def test_formats_whose_size_is_not_checked_are_refused(photo, extension, name):
 
 
 def bad_raw(**fields) -> Image:
-    base = dict(height=4, width=6, encoding='rgb8', step=18, data=bytes(72))
+    base = {'height': 4, 'width': 6, 'encoding': 'rgb8', 'step': 18, 'data': bytes(72)}
     base.update(fields)
     return Image(**base)
 
 
 @pytest.mark.parametrize('fields, cause', [
-    (dict(encoding='rgb32f'), r"unsupported encoding 'rgb32f'.*rgb8.*bayer_rggb8"),
-    (dict(width=0, step=0, data=b''), r'zero size: 0x4'),
-    (dict(height=0, data=b''), r'zero size: 6x0'),
-    (dict(width=MAX_IMAGE_SIDE + 1, step=3 * (MAX_IMAGE_SIDE + 1)), r'larger than MAX_IMAGE_SIDE'),
-    (dict(height=MAX_IMAGE_SIDE + 1), r'larger than MAX_IMAGE_SIDE'),
-    (dict(step=17), r'step 17 is smaller than width \* bytes per pixel = 6 \* 3 = 18'),
-    (dict(encoding='mono16', step=11), r'step 11 is smaller than .* = 6 \* 2 = 12'),
-    (dict(data=bytes(71)), r'data holds 71 bytes, fewer than step \* height = 18 \* 4 = 72'),
-    (dict(encoding='yuv422', width=5, step=10, data=bytes(40)), r'odd width \(5\)'),
-    (dict(encoding='bayer_rggb8', height=1, step=6, data=bytes(6)), r'at least 2x2'),
+    ({'encoding': 'rgb32f'}, r"unsupported encoding 'rgb32f'.*rgb8.*bayer_rggb8"),
+    ({'width': 0, 'step': 0, 'data': b''}, r'zero size: 0x4'),
+    ({'height': 0, 'data': b''}, r'zero size: 6x0'),
+    ({'width': MAX_IMAGE_SIDE + 1, 'step': 3 * (MAX_IMAGE_SIDE + 1)},
+     r'larger than MAX_IMAGE_SIDE'),
+    ({'height': MAX_IMAGE_SIDE + 1}, r'larger than MAX_IMAGE_SIDE'),
+    ({'step': 17}, r'step 17 is smaller than width \* bytes per pixel = 6 \* 3 = 18'),
+    ({'encoding': 'mono16', 'step': 11}, r'step 11 is smaller than .* = 6 \* 2 = 12'),
+    ({'data': bytes(71)}, r'data holds 71 bytes, fewer than step \* height = 18 \* 4 = 72'),
+    ({'encoding': 'yuv422', 'width': 5, 'step': 10, 'data': bytes(40)}, r'odd width \(5\)'),
+    ({'encoding': 'bayer_rggb8', 'height': 1, 'step': 6, 'data': bytes(6)}, r'at least 2x2'),
 ])
 def test_bad_raw_images_say_why(fields, cause):
     with pytest.raises(ImageConversionError, match=cause):
@@ -448,8 +449,8 @@ def test_encodings_only_cv_bridge_knows_convert_as_cv_bridge_says(photo, bridge,
         [photo, photo[..., :1]], axis=2)
     pixels = np.squeeze(pixels.astype(dtype) * (257 if dtype == np.uint16 else 1))
     clean = raw_image(encoding, pixels)
-    variants = [raw_image(encoding, pixels, pad=1), raw_image(encoding, pixels, pad=7,
-                                                               big_endian=True)]
+    variants = [raw_image(encoding, pixels, pad=1),
+                raw_image(encoding, pixels, pad=7, big_endian=True)]
     try:
         expected = bridge.imgmsg_to_cv2(clean, desired_encoding='rgb8')
     except Exception as error:  # cv_bridge refuses it: so does the node, quoting cv_bridge

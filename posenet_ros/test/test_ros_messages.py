@@ -1,4 +1,4 @@
-"""EstimateResult -> posenet_msgs/PoseArray, with the poses the original PoseNet found on photos."""
+"""EstimateResult -> posenet_msgs/PoseArray, with the original PoseNet's poses on photos."""
 from __future__ import annotations
 
 import json
@@ -76,7 +76,7 @@ def test_min_pose_score_leaves_out_weak_poses(results, threshold):
         for pose_msg, pose in zip(msg.poses, kept):
             assert_pose_matches(pose_msg, pose)
     assert any(0 < len([p for p in r.poses if p.score >= threshold]) < len(r.poses)
-               for r in results), 'the threshold should split some image\'s poses'
+               for r in results), "the threshold should split some image's poses"
 
 
 def test_no_poses_gives_an_empty_array():

@@ -161,7 +161,6 @@ class Study:
             f'{w:g}' for w in weights)
         return self._score('multi_scale', model, config, label, results, times, sizes)
 
-
     def time_rows(self, rows: list[Row], repeats: int) -> None:
         """
         Set `camera_ms`: median time per 640x480 frame.
@@ -206,8 +205,9 @@ def _resample_onto(outputs: NetworkOutputs, padding, size, target_padding, targe
     # A target cell's source-image point, in cells of this size's grid.
     src_y = np.clip((rows * target_scale_y - target_padding.top + padding.top) / scale_y / stride,
                     0, grid_h - 1)
-    src_x = np.clip((cols * target_scale_x - target_padding.left + padding.left) / scale_x / stride,
-                    0, grid_w - 1)
+    src_x = np.clip(
+        (cols * target_scale_x - target_padding.left + padding.left) / scale_x / stride,
+        0, grid_w - 1)
     y0, x0 = np.floor(src_y).astype(int), np.floor(src_x).astype(int)
     y1, x1 = np.minimum(y0 + 1, grid_h - 1), np.minimum(x0 + 1, grid_w - 1)
     fy, fx = (src_y - y0)[:, None, None], (src_x - x0)[None, :, None]
@@ -341,7 +341,7 @@ def markdown(rows: list[Row]) -> str:
             if originals:
                 out.append('\nThe original (tfjs 2.2.2 reference outputs) scores: ' + ', '.join(
                     f's{s} {res}: {ap:.3f}' for s, res, ap in originals) + '.')
-    for section, title in (('equal_pixels', 'Input size: fixed vs the image\'s aspect ratio'),
+    for section, title in (('equal_pixels', "Input size: fixed vs the image's aspect ratio"),
                            ('pose_score', 'Pose score: mean of the k best keypoint scores'),
                            ('multi_scale', 'Multi-scale: outputs of two input sizes averaged')):
         chosen = [r for r in rows if r.section == section]
@@ -360,7 +360,8 @@ def markdown(rows: list[Row]) -> str:
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog='posenet_accuracy_study', description='COCO AP and cost of the options beyond the original.')
+        prog='posenet_accuracy_study',
+        description='COCO AP and cost of the options beyond the original.')
     parser.add_argument('--annotations', type=Path, default=None,
                         help=f'COCO person-keypoints file (default {default_annotations()})')
     parser.add_argument('--models', nargs='+', default=list(MODELS))

@@ -230,7 +230,11 @@ def run_estimator(estimator, config: EstimateConfig, images: list[tuple[int, Pat
 # -- command line ---------------------------------------------------------------------------
 
 def _format_table(rows: list[tuple[str, KeypointScores, float | None]]) -> str:
-    """Plain-text table: one row per evaluated file or run, the original's AP in the last column."""
+    """
+    Return a plain-text table: one row per evaluated file or run.
+
+    The original's AP is in the last column.
+    """
     width = max([len('results')] + [len(name) for name, _, _ in rows])
     header = f"{'results':<{width}} " + ' '.join(f'{c:>6}' for c in KeypointScores.COLUMNS)
     header += f" {'dets':>5} {'orig AP':>8}"
@@ -357,9 +361,9 @@ def main(argv=None) -> int:
             else:
                 original = original_ap(data['config'], args.reference_dir, ground_truth)
             resolution = resolution_label(config.input_height, config.input_width)
-            label = (f"{estimator.model_name} s{config.output_stride} r{resolution} "
+            label = (f'{estimator.model_name} s{config.output_stride} r{resolution} '
                      f"{config.decoding}{' flip' if config.flip_horizontal else ''} "
-                     f"[{estimator.backend}]"
+                     f'[{estimator.backend}]'
                      + ''.join(f' {name}={value}' for name, value in
                                beyond_original(config).items()))
             rows.append((label, scores, original))

@@ -143,7 +143,7 @@ def soak(minutes: float, rate_hz: float, fuzz: float, model: str, log) -> dict:
         node.check_alive()
         rss_end = rss_mib(node.pid)
         arrivals = client.take_arrivals()
-        sent = {stamp: at for stamp, at in published}
+        sent = dict(published)
         ages = [(now_ns - stamp) / 1e6 for stamp, (_, now_ns) in arrivals.items() if stamp in sent]
         per_minute = []
         for begin, end in zip(minute_marks, minute_marks[1:] + [float('inf')]):

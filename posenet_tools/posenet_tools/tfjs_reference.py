@@ -3,8 +3,9 @@ Run the original tfjs-models PoseNet 2.2.2 (Node.js, wasm backend) beside ours, 
 
 The runner (`package.json`, `package-lock.json`, `ref.js`) lives in the shared folder
 (`<shared>/tools/tfjs_ref`; elsewhere: $POSENET_TFJS_RUNNER or `--runner`), which is read-only.
-Its three files are copied into a work folder outside the repository (default `~/.cache/posenet_ros/tfjs_ref`, or $POSENET_TFJS_REF_DIR) and
-`npm ci` installs the pinned packages there once. Photos are decoded with Pillow into the raw RGB
+Its three files are copied into a work folder outside the repository (default
+`~/.cache/posenet_ros/tfjs_ref`, or $POSENET_TFJS_REF_DIR) and `npm ci` installs the pinned
+packages there once. Photos are decoded with Pillow into the raw RGB
 + JSON sidecar pairs that `ref.js` reads, and the stride-8 graphs get their depthwise dilations
 rewritten to NHWC order so the original runs the network as trained (see the reference README).
 
@@ -139,7 +140,8 @@ class TfjsReference:
                 'POSENET_SHARED to the shared folder')
         for tool in (self.node, self.npm):
             if shutil.which(tool) is None:
-                raise TfjsReferenceError(f'{tool!r} not found on PATH; install Node.js 18+ and npm')
+                raise TfjsReferenceError(
+                    f'{tool!r} not found on PATH; install Node.js 18+ and npm')
         with self._locked():
             for name in RUNNER_FILES:
                 source = (self.runner_dir / name).read_bytes()

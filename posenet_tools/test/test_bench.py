@@ -33,7 +33,8 @@ def test_stride8_dilations_are_rewritten_to_nhwc(models_path):
     patched = _depthwise_dilations(graph)
     assert all(d[0] == 1 and d[3] == 1 for d in patched)
     assert [d[1] for d in patched] == [d[0] for d in shipped]
-    graph16 = json.loads((models_path / 'mobilenet_quant2_075' / 'model-stride16.json').read_text())
+    graph16_path = models_path / 'mobilenet_quant2_075' / 'model-stride16.json'
+    graph16 = json.loads(graph16_path.read_text())
     assert patch_dilations(graph16) == 0
 
 

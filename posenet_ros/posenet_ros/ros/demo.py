@@ -159,11 +159,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help='folder for the annotated frames (out/demo)')
     parser.add_argument('--no-save', action='store_true', help='do not save annotated frames')
     parser.add_argument('--params-file', type=Path, default=None,
-                        help="posenet_node parameters (default: the package's config/posenet.yaml)")
+                        help='posenet_node parameters '
+                             "(default: the package's config/posenet.yaml)")
     parser.add_argument('-p', '--param', action='append', default=[], metavar='NAME:=VALUE',
                         help='set a posenet_node parameter, e.g. -p decoding:=single (repeatable)')
     parser.add_argument('--timeout', type=positive_float, default=START_TIMEOUT_S,
-                        help=f'give up when no poses arrive for this many seconds ({START_TIMEOUT_S:g})')
+                        help='give up when no poses arrive for this many seconds '
+                             f'({START_TIMEOUT_S:g})')
     parser.add_argument('--quiet', action='store_true', help='no line per frame, only the summary')
     return parser
 
@@ -194,7 +196,8 @@ def main(args: list[str] | None = None) -> int:
         node_command += ['--params-file', str(params)]
     for param in options.param:
         node_command += ['-p', param]
-    publisher_command = executable('posenet_image_publisher', 'posenet_ros.ros.image_publisher') + [
+    publisher_command = executable('posenet_image_publisher',
+                                   'posenet_ros.ros.image_publisher') + [
         '--source', str(source), '--rate', str(options.rate)]
     if options.size:
         publisher_command += ['--size', options.size]
@@ -253,7 +256,7 @@ def _run(listener: DemoListener, processes: dict[str, subprocess.Popen], options
                       'see its messages above', file=sys.stderr)
                 return 1
         if time.monotonic() - last_progress > options.timeout:
-            print(f'posenet_demo: no poses for {options.timeout:g} s; see posenet_node\'s '
+            print(f"posenet_demo: no poses for {options.timeout:g} s; see posenet_node's "
                   'messages above', file=sys.stderr)
             return 1
     return 0

@@ -24,13 +24,12 @@ import io
 
 import cv2
 import numpy as np
-from sensor_msgs.msg import CompressedImage, Image
-
 # Larger images are refused (MAX_IMAGE_SIDE on a side; MAX_DECODED_BYTES for a compressed one):
 # PoseNet downsizes to a few hundred pixels anyway, and a bogus header (or a decompression bomb)
 # must not make the node allocate gigabytes.
 from posenet_ros.engine.image_header import (  # noqa: F401 - the limits are part of this API
-    MAX_DECODED_BYTES, MAX_IMAGE_SIDE, ImageHeaderError, check_decodable, read_image_header)
+    check_decodable, ImageHeaderError, MAX_DECODED_BYTES, MAX_IMAGE_SIDE, read_image_header)
+from sensor_msgs.msg import CompressedImage, Image
 
 
 class ImageConversionError(ValueError):
@@ -169,7 +168,7 @@ def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
     except cv2.error as error:
         raise ImageConversionError(
             f'could not decode {data.size} bytes of {what}: OpenCV says '
-            f"{_first_line(error)}") from None
+            f'{_first_line(error)}') from None
     if image is None or image.size == 0:
         raise ImageConversionError(
             f'could not decode {data.size} bytes of {what}: the data is corrupt or not in an '

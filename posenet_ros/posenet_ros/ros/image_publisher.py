@@ -63,7 +63,8 @@ class FrameSource:
         ok, _ = video.read() if video.isOpened() else (False, None)
         if not ok:
             video.release()
-            raise ValueError(f'{path}: neither a photo (JPEG, PNG, ...) nor a video OpenCV can read')
+            raise ValueError(
+                f'{path}: neither a photo (JPEG, PNG, ...) nor a video OpenCV can read')
         video.set(cv2.CAP_PROP_POS_FRAMES, 0)
         self._video = video
 

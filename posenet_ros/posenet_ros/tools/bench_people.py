@@ -32,9 +32,9 @@ from posenet_ros.tools.parity import default_models_dir, default_shared_dir
 VIDEO = Path('data/video/vtest.avi')
 STILL_PHOTO = Path('data/coco_kpts/images/000000000139.jpg')
 # The node's ready configuration (config/posenet.yaml).
-NODE_CONFIG = dict(decoding='multi', input_height=353, input_width=481, output_stride=16,
-                   max_pose_detections=10, score_threshold=0.1, nms_radius=30.0,
-                   match_aspect_ratio=True, refine_keypoints=True, pose_score_keypoints=5)
+NODE_CONFIG = {'decoding': 'multi', 'input_height': 353, 'input_width': 481, 'output_stride': 16,
+               'max_pose_detections': 10, 'score_threshold': 0.1, 'nms_radius': 30.0,
+               'match_aspect_ratio': True, 'refine_keypoints': True, 'pose_score_keypoints': 5}
 MIN_POSE_SCORE = 0.35
 STANDING = np.array([
     [0, -190], [-6, -196], [6, -196], [-14, -192], [14, -192], [-30, -160], [30, -160],

@@ -95,7 +95,8 @@ class NodeProcess:
         self.config = config
         self.image_reliability = image_reliability
         self.process: subprocess.Popen | None = None
-        self._log = tempfile.NamedTemporaryFile(prefix='posenet_node_', suffix='.log', delete=False)
+        self._log = tempfile.NamedTemporaryFile(prefix='posenet_node_', suffix='.log',
+                                                delete=False)
 
     def start(self) -> None:
         command = [sys.executable, '-m', 'posenet_ros.ros.node', '--ros-args',
@@ -124,7 +125,8 @@ class NodeProcess:
 
     def log_tail(self, lines: int = 15) -> str:
         try:
-            return '\n'.join(Path(self._log.name).read_text(errors='replace').splitlines()[-lines:])
+            text = Path(self._log.name).read_text(errors='replace')
+            return '\n'.join(text.splitlines()[-lines:])
         except OSError:
             return ''
 

@@ -92,7 +92,8 @@ def run_bench(cases, backends, photo_paths, options: BenchOptions, log=print) ->
                 estimator = make_estimator(model, backend)
             except Exception as error:  # a path that does not serve this model: say why
                 for case in model_cases:
-                    rows.append(make_row(case, backend or 'default', None, error=error_reason(error)))
+                    rows.append(make_row(case, backend or 'default', None,
+                                         error=error_reason(error)))
                 log(f'{model} [{backend or "default path"}]: not available: '
                     f'{type(error).__name__}: {error}')
                 continue

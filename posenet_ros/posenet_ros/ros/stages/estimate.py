@@ -16,7 +16,8 @@ from typing import Callable
 from posenet_ros.engine.config import EstimateConfig, FrameBudgetError
 from posenet_ros.ros.pipeline import Frame, FrameRejected
 
-MAX_REMEMBERED_BUILDS = 64  # network sizes remembered as built (the network itself bounds its cache)
+# Network sizes remembered as built (the network itself bounds its cache).
+MAX_REMEMBERED_BUILDS = 64
 
 NetworkKey = tuple  # (input_height, input_width, output_stride)
 
