@@ -1,4 +1,5 @@
-"""ament_python package posenet_tools: benchmarks, evaluation and parity tools of posenet_ros.
+"""
+ament_python package posenet_tools: benchmarks, evaluation and parity tools of posenet_ros.
 
 Developer tools only: a robot installs posenet_ros (the node and posenet_estimate) without them.
 """

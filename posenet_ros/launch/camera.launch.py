@@ -1,4 +1,5 @@
-"""A V4L2 camera (v4l2_camera_node) and posenet_node reading it, in one namespace.
+"""
+A V4L2 camera (v4l2_camera_node) and posenet_node reading it, in one namespace.
 
     ros2 launch posenet_ros camera.launch.py
     ros2 launch posenet_ros camera.launch.py video_device:=/dev/video2 width:=1280 height:=720
@@ -47,7 +48,8 @@ def generate_launch_description():
     )
     return LaunchDescription([
         DeclareLaunchArgument('namespace', default_value='',
-                              description='namespace of the camera, posenet_node and their topics'),
+                              description='namespace of the camera, posenet_node and their '
+                                          'topics'),
         DeclareLaunchArgument('video_device', default_value='/dev/video0',
                               description='V4L2 device of the camera'),
         DeclareLaunchArgument('width', default_value='640', description='image width in pixels'),

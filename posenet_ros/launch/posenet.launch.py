@@ -1,4 +1,5 @@
-"""posenet_node with its parameters file, in a namespace, with the input and output remapped.
+"""
+posenet_node with its parameters file, in a namespace, with the input and output remapped.
 
     ros2 launch posenet_ros posenet.launch.py
     ros2 launch posenet_ros posenet.launch.py image:=/camera/image_raw namespace:=front
@@ -23,7 +24,8 @@ from launch_ros.actions import Node
 
 
 def generate_launch_description():
-    default_params = str(Path(get_package_share_directory('posenet_ros')) / 'config' / 'posenet.yaml')
+    share = Path(get_package_share_directory('posenet_ros'))
+    default_params = str(share / 'config' / 'posenet.yaml')
     namespace = LaunchConfiguration('namespace')
     image = LaunchConfiguration('image')
     poses = LaunchConfiguration('poses')

@@ -1,4 +1,5 @@
-"""posenet_ros: PoseNet human pose estimation.
+"""
+posenet_ros: PoseNet human pose estimation.
 
 `posenet_ros.engine` is the ROS-free core (weights, network, preprocessing, decoders);
 `posenet_ros.ros` is the ROS 2 adapter (node, parameters, messages, visualization);

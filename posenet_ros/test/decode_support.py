@@ -1,4 +1,5 @@
-"""Helpers for the decoder tests: real network outputs and the original decoders as an oracle.
+"""
+Helpers for the decoder tests: real network outputs and the original decoders as an oracle.
 
 Network outputs come from real photos through Google's Coral TFLite PoseNet 0.75 (stride 16;
 its uint8 outputs make many scores tie, which exercises the heap's tie order) and, when it is
@@ -12,16 +13,15 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 import shutil
 import subprocess
 import tempfile
-from pathlib import Path
 
 import numpy as np
-import pytest
-
 from posenet_ros.engine.types import NetworkOutputs
 from posenet_tools.bench_decode import coral_outputs
+import pytest
 
 HERE = Path(__file__).resolve().parent
 
@@ -33,7 +33,11 @@ def _unavailable(message: str):
 
 
 def tflite_outputs(models_path: Path, image_rgb: np.ndarray, size=(353, 481)) -> NetworkOutputs:
-    """The Coral PoseNet's outputs for a photo resized (stretched) to `size`, as float32 maps."""
+    """
+    Return the Coral PoseNet's outputs for a photo resized (stretched) to `size`.
+
+    As float32 maps.
+    """
     return coral_outputs(models_path, image_rgb, size)
 
 
@@ -99,7 +103,7 @@ class Oracle:
                         'right': padding.right},
             'poses': [np.c_[p.keypoint_coords, p.keypoint_scores].tolist() for p in poses]})
 
-    def round(self, values) -> int:
+    def js_round(self, values) -> int:
         return self._add({'kind': 'round', 'values': [float(v) for v in values]})
 
     def run(self) -> list:
@@ -116,7 +120,7 @@ class Oracle:
 
 
 def as_rows(pose) -> list:
-    """A decoded Pose as the oracle's [[x, y, score] x 17] (exact float64 values)."""
+    """Return a decoded Pose as the oracle's [[x, y, score] x 17] (exact float64 values)."""
     return np.c_[pose.keypoint_coords, pose.keypoint_scores].tolist()
 
 

@@ -1,4 +1,5 @@
-"""Hostile compressed images, built from real photos and from synthetic bytes.
+"""
+Hostile compressed images, built from real photos and from synthetic bytes.
 
 Used by the fuzz test of image conversion, and as a program that prints the peak memory of
 decoding each kind (one fresh process per input, so every figure is that input's own):
@@ -25,7 +26,8 @@ def png_chunk(kind: bytes, payload: bytes, *, good_crc: bool = True) -> bytes:
 
 
 def png_bomb(width: int, height: int, *, channels: int = 3, bad_crc_chunk: bool = True) -> bytes:
-    """A valid PNG of zero pixels (small: zlib squeezes zero rows) declaring width x height.
+    """
+    Return a valid PNG of zero pixels (small: zlib squeezes zero rows) declaring width x height.
 
     With `bad_crc_chunk`, a tEXt chunk with a wrong CRC comes first: Pillow refuses the file,
     libpng (OpenCV) ignores the ancillary chunk and decodes it.
@@ -44,12 +46,20 @@ def png_bomb(width: int, height: int, *, channels: int = 3, bad_crc_chunk: bool 
 
 
 def with_chunk_length(png: bytes, length: int) -> bytes:
-    """A PNG whose second chunk (after IHDR) declares `length` bytes (OpenCV allocates them)."""
+    """
+    Return a PNG whose second chunk (after IHDR) declares `length` bytes.
+
+    OpenCV allocates them.
+    """
     return png[:33] + struct.pack('>I', length) + png[37:]
 
 
 def hdr_bomb(width: int, height: int) -> bytes:
-    """A Radiance HDR (new RLE scanlines of one grey value) declaring width x height pixels."""
+    """
+    Return a Radiance HDR declaring width x height pixels.
+
+    New RLE scanlines of one grey value.
+    """
     head = f'#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y {height} +X {width}\n'.encode()
 
     def runs(value: int) -> bytes:
@@ -61,7 +71,11 @@ def hdr_bomb(width: int, height: int) -> bytes:
 
 
 def tiff_with_tiles(tile_width: int, tile_height: int, width: int = 16, height: int = 16) -> bytes:
-    """A small 8-bit grey TIFF in one tile of the given size (OpenCV allocates the whole tile)."""
+    """
+    Return a small 8-bit grey TIFF in one tile of the given size.
+
+    OpenCV allocates the whole tile.
+    """
     tags = [(256, 4, width), (257, 4, height), (258, 3, 8), (259, 3, 1), (262, 3, 1),
             (277, 3, 1), (322, 4, tile_width), (323, 4, tile_height), (324, 4, 0),
             (325, 4, width * height)]
@@ -90,12 +104,20 @@ def encode(rgb: np.ndarray, extension: str) -> bytes:
 
 
 def with_malformed_adobe(jpeg: bytes) -> bytes:
-    """A JPEG with an Adobe APP14 segment too short for its fields (Pillow gives up on it)."""
+    """
+    Return a JPEG with an Adobe APP14 segment too short for its fields.
+
+    Pillow gives up on it.
+    """
     return jpeg[:2] + b'\xff\xee\x00\x07Adobe' + jpeg[2:]
 
 
 def with_declared_size(data: bytes, width: int, height: int) -> bytes:
-    """A JPEG or PNG whose header declares another size (the pixel data is left as it is)."""
+    """
+    Return a JPEG or PNG whose header declares another size.
+
+    The pixel data is left as it is.
+    """
     if data.startswith(b'\x89PNG'):
         header = struct.pack('>II', width, height) + data[24:29]
         return data[:8] + png_chunk(b'IHDR', header) + data[33:]
@@ -113,7 +135,7 @@ def _peak_rss_of(kind: str, module_path: str | None, photo: str) -> tuple[int, i
     """Run one decode in a fresh process: (input bytes, RSS before and peak in KiB, outcome)."""
     import subprocess
     import sys
-    code = f'''
+    code = f"""
 import importlib.util, resource, sys
 sys.path.insert(0, {str(__file__.rsplit('/', 1)[0])!r})
 import numpy as np, cv2
@@ -143,7 +165,7 @@ except Exception as error:
     outcome = f'{{type(error).__name__}}: {{str(error)[:150]}}'
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(len(data), before, peak, outcome.replace(chr(10), ' '))
-'''
+"""
     result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
                             timeout=600)
     if result.returncode:

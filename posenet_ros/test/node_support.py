@@ -1,4 +1,5 @@
-"""Running posenet_node as its own process and talking to it over DDS, for the node tests.
+"""
+Running posenet_node as its own process and talking to it over DDS, for the node tests.
 
 Each test module gets a ROS domain of its own (claimed with a lock file, so parallel test runs on
 the same machine never hear each other) and discovery limited to this machine.
@@ -8,30 +9,28 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+from pathlib import Path
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
-import rclpy
+from PIL import Image as PILImage
+from posenet_msgs.msg import PoseArray
 from rcl_interfaces.msg import ParameterType
 from rcl_interfaces.srv import GetParameters, SetParameters
+import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter, parameter_value_to_python
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import CompressedImage, Image
 from visualization_msgs.msg import MarkerArray
-
-from PIL import Image as PILImage
-
-from posenet_msgs.msg import PoseArray
 
 NODE_NAME = 'posenet_node'
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -54,7 +53,8 @@ class DomainClaim:
         start = (os.getpid() * 31 + sum(map(ord, salt))) % 100
         for offset in range(100):
             domain_id = 1 + (start + offset) % 100
-            lock = open(Path(tempfile.gettempdir()) / f'posenet_ros_test_domain_{domain_id}.lock', 'w')
+            path = Path(tempfile.gettempdir()) / f'posenet_ros_test_domain_{domain_id}.lock'
+            lock = open(path, 'w')
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
@@ -70,7 +70,7 @@ class DomainClaim:
 
 def node_command(parameters: dict[str, Any],
                  remaps: dict[str, str] | None = None) -> list[str]:
-    """The installed `posenet_node` (as a user runs it), or the module if not installed."""
+    """Return the installed `posenet_node` (as a user runs it), or the module if not installed."""
     executable = shutil.which('posenet_node')
     command = [executable] if executable else [sys.executable, '-m', 'posenet_ros.ros.node_main']
     command.append('--ros-args')
@@ -128,8 +128,12 @@ class NodeProcess:
 
 
 class PoseNetClient:
-    """The test's side: publishes images, receives poses, markers and annotated images, and
-    calls the node's parameter services. Lives in its own rclpy context on the test's domain."""
+    """
+    The test's side of the node's topics and parameter services.
+
+    Publishes images, receives poses, markers and annotated images, and calls the node's
+    parameter services. Lives in its own rclpy context on the test's domain.
+    """
 
     def __init__(self, domain_id: int, compressed: bool = False):
         self.context = rclpy.Context()
@@ -140,7 +144,8 @@ class PoseNetClient:
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
                               history=HistoryPolicy.KEEP_LAST)
         if compressed:
-            self.image_pub = self.node.create_publisher(CompressedImage, 'image/compressed', reliable)
+            self.image_pub = self.node.create_publisher(CompressedImage, 'image/compressed',
+                                                        reliable)
         else:
             self.image_pub = self.node.create_publisher(Image, 'image', reliable)
         self.poses: list[PoseArray] = []
@@ -224,7 +229,8 @@ class PoseNetClient:
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
                               history=HistoryPolicy.KEEP_LAST)
         self._visual_subscriptions = [
-            self.node.create_subscription(MarkerArray, 'poses/markers', self.markers.append, reliable),
+            self.node.create_subscription(MarkerArray, 'poses/markers', self.markers.append,
+                                          reliable),
             self.node.create_subscription(Image, 'poses/image', self.images.append, reliable)]
 
     def unsubscribe_visualization(self) -> None:
@@ -235,15 +241,22 @@ class PoseNetClient:
     # -- diagnostics ---------------------------------------------------------------------------
 
     def diagnostic_statuses(self, aspect: str, since: int = 0) -> list:
-        """The node's DiagnosticStatus named '<node>: <aspect>' in every message since index
-        `since` of `self.diagnostics`, oldest first."""
+        """
+        Return the node's DiagnosticStatus named '<node>: <aspect>', oldest first.
+
+        One from every message since index `since` of `self.diagnostics` that holds it.
+        """
         name = f'{NODE_NAME}: {aspect}'
         return [status for array in self.diagnostics[since:] for status in array.status
                 if status.name == name]
 
     def wait_for_diagnostic(self, aspect: str, done: Callable[[Any], bool],
                             timeout_s: float = 10.0, since: int | None = None):
-        """The first status of `aspect` (from now, or index `since`) for which `done` holds."""
+        """
+        Wait for the first status of `aspect` for which `done` holds.
+
+        From now, or from index `since`.
+        """
         start = len(self.diagnostics) if since is None else since
         found = []
 
@@ -280,7 +293,11 @@ class PoseNetClient:
 @contextlib.contextmanager
 def running_node(name: str, parameters: dict[str, Any], log_dir: Path, first_message,
                  compressed: bool = False) -> Iterator[tuple[NodeProcess, PoseNetClient]]:
-    """posenet_node started on a domain of its own, answering `first_message`; Ctrl-C at the end."""
+    """
+    Start posenet_node on a domain of its own, answering `first_message`.
+
+    Ctrl-C at the end.
+    """
     claim = DomainClaim(name)
     node = client = None
     try:
@@ -305,9 +322,12 @@ NETWORK_SETTINGS = ('output_stride', 'input_width', 'input_height', 'match_aspec
 
 def exchange_until_same(client, message, expected, previous, min_pose_score: float,
                         timeout_s: float = 60.0) -> int:
-    """Exchange frames until the answer holds `expected`'s poses; every answer before it must
-    hold `previous`'s (frames went on with the old settings, none was lost or wrong; None: not
-    checked). Returns how many frames came before the switch."""
+    """
+    Exchange frames until the answer holds `expected`'s poses.
+
+    Every answer before it must hold `previous`'s (frames went on with the old settings, none was
+    lost or wrong; None: not checked). Returns how many frames came before the switch.
+    """
     deadline = time.monotonic() + timeout_s
     before = 0
     while True:
@@ -322,19 +342,20 @@ def exchange_until_same(client, message, expected, previous, min_pose_score: flo
                 assert_same_poses(answer, previous, min_pose_score)
             before += 1
 
+
 def diagnostic_values(status) -> dict[str, str]:
-    """The key-values of a DiagnosticStatus as a dict."""
+    """Return the key-values of a DiagnosticStatus as a dict."""
     return {pair.key: pair.value for pair in status.values}
 
 
 def load_rgb(path: Path):
-    """A photo decoded as the engine's tools and the reference decode it."""
+    """Return a photo decoded as the engine's tools and the reference decode it."""
     with PILImage.open(path) as image:
         return np.asarray(image.convert('RGB'))
 
 
 def assert_same_poses(message: PoseArray, result, min_pose_score: float) -> None:
-    """The PoseArray holds exactly the engine's poses scoring at least min_pose_score."""
+    """Assert that the PoseArray holds exactly the engine's poses scoring >= min_pose_score."""
     expected = [pose for pose in result.poses if pose.score >= min_pose_score]
     assert message.image_width == result.image_width
     assert message.image_height == result.image_height

@@ -1,4 +1,5 @@
-"""Running ROS 2's own tools (`ros2 run`, `ros2 launch`, `ros2 param`, `ros2 topic`) in tests.
+"""
+Running ROS 2's own tools (`ros2 run`, `ros2 launch`, `ros2 param`, `ros2 topic`) in tests.
 
 The PyPI ROS 2 wheels lack launch, launch_testing and the ros2 CLI; `scripts/setup.sh` builds them
 from ../shared/ros2_overlay (a system ROS 2 has them). Tests that need them skip with the reason
@@ -10,12 +11,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from pathlib import Path
 import shlex
 import shutil
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
@@ -27,7 +28,7 @@ MISSING_HINT = ('run scripts/setup.sh with ../shared/ros2_overlay beside the che
 
 def missing_ros_tools(modules=('launch', 'launch_ros', 'launch_testing'),
                       executables=('ros2',)) -> list[str]:
-    """The Python modules and executables of the list that are not available here."""
+    """Return the Python modules and executables of the list that are not available here."""
     missing = []
     for module in modules:
         spec = importlib.util.find_spec(module)
@@ -51,7 +52,11 @@ def require_ros_tools(modules=('launch', 'launch_ros', 'launch_testing'),
 
 
 def tool_env(domain_id: int, models_path: Path | None = None) -> dict[str, str]:
-    """This process's environment on the test's own ROS domain, logs unbuffered and plain."""
+    """
+    Return this process's environment on the test's own ROS domain.
+
+    Logs unbuffered and plain.
+    """
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain_id), ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST',
                PYTHONUNBUFFERED='1', RCUTILS_LOGGING_BUFFERED_STREAM='0',
                RCUTILS_COLORIZED_OUTPUT='0')
@@ -61,7 +66,8 @@ def tool_env(domain_id: int, models_path: Path | None = None) -> dict[str, str]:
 
 
 class GroupProcess:
-    """A command in a process group of its own, stdout and stderr going to a log file.
+    """
+    A command in a process group of its own, stdout and stderr going to a log file.
 
     Has what node_support.PoseNetClient.wait_until_serving expects of a node process.
     """
@@ -91,8 +97,12 @@ class GroupProcess:
         return True
 
     def interrupt(self, timeout_s: float = 30.0, group: bool = True) -> int | None:
-        """Ctrl-C as in a terminal (SIGINT to the group; `group=False`: to the command alone,
-        as `kill -INT <pid>`); the exit code, None if it hung. The group is killed afterwards."""
+        """
+        Press Ctrl-C as in a terminal; return the exit code, None if it hung.
+
+        SIGINT goes to the group (`group=False`: to the command alone, as `kill -INT <pid>`).
+        The group is killed afterwards.
+        """
         code = None
         if self.process.poll() is None:
             if group:
@@ -109,7 +119,7 @@ class GroupProcess:
         return code
 
     def wait(self, timeout_s: float = 30.0) -> int | None:
-        """The exit code once the command ends by itself, None if it is still running."""
+        """Return the exit code once the command ends by itself, None if it is still running."""
         try:
             return self.process.wait(timeout_s)
         except subprocess.TimeoutExpired:
@@ -131,7 +141,7 @@ class GroupProcess:
 
 def run_tool(command: str, env: dict[str, str], timeout_s: float = 60.0,
              cwd: Path = REPO) -> subprocess.CompletedProcess:
-    """A short ros2 command (param set, daemon stop, ...) run to its end."""
+    """Run a short ros2 command (param set, daemon stop, ...) to its end."""
     return subprocess.run(shlex.split(command), cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=timeout_s, start_new_session=True)
 

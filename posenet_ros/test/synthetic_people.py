@@ -1,4 +1,5 @@
-"""Test scenes whose truth is known by construction, made from COCO photos and their annotations.
+"""
+Test scenes whose truth is known by construction, made from COCO photos and their annotations.
 
 - `depth_scene`: a registered depth image for a COCO photo, painted from the annotated person masks
   (each person at a known distance, the background farther, holes of no reading, noise), at the
@@ -12,9 +13,9 @@ depth, tracking and smoothing tests and meant for the node tests too.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 import functools
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -28,7 +29,11 @@ HOLE = -2  # label of pixels with no depth reading
 
 @functools.lru_cache(maxsize=2)
 def coco_annotations(data_path: Path) -> dict:
-    """The keypoint annotations of ../shared/data/coco_kpts, indexed: {'images', 'by_image'}."""
+    """
+    Return the keypoint annotations of ../shared/data/coco_kpts, indexed.
+
+    As {'images', 'by_image'}.
+    """
     document = json.loads((Path(data_path) / 'coco_kpts' / 'annotations.json').read_text())
     by_image: dict[int, list[dict]] = {}
     for annotation in document['annotations']:
@@ -68,7 +73,8 @@ def annotated_keypoints(annotation: dict) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass
 class DepthScene:
-    """A COCO photo with a synthetic registered depth image and the truth it was made from.
+    """
+    A COCO photo with a synthetic registered depth image and the truth it was made from.
 
     labels: (H, W) at colour resolution, the person index painted there (after occlusion),
     NO_PERSON or HOLE. people: the annotations in index order; distances: (P,) metres.
@@ -88,10 +94,14 @@ def depth_scene(data_path: Path, image_id: int, rng: np.random.Generator,
                 depth_size: tuple[int, int] | None = None, encoding: str = '16UC1',
                 near: float = 1.2, far: float = 5.0, background: float = 7.5,
                 noise: float = 0.004, hole_fraction: float = 0.08) -> DepthScene:
-    """A depth image for photo `image_id`: person masks at random distances in [near, far],
+    """
+    Return a depth image for photo `image_id` with its people at random distances.
+
+    Person masks at random distances in [near, far],
     nearer people painted over farther ones, everything else at `background` metres,
     multiplicative Gaussian noise (`noise` relative), holes (0) over about `hole_fraction` of the
-    image in blobs. depth_size (width, height) defaults to the photo's."""
+    image in blobs. depth_size (width, height) defaults to the photo's.
+    """
     coco = coco_annotations(Path(data_path))
     info = coco['images'][image_id]
     height, width = info['height'], info['width']
@@ -146,9 +156,12 @@ class Sprite:
 
 @functools.lru_cache(maxsize=2)
 def person_sprites(data_path: Path, count: int = 4, min_height: int = 250) -> tuple:
-    """`count` people from the COCO photos that make good sprites: at least 15 labelled
-    keypoints, at least `min_height` px tall, alone (their mask overlaps no other person's box
-    much). Deterministic: sorted by annotation id."""
+    """
+    Return `count` people from the COCO photos that make good sprites.
+
+    At least 15 labelled keypoints, at least `min_height` px tall, alone (their mask overlaps no
+    other person's box much). Deterministic: sorted by annotation id.
+    """
     coco = coco_annotations(Path(data_path))
     chosen = []
     for image_id, people in sorted(coco['by_image'].items()):
@@ -185,9 +198,13 @@ def _overlap(box_a, box_b) -> float:
 
 @dataclass
 class Walker:
-    """One person of a sequence: sprite index, height on screen (px), foot position over time
-    (piecewise linear through (time s, x px, y px) waypoints; outside them: not in the scene),
-    and a depth order (larger: nearer, painted over)."""
+    """
+    One person of a sequence.
+
+    Sprite index, height on screen (px), foot position over time (piecewise linear through
+    (time s, x px, y px) waypoints; outside them: not in the scene), and a depth order (larger:
+    nearer, painted over).
+    """
 
     sprite: int
     height: float
@@ -204,8 +221,12 @@ class Walker:
 
 @dataclass
 class Frame:
-    """A rendered frame: the image, its stamp, and the truth: per visible person their identity
-    (index of the walker), keypoints (17, 2; NaN unlabelled or hidden) and area (px^2)."""
+    """
+    A rendered frame: the image, its stamp, and the truth.
+
+    Per visible person the truth is their identity (index of the walker), keypoints (17, 2; NaN
+    unlabelled or hidden) and area (px^2).
+    """
 
     image: np.ndarray
     stamp: float
@@ -215,7 +236,11 @@ class Frame:
 
 
 def synthetic_background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
-    """A smooth, person-free backdrop: blurred coarse colour noise with a floor-like gradient."""
+    """
+    Return a smooth, person-free backdrop.
+
+    Blurred coarse colour noise with a floor-like gradient.
+    """
     coarse = rng.uniform(60, 200, (6, 8, 3)).astype(np.float32)
     smooth = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
     gradient = np.linspace(-25, 25, height, dtype=np.float32)[:, None, None]
@@ -225,26 +250,26 @@ def synthetic_background(rng: np.random.Generator, height: int, width: int) -> n
 
 SCENARIOS = {
     # Two people walking towards each other; the one going right passes in front.
-    'crossing': dict(duration=4.0, walkers=[
+    'crossing': {'duration': 4.0, 'walkers': [
         Walker(0, 300, [(0.0, 90, 420), (4.0, 560, 430)], order=2),
         Walker(1, 280, [(0.0, 560, 410), (4.0, 80, 400)], order=1),
-    ]),
+    ]},
     # Three people: one walks out of the picture and back in 2 s later; one passes behind a
     # standing one (hidden for about half a second) and comes out on the other side.
-    'leave_and_return': dict(duration=6.0, walkers=[
+    'leave_and_return': {'duration': 6.0, 'walkers': [
         Walker(2, 300, [(0.0, 150, 440), (6.0, 170, 440)], order=3),
         Walker(3, 260, [(0.0, 420, 410), (1.5, 740, 410), (3.5, 740, 410), (6.0, 420, 410)],
                order=2),
         Walker(0, 240, [(0.0, -40, 380), (6.0, 600, 380)], order=1),
-    ]),
+    ]},
     # Four small people (130-150 px, as a camera sees a street) walking close to each other:
     # two pairs crossing, one overtaking another on a parallel path 40 px away.
-    'small_crowd': dict(duration=5.0, walkers=[
+    'small_crowd': {'duration': 5.0, 'walkers': [
         Walker(0, 150, [(0.0, 60, 300), (5.0, 560, 330)], order=4),
         Walker(1, 140, [(0.0, 580, 310), (5.0, 80, 290)], order=3),
         Walker(2, 130, [(0.0, 100, 250), (5.0, 400, 250)], order=1),
         Walker(3, 135, [(0.0, 40, 270), (5.0, 560, 270)], order=2),
-    ]),
+    ]},
 }
 
 
@@ -309,7 +334,7 @@ def _render(walkers, sprites, background, stamp: float) -> Frame:
 # ------------------------------------------------------------------------------------------
 
 def coco_oks(truth: np.ndarray, area: float, found: np.ndarray) -> float:
-    """COCO's OKS of a found pose (17, 2) against a true one (17, 2, NaN where unlabelled)."""
+    """Return COCO's OKS of a found pose (17, 2) against a true one (17, 2, NaN: unlabelled)."""
     from posenet_ros.engine.tracking import COCO_SIGMAS
     labelled = np.isfinite(truth).all(axis=1)
     if not labelled.any():
@@ -321,7 +346,8 @@ def coco_oks(truth: np.ndarray, area: float, found: np.ndarray) -> float:
 
 def tracking_metrics(frames: list, poses_per_frame: list, ids_per_frame: list,
                      min_oks: float = 0.5) -> dict:
-    """IDF1, MOTA, identity switches, ... (motmetrics) of tracked poses against the truth.
+    """
+    IDF1, MOTA, identity switches, ... (motmetrics) of tracked poses against the truth.
 
     A found pose and a true person can be matched when their OKS is at least `min_oks`; poses
     with id 0 (not tracked) are not hypotheses.
@@ -350,9 +376,9 @@ def tracking_metrics(frames: list, poses_per_frame: list, ids_per_frame: list,
 # ------------------------------------------------------------------------------------------
 
 # The node's ready configuration (config/posenet.yaml) for a 640x480 camera.
-NODE_CONFIG = dict(decoding='multi', input_height=353, input_width=481, output_stride=16,
-                   max_pose_detections=10, score_threshold=0.1, nms_radius=30.0,
-                   match_aspect_ratio=True, refine_keypoints=True, pose_score_keypoints=5)
+NODE_CONFIG = {'decoding': 'multi', 'input_height': 353, 'input_width': 481, 'output_stride': 16,
+               'max_pose_detections': 10, 'score_threshold': 0.1, 'nms_radius': 30.0,
+               'match_aspect_ratio': True, 'refine_keypoints': True, 'pose_score_keypoints': 5}
 
 
 @functools.lru_cache(maxsize=2)
@@ -368,7 +394,7 @@ def estimate_config(**changes):
 
 @functools.lru_cache(maxsize=None)
 def cached_estimates(models_path: Path, data_path: Path, image_id: int) -> tuple:
-    """The estimator's poses (node configuration) on COCO photo `image_id`."""
+    """Return the estimator's poses (node configuration) on COCO photo `image_id`."""
     result = estimator(Path(models_path)).estimate(coco_photo(data_path, image_id),
                                                    estimate_config())
     return tuple(result.poses)
@@ -377,8 +403,12 @@ def cached_estimates(models_path: Path, data_path: Path, image_id: int) -> tuple
 @functools.lru_cache(maxsize=None)
 def estimated_sequence(models_path: Path, data_path: Path, name: str,
                        sizes: tuple = ((353, 481),)) -> tuple:
-    """(frames, poses per frame) of scenario `name`; frame i is estimated at input size
-    sizes[i % len(sizes)] (to check that tracking does not mind the input size changing)."""
+    """
+    Return (frames, poses per frame) of scenario `name`.
+
+    Frame i is estimated at input size sizes[i % len(sizes)] (to check that tracking does not
+    mind the input size changing).
+    """
     frames = walking_sequence(Path(data_path), name)
     model = estimator(Path(models_path))
     poses = []

@@ -8,13 +8,11 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
-
 from posenet_ros.engine.image_io import load_image_rgb
-from posenet_ros.engine.results_json import (ResultsFormatError, read_results,
-                                             write_json_atomic)
+from posenet_ros.engine.results_json import read_results, ResultsFormatError, write_json_atomic
 from posenet_ros.tools.estimate import main, parse_resolution
 from posenet_tools.parity import compare_results
+import pytest
 
 SMOKE = ('zidane.jpg', 'bus.jpg')
 
@@ -130,7 +128,7 @@ def test_several_videos_get_unique_ids(models_env, data_path, tmp_path, capsys):
      'cannot write in'),
 ])
 def test_unusable_json_path_is_refused_before_any_work(data_path, tmp_path, capsys,
-                                                      make_target, message):
+                                                       make_target, message):
     target = make_target(tmp_path)
     with pytest.raises(SystemExit) as exit_info:
         main([str(data_path / 'smoke' / 'bus.jpg'), '--json', str(target),

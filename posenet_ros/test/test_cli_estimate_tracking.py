@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
-from synthetic_people import walking_sequence
-
 from posenet_ros.engine.image_io import load_image_rgb
 from posenet_ros.engine.results_json import pose_arrays, read_results
 from posenet_ros.engine.tracking import PoseTracker
 from posenet_ros.tools.estimate import main
+import pytest
+from synthetic_people import walking_sequence
 
 pytestmark = pytest.mark.filterwarnings('ignore:__array__ implementation:DeprecationWarning')
 RATE = 10
@@ -16,7 +15,7 @@ RATE = 10
 
 @pytest.fixture(scope='module')
 def walking_video(data_path, tmp_path_factory):
-    """The 'crossing' sequence as an MJPG .avi at 10 Hz (41 frames, two people)."""
+    """Return the 'crossing' sequence as an MJPG .avi at 10 Hz (41 frames, two people)."""
     cv2 = pytest.importorskip('cv2')
     path = tmp_path_factory.mktemp('video') / 'crossing.avi'
     frames = walking_sequence(data_path, 'crossing')
@@ -39,9 +38,13 @@ OPTIONS = ['--resolution', '353x481', '--max-detections', '10', '--score-thresho
 
 
 def test_track_ids_in_the_json_are_the_trackers(models_env, walking_video, tmp_path):
-    """Every pose has a track_id; the two walkers keep ids 1 and 2 through the video, and they
-    are what PoseTracker gives for the poses scoring 0.35 or more (what the node publishes)
-    stamped frame / rate; lower-scoring poses have 0."""
+    """
+    Every pose has a track_id, the one PoseTracker gives.
+
+    The two walkers keep ids 1 and 2 through the video, and they are what PoseTracker gives for
+    the poses scoring 0.35 or more (what the node publishes) stamped frame / rate; lower-scoring
+    poses have 0.
+    """
     out = tmp_path / 'tracked.json'
     drawn = tmp_path / 'drawn'
     assert main([str(walking_video), '--track', '--json', str(out), '--draw', str(drawn)]

@@ -4,16 +4,15 @@ from __future__ import annotations
 import itertools
 import re
 
-import numpy as np
-import pytest
-from decode_support import (Oracle, assert_same_poses, estimator_or_skip, oracle_node_modules,
+from decode_support import (assert_same_poses, estimator_or_skip, Oracle, oracle_node_modules,
                             tflite_outputs)
-
+import numpy as np
 from posenet_ros.engine.config import EstimateConfig
 from posenet_ros.engine.decode_multi import (decode_multiple_poses, find_root_candidates,
                                              max_heap_pop_order)
 from posenet_ros.engine.image_io import load_image_rgb
 from posenet_ros.engine.types import NetworkOutputs
+import pytest
 
 PHOTOS = ('smoke/zidane.jpg', 'smoke/bus.jpg', 'smoke/skimage_astronaut.jpg',
           'coco_kpts/images/000000078915.jpg')
@@ -138,7 +137,7 @@ def test_malformed_outputs_are_refused(coral_outputs, change, message):
     ({'score_threshold': float('nan')}, 'score_threshold'),
     ({'nms_radius': 0.0}, 'nms_radius'), ({'nms_radius': float('inf')}, 'nms_radius')])
 def test_bad_settings_are_refused(coral_outputs, kwargs, message):
-    settings = dict(output_stride=16, max_pose_detections=5, score_threshold=0.5,
-                    nms_radius=20.0) | kwargs
+    settings = {'output_stride': 16, 'max_pose_detections': 5, 'score_threshold': 0.5,
+                'nms_radius': 20.0} | kwargs
     with pytest.raises(ValueError, match=message):
         decode_multiple_poses(*_outputs(coral_outputs['smoke/zidane.jpg']), **settings)

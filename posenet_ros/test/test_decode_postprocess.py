@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import itertools
 
+from decode_support import assert_same_poses, Oracle, oracle_node_modules
 import numpy as np
-from decode_support import Oracle, assert_same_poses, oracle_node_modules
-
 from posenet_ros.engine.decode_common import js_round
 from posenet_ros.engine.postprocess import scale_and_flip_poses
 from posenet_ros.engine.types import Padding, Pose
@@ -63,5 +62,5 @@ def test_js_round_is_math_round():
     values = [0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 0.49999999999999994, -0.49999999999999994,
               1e15 + 0.5, 4503599627370495.5, 7.499999999999999, 3.0, -3.0, 0.0]
     oracle = Oracle(oracle_node_modules())
-    job = oracle.round(values)
+    job = oracle.js_round(values)
     assert [js_round(v) for v in values] == oracle.run()[job]

@@ -3,15 +3,14 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
-import pytest
-from decode_support import (Oracle, assert_same_poses, estimator_or_skip, oracle_node_modules,
+from decode_support import (assert_same_poses, estimator_or_skip, Oracle, oracle_node_modules,
                             tflite_outputs)
-
+import numpy as np
 from posenet_ros.engine.config import EstimateConfig
 from posenet_ros.engine.decode_single import decode_single_pose
 from posenet_ros.engine.image_io import load_image_rgb
 from posenet_ros.engine.types import NetworkOutputs
+import pytest
 
 PHOTOS = ('smoke/zidane.jpg', 'smoke/skimage_astronaut.jpg', 'coco_kpts/images/000000000139.jpg')
 

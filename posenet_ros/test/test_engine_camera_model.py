@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import pytest
-
 from posenet_ros.engine.camera_model import CameraModel, map_pixels
+import pytest
 
 K = [615.0, 0.0, 321.5, 0.0, 612.0, 243.0, 0.0, 0.0, 1.0]
 DISTORTIONS = {
@@ -67,8 +66,11 @@ def test_rectified_pixels_use_p_not_k_and_d():
 
 @pytest.mark.parametrize('model', ['plumb_bob', 'equidistant'])
 def test_scaled_camera_sees_the_same_rays(model):
-    """Depth at half the colour resolution with the same field of view (RealSense aligned depth):
-    a point lands at the mapped pixel of the smaller image."""
+    """
+    A point lands at the mapped pixel of a smaller image with the same field of view.
+
+    Depth at half the colour resolution with the same field of view (RealSense aligned depth).
+    """
     camera = CameraModel.from_fields(640, 480, K, DISTORTIONS[model], model)
     small = camera.scaled(320, 240)
     points = random_points(np.random.default_rng(3))
@@ -89,17 +91,17 @@ def test_missing_values_stay_missing():
 
 
 @pytest.mark.parametrize('fields, message', [
-    (dict(distortion_model='fisheye_magic'), 'not supported'),
-    (dict(D=[0.1, 0.2, 0.3]), 'coefficients'),
-    (dict(distortion_model='equidistant', D=[0.1] * 5), 'equidistant needs 4'),
-    (dict(K=[0.0, 0, 320, 0, 600, 240, 0, 0, 1]), 'positive focal'),
-    (dict(K=[600.0, 0, 320, 0, 600, 240]), 'K must have 9 values'),
-    (dict(width=0), 'positive'),
-    (dict(D=[np.nan, 0, 0, 0, 0]), 'non-finite'),
-    (dict(P=[1.0] * 11), 'P must have 12 values'),
+    ({'distortion_model': 'fisheye_magic'}, 'not supported'),
+    ({'D': [0.1, 0.2, 0.3]}, 'coefficients'),
+    ({'distortion_model': 'equidistant', 'D': [0.1] * 5}, 'equidistant needs 4'),
+    ({'K': [0.0, 0, 320, 0, 600, 240, 0, 0, 1]}, 'positive focal'),
+    ({'K': [600.0, 0, 320, 0, 600, 240]}, 'K must have 9 values'),
+    ({'width': 0}, 'positive'),
+    ({'D': [np.nan, 0, 0, 0, 0]}, 'non-finite'),
+    ({'P': [1.0] * 11}, 'P must have 12 values'),
 ])
 def test_bad_fields_are_refused_with_the_reason(fields, message):
-    arguments = dict(width=640, height=480, K=K, D=[], distortion_model='plumb_bob')
+    arguments = {'width': 640, 'height': 480, 'K': K, 'D': [], 'distortion_model': 'plumb_bob'}
     arguments.update(fields)
     with pytest.raises(ValueError, match=message):
         CameraModel.from_fields(**arguments)

@@ -1,4 +1,5 @@
-"""Every estimation setting `EstimateConfig.check` accepts works; every one it refuses says why.
+"""
+Every estimation setting `EstimateConfig.check` accepts works; every one it refuses says why.
 
 Hypothesis samples whole configurations (stride, input shape, decoding, options, thresholds);
 each accepted one is run with the real weights on a real COCO photo of one person and must find
@@ -12,16 +13,14 @@ import dataclasses
 import json
 import re
 
-import numpy as np
-import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given, HealthCheck, settings
 from hypothesis import strategies as st
-
-from posenet_ros.engine.config import (
-    MAX_INPUT_SIDE, MIN_INPUT_SIDE, EstimateConfig, input_size_for_image,
-    smallest_input_side)
+import numpy as np
+from posenet_ros.engine.config import (EstimateConfig, input_size_for_image, MAX_INPUT_SIDE,
+                                       MIN_INPUT_SIDE, smallest_input_side)
 from posenet_ros.engine.image_io import load_image_rgb
 from posenet_ros.engine.preprocess import FrameBudgetError
+import pytest
 
 PHOTO = '000000547336.jpg'  # one person, most of the 640x480 frame
 MULTIPLIER = 0.75
@@ -36,7 +35,7 @@ def estimator(models_path):
 
 @pytest.fixture(scope='module')
 def person(data_path):
-    """The photo and the annotated person's box (x, y, width, height)."""
+    """Return the photo and the annotated person's box (x, y, width, height)."""
     annotations = json.loads((data_path / 'coco_kpts' / 'annotations_val2017.json').read_text())
     image_id = int(PHOTO[:-4])
     boxes = [a['bbox'] for a in annotations['annotations'] if a['image_id'] == image_id]
@@ -45,7 +44,7 @@ def person(data_path):
 
 
 def finds_person(poses, box) -> bool:
-    """A pose with at least 5 keypoints of score >= 0.5 on the person (box grown by 10%)."""
+    """Return a pose with at least 5 keypoints of score >= 0.5 on the person (box grown by 10%)."""
     x, y, width, height = box
     for pose in poses:
         coords = np.asarray(pose.keypoint_coords)
@@ -96,17 +95,17 @@ def test_every_accepted_configuration_finds_the_person(estimator, person, config
 
 
 @pytest.mark.parametrize('changes, reason', [
-    (dict(input_height=1, input_width=1), r'input 1x1 .* too small: .*MIN_INPUT_SIDE = 57'),
-    (dict(input_height=1, input_width=4097), r'too small'),
-    (dict(input_height=4097, input_width=1), r'too small'),
-    (dict(input_height=48, input_width=257), r'snapped to 49x257 .* too small.* least at stride '
-                                             r'16 is 65'),
-    (dict(output_stride=8, input_height=57, input_width=4097), r'aspect ratio of 71.9'),
-    (dict(input_height=257, input_width=1041), r'aspect ratio of 4.1, beyond '
-                                               r'MAX_INPUT_ASPECT_RATIO = 4'),
-    (dict(input_height=17, input_width=17, match_aspect_ratio=True),
+    ({'input_height': 1, 'input_width': 1}, r'input 1x1 .* too small: .*MIN_INPUT_SIDE = 57'),
+    ({'input_height': 1, 'input_width': 4097}, r'too small'),
+    ({'input_height': 4097, 'input_width': 1}, r'too small'),
+    ({'input_height': 48, 'input_width': 257}, r'snapped to 49x257 .* too small.* least at stride '
+                                               r'16 is 65'),
+    ({'output_stride': 8, 'input_height': 57, 'input_width': 4097}, r'aspect ratio of 71.9'),
+    ({'input_height': 257, 'input_width': 1041}, r'aspect ratio of 4.1, beyond '
+                                                 r'MAX_INPUT_ASPECT_RATIO = 4'),
+    ({'input_height': 17, 'input_width': 17, 'match_aspect_ratio': True},
      r'too small a pixel budget for match_aspect_ratio: .* 65x65'),
-    (dict(input_height=33, input_width=97, match_aspect_ratio=True), r'pixel budget'),
+    ({'input_height': 33, 'input_width': 97, 'match_aspect_ratio': True}, r'pixel budget'),
 ])
 def test_impossible_configurations_are_refused_with_the_reason(changes, reason):
     with pytest.raises(ValueError, match=reason):
@@ -114,10 +113,11 @@ def test_impossible_configurations_are_refused_with_the_reason(changes, reason):
 
 
 @pytest.mark.parametrize('changes', [
-    dict(input_height=65, input_width=65), dict(output_stride=8, input_height=57, input_width=57),
-    dict(input_height=65, input_width=257), dict(input_height=1025, input_width=257),
-    dict(input_height=17, input_width=4097, match_aspect_ratio=True),
-    dict(input_height=MAX_INPUT_SIDE, input_width=MAX_INPUT_SIDE)])
+    {'input_height': 65, 'input_width': 65},
+    {'output_stride': 8, 'input_height': 57, 'input_width': 57},
+    {'input_height': 65, 'input_width': 257}, {'input_height': 1025, 'input_width': 257},
+    {'input_height': 17, 'input_width': 4097, 'match_aspect_ratio': True},
+    {'input_height': MAX_INPUT_SIDE, 'input_width': MAX_INPUT_SIDE}])
 def test_workable_edges_are_accepted(changes):
     dataclasses.replace(EstimateConfig(), **changes).check(MULTIPLIER)
 

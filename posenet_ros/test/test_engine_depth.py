@@ -1,4 +1,5 @@
-"""Keypoint depths and person positions from a registered depth image whose truth is known.
+"""
+Keypoint depths and person positions from a registered depth image whose truth is known.
 
 COCO photos get a synthetic depth image painted from their annotated person masks (each person at
 a known distance, the background farther, holes, noise; see synthetic_people.depth_scene); the
@@ -9,12 +10,11 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-import pytest
-from synthetic_people import HOLE, NO_PERSON, coco_annotations, depth_scene
-
 from posenet_ros.engine.camera_model import CameraModel
-from posenet_ros.engine.depth import (TORSO_PARTS, DepthConfig, depth_in_metres,
-                                      keypoint_depths, people_in_3d)
+from posenet_ros.engine.depth import (depth_in_metres, DepthConfig, keypoint_depths, people_in_3d,
+                                      TORSO_PARTS)
+import pytest
+from synthetic_people import coco_annotations, depth_scene, HOLE, NO_PERSON
 
 # pycocotools decodes masks through an __array__ without NumPy 2's copy keyword.
 pytestmark = pytest.mark.filterwarnings('ignore:__array__ implementation:DeprecationWarning')
@@ -42,7 +42,8 @@ def photos_with_people(data_path):
 
 
 def judge(scene, people, pixels, valid, owners, camera):
-    """Counts of what people_in_3d reported against the truth of each keypoint's pixel.
+    """
+    Count what people_in_3d reported against the truth of each keypoint's pixel.
 
     A person is measurable when at least 2 of their keypoints lie on their own mask: only then
     can a depth image tell their depth apart from what is around them (COCO marks keypoints
@@ -120,9 +121,13 @@ def annotated_case(data_path, name):
 
 @pytest.mark.parametrize('name', sorted(CASES))
 def test_annotated_keypoints_get_their_persons_depth(data_path, name):
-    """90%+ of the annotated keypoints on their person get that person's distance (within 2%),
+    """
+    Annotated keypoints get their person's distance, never the background's.
+
+    90%+ of the annotated keypoints on their person get that person's distance (within 2%),
     no keypoint of a measurable person is reported on the background, 3D points image back to
-    their pixels, and positions are at the person (or an occluder of their torso)."""
+    their pixels, and positions are at the person (or an occluder of their torso).
+    """
     totals = annotated_case(data_path, name)
     print(f'\n{name}: {totals}')
     assert totals['on_own'] > 1000
@@ -138,8 +143,12 @@ def test_annotated_keypoints_get_their_persons_depth(data_path, name):
 
 
 def test_detected_keypoints_on_the_real_photos(data_path, models_path):
-    """The estimator's keypoints on the real photos: placed on the person they belong to (the
-    person under most of the pose's keypoints), never on the background."""
+    """
+    The estimator's keypoints on the real photos are placed on their person.
+
+    The person they belong to is the one under most of the pose's keypoints; never on the
+    background.
+    """
     from synthetic_people import cached_estimates
     rng = np.random.default_rng(11)
     totals = {}
@@ -175,15 +184,19 @@ def test_detected_keypoints_on_the_real_photos(data_path, models_path):
 
 
 def wall_and_person(person_depth=2.0, wall_depth=4.0):
-    """A 100x100 16UC1 image: a wall, and a person (a 40 px wide column) in front of it."""
+    """Return a 100x100 16UC1 image: a wall, and a person (a 40 px wide column) in front of it."""
     depth = np.full((100, 100), int(wall_depth * 1000), dtype=np.uint16)
     depth[10:95, 30:70] = int(person_depth * 1000)
     return depth
 
 
 def test_an_elbow_against_the_wall_is_not_put_on_the_wall():
-    """Torso keypoints on the person; one arm keypoint at the silhouette (window mostly wall:
-    re-measured from the person's readings), one wholly on the wall (no depth)."""
+    """
+    Torso keypoints on the person, arm keypoints at the silhouette and on the wall.
+
+    One arm keypoint at the silhouette (window mostly wall: re-measured from the person's
+    readings), one wholly on the wall (no depth).
+    """
     depth = wall_and_person()
     pixels = np.full((1, 17, 2), 50.0)
     pixels[0, :, 1] = np.linspace(20, 90, 17)

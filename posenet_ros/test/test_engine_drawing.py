@@ -5,12 +5,11 @@ import json
 
 import cv2
 import numpy as np
-import pytest
-
 from posenet_ros.engine.drawing import (
     draw_poses, joint_radius_px, line_width_px, score_colors)
 from posenet_ros.engine.parts import SKELETON
 from posenet_ros.engine.types import Pose
+import pytest
 
 REFERENCE = 'smoke/mobilenet_quant2_075_s16_r353x481_multi_demo.json'
 

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import numpy as np
-
 from posenet_ros.engine.drawing import draw_poses, person_sizes_px, track_color
 from posenet_ros.engine.parts import PART_IDS
 from posenet_ros.engine.types import Pose
 
 
 def standing_pose(x: float, feet: float, height: float) -> Pose:
-    """A front-facing person `height` px tall: shoulders and hips far apart vertically."""
+    """Return a front-facing person `height` px tall: shoulders and hips far apart vertically."""
     unit = height / 200.0
     body = np.array([
         [0, -190], [-6, -196], [6, -196], [-14, -192], [14, -192], [-30, -160], [30, -160],

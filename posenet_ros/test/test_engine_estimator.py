@@ -3,15 +3,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import threading
 from pathlib import Path
+import threading
 
 import numpy as np
-import pytest
 from PIL import Image
-
 from posenet_ros.engine import EstimateConfig, ModelNotFoundError, PoseEstimator
 from posenet_ros.engine import estimator as estimator_module
+import pytest
 
 COCO_IMAGES_PER_FILE = 8
 
@@ -50,8 +49,11 @@ def load_rgb(path: Path) -> np.ndarray:
 
 
 def test_matches_the_original_on_reference_photos(estimators, data_path, reference_path):
-    """Every reference file (both models, strides 8/16, single/multi/flip, square and 353x481):
-    same number of poses, 99% of keypoints within 0.5 px, scores within 1e-3."""
+    """
+    Every reference file: same number of poses, 99% of keypoints within 0.5 px, scores within 1e-3.
+
+    Both models, strides 8/16, single/multi/flip, square and 353x481.
+    """
     distances, score_errors, count_mismatches, checked_files = [], [], [], 0
     for subset, limit in (('smoke', None), ('coco', COCO_IMAGES_PER_FILE)):
         for file in sorted((reference_path / subset).glob('*.json')):
@@ -99,7 +101,8 @@ def test_result_fields_timings_and_properties(estimators, data_path, models_env)
     coords = result.poses[0].keypoint_coords
     assert coords.shape == (17, 2) and result.poses[0].keypoint_scores.shape == (17,)
     confident = coords[result.poses[0].keypoint_scores > 0.5]  # in source-image pixels
-    assert len(confident) and np.all((confident >= 0) & (confident < [image.shape[1], image.shape[0]]))
+    assert len(confident) and np.all((confident >= 0)
+                                     & (confident < [image.shape[1], image.shape[0]]))
 
 
 def test_infer_gives_network_outputs_padding_and_input_size(estimators, data_path):
@@ -166,8 +169,12 @@ def test_unknown_model_is_explained(models_env):
 
 
 def test_multiplier_101_and_stride_32_plumbing(models_path, data_path, tmp_path):
-    """1.01 weights have the 1.00 shapes; the only 1.0-architecture set here is quant1 (whose
-    accuracy is destroyed by uint8 weights), so only shapes and plumbing are checked."""
+    """
+    Weights of multiplier 1.01 have the 1.00 shapes and run at stride 32.
+
+    The only 1.0-architecture set here is quant1 (whose accuracy is destroyed by uint8 weights),
+    so only shapes and plumbing are checked.
+    """
     folder = tmp_path / 'mobilenet_v1_101'
     folder.mkdir()
     for item in (models_path / 'mobilenet_quant1_100').iterdir():
@@ -178,7 +185,8 @@ def test_multiplier_101_and_stride_32_plumbing(models_path, data_path, tmp_path)
     result = estimator.estimate(image, EstimateConfig(output_stride=32, input_height=257,
                                                       input_width=353, decoding='single'))
     assert result.output_stride == 32 and len(result.poses) == 1
-    assert PoseEstimator(str(models_path / 'mobilenet_quant1_100'), multiplier=1.01).multiplier == 1.01
+    estimator = PoseEstimator(str(models_path / 'mobilenet_quant1_100'), multiplier=1.01)
+    assert estimator.multiplier == 1.01
 
 
 def test_concurrent_callers_get_the_same_answers(estimators, data_path):

@@ -1,19 +1,22 @@
-"""Finding weights by name: $POSENET_MODELS, the cache, and downloads from a local HTTP server
-laid out like Google's tfjs-models storage (checksums, 404s, offline, atomic cache folders)."""
+"""
+Finding weights by name: $POSENET_MODELS, the cache, and downloads.
+
+Downloads come from a local HTTP server laid out like Google's tfjs-models storage
+(checksums, 404s, offline, atomic cache folders).
+"""
 from __future__ import annotations
 
 import functools
 import hashlib
 import http.server
+from pathlib import Path
 import socket
 import threading
-from pathlib import Path
 
 import numpy as np
+from posenet_ros.engine import load_weights, ModelNotFoundError, resolve_model
+from posenet_ros.engine.model_store import model_name, MODEL_NAMES, PINNED_FILES
 import pytest
-
-from posenet_ros.engine import ModelNotFoundError, load_weights, resolve_model
-from posenet_ros.engine.model_store import MODEL_NAMES, PINNED_FILES, model_name
 
 # Official layout: model name -> folder under the base URL, and the shared folder serving it.
 SERVED = {
@@ -57,7 +60,7 @@ def model_server(models_path, tmp_path):
 
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
-    """An empty cache and no $POSENET_MODELS, so names must be downloaded."""
+    """Set up an empty cache and no $POSENET_MODELS, so names must be downloaded."""
     folder = tmp_path / 'cache'
     monkeypatch.setenv('POSENET_CACHE', str(folder))
     monkeypatch.delenv('POSENET_MODELS', raising=False)
@@ -82,7 +85,8 @@ def test_folder_paths_and_names_under_posenet_models(models_path, monkeypatch, t
     assert resolve_model(str(folder)) == folder.resolve()
     monkeypatch.setenv('POSENET_MODELS', str(models_path))
     monkeypatch.setenv('POSENET_CACHE', str(tmp_path / 'cache'))
-    assert resolve_model('mobilenet_quant2_075') == (models_path / 'mobilenet_quant2_075').resolve()
+    expected = (models_path / 'mobilenet_quant2_075').resolve()
+    assert resolve_model('mobilenet_quant2_075') == expected
     assert resolve_model('mobilenet_quant2', multiplier=0.75).name == 'mobilenet_quant2_075'
     assert resolve_model('mobilenet_v1', multiplier=0.75).name == 'mobilenet_v1_075_weights'
     with pytest.raises(ValueError, match='does not have multiplier 0.5'):
@@ -103,7 +107,8 @@ def test_download_graph_model_verifies_and_caches(model_server, cache, models_pa
     _, base_url, requests = model_server
     folder = resolve_model('mobilenet_quant2_050', base_url=base_url)
     assert folder == (cache / 'mobilenet_quant2_050').resolve()
-    assert sorted(p.name for p in folder.iterdir()) == ['group1-shard1of1.bin', 'model-stride16.json']
+    assert sorted(p.name for p in folder.iterdir()) == ['group1-shard1of1.bin',
+                                                        'model-stride16.json']
     for item in folder.iterdir():
         assert sha256(item) == PINNED_FILES['mobilenet_quant2_050'][item.name][1]
     weights = load_weights(folder)
@@ -133,7 +138,8 @@ def test_corrupted_file_is_refused_and_nothing_is_cached(model_server, cache):
         resolve_model('mobilenet_float_050', base_url=base_url)
     message = str(caught.value)
     assert f'{base_url}/savedmodel/posenet/mobilenet/float/050/group1-shard1of1.bin' in message
-    assert 'sha256' in message and PINNED_FILES['mobilenet_float_050']['group1-shard1of1.bin'][1] in message
+    pinned_sha256 = PINNED_FILES['mobilenet_float_050']['group1-shard1of1.bin'][1]
+    assert 'sha256' in message and pinned_sha256 in message
     assert 'POSENET_MODELS' in message
     assert list(cache.iterdir()) == []
 
@@ -144,7 +150,8 @@ def test_unpinned_model_is_still_checked_by_loading_it(model_server, cache):
     data = shard.read_bytes()
     shard.unlink()
     shard.write_bytes(data[:-100])
-    with pytest.raises(ModelNotFoundError, match=r'do not load: .*group1-shard1of1\.bin: \d+ bytes'):
+    with pytest.raises(ModelNotFoundError,
+                       match=r'do not load: .*group1-shard1of1\.bin: \d+ bytes'):
         resolve_model('mobilenet_float_100', base_url=base_url)
     assert list(cache.iterdir()) == []
 
@@ -155,7 +162,8 @@ def test_404_names_url_places_looked_and_the_fix(model_server, cache, monkeypatc
     with pytest.raises(ModelNotFoundError) as caught:
         resolve_model('mobilenet_quant2_100', base_url=base_url)
     message = str(caught.value)
-    assert f'{base_url}/savedmodel/posenet/mobilenet/quant2/100/model-stride16.json: HTTP 404' in message
+    assert (f'{base_url}/savedmodel/posenet/mobilenet/quant2/100/model-stride16.json: HTTP 404'
+            in message)
     assert f'$POSENET_MODELS={tmp_path / "mine"} has no folder mobilenet_quant2_100' in message
     assert str(cache / 'mobilenet_quant2_100') in message
     assert 'set POSENET_MODELS' in message
@@ -166,7 +174,8 @@ def test_offline_and_download_disabled(cache):
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(('127.0.0.1', 0))
         port = probe.getsockname()[1]
-    with pytest.raises(ModelNotFoundError, match=rf'127\.0\.0\.1:{port}/.*model-stride16\.json: .*refused'):
+    with pytest.raises(ModelNotFoundError,
+                       match=rf'127\.0\.0\.1:{port}/.*model-stride16\.json: .*refused'):
         resolve_model('mobilenet_quant2_075', base_url=f'http://127.0.0.1:{port}')
     with pytest.raises(ModelNotFoundError, match='downloading was disabled'):
         resolve_model('mobilenet_quant2_075', download=False)

@@ -1,4 +1,5 @@
-"""Our MobileNetV1 against Google's own converted graphs, and every backend against each other.
+"""
+Our MobileNetV1 against Google's own converted graphs, and every backend against each other.
 
 The independent check: the tfjs graph JSON (a TF GraphDef in protobuf-JSON) is imported into
 TensorFlow with its Const nodes filled and the stride-8 `dilations` attribute fixed to
@@ -9,20 +10,20 @@ from __future__ import annotations
 import json
 import re
 
-import numpy as np
-import pytest
-import tensorflow as tf
 from google.protobuf import json_format
+import numpy as np
 from PIL import Image
-
 from posenet_ros.engine import load_weights
 from posenet_ros.engine.mobilenet import output_strided_layers
 from posenet_ros.engine.network import BACKENDS, PoseNetwork
 from posenet_ros.engine.preprocess import compute_padding, pad_resize_normalize, padding_vector
 from posenet_ros.engine.weights import canonical_name
+import pytest
+import tensorflow as tf
 
 GRAPH_OUTPUTS = ('MobilenetV1/heatmap_2/BiasAdd:0', 'MobilenetV1/offset_2/BiasAdd:0',
-                 'MobilenetV1/displacement_fwd_2/BiasAdd:0', 'MobilenetV1/displacement_bwd_2/BiasAdd:0')
+                 'MobilenetV1/displacement_fwd_2/BiasAdd:0',
+                 'MobilenetV1/displacement_bwd_2/BiasAdd:0')
 FIELDS = ('heatmap_scores', 'offsets', 'displacements_fwd', 'displacements_bwd')
 
 
@@ -47,12 +48,17 @@ def graph_layer_plan(document) -> list[tuple[int, int]]:
 
 
 def import_published_graph(document, weights):
-    """Google's converted graph as a TF function: Const nodes filled from our loaded weights
-    (by their published names), dilations [a, b, 1, 1] rewritten to [1, a, b, 1]."""
+    """
+    Return Google's converted graph as a TF function.
+
+    Const nodes are filled from our loaded weights (by their published names), dilations
+    [a, b, 1, 1] rewritten to [1, a, b, 1].
+    """
     graph_def = json_format.ParseDict(document['modelTopology'], tf.compat.v1.GraphDef())
     for node in graph_def.node:
         if node.op == 'Const':
-            node.attr['value'].tensor.CopyFrom(tf.make_tensor_proto(weights[canonical_name(node.name)]))
+            value = weights[canonical_name(node.name)]
+            node.attr['value'].tensor.CopyFrom(tf.make_tensor_proto(value))
         if 'dilations' in node.attr:
             values = list(node.attr['dilations'].list.i)
             if values[2:] == [1, 1] and values[:2] != [1, 1]:
@@ -95,8 +101,8 @@ def test_network_equals_the_imported_tfjs_graph(models_path, data_path, folder, 
     padding = compute_padding(image.shape[0], image.shape[1], *input_hw)
     inputs = pad_resize_normalize(tf.constant(image), tf.constant(padding_vector(padding)),
                                   tf.constant(input_hw, tf.int32))
-    published = [t.numpy()[0] for t in import_published_graph(graph_json(models_path, folder, stride),
-                                                               weights)(inputs)]
+    graph = import_published_graph(graph_json(models_path, folder, stride), weights)
+    published = [t.numpy()[0] for t in graph(inputs)]
     published[0] = tf.sigmoid(published[0]).numpy()
     network = PoseNetwork(weights, backend='function', device='cpu')
     outputs, used_padding, _ = network.run(image, *input_hw, stride)
@@ -112,7 +118,7 @@ def test_network_equals_the_imported_tfjs_graph(models_path, data_path, folder, 
 
 
 def test_shipped_stride8_dilation_bug_is_not_reproduced(models_path, data_path):
-    """tfjs as shipped dilates the stride-8 depthwise convs by (r, 1); we use (r, r), as trained."""
+    """Our stride-8 depthwise convs dilate by (r, r), as trained; tfjs as shipped uses (r, 1)."""
     weights = load_weights(models_path / 'mobilenet_quant2_075')
     document = graph_json(models_path, 'mobilenet_quant2_075', 8)
     graph_def_nodes = document['modelTopology']['node']
@@ -145,14 +151,15 @@ def test_all_backends_agree_across_strides_and_sizes(models_path, data_path):
             expected = results['eager'][case]
             for field in FIELDS:
                 diff = np.abs(getattr(got, field) - getattr(expected, field)).max()
-                assert diff <= 1e-4 * max(1.0, np.abs(getattr(expected, field)).max()), (backend, case, field)
+                assert diff <= 1e-4 * max(1.0, np.abs(getattr(expected, field)).max()), (
+                    backend, case, field)
 
 
 def test_bad_arguments_are_explained(models_path):
     weights = load_weights(models_path / 'mobilenet_quant2_050')
-    with pytest.raises(ValueError, match="backend must be one of"):
+    with pytest.raises(ValueError, match='backend must be one of'):
         PoseNetwork(weights, backend='onnx')
-    with pytest.raises(ValueError, match="device must be one of"):
+    with pytest.raises(ValueError, match='device must be one of'):
         PoseNetwork(weights, device='tpu')
     if not tf.config.list_physical_devices('GPU'):
         with pytest.raises(ValueError, match='TensorFlow sees no GPU'):
@@ -164,7 +171,8 @@ def test_bad_arguments_are_explained(models_path):
         network.run(image, 257, 250, 16)
     with pytest.raises(ValueError, match='32 needs multiplier'):
         network.run(image, 257, 257, 32)
-    for bad, reason in ((image.astype(np.float32), 'uint8'), (image[..., 0], r'\(height, width, 3\)'),
+    for bad, reason in ((image.astype(np.float32), 'uint8'),
+                        (image[..., 0], r'\(height, width, 3\)'),
                         (np.zeros((10, 10, 4), np.uint8), r'\(height, width, 3\)'),
                         (np.zeros((0, 10, 3), np.uint8), 'empty'), (image.tolist(), 'numpy')):
         with pytest.raises(ValueError, match=reason):
@@ -203,8 +211,11 @@ def test_tflite_cache_is_bounded_in_bytes(models_path, data_path, monkeypatch):
 
 
 def test_prepare_in_another_thread_does_not_stall_run(models_path, data_path, monkeypatch):
-    """While a new size converts in a background thread, frames of a built size are served;
-    two threads asking for the same new size build it once."""
+    """
+    While a new size converts in a background thread, frames of a built size are served.
+
+    Two threads asking for the same new size build it once.
+    """
     import threading
     network = PoseNetwork(load_weights(models_path / 'mobilenet_quant2_050'), backend='tflite')
     image = photo(data_path, 'bus.jpg')

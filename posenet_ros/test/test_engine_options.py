@@ -1,14 +1,15 @@
-"""The options beyond the original PoseNet (EstimateConfig's match_aspect_ratio, flip_test,
-refine_keypoints, pose_score_keypoints): off by default, each doing what it promises on real
-photos (on COCO together: posenet_tools/test/test_accuracy_study.py)."""
+"""
+The options beyond the original PoseNet: off by default, each doing what it promises.
+
+EstimateConfig's match_aspect_ratio, flip_test, refine_keypoints, pose_score_keypoints, on
+real photos (on COCO together: posenet_tools/test/test_accuracy_study.py).
+"""
 from __future__ import annotations
 
 import dataclasses
 
 import cv2
 import numpy as np
-import pytest
-
 from posenet_ros.engine import EstimateConfig, PoseEstimator
 from posenet_ros.engine.config import input_size_for_image, is_valid_input_size
 from posenet_ros.engine.decode_multi import decode_multiple_poses
@@ -18,8 +19,9 @@ from posenet_ros.engine.parts import PART_NAMES
 from posenet_ros.engine.refine import refine_keypoints
 from posenet_ros.engine.rescoring import rescore_poses
 from posenet_ros.engine.results_json import (config_record, estimate_config_from_record,
-                                              read_results, result_record)
+                                             read_results, result_record)
 from posenet_tools.parity import compare_results
+import pytest
 
 MODEL = 'mobilenet_quant2_075'
 REFERENCE = f'{MODEL}_s16_r353x481_multi_demo.json'
@@ -36,7 +38,7 @@ def estimator(models_path):
 
 @pytest.fixture(scope='module')
 def crowd_photo(data_path):
-    """A real 640x428 COCO photo of several people."""
+    """Return a real 640x428 COCO photo of several people."""
     return load_image_rgb(data_path / 'coco_kpts' / 'images' / '000000350679.jpg')
 
 
@@ -46,7 +48,7 @@ def people_photo(data_path):
 
 
 def mirror_pose(coords: np.ndarray, width: int) -> np.ndarray:
-    """A pose's (17, 2) keypoints as seen in the image mirrored left-right."""
+    """Return a pose's (17, 2) keypoints as seen in the image mirrored left-right."""
     mirrored = coords[MIRRORED_PARTS].copy()
     mirrored[:, 0] = (width - 1) - mirrored[:, 0]
     return mirrored
@@ -87,8 +89,12 @@ def test_config_check_rejects_bad_option_values():
 # -- flip test -----------------------------------------------------------------------------
 
 def test_flip_test_gives_mirrored_poses_on_a_mirrored_image(estimator, crowd_photo):
-    """With the flip test the estimate is mirror-symmetric: the mirrored photo's people are the
-    photo's people mirrored (left and right parts swapped). Plain PoseNet is not."""
+    """
+    With the flip test the estimate is mirror-symmetric.
+
+    The mirrored photo's people are the photo's people mirrored (left and right parts swapped).
+    Plain PoseNet is not.
+    """
     # The photo at the input size, so that preprocessing is only a normalisation and the
     # mirrored photo is exactly the mirrored network input.
     photo = cv2.resize(crowd_photo, (481, 353), interpolation=cv2.INTER_AREA)
@@ -96,8 +102,12 @@ def test_flip_test_gives_mirrored_poses_on_a_mirrored_image(estimator, crowd_pho
     width = photo.shape[1]
 
     def largest_deviations(config):
-        """(px, pose score, keypoint score): how far the mirrored photo's poses are from the
-        photo's poses mirrored, each pose matched to the nearest (their order may differ)."""
+        """
+        Return how far the mirrored photo's poses are from the photo's poses mirrored.
+
+        As (px, pose score, keypoint score), each pose matched to the nearest (their order may
+        differ).
+        """
         poses = estimator.estimate(photo, config).poses
         mirrored = estimator.estimate(mirrored_photo, config).poses
         assert len(poses) >= 3 and mirrored
@@ -159,7 +169,7 @@ def test_refinement_moves_keypoints_locally_and_keeps_everything_else(estimator,
 
 
 def test_pose_score_of_all_keypoints_is_the_originals(estimator, crowd_photo):
-    """k = 17 with claims reproduces PoseNet's score; fewer keypoints only raise it."""
+    """Scoring k = 17 keypoints with claims reproduces PoseNet's score; fewer only raise it."""
     outputs, _, _ = estimator.infer(crowd_photo, DEMO)
     poses = decode_multiple_poses(outputs.heatmap_scores, outputs.offsets,
                                   outputs.displacements_fwd, outputs.displacements_bwd, 16, 10,

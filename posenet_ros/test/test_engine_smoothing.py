@@ -1,15 +1,18 @@
-"""One-Euro smoothing of tracked keypoints: the filter's own rules, then jitter on a still photo
-streamed with noise and lag on people walking (real estimator, synthetic_people sequences)."""
+"""
+One-Euro smoothing of tracked keypoints: the filter's own rules, then jitter and lag.
+
+Jitter on a still photo streamed with noise and lag on people walking (real estimator,
+synthetic_people sequences).
+"""
 from __future__ import annotations
 
 import math
 
 import numpy as np
-import pytest
-from synthetic_people import coco_photo, estimate_config, estimated_sequence, estimator
-
 from posenet_ros.engine.smoothing import OneEuroConfig, OneEuroSmoother, smoothing_factor
 from posenet_ros.engine.tracking import PoseTracker, TrackerConfig
+import pytest
+from synthetic_people import coco_photo, estimate_config, estimated_sequence, estimator
 
 pytestmark = pytest.mark.filterwarnings('ignore:__array__ implementation:DeprecationWarning')
 
@@ -23,8 +26,12 @@ def test_first_value_passes_then_a_still_signal_stays_put():
 
 
 def test_at_rest_it_is_cutoff_low_pass():
-    """beta = 0: one step of dt moves a fraction 1 / (1 + tau / dt) towards the new value,
-    tau = 1 / (2 pi min_cutoff)."""
+    """
+    With beta = 0 the filter is a low-pass of the minimum cutoff.
+
+    One step of dt moves a fraction 1 / (1 + tau / dt) towards the new value,
+    tau = 1 / (2 pi min_cutoff).
+    """
     smoother = OneEuroSmoother(OneEuroConfig(min_cutoff=2.0, beta=0.0))
     valid = np.ones((1, 17), bool)
     smoother.smooth([3], np.zeros((1, 17, 3)), valid, 0.0)
@@ -48,8 +55,11 @@ def test_tracks_never_mix_and_a_new_track_starts_fresh():
 
 
 def test_missing_keypoints_leave_their_state_untouched():
-    """A keypoint missing (NaN or not valid) in a frame comes out missing; the next time it is
-    seen it is filtered exactly as if that frame had never been."""
+    """
+    A keypoint missing (NaN or not valid) in a frame comes out missing.
+
+    The next time it is seen it is filtered exactly as if that frame had never been.
+    """
     rng = np.random.default_rng(0)
     series = rng.normal(100.0, 3.0, (8, 1, 17, 2))
     stamps = np.arange(8) * 0.05
@@ -81,8 +91,8 @@ def test_untracked_people_pass_through_and_old_tracks_are_forgotten():
 
 
 @pytest.mark.parametrize('changes, message', [
-    (dict(min_cutoff=0.0), 'min_cutoff'), (dict(beta=-1.0), 'beta'),
-    (dict(d_cutoff=float('inf')), 'd_cutoff'), (dict(forget_after=0.0), 'forget_after'),
+    ({'min_cutoff': 0.0}, 'min_cutoff'), ({'beta': -1.0}, 'beta'),
+    ({'d_cutoff': float('inf')}, 'd_cutoff'), ({'forget_after': 0.0}, 'forget_after'),
 ])
 def test_bad_parameters_are_refused_with_a_reason(changes, message):
     with pytest.raises(ValueError, match=message):
@@ -104,8 +114,11 @@ def smooth_track(poses_per_frame, stamps, config=OneEuroConfig()):
 
 @pytest.mark.filterwarnings('ignore:Degrees of freedom:RuntimeWarning')  # keypoints never seen
 def test_jitter_of_a_still_person_is_reduced(models_path, data_path):
-    """A still photo streamed at 30 Hz with sensor noise: the keypoints' frame-to-frame jitter
-    (median over keypoints of the standard deviation of position) at least halves."""
+    """
+    A still photo streamed at 30 Hz with sensor noise: the keypoints' jitter at least halves.
+
+    Jitter: frame to frame, the median over keypoints of the standard deviation of position.
+    """
     image = coco_photo(data_path, 139)
     rng = np.random.default_rng(3)
     model, config = estimator(models_path), estimate_config()
@@ -127,8 +140,12 @@ def test_jitter_of_a_still_person_is_reduced(models_path, data_path):
 
 
 def test_lag_on_walking_people_stays_small(models_path, data_path):
-    """People walking at 110-120 px/s, 10 Hz: smoothed keypoints trail the truth along the
-    direction of motion by at most 4 px on average, and are no further from it than raw."""
+    """
+    Smoothed keypoints of people walking trail the truth by at most 4 px on average.
+
+    People walking at 110-120 px/s, 10 Hz: smoothed keypoints trail the truth along the
+    direction of motion by at most 4 px on average, and are no further from it than raw.
+    """
     frames, poses = estimated_sequence(models_path, data_path, 'crossing')
     results = smooth_track(poses, [f.stamp for f in frames])
     lags, raw_errors, smoothed_errors = [], [], []

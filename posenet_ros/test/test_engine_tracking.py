@@ -1,14 +1,17 @@
-"""PoseTracker: persistent ids, on hand-made poses and on sequences of known truth run through the
-real estimator (people cut from COCO photos walking, crossing, hiding and leaving; see
-synthetic_people.walking_sequence), scored with motmetrics (IDF1, MOTA, identity switches)."""
+"""
+PoseTracker: persistent ids, on hand-made poses and on sequences of known truth.
+
+The sequences are run through the real estimator (people cut from COCO photos walking,
+crossing, hiding and leaving; see synthetic_people.walking_sequence), scored with motmetrics
+(IDF1, MOTA, identity switches).
+"""
 from __future__ import annotations
 
 import numpy as np
+from posenet_ros.engine.tracking import (box_areas, COCO_SIGMAS, pose_similarity, PoseTracker,
+                                         TrackerConfig)
 import pytest
 from synthetic_people import estimated_sequence, tracking_metrics
-
-from posenet_ros.engine.tracking import (COCO_SIGMAS, PoseTracker, TrackerConfig, box_areas,
-                                         pose_similarity)
 
 # pycocotools decodes masks through an __array__ without NumPy 2's copy keyword.
 pytestmark = pytest.mark.filterwarnings('ignore:__array__ implementation:DeprecationWarning')
@@ -50,8 +53,12 @@ def test_order_of_poses_does_not_matter():
 
 
 def test_a_track_coasts_through_dropped_frames_within_max_age():
-    """Time-based: after 0.8 s without frames (dropped), a person who kept walking is matched at
-    the predicted place; a person unseen for longer than max_age gets a new id."""
+    """
+    Prediction is time-based: a track coasts through dropped frames up to max_age.
+
+    After 0.8 s without frames (dropped), a person who kept walking is matched at the predicted
+    place; a person unseen for longer than max_age gets a new id.
+    """
     tracker = PoseTracker(TrackerConfig(min_hits=1, max_age=1.0))
     for i in range(4):
         ids = tracker.update(*frame((100 + 150 * 0.1 * i, 400)), 0.1 * i)
@@ -63,8 +70,12 @@ def test_a_track_coasts_through_dropped_frames_within_max_age():
 
 
 def test_people_crossing_keep_their_ids_while_one_is_hidden():
-    """Two people walk through each other; the one behind is not detected for 3 frames where
-    they overlap. Motion prediction brings each back to its own track."""
+    """
+    Two people walk through each other and keep their ids.
+
+    The one behind is not detected for 3 frames where they overlap. Motion prediction brings
+    each back to its own track.
+    """
     tracker = PoseTracker(TrackerConfig(min_hits=2))
     history = []
     for i in range(30):
@@ -107,12 +118,12 @@ def test_time_going_backwards_is_refused_with_a_reason():
 
 
 @pytest.mark.parametrize('changes, message', [
-    (dict(min_hits=0), 'min_hits'), (dict(min_hits=1.5), 'min_hits'),
-    (dict(max_age=0.0), 'max_age'), (dict(max_age=float('nan')), 'max_age'),
-    (dict(min_similarity=0.0), 'min_similarity'), (dict(min_similarity=1.5), 'min_similarity'),
-    (dict(min_keypoint_score=-0.1), 'min_keypoint_score'),
-    (dict(velocity_time_constant=0.0), 'velocity_time_constant'),
-    (dict(sigma_scale=0.0), 'sigma_scale'), (dict(sigma_scale=float('inf')), 'sigma_scale'),
+    ({'min_hits': 0}, 'min_hits'), ({'min_hits': 1.5}, 'min_hits'),
+    ({'max_age': 0.0}, 'max_age'), ({'max_age': float('nan')}, 'max_age'),
+    ({'min_similarity': 0.0}, 'min_similarity'), ({'min_similarity': 1.5}, 'min_similarity'),
+    ({'min_keypoint_score': -0.1}, 'min_keypoint_score'),
+    ({'velocity_time_constant': 0.0}, 'velocity_time_constant'),
+    ({'sigma_scale': 0.0}, 'sigma_scale'), ({'sigma_scale': float('inf')}, 'sigma_scale'),
 ])
 def test_bad_parameters_are_refused_with_a_reason(changes, message):
     with pytest.raises(ValueError, match=message):
@@ -120,8 +131,11 @@ def test_bad_parameters_are_refused_with_a_reason(changes, message):
 
 
 def test_similarity_is_cocos_oks():
-    """One keypoint off by d: OKS term exp(-d^2 / (2 s^2 (2 sigma)^2)), the rest 1; s^2 the
-    larger of the two keypoint-box areas."""
+    """
+    One keypoint off by d: OKS term exp(-d^2 / (2 s^2 (2 sigma)^2)), the rest 1.
+
+    s^2 is the larger of the two keypoint-box areas.
+    """
     coords, _ = frame((100, 400))
     moved = coords.copy()
     moved[0, 9, 0] += 12.0  # left wrist
@@ -170,8 +184,12 @@ def test_crossing_people_keep_their_identities(models_path, data_path):
 
 
 def test_leaving_hiding_and_coming_back(models_path, data_path):
-    """One person leaves the picture and comes back 2 s later (a new id: that is one switch,
-    nothing tells it is the same person), another is hidden for a moment behind a third."""
+    """
+    One person leaves and comes back, another is hidden for a moment behind a third.
+
+    The one leaving comes back 2 s later (a new id: that is one switch, nothing tells it is the
+    same person).
+    """
     metrics = sequence_metrics(models_path, data_path, 'leave_and_return')
     assert metrics['num_switches'] <= 1
     assert metrics['ids_issued'] <= 4
@@ -180,8 +198,12 @@ def test_leaving_hiding_and_coming_back(models_path, data_path):
 
 
 def test_small_people_walking_close_together(models_path, data_path):
-    """Four people 130-150 px tall, two pairs crossing and one overtaking another 40 px away:
-    the hardest case here (at one moment three overlap)."""
+    """
+    Four small people walking close together: the hardest case here.
+
+    Four people 130-150 px tall, two pairs crossing and one overtaking another 40 px away (at one
+    moment three overlap).
+    """
     metrics = sequence_metrics(models_path, data_path, 'small_crowd')
     assert metrics['num_switches'] <= 1
     assert metrics['ids_issued'] <= 5
@@ -189,8 +211,11 @@ def test_small_people_walking_close_together(models_path, data_path):
 
 
 def test_changing_input_sizes_and_dropped_frames(models_path, data_path):
-    """Input size alternating between 353x481 and 257x353 frame by frame, and a third of the
-    frames dropped at random (time-based prediction bridges the gaps)."""
+    """
+    Input size alternating frame by frame, and a third of the frames dropped at random.
+
+    Sizes 353x481 and 257x353; time-based prediction bridges the gaps.
+    """
     keep = np.random.default_rng(5).random(41) >= 1 / 3
     keep[:3] = True
     metrics = sequence_metrics(models_path, data_path, 'crossing',

@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
+import shutil
 
 import numpy as np
-import pytest
-
 from posenet_ros.engine import load_weights
-from posenet_ros.engine.weights import (CANONICAL_NAMES, WeightsError, canonical_name,
-                                        expected_shapes)
+from posenet_ros.engine.weights import (canonical_name, CANONICAL_NAMES, expected_shapes,
+                                        WeightsError)
+import pytest
 
 MULTIPLIER_OF = {
     'mobilenet_float_050': 0.5, 'mobilenet_quant2_050': 0.5, 'mobilenet_quant2_075': 0.75,
@@ -19,7 +18,11 @@ MULTIPLIER_OF = {
 
 
 def linked_copy(source: Path, target: Path) -> Path:
-    """A folder of symlinks to `source`'s files, to damage or rename without touching them."""
+    """
+    Make a folder of symlinks to `source`'s files.
+
+    To damage or rename without touching them.
+    """
     target.mkdir(parents=True)
     for item in source.iterdir():
         (target / item.name).symlink_to(item)
@@ -48,11 +51,16 @@ def test_every_published_set_loads_with_its_multiplier_and_shapes(models_path, f
 
 
 def test_uint16_graph_model_dequantizes_to_the_float_checkpoint(models_path):
-    """quant2 0.75 and the float32 0.75 checkpoint are the same network: every dequantized
-    value lies within half a quantization step (plus float32 rounding) of the float one."""
+    """
+    The uint16 graph model quant2 0.75 and the float32 0.75 checkpoint are the same network.
+
+    Every dequantized value lies within half a quantization step (plus float32 rounding) of the
+    float one.
+    """
     quantized = load_weights(models_path / 'mobilenet_quant2_075')
     reference = load_weights(models_path / 'mobilenet_v1_075_weights')
-    manifest = json.loads((models_path / 'mobilenet_quant2_075' / 'model-stride16.json').read_text())
+    manifest_path = models_path / 'mobilenet_quant2_075' / 'model-stride16.json'
+    manifest = json.loads(manifest_path.read_text())
     checked = 0
     for spec in manifest['weightsManifest'][0]['weights']:
         name = canonical_name(spec['name'])
@@ -77,7 +85,8 @@ def test_101_is_told_from_100_by_folder_name_or_argument(models_path, tmp_path):
     assert load_weights(source).multiplier == 1.0
     assert load_weights(source, multiplier=1.01).multiplier == 1.01
     assert load_weights(linked_copy(source, tmp_path / 'mobilenet_v1_101')).multiplier == 1.01
-    with pytest.raises(WeightsError, match='MobileNetV1 1.00 weights.*not the requested multiplier 0.75'):
+    with pytest.raises(WeightsError,
+                       match='MobileNetV1 1.00 weights.*not the requested multiplier 0.75'):
         load_weights(source, multiplier=0.75)
     with pytest.raises(WeightsError, match='multiplier must be one of'):
         load_weights(source, multiplier=0.6)
@@ -87,8 +96,9 @@ def test_truncated_shard_names_the_file_and_the_byte_counts(models_path, tmp_pat
     folder = linked_copy(models_path / 'mobilenet_quant2_050', tmp_path / 'm')
     shard = real_copy(folder, 'group1-shard1of1.bin')
     shard.write_bytes(shard.read_bytes()[:-10])
-    with pytest.raises(WeightsError, match=r'group1-shard1of1\.bin: \d+ bytes, but model-stride16\.json '
-                                           r'describes \d+ bytes'):
+    with pytest.raises(WeightsError,
+                       match=r'group1-shard1of1\.bin: \d+ bytes, but model-stride16\.json '
+                             r'describes \d+ bytes'):
         load_weights(folder)
 
 
@@ -125,8 +135,9 @@ def test_checkpoint_shape_mismatch_and_wrong_size_are_named(models_path, tmp_pat
     manifest.write_text(json.dumps(document))
     data = real_copy(folder, 'MobilenetV1_Conv2d_5_pointwise_weights')
     data.write_bytes(data.read_bytes() + b'\0\0\0\0')
-    with pytest.raises(WeightsError, match=r'MobilenetV1_Conv2d_5_pointwise_weights: 147460 bytes, '
-                                           r'but manifest\.json gives shape \[1, 1, 192, 192\]'):
+    with pytest.raises(WeightsError,
+                       match=r'MobilenetV1_Conv2d_5_pointwise_weights: 147460 bytes, '
+                             r'but manifest\.json gives shape \[1, 1, 192, 192\]'):
         load_weights(folder)
 
 

@@ -1,4 +1,5 @@
-"""launch/camera.launch.py run for real, with a stand-in for the v4l2_camera driver.
+"""
+launch/camera.launch.py run for real, with a stand-in for the v4l2_camera driver.
 
 The driver (C++, apt) is not here; a package named v4l2_camera whose v4l2_camera_node streams a
 photo on image_raw (posenet_image_publisher) takes its place, so the launch file's own wiring is
@@ -13,13 +14,12 @@ from __future__ import annotations
 import re
 import time
 
+from node_support import DomainClaim
+from posenet_msgs.msg import PoseArray
 import pytest
 import rclpy
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-
-from node_support import DomainClaim
-from posenet_msgs.msg import PoseArray
-from ros_tools_support import GroupProcess, assert_clean_output, require_ros_tools, tool_env
+from ros_tools_support import assert_clean_output, GroupProcess, require_ros_tools, tool_env
 
 pytestmark = pytest.mark.dds
 
@@ -30,7 +30,11 @@ NAMESPACE = 'front'
 
 @pytest.fixture
 def stand_in_camera(tmp_path):
-    """An ament prefix holding a `v4l2_camera` package whose node streams a photo to image_raw."""
+    """
+    Return an ament prefix holding a stand-in `v4l2_camera` package.
+
+    Its node streams a photo to image_raw.
+    """
     prefix = tmp_path / 'stand_in'
     index = prefix / 'share' / 'ament_index' / 'resource_index' / 'packages'
     index.mkdir(parents=True)

@@ -1,4 +1,5 @@
-"""What the launch files and configuration files refer to exists, is installed and agrees.
+"""
+What the launch files and configuration files refer to exists, is installed and agrees.
 
 Here the launch files are read as Python source (no launch needed); they are run for real by
 test_launch_posenet.py, test_launch_camera.py and test_launch_readme_commands.py.
@@ -9,11 +10,10 @@ import ast
 import fnmatch
 from pathlib import Path
 
+from posenet_ros.ros.markers import JOINTS_NAMESPACE, SKELETON_NAMESPACE
+from posenet_ros.ros.parameters import LIVE, live_settings, PARAMETERS
 import pytest
 import yaml
-
-from posenet_ros.ros.markers import JOINTS_NAMESPACE, SKELETON_NAMESPACE
-from posenet_ros.ros.parameters import LIVE, PARAMETERS, live_settings
 
 PACKAGE = Path(__file__).resolve().parents[1]
 LAUNCH_FILES = sorted((PACKAGE / 'launch').glob('*.launch.py'))
@@ -30,12 +30,13 @@ def console_scripts() -> set[str]:
         if isinstance(node, ast.Dict):
             for key, value in zip(node.keys, node.values):
                 if isinstance(key, ast.Constant) and key.value == 'console_scripts':
-                    scripts |= {ast.literal_eval(item).split('=')[0].strip() for item in value.elts}
+                    scripts |= {ast.literal_eval(item).split('=')[0].strip()
+                                for item in value.elts}
     return scripts
 
 
 def installed_globs() -> list[str]:
-    """The glob patterns of setup.py's data_files."""
+    """Return the glob patterns of setup.py's data_files."""
     return [ast.literal_eval(node.args[0]) for node in ast.walk(setup_py())
             if isinstance(node, ast.Call) and getattr(node.func, 'id', '') == 'glob']
 
@@ -129,5 +130,6 @@ def test_the_interface_doc_lists_every_parameter_with_its_default():
             shown = 'true' if default else 'false'
         else:
             shown = '""' if default == '' else str(default)
-        assert f'`{shown}`' in rows[spec.name], f'{spec.name}: default {shown} not in {rows[spec.name]}'
+        assert f'`{shown}`' in rows[spec.name], (
+            f'{spec.name}: default {shown} not in {rows[spec.name]}')
         assert ('read-only' in rows[spec.name]) == spec.read_only, spec.name

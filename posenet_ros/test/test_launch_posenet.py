@@ -1,4 +1,5 @@
-"""posenet.launch.py run by launch_testing: namespace, remapped input and output, params file.
+"""
+posenet.launch.py run by launch_testing: namespace, remapped input and output, params file.
 
 posenet.launch.py is included with every argument a user sets (`namespace`, `image`, `poses`,
 `params_file`); `posenet_image_publisher` streams a photo into the remapped input. The poses
@@ -10,33 +11,32 @@ from ../shared/ros2_overlay. Run it with pytest (launch_testing's plugin) or `la
 """
 from __future__ import annotations
 
+from pathlib import Path
 import tempfile
 import time
 import unittest
-from pathlib import Path
-
-import yaml
 
 from ros_tools_support import require_ros_tools
+import yaml
 
 require_ros_tools(executables=())
 
+# The imports below need the ROS tools: they come after the guard, out of the sorted order.
+from ament_index_python.packages import get_package_share_directory  # noqa: E402, I100
+from conftest import models_dir  # noqa: E402
 import launch  # noqa: E402
+from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
 import launch_ros.actions  # noqa: E402
 import launch_testing.actions  # noqa: E402
 import launch_testing.asserts  # noqa: E402
+from node_support import DomainClaim  # noqa: E402
+from posenet_msgs.msg import PoseArray  # noqa: E402
 import pytest  # noqa: E402
-import rclpy  # noqa: E402
-from ament_index_python.packages import get_package_share_directory  # noqa: E402
-from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
 from rcl_interfaces.srv import GetParameters  # noqa: E402
+import rclpy  # noqa: E402
 from rclpy.parameter import parameter_value_to_python  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from visualization_msgs.msg import MarkerArray  # noqa: E402
-
-from conftest import models_dir  # noqa: E402
-from node_support import DomainClaim  # noqa: E402
-from posenet_msgs.msg import PoseArray  # noqa: E402
 
 pytestmark = pytest.mark.dds  # starts nodes and talks to them over DDS
 

@@ -1,4 +1,5 @@
-"""README's "Running it on a robot" commands, run exactly as written there, from the checkout.
+"""
+README's "Running it on a robot" commands, run exactly as written there, from the checkout.
 
 Every command of that section that needs neither a camera driver nor RViz: `ros2 run` with the
 remapped input and the params file, `ros2 param set`, `ros2 topic echo /poses` and `ros2 launch`.
@@ -17,15 +18,13 @@ import re
 import signal
 import time
 
+from node_support import DomainClaim, load_rgb, PoseNetClient
+from posenet_ros.ros.image_conversion import rgb_to_image_msg
 import pytest
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from ros_tools_support import (assert_clean_output, GroupProcess, REPO, require_ros_tools,
+                               run_tool, stop_ros2_daemon, tool_env)
 from sensor_msgs.msg import Image
-
-from node_support import DomainClaim, PoseNetClient, load_rgb
-from posenet_ros.ros.image_conversion import rgb_to_image_msg
-from ros_tools_support import (
-    REPO, GroupProcess, assert_clean_output, require_ros_tools, run_tool, stop_ros2_daemon,
-    tool_env)
 
 pytestmark = pytest.mark.dds
 
@@ -36,21 +35,25 @@ CAMERA_TOPIC = '/camera/image_raw'
 
 
 def readme_commands() -> list[str]:
-    """The command lines of README's "Running it on a robot", as written (comments stripped)."""
+    """
+    Return the command lines of README's "Running it on a robot", as written.
+
+    Comments stripped.
+    """
     section = README.split('## Running it on a robot')[1].split('\n## ')[0]
     block = section.split('```bash')[1].split('```')[0]
     return [line.split('  #')[0].strip() for line in block.splitlines() if line.strip()]
 
 
 def readme_command(start: str) -> str:
-    """The README's one command line beginning with `start`."""
+    """Return the README's one command line beginning with `start`."""
     (line,) = [line for line in readme_commands() if line.startswith(start)]
     return line
 
 
 @pytest.fixture(scope='module')
 def frame(data_path) -> Image:
-    """A 640x480 camera frame of one person."""
+    """Return a 640x480 camera frame of one person."""
     import cv2
     rgb = cv2.resize(load_rgb(data_path / 'smoke' / 'skimage_astronaut.jpg'), (640, 480))
     return rgb_to_image_msg(rgb, encoding='bgr8')
@@ -197,8 +200,12 @@ def test_ctrl_c_stops_ros2_launch_while_frames_flow_with_exit_code_0(claim, fram
 
 
 def test_ros2_lifecycle_as_the_readme_says(claim, frame, models_path, tmp_path):
-    """autostart:=false, then `ros2 lifecycle set` configure and activate, /diagnostics echoed,
-    and Ctrl-C: exactly the README's lines."""
+    """
+    The README's lifecycle lines, exactly as written, work.
+
+    autostart:=false, then `ros2 lifecycle set` configure and activate, /diagnostics echoed,
+    and Ctrl-C.
+    """
     env = tool_env(claim.domain_id, models_path)
     command = readme_command('ros2 launch posenet_ros posenet.launch.py image:=/camera/image_raw '
                              'autostart:=false')
@@ -227,7 +234,7 @@ def test_ros2_lifecycle_as_the_readme_says(claim, frame, models_path, tmp_path):
         assert len(answer.poses) == 1
         echo = GroupProcess(readme_command('ros2 topic echo /diagnostics'), env,
                             tmp_path / 'ros2_topic_echo_diagnostics.log')
-        assert echo.wait_for_log('name: \'posenet_node: lifecycle\'', 60.0) or \
+        assert echo.wait_for_log("name: 'posenet_node: lifecycle'", 60.0) or \
             echo.wait_for_log('posenet_node: lifecycle', 1.0), echo.log()[-2000:]
         assert 'active' in echo.log()
     finally:

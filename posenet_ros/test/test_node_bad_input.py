@@ -1,4 +1,5 @@
-"""posenet_node keeps serving through bad frames and bursts, and stops cleanly on Ctrl-C.
+"""
+posenet_node keeps serving through bad frames and bursts, and stops cleanly on Ctrl-C.
 
 Each bad frame must give one log line naming the topic and the cause, no PoseArray, and leave
 the node answering the next good frame. The last test stops the node as a user does.
@@ -9,11 +10,10 @@ import array
 import signal
 import time
 
-import pytest
-from sensor_msgs.msg import Image
-
 from node_support import diagnostic_values, load_rgb, running_node
 from posenet_ros.ros.image_conversion import rgb_to_image_msg
+import pytest
+from sensor_msgs.msg import Image
 
 pytestmark = pytest.mark.dds  # starts nodes and talks to them over DDS
 
@@ -21,7 +21,7 @@ PHOTO = 'coco_kpts/images/000000005802.jpg'  # 640x479
 
 
 def raw(encoding='rgb8', width=8, height=8, step=None, size=None) -> Image:
-    """An Image with the given header and `size` bytes of data (default: step * height)."""
+    """Return an Image with the given header and `size` bytes of data (default: step * height)."""
     step = width * 3 if step is None else step
     size = step * height if size is None else size
     return Image(encoding=encoding, width=width, height=height, step=step,
@@ -94,7 +94,8 @@ def test_a_burst_far_above_the_processing_rate_keeps_only_the_newest(ros, good):
     burst = [client.send(good) for _ in range(60)]  # back to back: far faster than inference
     answer = client.exchange(good)
     answered = [frame_id for frame_id in burst if client.answer_to(frame_id) is not None]
-    assert len(answered) < len(burst) / 2, f'{len(answered)} of {len(burst)} burst frames processed'
+    assert len(answered) < len(burst) / 2, (
+        f'{len(answered)} of {len(burst)} burst frames processed')
     # What was processed came in order, and the frame after the burst is answered.
     positions = [burst.index(frame_id) for frame_id in answered]
     assert positions == sorted(positions)

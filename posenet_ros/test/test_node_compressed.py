@@ -1,4 +1,5 @@
-"""posenet_node with use_compressed: JPEG and PNG frames on image/compressed, default QoS.
+"""
+posenet_node with use_compressed: JPEG and PNG frames on image/compressed, default QoS.
 
 The node runs with the default (sensor-data, best-effort) subscription; frames are re-sent when
 one is lost, as a camera's next frame would replace it.
@@ -8,14 +9,13 @@ from __future__ import annotations
 import signal
 
 import cv2
+from node_support import assert_same_poses, load_rgb, running_node
 import numpy as np
+from posenet_ros.engine.config import EstimateConfig
+from posenet_ros.engine.estimator import PoseEstimator
 import pytest
 from rclpy.qos import ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage
-
-from node_support import assert_same_poses, load_rgb, running_node
-from posenet_ros.engine.config import EstimateConfig
-from posenet_ros.engine.estimator import PoseEstimator
 
 pytestmark = pytest.mark.dds  # starts nodes and talks to them over DDS
 
@@ -33,7 +33,7 @@ def compressed(rgb: np.ndarray, extension: str, fmt: str) -> CompressedImage:
 
 
 def decoded(message: CompressedImage) -> np.ndarray:
-    """The pixels the node gets out of the message (OpenCV's decoder)."""
+    """Return the pixels the node gets out of the message (OpenCV's decoder)."""
     bgr = cv2.imdecode(np.frombuffer(bytes(message.data), np.uint8), cv2.IMREAD_COLOR)
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
@@ -89,7 +89,8 @@ def test_corrupt_compressed_data_is_logged_and_the_node_goes_on(ros, rgb, data, 
 
 def test_the_default_subscription_is_best_effort_on_image_compressed(ros):
     node, client = ros
-    (subscription,) = [info for info in client.node.get_subscriptions_info_by_topic('/image/compressed')
+    infos = client.node.get_subscriptions_info_by_topic('/image/compressed')
+    (subscription,) = [info for info in infos
                        if info.node_name == 'posenet_node']
     assert subscription.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT
     assert subscription.topic_type == 'sensor_msgs/msg/CompressedImage'

@@ -1,4 +1,5 @@
-"""posenet_node says at start, once, whether it can use cv_bridge and if not why.
+"""
+posenet_node says at start, once, whether it can use cv_bridge and if not why.
 
 On a system ROS 2 with a venv, an apt cv_bridge built for NumPy 1 / OpenCV 4 meets NumPy 2 /
 OpenCV 5 and is refused by the start-up probe: the user must read that in the log, once, not
@@ -6,10 +7,9 @@ find it out from a skipped frame (docs/ros_interface.md).
 """
 from __future__ import annotations
 
-import pytest
-
 from node_support import DomainClaim, NodeProcess
 from posenet_ros.ros.image_conversion import cv_bridge_status
+import pytest
 
 pytestmark = pytest.mark.dds
 

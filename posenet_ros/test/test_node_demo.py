@@ -1,4 +1,5 @@
-"""The README's main job: `posenet_demo` streams a photo into posenet_node over ROS 2.
+"""
+The README's main job: `posenet_demo` streams a photo into posenet_node over ROS 2.
 
 Two real nodes in their own processes (posenet_image_publisher, posenet_node), a line per
 frame, annotated frames saved, both stopped cleanly, exit code 0 by itself.
@@ -11,10 +12,9 @@ import shutil
 import subprocess
 import sys
 
-import pytest
-from PIL import Image
-
 from node_support import DomainClaim
+from PIL import Image
+import pytest
 
 pytestmark = pytest.mark.dds  # starts nodes and talks to them over DDS
 

@@ -1,19 +1,19 @@
-"""posenet_node over DDS: real photos in, the engine's poses out, visualization on demand.
+"""
+posenet_node over DDS: real photos in, the engine's poses out, visualization on demand.
 
 The node runs as its own process (the installed `posenet_node`), as a user runs it; what it
 publishes is compared with `PoseEstimator` run here on the same pixels and settings.
 """
 from __future__ import annotations
 
-import numpy as np
-import pytest
-from rclpy.qos import ReliabilityPolicy
-
 from node_support import assert_same_poses, load_rgb, running_node
+import numpy as np
 from posenet_ros.engine.config import EstimateConfig
 from posenet_ros.engine.estimator import PoseEstimator
 from posenet_ros.ros.image_conversion import image_to_rgb, rgb_to_image_msg
 from posenet_ros.ros.markers import JOINTS_NAMESPACE, SKELETON_NAMESPACE
+import pytest
+from rclpy.qos import ReliabilityPolicy
 
 pytestmark = pytest.mark.dds  # starts nodes and talks to them over DDS
 

@@ -1,4 +1,5 @@
-"""posenet_node as a managed node: lifecycle transitions over DDS, and its /diagnostics.
+"""
+posenet_node as a managed node: lifecycle transitions over DDS, and its /diagnostics.
 
 The node starts with autostart false, as under a lifecycle manager, and is driven through its
 change_state service exactly as `ros2 lifecycle set` does.
@@ -11,14 +12,13 @@ import subprocess
 import sys
 import time
 
-import pytest
 from diagnostic_msgs.msg import DiagnosticStatus
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
-
-from node_support import (
-    NODE_NAME, DomainClaim, NodeProcess, PoseNetClient, diagnostic_values, load_rgb)
+from node_support import (diagnostic_values, DomainClaim, load_rgb, NODE_NAME, NodeProcess,
+                          PoseNetClient)
 from posenet_ros.ros.image_conversion import rgb_to_image_msg
+import pytest
 
 pytestmark = pytest.mark.dds
 
@@ -47,9 +47,13 @@ class Lifecycle:
 
 
 def rss_mb(pid: int, field: str = 'RssAnon') -> float:
-    """Resident memory of a process, MB. RssAnon: its own heap and stacks, without the pages of
+    """
+    Resident memory of a process, MB.
+
+    RssAnon: its own heap and stacks, without the pages of
     the shared libraries it has run (file-backed, dropped by the kernel when memory is short,
-    and more of them resident the more of TensorFlow has run)."""
+    and more of them resident the more of TensorFlow has run).
+    """
     with open(f'/proc/{pid}/status') as status:
         for line in status:
             if line.startswith(f'{field}:'):
@@ -58,8 +62,12 @@ def rss_mb(pid: int, field: str = 'RssAnon') -> float:
 
 
 def engine_import_mb() -> float:
-    """What importing the engine (TensorFlow, LiteRT) adds to a process's RSS: libraries a
-    process cannot unload, so configure's first run leaves them behind after cleanup."""
+    """
+    Return what importing the engine (TensorFlow, LiteRT) adds to a process's RSS.
+
+    Libraries a process cannot unload, so configure's first run leaves them behind after
+    cleanup.
+    """
     script = ('import os\n'
               'def rss():\n'
               '    return [int(l.split()[1]) for l in open("/proc/self/status")'
@@ -86,7 +94,7 @@ def rgb(data_path):
 
 @pytest.fixture
 def managed(tmp_path):
-    """A node started with autostart false, and a client with its lifecycle services."""
+    """Yield a node started with autostart false, and a client with its lifecycle services."""
     started = []
 
     def start(parameters):

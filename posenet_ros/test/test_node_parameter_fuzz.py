@@ -1,4 +1,5 @@
-"""Fuzzing posenet_node's set_parameters while a camera streams at 30 Hz.
+"""
+Fuzzing posenet_node's set_parameters while a camera streams at 30 Hz.
 
 Random requests (known and unknown names, every parameter type and invalid type numbers, values
 in and far out of range, one to three parameters at once, through set_parameters and
@@ -11,17 +12,16 @@ from __future__ import annotations
 import threading
 import time
 
-import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, HealthCheck, settings
 from hypothesis import strategies as st
+from node_support import load_rgb, NODE_NAME, running_node
+from posenet_ros.ros.image_conversion import rgb_to_image_msg
+from posenet_ros.ros.parameters import LIVE, SPECS
+import pytest
 from rcl_interfaces.msg import Parameter as ParameterMsg
 from rcl_interfaces.msg import ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters, SetParametersAtomically
 from rclpy.parameter import parameter_value_to_python
-
-from node_support import NODE_NAME, load_rgb, running_node
-from posenet_ros.ros.image_conversion import rgb_to_image_msg
-from posenet_ros.ros.parameters import LIVE, SPECS
 
 pytestmark = pytest.mark.dds
 
@@ -141,7 +141,7 @@ def test_every_request_is_answered_and_the_next_frame_too(ros, good, request):
             assert result.reason, 'a refusal says why'
             if not atomic_duplicate(entries, entry):
                 assert now == before[entry.name] or (now != now and before[entry.name]
-                                                      != before[entry.name])
+                                                     != before[entry.name])
     assert node.running(), node.log()[-3000:]
     deadline = time.monotonic() + 60.0
     start = len(client.poses)
@@ -151,5 +151,5 @@ def test_every_request_is_answered_and_the_next_frame_too(ros, good, request):
 
 
 def atomic_duplicate(entries, entry) -> bool:
-    """The same name more than once in one request: only the last value counts."""
+    """Tell whether the name comes more than once in the request (only the last value counts)."""
     return sum(other.name == entry.name for other in entries) > 1

@@ -1,4 +1,5 @@
-"""posenet_node's parameters, changed while it runs through its set_parameters service.
+"""
+posenet_node's parameters, changed while it runs through its set_parameters service.
 
 Every accepted change must show in the very next frame (checked against the engine run offline
 with the same settings), except those that need a network built for a new input size or stride:
@@ -9,16 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 
+from node_support import (assert_same_poses, exchange_until_same, load_rgb, NETWORK_SETTINGS,
+                          running_node)
 import numpy as np
-import pytest
-
-from node_support import (
-    NETWORK_SETTINGS, assert_same_poses, exchange_until_same, load_rgb, running_node)
 from posenet_ros.engine.config import EstimateConfig
 from posenet_ros.engine.estimator import PoseEstimator
 from posenet_ros.ros.image_conversion import rgb_to_image_msg
 from posenet_ros.ros.markers import JOINTS_NAMESPACE
 from posenet_ros.ros.parameters import LIVE, SPECS
+import pytest
 
 pytestmark = pytest.mark.dds  # starts nodes and talks to them over DDS
 
@@ -168,13 +168,16 @@ def test_visualization_parameters(ros, rgb):
         def visualization_of(frame_id, wait_s=5.0):
             client.spin_until(lambda: any(m.markers and m.markers[0].header.frame_id == frame_id
                                           for m in client.markers)
-                              and any(i.header.frame_id == frame_id for i in client.images), wait_s)
-            markers = [m for m in client.markers if m.markers and m.markers[0].header.frame_id == frame_id]
+                              and any(i.header.frame_id == frame_id for i in client.images),
+                              wait_s)
+            markers = [m for m in client.markers
+                       if m.markers and m.markers[0].header.frame_id == frame_id]
             images = [i for i in client.images if i.header.frame_id == frame_id]
             return markers, images
 
         def joint_markers(markers):
-            return [m for m in markers[0].markers if m.ns == JOINTS_NAMESPACE and m.action == m.ADD]
+            return [m for m in markers[0].markers
+                    if m.ns == JOINTS_NAMESPACE and m.action == m.ADD]
 
         # min_keypoint_score 0 draws all 17 joints of every pose; marker_pixel_size scales them.
         (a, b) = client.set_parameters(min_keypoint_score=0.0, marker_pixel_size=0.01)
@@ -188,7 +191,8 @@ def test_visualization_parameters(ros, rgb):
             pose = answer.poses[marker.id]
             assert len(marker.points) == 17
             np.testing.assert_allclose([(p.x, p.y) for p in marker.points],
-                                       [(k.x * 0.01, k.y * 0.01) for k in pose.keypoints], rtol=1e-5)
+                                       [(k.x * 0.01, k.y * 0.01) for k in pose.keypoints],
+                                       rtol=1e-5)
 
         # A high min_keypoint_score draws only the confident joints.
         (reply,) = client.set_parameters(min_keypoint_score=0.9)

@@ -1,4 +1,5 @@
-"""posenet_node refuses to start on a bad setup with one clear line and exit code 1.
+"""
+posenet_node refuses to start on a bad setup with one clear line and exit code 1.
 
 Each case is a real `posenet_node` process, as a user starts it; they run side by side.
 """
@@ -9,9 +10,8 @@ import signal
 import subprocess
 import time
 
-import pytest
-
 from node_support import DomainClaim, node_command
+import pytest
 
 pytestmark = pytest.mark.dds  # starts nodes and talks to them over DDS
 

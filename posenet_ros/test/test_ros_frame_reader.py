@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import time
 
+from node_support import DomainClaim
+from posenet_ros.ros.frame_reader import DirectSubscription, NewestFrameReader
 import pytest
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Header
-
-from node_support import DomainClaim
-from posenet_ros.ros.frame_reader import DirectSubscription, NewestFrameReader
 
 pytestmark = pytest.mark.dds  # starts nodes and talks to them over DDS
 
@@ -19,7 +18,7 @@ RELIABLE = ReliabilityPolicy.RELIABLE
 
 @pytest.fixture
 def nodes():
-    """A publishing node and a reading node in one private domain, with their own context."""
+    """Yield a publishing node and a reading node in one private domain, with their context."""
     claim = DomainClaim('frame_reader')
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=claim.domain_id)
@@ -58,7 +57,8 @@ def take_within(reader, timeout_s: float = 5.0):
 @pytest.mark.parametrize('depth', [1, 10])
 def test_only_the_newest_frame_is_returned_and_the_rest_counted(nodes, depth):
     publisher_node, reader_node = nodes
-    publisher = publisher_node.create_publisher(Header, 'image', QoSProfile(depth=10, reliability=RELIABLE))
+    qos = QoSProfile(depth=10, reliability=RELIABLE)
+    publisher = publisher_node.create_publisher(Header, 'image', qos)
     reader = NewestFrameReader(reader_node, Header, 'image',
                                QoSProfile(depth=depth, reliability=RELIABLE,
                                           history=HistoryPolicy.KEEP_LAST))
@@ -78,8 +78,9 @@ def test_only_the_newest_frame_is_returned_and_the_rest_counted(nodes, depth):
 
 def test_an_executor_spinning_the_node_does_not_take_the_frames(nodes):
     publisher_node, reader_node = nodes
-    publisher = publisher_node.create_publisher(Header, 'image', QoSProfile(depth=10, reliability=RELIABLE))
-    reader = DirectSubscription(reader_node, Header, 'image', QoSProfile(depth=10, reliability=RELIABLE))
+    qos = QoSProfile(depth=10, reliability=RELIABLE)
+    publisher = publisher_node.create_publisher(Header, 'image', qos)
+    reader = DirectSubscription(reader_node, Header, 'image', qos)
     connected(publisher, reader.subscription)
     executor = SingleThreadedExecutor(context=reader_node.context)
     executor.add_node(reader_node)

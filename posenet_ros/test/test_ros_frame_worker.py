@@ -6,7 +6,7 @@ import threading
 import time
 
 from posenet_ros.ros.frame_worker import FrameWorker
-from posenet_ros.ros.rate_limited_log import RateLimitedLog, cause_of
+from posenet_ros.ros.rate_limited_log import cause_of, RateLimitedLog
 
 
 class QueueReader:

@@ -1,4 +1,5 @@
-"""Image / CompressedImage -> RGB: every supported encoding of a real photo, padding, bad input.
+"""
+Image / CompressedImage -> RGB: every supported encoding of a real photo, padding, bad input.
 
 The raw bytes of each encoding are built here independently of the code under test (NumPy
 slicing for Bayer mosaics, the BT.601 video-range equations for YUV 4:2:2 byte packing), so a
@@ -14,14 +15,13 @@ import uuid
 
 import cv2
 import numpy as np
-import pytest
 from PIL import Image as PilImage
+from posenet_ros.ros.image_conversion import (compressed_to_rgb, cv_bridge_status, image_to_rgb,
+                                              ImageConversionError, MAX_IMAGE_SIDE,
+                                              rgb_to_image_msg, SUPPORTED_ENCODINGS)
+import pytest
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
-
-from posenet_ros.ros.image_conversion import (
-    MAX_IMAGE_SIDE, SUPPORTED_ENCODINGS, ImageConversionError, compressed_to_rgb,
-    cv_bridge_status, image_to_rgb, rgb_to_image_msg)
 
 PATCHES = {'red': ((200, 30, 30), 0), 'green': ((30, 190, 30), 1), 'blue': ((40, 40, 210), 2)}
 PATCH = 24  # side of each flat colour patch, pixels
@@ -29,7 +29,11 @@ PATCH = 24  # side of each flat colour patch, pixels
 
 @pytest.fixture(scope='module')
 def photo(data_path) -> np.ndarray:
-    """A real COCO photo (RGB), cropped to an even width, with three flat colour patches."""
+    """
+    Return a real COCO photo in RGB, cropped to an even width.
+
+    With three flat colour patches.
+    """
     bgr = cv2.imread(str(data_path / 'smoke' / 'coco_val2017_000000005001.jpg'))
     assert bgr is not None
     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)[:239, :318].copy()  # odd height, even width
@@ -53,7 +57,11 @@ def widen16(values8: np.ndarray, seed: int = 0) -> np.ndarray:
 
 
 def bayer_mosaic(rgb: np.ndarray, pattern: str) -> np.ndarray:
-    """The raw sensor image of a colour filter array whose top-left 2x2 cell is `pattern`."""
+    """
+    Return the raw sensor image of a colour filter array.
+
+    Its top-left 2x2 cell is `pattern`.
+    """
     channel = {'r': 0, 'g': 1, 'b': 2}
     raw = np.empty(rgb.shape[:2], dtype=rgb.dtype)
     for cell, letter in enumerate(pattern):
@@ -77,7 +85,11 @@ def yuv422_bytes(rgb: np.ndarray, order: str) -> np.ndarray:
 
 
 def raw_image(encoding: str, pixels: np.ndarray, pad: int = 0, big_endian: bool = False) -> Image:
-    """An Image of `pixels` (H, W[, C], uint8 or uint16) with `pad` junk bytes after each row."""
+    """
+    Return an Image of `pixels` with `pad` junk bytes after each row.
+
+    `pixels`: (H, W[, C]), uint8 or uint16.
+    """
     height, width = pixels.shape[:2]
     if pixels.dtype == np.uint16:
         pixels = pixels.astype('>u2' if big_endian else '<u2')
@@ -246,22 +258,23 @@ def test_formats_whose_size_is_not_checked_are_refused(photo, extension, name):
 
 
 def bad_raw(**fields) -> Image:
-    base = dict(height=4, width=6, encoding='rgb8', step=18, data=bytes(72))
+    base = {'height': 4, 'width': 6, 'encoding': 'rgb8', 'step': 18, 'data': bytes(72)}
     base.update(fields)
     return Image(**base)
 
 
 @pytest.mark.parametrize('fields, cause', [
-    (dict(encoding='rgb32f'), r"unsupported encoding 'rgb32f'.*rgb8.*bayer_rggb8"),
-    (dict(width=0, step=0, data=b''), r'zero size: 0x4'),
-    (dict(height=0, data=b''), r'zero size: 6x0'),
-    (dict(width=MAX_IMAGE_SIDE + 1, step=3 * (MAX_IMAGE_SIDE + 1)), r'larger than MAX_IMAGE_SIDE'),
-    (dict(height=MAX_IMAGE_SIDE + 1), r'larger than MAX_IMAGE_SIDE'),
-    (dict(step=17), r'step 17 is smaller than width \* bytes per pixel = 6 \* 3 = 18'),
-    (dict(encoding='mono16', step=11), r'step 11 is smaller than .* = 6 \* 2 = 12'),
-    (dict(data=bytes(71)), r'data holds 71 bytes, fewer than step \* height = 18 \* 4 = 72'),
-    (dict(encoding='yuv422', width=5, step=10, data=bytes(40)), r'odd width \(5\)'),
-    (dict(encoding='bayer_rggb8', height=1, step=6, data=bytes(6)), r'at least 2x2'),
+    ({'encoding': 'rgb32f'}, r"unsupported encoding 'rgb32f'.*rgb8.*bayer_rggb8"),
+    ({'width': 0, 'step': 0, 'data': b''}, r'zero size: 0x4'),
+    ({'height': 0, 'data': b''}, r'zero size: 6x0'),
+    ({'width': MAX_IMAGE_SIDE + 1, 'step': 3 * (MAX_IMAGE_SIDE + 1)},
+     r'larger than MAX_IMAGE_SIDE'),
+    ({'height': MAX_IMAGE_SIDE + 1}, r'larger than MAX_IMAGE_SIDE'),
+    ({'step': 17}, r'step 17 is smaller than width \* bytes per pixel = 6 \* 3 = 18'),
+    ({'encoding': 'mono16', 'step': 11}, r'step 11 is smaller than .* = 6 \* 2 = 12'),
+    ({'data': bytes(71)}, r'data holds 71 bytes, fewer than step \* height = 18 \* 4 = 72'),
+    ({'encoding': 'yuv422', 'width': 5, 'step': 10, 'data': bytes(40)}, r'odd width \(5\)'),
+    ({'encoding': 'bayer_rggb8', 'height': 1, 'step': 6, 'data': bytes(6)}, r'at least 2x2'),
 ])
 def test_bad_raw_images_say_why(fields, cause):
     with pytest.raises(ImageConversionError, match=cause):
@@ -345,7 +358,11 @@ def bytes_per_pixel(encoding: str, pixels: np.ndarray) -> int:
 
 @pytest.fixture(scope='module')
 def bridge():
-    """A working ROS 2 cv_bridge; skipped without one (fails under POSENET_REQUIRE_SHARED=1)."""
+    """
+    Return a working ROS 2 cv_bridge; skip without one.
+
+    Fails under POSENET_REQUIRE_SHARED=1.
+    """
     works, reason = cv_bridge_status()
     if not works:
         message = (f'no working ROS 2 cv_bridge here ({reason}): scripts/setup.sh builds one from '
@@ -401,8 +418,12 @@ def test_big_endian_images_read_as_cv_bridge_reads_their_little_endian_twin(phot
 
 @pytest.mark.parametrize('encoding', sorted(set(SUPPORTED_ENCODINGS) - set(CV_BRIDGE_NAME)))
 def test_the_cv_bridge_path_hands_cv_bridge_clean_rows(photo, bridge, encoding):
-    """What an encoding we do not know goes through: padding that is not a whole number of pixels
-    and big-endian data are undone before cv_bridge sees them, so its result is right."""
+    """
+    An encoding we do not know reaches cv_bridge in clean rows, so its result is right.
+
+    Padding that is not a whole number of pixels and big-endian data are undone before
+    cv_bridge sees them.
+    """
     from posenet_ros.ros.image_conversion import _convert_with_cv_bridge
     pixels, _, _ = encode(encoding, photo)
     ours = image_to_rgb(raw_image(encoding, pixels))
@@ -428,8 +449,8 @@ def test_encodings_only_cv_bridge_knows_convert_as_cv_bridge_says(photo, bridge,
         [photo, photo[..., :1]], axis=2)
     pixels = np.squeeze(pixels.astype(dtype) * (257 if dtype == np.uint16 else 1))
     clean = raw_image(encoding, pixels)
-    variants = [raw_image(encoding, pixels, pad=1), raw_image(encoding, pixels, pad=7,
-                                                               big_endian=True)]
+    variants = [raw_image(encoding, pixels, pad=1),
+                raw_image(encoding, pixels, pad=7, big_endian=True)]
     try:
         expected = bridge.imgmsg_to_cv2(clean, desired_encoding='rgb8')
     except Exception as error:  # cv_bridge refuses it: so does the node, quoting cv_bridge
@@ -452,8 +473,12 @@ def test_without_cv_bridge_an_unknown_encoding_is_refused_with_the_list(photo):
 
 @pytest.mark.parametrize('encoding', ['rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8', 'mono16'])
 def test_published_images_are_what_cv_bridge_makes(photo, bridge, encoding):
-    """rgb_to_image_msg (poses/image) lays a message out as cv_bridge's cv2_to_imgmsg does, and
-    cv_bridge reads it back to the picture."""
+    """
+    Published images (poses/image) are laid out as cv_bridge's cv2_to_imgmsg does.
+
+    rgb_to_image_msg lays a message out as cv_bridge's cv2_to_imgmsg does, and cv_bridge reads
+    it back to the picture.
+    """
     header = Header(frame_id='camera_optical')
     ours = rgb_to_image_msg(photo, header, encoding)
     conversions = {'rgb8': None, 'bgr8': cv2.COLOR_RGB2BGR, 'rgba8': cv2.COLOR_RGB2RGBA,
@@ -472,8 +497,12 @@ def test_published_images_are_what_cv_bridge_makes(photo, bridge, encoding):
 
 
 def test_a_numpy_1_cv_bridge_is_refused_with_the_reason_and_no_noise(tmp_path):
-    """An apt cv_bridge (built for NumPy 1) in the venv's NumPy 2: its import makes NumPy print a
-    warning with a traceback and fail. The probe refuses it with one line and prints nothing."""
+    """
+    The probe refuses a cv_bridge built for NumPy 1 with one line and prints nothing.
+
+    An apt cv_bridge (built for NumPy 1) in the venv's NumPy 2: its import makes NumPy print a
+    warning with a traceback and fail.
+    """
     fake = tmp_path / 'cv_bridge'
     fake.mkdir()
     # What a module compiled against NumPy 1.x does on import: ask NumPy for its C API table.

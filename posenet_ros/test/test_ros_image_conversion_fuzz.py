@@ -1,5 +1,8 @@
-"""Fuzzing image conversion: whatever bytes a camera or a caller sends, the only exception is
-ImageConversionError, and memory stays bounded.
+"""
+Fuzzing image conversion: whatever bytes come, the only exception is ImageConversionError.
+
+Whatever bytes a camera or a caller sends, the only exception is ImageConversionError, and
+memory stays bounded.
 
 The corpus is built here from real photos (read by path from ../shared/data, encoded in every
 format accepted) and from synthetic bytes for the classes that broke the node before: a Radiance
@@ -13,16 +16,15 @@ from __future__ import annotations
 import resource
 
 import cv2
-import numpy as np
-import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from sensor_msgs.msg import CompressedImage, Image
-
 import hostile_images as hostile
-from posenet_ros.ros.image_conversion import (
-    MAX_DECODED_BYTES, MAX_IMAGE_SIDE, SUPPORTED_ENCODINGS, ImageConversionError,
-    compressed_to_rgb, image_to_rgb)
+from hypothesis import given, HealthCheck, settings
+from hypothesis import strategies as st
+import numpy as np
+from posenet_ros.ros.image_conversion import (compressed_to_rgb, image_to_rgb,
+                                              ImageConversionError, MAX_DECODED_BYTES,
+                                              MAX_IMAGE_SIDE, SUPPORTED_ENCODINGS)
+import pytest
+from sensor_msgs.msg import CompressedImage, Image
 
 PHOTOS = ('smoke/zidane.jpg', 'smoke/bus.jpg', 'coco_kpts/images/000000368212.jpg')
 FUZZ_SETTINGS = settings(max_examples=4000, deadline=None,

@@ -4,27 +4,26 @@ from __future__ import annotations
 import json
 import timeit
 
-import numpy as np
-import pytest
 from builtin_interfaces.msg import Time
+import numpy as np
+from posenet_ros.engine.drawing import track_color
+from posenet_ros.engine.parts import SKELETON
+from posenet_ros.engine.types import EstimateResult, Pose
+from posenet_ros.ros.markers import (DEFAULT_PIXEL_SIZE, JOINT_DIAMETER_M, JOINTS_NAMESPACE,
+                                     LABELS_NAMESPACE, PoseMarkerBuilder, SKELETON_NAMESPACE,
+                                     to_marker_array)
+from posenet_ros.ros.messages import to_pose_array
+import pytest
 from rclpy.serialization import deserialize_message, serialize_message
 from std_msgs.msg import Header
 from visualization_msgs.msg import Marker, MarkerArray
-
-from posenet_ros.engine.parts import SKELETON
-from posenet_ros.engine.types import EstimateResult, Pose
-from posenet_ros.engine.drawing import track_color
-from posenet_ros.ros.markers import (
-    DEFAULT_PIXEL_SIZE, JOINT_DIAMETER_M, JOINTS_NAMESPACE, LABELS_NAMESPACE, SKELETON_NAMESPACE,
-    PoseMarkerBuilder, to_marker_array)
-from posenet_ros.ros.messages import to_pose_array
 
 REFERENCE = 'smoke/mobilenet_quant2_075_s16_r353x481_multi_demo.json'
 
 
 @pytest.fixture(scope='module')
 def pose_arrays(reference_path) -> dict:
-    """PoseArrays of the original PoseNet's poses on the smoke photos, by photo name."""
+    """Return PoseArrays of the original PoseNet's poses on the smoke photos, by photo name."""
     document = json.loads((reference_path / REFERENCE).read_text())
     arrays = {}
     for record in document['results']:

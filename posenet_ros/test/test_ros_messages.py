@@ -1,25 +1,28 @@
-"""EstimateResult -> posenet_msgs/PoseArray, with the poses the original PoseNet found on photos."""
+"""EstimateResult -> posenet_msgs/PoseArray, with the original PoseNet's poses on photos."""
 from __future__ import annotations
 
 import json
 import sys
 import timeit
 
-import numpy as np
-import pytest
 from builtin_interfaces.msg import Time
+import numpy as np
 from posenet_msgs.msg import Keypoint, PoseArray
-from rclpy.serialization import deserialize_message, serialize_message
-from std_msgs.msg import Header
-
 from posenet_ros.engine.types import EstimateResult, Pose
 from posenet_ros.ros.messages import to_pose_array
+import pytest
+from rclpy.serialization import deserialize_message, serialize_message
+from std_msgs.msg import Header
 
 REFERENCE = 'smoke/mobilenet_quant2_075_s16_r353x481_multi_demo.json'
 
 
 def reference_results(reference_path) -> list[EstimateResult]:
-    """The original's multi-pose results on the smoke photos, as the estimator would return them."""
+    """
+    Return the original's multi-pose results on the smoke photos.
+
+    As the estimator would return them.
+    """
     document = json.loads((reference_path / REFERENCE).read_text())
     results = []
     for record in document['results']:
@@ -73,7 +76,7 @@ def test_min_pose_score_leaves_out_weak_poses(results, threshold):
         for pose_msg, pose in zip(msg.poses, kept):
             assert_pose_matches(pose_msg, pose)
     assert any(0 < len([p for p in r.poses if p.score >= threshold]) < len(r.poses)
-               for r in results), 'the threshold should split some image\'s poses'
+               for r in results), "the threshold should split some image's poses"
 
 
 def test_no_poses_gives_an_empty_array():

@@ -1,12 +1,13 @@
-"""scripts/setup.sh and the ROS 2 tools overlay: built when there, and a clear word when not.
+"""
+scripts/setup.sh and the ROS 2 tools overlay: built when there, and a clear word when not.
 
 Runs against this checkout's finished set-up, so each run takes the quick path (a second or so).
 """
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
+import subprocess
 
 import pytest
 

@@ -1,21 +1,23 @@
-"""The set-up, environment and test scripts behave as the README says.
+"""
+The set-up, environment and test scripts behave as the README says.
 
 They run against this checkout's existing set-up (a full install from scratch takes minutes:
 that is what `.ci/run` on a fresh clone does).
 """
 from __future__ import annotations
 
+from importlib import metadata
 import os
+from pathlib import Path
 import re
 import subprocess
-from importlib import metadata
-from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SET_UP = (REPO / '.setup-stamp').is_file() and (REPO / 'install' / 'local_setup.bash').is_file()
-needs_setup = pytest.mark.skipif(not SET_UP, reason='scripts/setup.sh has not run in this checkout')
+needs_setup = pytest.mark.skipif(not SET_UP,
+                                 reason='scripts/setup.sh has not run in this checkout')
 
 
 def bash(script: str, cwd: Path, env: dict | None = None, timeout: float = 300):
@@ -108,14 +110,16 @@ def test_test_sh_fails_when_no_test_runs(tmp_path):
 
 
 def test_requirements_are_pinned_to_what_is_installed():
-    installed_by_wheels = not (REPO / '.venv' / 'pyvenv.cfg').is_file() or 'true' not in re.findall(
-        r'include-system-site-packages *= *(\w+)', (REPO / '.venv' / 'pyvenv.cfg').read_text())
+    pyvenv_cfg = REPO / '.venv' / 'pyvenv.cfg'
+    installed_by_wheels = not pyvenv_cfg.is_file() or 'true' not in re.findall(
+        r'include-system-site-packages *= *(\w+)', pyvenv_cfg.read_text())
     for path in sorted((REPO / 'requirements').glob('*.txt')):
         for line in path.read_text().splitlines():
             if not line.strip() or line.startswith('#'):
                 continue
             name, _, version = line.partition('==')
-            assert version and re.fullmatch(r'[\w.+-]+', version), f'{path.name}: {line} is not pinned'
+            assert version and re.fullmatch(r'[\w.+-]+', version), (
+                f'{path.name}: {line} is not pinned')
             if installed_by_wheels or path.name != 'ros.txt':
                 try:
                     assert metadata.version(name) == version, f'{path.name}: {line}'

@@ -1,4 +1,5 @@
-"""accuracy_study: COCO keypoint AP and cost of each option beyond the original PoseNet.
+"""
+accuracy_study: COCO keypoint AP and cost of each option beyond the original PoseNet.
 
     posenet_accuracy_study [--quick] [--models M ...] [--out study.json]
                                                [--markdown study.md] [--annotations A.json]
@@ -20,14 +21,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from dataclasses import dataclass, field
 import os
+from pathlib import Path
 import sys
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
-
 from posenet_ros.engine.atomic_write import write_file_atomic
 from posenet_ros.engine.config import EstimateConfig, input_size_for_image
 from posenet_ros.engine.image_io import load_image_rgb
@@ -36,9 +36,9 @@ from posenet_ros.engine.resolution import parse_resolution, resolution_label
 from posenet_ros.engine.results_json import (
     config_record, result_record, results_document, write_json_atomic)
 from posenet_ros.engine.types import NetworkOutputs
-from posenet_tools.eval import (
-    EVAL_MAX_DETECTIONS, EVAL_NMS_RADIUS, EVAL_SCORE_THRESHOLD, annotated_images,
-    default_annotations, evaluate_results, load_annotations, original_ap)
+from posenet_tools.eval import (annotated_images, default_annotations, EVAL_MAX_DETECTIONS,
+                                EVAL_NMS_RADIUS, EVAL_SCORE_THRESHOLD, evaluate_results,
+                                load_annotations, original_ap)
 
 # The pose score the study recommends: the mean of the 5 best keypoint scores (section pose_score;
 # 4 to 6 are within noise of each other, 5 is the best on average over sizes and photo sets).
@@ -165,9 +165,9 @@ class Study:
             f'{w:g}' for w in weights)
         return self._score('multi_scale', model, config, label, results, times, sizes)
 
-
     def time_rows(self, rows: list[Row], repeats: int) -> None:
-        """Set `camera_ms`: median time per 640x480 frame.
+        """
+        Set `camera_ms`: median time per 640x480 frame.
 
         All rows of one model and stride take turns (so load from other processes spreads evenly
         over the configurations compared), after a warm-up that builds every interpreter they
@@ -209,8 +209,9 @@ def _resample_onto(outputs: NetworkOutputs, padding, size, target_padding, targe
     # A target cell's source-image point, in cells of this size's grid.
     src_y = np.clip((rows * target_scale_y - target_padding.top + padding.top) / scale_y / stride,
                     0, grid_h - 1)
-    src_x = np.clip((cols * target_scale_x - target_padding.left + padding.left) / scale_x / stride,
-                    0, grid_w - 1)
+    src_x = np.clip(
+        (cols * target_scale_x - target_padding.left + padding.left) / scale_x / stride,
+        0, grid_w - 1)
     y0, x0 = np.floor(src_y).astype(int), np.floor(src_x).astype(int)
     y1, x1 = np.minimum(y0 + 1, grid_h - 1), np.minimum(x0 + 1, grid_w - 1)
     fy, fx = (src_y - y0)[:, None, None], (src_x - x0)[None, :, None]
@@ -271,7 +272,7 @@ def options_section(study: Study, models, sizes, strides, option_names) -> list[
 
 
 def equal_pixels_section(study: Study, model: str) -> list[Row]:
-    """Fixed sizes vs the image's own aspect ratio at (nearly) the same number of pixels."""
+    """Compare fixed sizes with the image's own aspect ratio at (nearly) the same pixel count."""
     rows = []
     for stride, fixed, budget_of in ((16, ('353x481', '481x353', '417x417'), '353x481'),
                                      (16, ('481x641', '641x481', '545x545'), '481x641'),
@@ -321,7 +322,7 @@ def _ms(row: Row) -> str:
 
 
 def markdown(rows: list[Row]) -> str:
-    """The tables of docs/accuracy.md."""
+    """Return the tables of docs/accuracy.md."""
     out = []
     options = [r for r in rows if r.section == 'options']
     if options:
@@ -344,7 +345,7 @@ def markdown(rows: list[Row]) -> str:
             if originals:
                 out.append('\nThe original (tfjs 2.2.2 reference outputs) scores: ' + ', '.join(
                     f's{s} {res}: {ap:.3f}' for s, res, ap in originals) + '.')
-    for section, title in (('equal_pixels', 'Input size: fixed vs the image\'s aspect ratio'),
+    for section, title in (('equal_pixels', "Input size: fixed vs the image's aspect ratio"),
                            ('pose_score', 'Pose score: mean of the k best keypoint scores'),
                            ('multi_scale', 'Multi-scale: outputs of two input sizes averaged')):
         chosen = [r for r in rows if r.section == section]
@@ -363,7 +364,8 @@ def markdown(rows: list[Row]) -> str:
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog='posenet_accuracy_study', description='COCO AP and cost of the options beyond the original.')
+        prog='posenet_accuracy_study',
+        description='COCO AP and cost of the options beyond the original.')
     parser.add_argument('--annotations', type=Path, default=None,
                         help=f'COCO person-keypoints file (default {default_annotations()})')
     parser.add_argument('--models', nargs='+', default=list(MODELS))

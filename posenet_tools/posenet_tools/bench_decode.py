@@ -1,4 +1,5 @@
-"""How long pose decoding takes, on real network outputs of a real photo (no inference timed).
+"""
+How long pose decoding takes, on real network outputs of a real photo (no inference timed).
 
     posenet_bench_decode                      # crowd photo, 353x481, s16
     posenet_bench_decode --photo me.jpg --stride 8 --repeat 2000
@@ -11,12 +12,11 @@ input at stride 16 within 2 ms.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
-
 from posenet_ros.engine.config import EstimateConfig
 from posenet_ros.engine.decode_multi import decode_multiple_poses, find_root_candidates
 from posenet_ros.engine.decode_single import decode_single_pose
@@ -33,7 +33,8 @@ CORAL_MODELS = {(353, 481): Path('tflite/posenet_mobilenet_v1_075_353_481_quant.
 
 
 def coral_outputs(models_dir: Path, image_rgb: np.ndarray, size=(353, 481)) -> NetworkOutputs:
-    """The Coral PoseNet's outputs (stride 16) for a photo stretched to `size` (h, w).
+    """
+    Return the Coral PoseNet's outputs (stride 16) for a photo stretched to `size` (h, w).
 
     Real network outputs without our network, e.g. to test or time decoders on their own. Its
     uint8 outputs make many heatmap scores tie.

@@ -1,4 +1,5 @@
-"""posenet_eval: COCO keypoint AP of PoseNet results, ours beside the original's.
+"""
+posenet_eval: COCO keypoint AP of PoseNet results, ours beside the original's.
 
 Two ways in:
 
@@ -17,21 +18,20 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+from dataclasses import asdict, dataclass
 import io
 import json
 import os
+from pathlib import Path
 import sys
 import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
-
 from posenet_ros.engine.config import BEYOND_ORIGINAL_FIELDS, EstimateConfig
 from posenet_ros.engine.image_io import InputReadError, load_image_rgb
+from posenet_ros.engine.resolution import parse_resolution, resolution_label
 from posenet_ros.engine.results_json import (
     config_record, read_results, result_record, results_document, write_json_atomic)
-from posenet_ros.engine.resolution import parse_resolution, resolution_label
 from posenet_tools.shared_data import models_dir, shared_dir
 
 # Multi-pose settings for accuracy: those of the library's camera demo, which the original's
@@ -91,7 +91,7 @@ def to_coco_detections(results: list[dict], image_ids=None) -> list[dict]:
 # -- scoring --------------------------------------------------------------------------------
 
 def load_annotations(path: Path | str):
-    """pycocotools COCO ground truth, without its chatter on stdout."""
+    """Load pycocotools COCO ground truth, without its chatter on stdout."""
     from pycocotools.coco import COCO
     path = Path(path)
     if not path.is_file():
@@ -105,7 +105,7 @@ def load_annotations(path: Path | str):
 
 
 def evaluate_detections(detections: list[dict], ground_truth) -> KeypointScores:
-    """COCOeval keypoint AP/AR over every image of the ground truth."""
+    """Run COCOeval: keypoint AP/AR over every image of the ground truth."""
     from pycocotools.cocoeval import COCOeval
     image_ids = sorted(ground_truth.getImgIds())
     wanted = set(image_ids)
@@ -137,7 +137,11 @@ def evaluate_results(data: dict, ground_truth) -> tuple[KeypointScores, list]:
 # -- the original's figures -----------------------------------------------------------------
 
 def _config_key(config: dict) -> tuple:
-    """What makes two runs comparable: model, stride, input size, decoding and its settings."""
+    """
+    Return what makes two runs comparable.
+
+    Model, stride, input size, decoding and its settings.
+    """
     res = config.get('res')
     if isinstance(res, dict):
         res = (int(res['height']), int(res['width']))
@@ -152,7 +156,7 @@ def _config_key(config: dict) -> tuple:
 
 
 def find_reference(config: dict, reference_dir: Path | str | None = None) -> Path | None:
-    """The stored output of the original with this configuration, if there is one."""
+    """Return the stored output of the original with this configuration, if there is one."""
     reference_dir = Path(reference_dir) if reference_dir else default_reference_dir()
     if not reference_dir.is_dir():
         return None
@@ -193,7 +197,7 @@ def annotated_images(ground_truth, images_dir: Path) -> list[tuple[int, Path]]:
 
 
 def beyond_original(config: EstimateConfig) -> dict:
-    """The options of `config` that differ from the original PoseNet's behaviour."""
+    """Return the options of `config` that differ from the original PoseNet's behaviour."""
     plain = EstimateConfig()
     return {name: getattr(config, name) for name in BEYOND_ORIGINAL_FIELDS
             if getattr(config, name) != getattr(plain, name)}
@@ -201,7 +205,8 @@ def beyond_original(config: EstimateConfig) -> dict:
 
 def run_estimator(estimator, config: EstimateConfig, images: list[tuple[int, Path]],
                   progress: bool = True) -> dict:
-    """Estimate poses on each photo; a results dict in the reference schema (times per call).
+    """
+    Estimate poses on each photo; a results dict in the reference schema (times per call).
 
     Options beyond the original that `config` turns on are recorded under config.options.
     """
@@ -225,7 +230,11 @@ def run_estimator(estimator, config: EstimateConfig, images: list[tuple[int, Pat
 # -- command line ---------------------------------------------------------------------------
 
 def _format_table(rows: list[tuple[str, KeypointScores, float | None]]) -> str:
-    """Plain-text table: one row per evaluated file or run, the original's AP in the last column."""
+    """
+    Return a plain-text table: one row per evaluated file or run.
+
+    The original's AP is in the last column.
+    """
     width = max([len('results')] + [len(name) for name, _, _ in rows])
     header = f"{'results':<{width}} " + ' '.join(f'{c:>6}' for c in KeypointScores.COLUMNS)
     header += f" {'dets':>5} {'orig AP':>8}"
@@ -355,9 +364,9 @@ def main(argv=None) -> int:
             else:
                 original = original_ap(data['config'], args.reference_dir, ground_truth)
             resolution = resolution_label(config.input_height, config.input_width)
-            label = (f"{estimator.model_name} s{config.output_stride} r{resolution} "
+            label = (f'{estimator.model_name} s{config.output_stride} r{resolution} '
                      f"{config.decoding}{' flip' if config.flip_horizontal else ''} "
-                     f"[{estimator.backend}]"
+                     f'[{estimator.backend}]'
                      + ''.join(f' {name}={value}' for name, value in
                                beyond_original(config).items()))
             rows.append((label, scores, original))

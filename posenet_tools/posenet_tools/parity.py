@@ -1,4 +1,5 @@
-"""Parity with the original: compare two results files, or re-run every reference configuration.
+"""
+Parity with the original: compare two results files, or re-run every reference configuration.
 
     posenet_parity OURS.json REF.json
     posenet_parity --all                 # 13 configurations x coco, smoke
@@ -15,18 +16,17 @@ comparison meets the target, 1 otherwise, 2 on bad input.
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass, field
 import os
+from pathlib import Path
 import sys
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
-
 from posenet_ros.engine.model_store import multiplier_from_model_name
-from posenet_ros.engine.results_json import (ResultsFormatError, config_record,
-                                             estimate_config_from_record, pose_arrays,
-                                             read_results, result_record, results_document,
+from posenet_ros.engine.results_json import (config_record, estimate_config_from_record,
+                                             pose_arrays, read_results, result_record,
+                                             results_document, ResultsFormatError,
                                              write_json_atomic)
 from posenet_tools.shared_data import models_dir, shared_dir
 
@@ -66,7 +66,7 @@ class ParityReport:
 
     def failures(self, min_share: float = MIN_SHARE_WITHIN,
                  max_score_diff: float = MAX_POSE_SCORE_DIFF) -> list[str]:
-        """What misses the parity target, one line each (empty when it is met)."""
+        """Return what misses the parity target, one line each (empty when it is met)."""
         problems = []
         if self.missing_ids:
             problems.append(f'{len(self.missing_ids)} reference images missing: '
@@ -103,8 +103,11 @@ class ParityReport:
 
 
 def _poses_in_order(ours: list, reference: list) -> bool:
-    """True when each of our poses is closest (mean keypoint distance) to the reference pose at
-    the same position in the list."""
+    """
+    Tell whether each of our poses is closest to the reference pose in the same position.
+
+    Closest in mean keypoint distance, position in the list.
+    """
     ours_xy = np.stack([pose_arrays(pose)[1] for pose in ours])
     ref_xy = np.stack([pose_arrays(pose)[1] for pose in reference])
     distance = np.linalg.norm(ours_xy[:, None] - ref_xy[None], axis=-1).mean(axis=-1)

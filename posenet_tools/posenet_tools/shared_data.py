@@ -1,4 +1,5 @@
-"""Where the shared data is: weights, photos, the original's outputs and its Node.js runner.
+"""
+Where the shared data is: weights, photos, the original's outputs and its Node.js runner.
 
 Nothing here looks at where the package is installed: the shared folder is $POSENET_SHARED,
 else `../shared` from the current folder (the layout of this project's checkout, run from its
@@ -23,6 +24,6 @@ def models_dir(shared: Path | None = None) -> Path:
 
 
 def tfjs_runner_dir() -> Path:
-    """The read-only folder with the original's runner (package.json, its lock, ref.js)."""
+    """Return the read-only folder with the original's runner (package.json, its lock, ref.js)."""
     default = shared_dir() / 'tools' / 'tfjs_ref'
     return Path(os.environ.get('POSENET_TFJS_RUNNER') or default).resolve()

@@ -1,4 +1,5 @@
-"""posenet_soak: posenet_node under a long hostile load, and what it costs it.
+"""
+posenet_soak: posenet_node under a long hostile load, and what it costs it.
 
 A camera at `--rate` Hz (640x480 bgr8, a real photo) for `--minutes`, with fuzzed frames mixed in
 (`--fuzz`, a fraction: malformed raw Images of random encodings, sizes, steps and bytes), a live
@@ -17,13 +18,12 @@ from __future__ import annotations
 import argparse
 import array
 import json
+from pathlib import Path
 import random
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
-
 from posenet_ros.engine.atomic_write import write_file_atomic
 from posenet_ros.engine.config import EstimateConfig
 from posenet_tools.shared_data import shared_dir
@@ -47,7 +47,11 @@ ENCODINGS = ('rgb8', 'bgr8', 'mono8', 'mono16', 'bgra8', 'yuv422', 'bayer_rggb8'
 
 
 def fuzzed_frame(rng: random.Random):
-    """A malformed (or merely odd) raw Image: random encoding, size, step, endianness, bytes."""
+    """
+    Return a malformed (or merely odd) raw Image.
+
+    Random encoding, size, step, endianness, bytes.
+    """
     from sensor_msgs.msg import Image
     width, height = rng.choice([0, 1, 3, 640, 9000]), rng.choice([0, 1, 2, 480, 9000])
     step = rng.choice([0, width, width * 3, width * 3 + 7, 2**31 - 1])
@@ -139,7 +143,7 @@ def soak(minutes: float, rate_hz: float, fuzz: float, model: str, log) -> dict:
         node.check_alive()
         rss_end = rss_mib(node.pid)
         arrivals = client.take_arrivals()
-        sent = {stamp: at for stamp, at in published}
+        sent = dict(published)
         ages = [(now_ns - stamp) / 1e6 for stamp, (_, now_ns) in arrivals.items() if stamp in sent]
         per_minute = []
         for begin, end in zip(minute_marks, minute_marks[1:] + [float('inf')]):

@@ -1,9 +1,11 @@
-"""Run the original tfjs-models PoseNet 2.2.2 (Node.js, wasm backend) beside ours, for timing.
+"""
+Run the original tfjs-models PoseNet 2.2.2 (Node.js, wasm backend) beside ours, for timing.
 
 The runner (`package.json`, `package-lock.json`, `ref.js`) lives in the shared folder
 (`<shared>/tools/tfjs_ref`; elsewhere: $POSENET_TFJS_RUNNER or `--runner`), which is read-only.
-Its three files are copied into a work folder outside the repository (default `~/.cache/posenet_ros/tfjs_ref`, or $POSENET_TFJS_REF_DIR) and
-`npm ci` installs the pinned packages there once. Photos are decoded with Pillow into the raw RGB
+Its three files are copied into a work folder outside the repository (default
+`~/.cache/posenet_ros/tfjs_ref`, or $POSENET_TFJS_REF_DIR) and `npm ci` installs the pinned
+packages there once. Photos are decoded with Pillow into the raw RGB
 + JSON sidecar pairs that `ref.js` reads, and the stride-8 graphs get their depthwise dilations
 rewritten to NHWC order so the original runs the network as trained (see the reference README).
 
@@ -14,21 +16,20 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+from dataclasses import dataclass, field
 import fcntl
 import hashlib
 import json
 import math
 import os
+from pathlib import Path
 import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
-
 from posenet_ros.engine import model_store
 from posenet_ros.engine.atomic_write import write_file_atomic
 from posenet_ros.engine.resolution import parse_resolution, resolution_label
@@ -58,7 +59,8 @@ def multiplier_from_model_name(name: str) -> float:
 
 
 def patch_dilations(model_json: dict) -> int:
-    """Rewrite depthwise `dilations` stored as [r, r, 1, 1] into NHWC [1, r, r, 1], in place.
+    """
+    Rewrite depthwise `dilations` stored as [r, r, 1, 1] into NHWC [1, r, r, 1], in place.
 
     tfjs-converter reads dilations[1] and dilations[2], so the shipped stride-8 graphs run
     those layers dilated in height only. Returns how many nodes were rewritten.
@@ -138,7 +140,8 @@ class TfjsReference:
                 'POSENET_SHARED to the shared folder')
         for tool in (self.node, self.npm):
             if shutil.which(tool) is None:
-                raise TfjsReferenceError(f'{tool!r} not found on PATH; install Node.js 18+ and npm')
+                raise TfjsReferenceError(
+                    f'{tool!r} not found on PATH; install Node.js 18+ and npm')
         with self._locked():
             for name in RUNNER_FILES:
                 source = (self.runner_dir / name).read_bytes()
@@ -183,7 +186,11 @@ class TfjsReference:
         return prepared
 
     def prepare_model(self, model_dir: Path | str, correct_dilations: bool = True) -> Path:
-        """A copy of a graph-model folder that ref.js can serve, stride-8 dilations corrected."""
+        """
+        Copy a graph-model folder to one that ref.js can serve.
+
+        Stride-8 dilations corrected.
+        """
         model_dir = Path(model_dir)
         graphs = sorted(model_dir.glob('model-stride*.json'))
         if not graphs:
@@ -226,7 +233,8 @@ class TfjsReference:
             repeat: int = 1, warmup: bool = True, multiplier: float | None = None,
             backend: str = 'wasm', correct_dilations: bool = True,
             timeout_s: float | None = None) -> TfjsRun:
-        """Time the original's estimate call on each photo `repeat` times.
+        """
+        Time the original's estimate call on each photo `repeat` times.
 
         With `warmup`, the first photo is run `repeat` extra times first (graph compilation,
         wasm start-up) and those runs are dropped, so `times_ms` holds len(images) * repeat

@@ -5,11 +5,10 @@ import json
 import shutil
 
 import numpy as np
-import pytest
-
 from posenet_ros.engine.resolution import parse_resolution
 from posenet_tools.bench import cli as bench
-from posenet_tools.tfjs_reference import TfjsReference, TfjsReferenceError, patch_dilations
+from posenet_tools.tfjs_reference import patch_dilations, TfjsReference, TfjsReferenceError
+import pytest
 
 
 def test_resolution_parsing():
@@ -34,13 +33,14 @@ def test_stride8_dilations_are_rewritten_to_nhwc(models_path):
     patched = _depthwise_dilations(graph)
     assert all(d[0] == 1 and d[3] == 1 for d in patched)
     assert [d[1] for d in patched] == [d[0] for d in shipped]
-    graph16 = json.loads((models_path / 'mobilenet_quant2_075' / 'model-stride16.json').read_text())
+    graph16_path = models_path / 'mobilenet_quant2_075' / 'model-stride16.json'
+    graph16 = json.loads(graph16_path.read_text())
     assert patch_dilations(graph16) == 0
 
 
 @pytest.fixture(scope='module')
 def tfjs_runner():
-    """The original, installed once into the cache (npm registry needed the first time)."""
+    """Return the original, installed once into the cache (npm registry needed the first time)."""
     if shutil.which('node') is None or shutil.which('npm') is None:
         pytest.skip('Node.js/npm not installed: the original cannot be run')
     runner = TfjsReference()

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from posenet_ros.engine.results_json import read_results
 from posenet_tools import eval as coco_eval
+import pytest
 
 # COCO keypoint AP of the original's outputs on annotations_val2017.json, as the reference's
 # README states them (multi-pose, max 10, score 0.1, NMS 30; stride 8 with dilations as trained).
@@ -37,7 +36,8 @@ def test_reproduces_the_originals_published_ap(name, reference_path, ground_trut
 
 
 def test_only_annotated_images_are_scored(reference_path, ground_truth):
-    data = read_results(reference_path / 'coco' / 'mobilenet_quant2_075_s16_r353x481_multi_demo.json')
+    data = read_results(
+        reference_path / 'coco' / 'mobilenet_quant2_075_s16_r353x481_multi_demo.json')
     annotated = set(ground_truth.getImgIds())
     assert len(data['results']) > len(annotated)  # the file covers train2017 photos too
     detections = coco_eval.to_coco_detections(data['results'], annotated)
@@ -45,11 +45,13 @@ def test_only_annotated_images_are_scored(reference_path, ground_truth):
     assert len(detections) == sum(len(r['poses']) for r in data['results'] if r['id'] in annotated)
     first = next(r for r in data['results'] if r['id'] in annotated and r['poses'])
     expected = [v for k in first['poses'][0]['keypoints'] for v in (k['x'], k['y'], k['score'])]
-    assert detections[[d['image_id'] for d in detections].index(first['id'])]['keypoints'] == expected
+    index = [d['image_id'] for d in detections].index(first['id'])
+    assert detections[index]['keypoints'] == expected
 
 
 def test_images_without_results_count_as_misses(reference_path, ground_truth, tmp_path, capsys):
-    data = read_results(reference_path / 'coco' / 'mobilenet_quant2_075_s16_r353x481_multi_demo.json')
+    data = read_results(
+        reference_path / 'coco' / 'mobilenet_quant2_075_s16_r353x481_multi_demo.json')
     full, _ = coco_eval.evaluate_results(data, ground_truth)
     kept = [r for r in data['results'] if r['id'] % 2 == 0]
     partial = tmp_path / 'partial.json'
@@ -64,12 +66,13 @@ def test_finds_the_stored_reference_for_each_configuration(reference_path):
     for path in sorted((reference_path / 'coco').glob('*.json')):
         config = json.loads(path.read_text())['config']
         assert coco_eval.find_reference(config, reference_path / 'coco') == path
-    config = json.loads(next((reference_path / 'coco').glob('*s16_r353x481*')).read_text())['config']
+    reference = next((reference_path / 'coco').glob('*s16_r353x481*'))
+    config = json.loads(reference.read_text())['config']
     assert coco_eval.find_reference({**config, 'nms': 25}, reference_path / 'coco') is None
 
 
 def test_cli_prints_ap_beside_the_original_and_writes_json(reference_path, annotations, tmp_path,
-                                                          capsys):
+                                                           capsys):
     name = 'mobilenet_quant2_075_s8_r353x481_multi_demo.json'
     out = tmp_path / 'scores.json'
     code = coco_eval.main(['--results', str(reference_path / 'coco' / name),
@@ -127,9 +130,13 @@ def test_run_scores_our_estimator_beside_the_original(models_path, annotations, 
 
 
 def test_options_beyond_the_original_are_scored_beside_it(models_path, annotations, monkeypatch,
-                                                         tmp_path, capsys):
-    """An input shaped like each photo (no padding, same pixel budget) scores above the original,
-    and the run records which options it used."""
+                                                          tmp_path, capsys):
+    """
+    An input shaped like each photo scores above the original and records its options.
+
+    An input shaped like each photo (no padding, same pixel budget) scores above the original,
+    and the run records which options it used.
+    """
     monkeypatch.setenv('POSENET_MODELS', str(models_path))
     report = tmp_path / 'scores.json'
     code = coco_eval.main(['--run', '--model', 'mobilenet_quant2_075', '--stride', '16',

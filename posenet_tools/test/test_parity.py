@@ -1,4 +1,5 @@
-"""Parity with the original tfjs PoseNet 2.2.2 on its reference outputs (a CI-sized sample).
+"""
+Parity with the original tfjs PoseNet 2.2.2 on its reference outputs (a CI-sized sample).
 
 Every reference configuration (13 per set: two models, strides 8 and 16, single, flipped
 single and two multi-person settings) is re-run on the first photos of the coco and smoke sets
@@ -9,11 +10,9 @@ from __future__ import annotations
 
 import copy
 
-import pytest
-
 from posenet_ros.engine.results_json import read_results
-from posenet_tools.parity import (IMAGE_SETS, EstimatorCache, compare_results, main,
-                                      rerun_reference)
+from posenet_tools.parity import compare_results, EstimatorCache, IMAGE_SETS, main, rerun_reference
+import pytest
 
 SAMPLE = {'coco': 10, 'smoke': 6}  # photos per reference file
 

@@ -1,4 +1,5 @@
-"""posenet_demo: PoseNet over ROS 2 end to end, with no camera and no launch system.
+"""
+posenet_demo: PoseNet over ROS 2 end to end, with no camera and no launch system.
 
 Starts two real nodes as their own processes, `posenet_image_publisher` (a photo or video played
 as a camera) and `posenet_node`, then listens to what the node publishes: a line per frame
@@ -14,6 +15,7 @@ exits 0 when all went well.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import re
 import shutil
 import signal
@@ -21,21 +23,19 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
+from posenet_msgs.msg import PoseArray
+from posenet_ros.engine.atomic_write import write_file_atomic
+from posenet_ros.ros.image_conversion import image_to_rgb, ImageConversionError
+from posenet_ros.ros.image_publisher import default_photo, positive_float
 import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
 from sensor_msgs.msg import Image
-
-from posenet_msgs.msg import PoseArray
-from posenet_ros.engine.atomic_write import write_file_atomic
-from posenet_ros.ros.image_conversion import ImageConversionError, image_to_rgb
-from posenet_ros.ros.image_publisher import default_photo, positive_float
 
 # TensorFlow's start-up notes, not meant for a user: left out of the node's output the demo shows.
 TF_CHATTER = re.compile(r'^(I\d{4} |WARNING: All log messages before absl::InitializeLog|'
@@ -45,7 +45,7 @@ STOP_TIMEOUT_S = 15.0
 
 
 def executable(name: str, module: str) -> list[str]:
-    """The installed console script, or the module run by this interpreter."""
+    """Return the installed console script, or the module run by this interpreter."""
     found = shutil.which(name)
     return [found] if found else [sys.executable, '-m', module]
 
@@ -124,7 +124,8 @@ def forward_output(process: subprocess.Popen) -> threading.Thread:
 
 
 def stop_process(process: subprocess.Popen, name: str, interrupted: bool = False) -> int:
-    """Ctrl-C the process as a user would; kill it only if it does not stop in time.
+    """
+    Ctrl-C the process as a user would; kill it only if it does not stop in time.
 
     After a Ctrl-C in the terminal the process got it too: give it time before signalling again.
     """
@@ -160,11 +161,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help='folder for the annotated frames (out/demo)')
     parser.add_argument('--no-save', action='store_true', help='do not save annotated frames')
     parser.add_argument('--params-file', type=Path, default=None,
-                        help="posenet_node parameters (default: the package's config/posenet.yaml)")
+                        help='posenet_node parameters '
+                             "(default: the package's config/posenet.yaml)")
     parser.add_argument('-p', '--param', action='append', default=[], metavar='NAME:=VALUE',
                         help='set a posenet_node parameter, e.g. -p decoding:=single (repeatable)')
     parser.add_argument('--timeout', type=positive_float, default=START_TIMEOUT_S,
-                        help=f'give up when no poses arrive for this many seconds ({START_TIMEOUT_S:g})')
+                        help='give up when no poses arrive for this many seconds '
+                             f'({START_TIMEOUT_S:g})')
     parser.add_argument('--quiet', action='store_true', help='no line per frame, only the summary')
     return parser
 
@@ -195,7 +198,8 @@ def main(args: list[str] | None = None) -> int:
         node_command += ['--params-file', str(params)]
     for param in options.param:
         node_command += ['-p', param]
-    publisher_command = executable('posenet_image_publisher', 'posenet_ros.ros.image_publisher') + [
+    publisher_command = executable('posenet_image_publisher',
+                                   'posenet_ros.ros.image_publisher') + [
         '--source', str(source), '--rate', str(options.rate)]
     if options.size:
         publisher_command += ['--size', options.size]
@@ -254,7 +258,7 @@ def _run(listener: DemoListener, processes: dict[str, subprocess.Popen], options
                       'see its messages above', file=sys.stderr)
                 return 1
         if time.monotonic() - last_progress > options.timeout:
-            print(f'posenet_demo: no poses for {options.timeout:g} s; see posenet_node\'s '
+            print(f"posenet_demo: no poses for {options.timeout:g} s; see posenet_node's "
                   'messages above', file=sys.stderr)
             return 1
     return 0

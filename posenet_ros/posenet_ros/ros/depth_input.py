@@ -1,4 +1,5 @@
-"""The depth stream and camera model beside the colour stream, for people in 3D.
+"""
+The depth stream and camera model beside the colour stream, for people in 3D.
 
 `depth/image` (sensor_msgs/Image registered to the colour image: 16UC1 millimetres or 32FC1
 metres, REP 118) and `camera_info` (the colour camera's CameraInfo) are received on the executor
@@ -13,11 +14,10 @@ import collections
 import threading
 
 import numpy as np
-from rclpy.qos import HistoryPolicy, QoSProfile, qos_profile_sensor_data
+from posenet_ros.engine.camera_model import CameraModel
+from rclpy.qos import HistoryPolicy, qos_profile_sensor_data, QoSProfile
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, Image
-
-from posenet_ros.engine.camera_model import CameraModel
 
 DEPTH_HISTORY = 30  # depth frames kept for pairing: 1 s at 30 Hz
 DEPTH_QOS = QoSProfile(depth=5, reliability=qos_profile_sensor_data.reliability,
@@ -38,8 +38,13 @@ def stamp_ns(header) -> int:
 
 
 def depth_image_array(message: Image) -> np.ndarray:
-    """The readings of a 16UC1 / 32FC1 depth Image as a (height, width) array (a view when it
-    can be). Raises DepthUnavailable naming what is wrong with the message."""
+    """
+    Return the readings of a 16UC1 / 32FC1 depth Image as a (height, width) array.
+
+    A view when it can be.
+
+    Raises DepthUnavailable naming what is wrong with the message.
+    """
     encoding = message.encoding.strip()
     dtype = _DEPTH_DTYPES.get(encoding)
     if dtype is None:
@@ -101,7 +106,7 @@ class DepthInput:
                 self._camera, self._camera_error = None, f'camera_info is unusable: {error}'
 
     def camera(self) -> CameraModel:
-        """The colour camera's model, or DepthUnavailable saying why there is none."""
+        """Return the colour camera's model, or DepthUnavailable saying why there is none."""
         with self._lock:
             if self._camera is not None:
                 return self._camera
@@ -109,7 +114,7 @@ class DepthInput:
                                    f'{self.info_topic}: without the camera model there is no 3D')
 
     def nearest(self, colour_stamp_ns: int, max_delay_s: float) -> Image:
-        """The depth frame nearest in stamp to a colour frame, within `max_delay_s`."""
+        """Return the depth frame nearest in stamp to a colour frame, within `max_delay_s`."""
         with self._lock:
             if not self._depths:
                 raise DepthUnavailable(f'no depth frame received on {self.depth_topic}')

@@ -1,4 +1,5 @@
-"""posenet_node's health as diagnostic_msgs/DiagnosticArray, for /diagnostics at 1 Hz.
+"""
+posenet_node's health as diagnostic_msgs/DiagnosticArray, for /diagnostics at 1 Hz.
 
 Laid out as diagnostic_aggregator and rqt_robot_monitor read it: one DiagnosticStatus per aspect,
 named "<node name>: <aspect>", with the hardware_id, a level, a one-line message and key-values.
@@ -16,7 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-
 from posenet_ros.ros.frame_stats import PeriodStats
 
 OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
@@ -62,7 +62,7 @@ def _text(value) -> str:
 
 def build_diagnostics(node_name: str, hardware_id: str, inputs: HealthInputs,
                       stamp=None) -> DiagnosticArray:
-    """The DiagnosticArray for one period."""
+    """Return the DiagnosticArray for one period."""
     array = DiagnosticArray()
     if stamp is not None:
         array.header.stamp = stamp

@@ -1,4 +1,5 @@
-"""Subscriptions read by a thread of one's own, not an executor: the node's newest camera frame.
+"""
+Subscriptions read by a thread of one's own, not an executor: the node's newest camera frame.
 
 An image costs the executor path about 1 ms before inference can start (the executor's wait set
 rebuilt in Python, the callback, a hand-off to the worker thread). Here the subscription is in
@@ -36,7 +37,8 @@ class NotRunByExecutors(CallbackGroup):
 
 
 class DirectSubscription:
-    """A subscription read by the calling thread instead of an executor callback.
+    """
+    A subscription read by the calling thread instead of an executor callback.
 
     Made like `node.create_subscription` (same arguments but the callback); `take_all` waits
     in a wait set of its own and returns every message that came, with its message info. One
@@ -55,7 +57,11 @@ class DirectSubscription:
         return self.subscription.topic_name
 
     def take_all(self, timeout_s: float) -> list[tuple[object, dict]]:
-        """The (message, info) pairs that came, oldest first, waiting up to `timeout_s` for one."""
+        """
+        Return the (message, info) pairs that came, oldest first.
+
+        Waits up to `timeout_s` for one.
+        """
         wait_set = self._wait_set
         wait_set.clear_entities()
         wait_set.add_subscription(self.subscription.handle)
@@ -69,7 +75,8 @@ class DirectSubscription:
 
 
 class NewestFrameReader(DirectSubscription):
-    """A DirectSubscription for camera frames: only the newest is returned, the rest counted.
+    """
+    A DirectSubscription for camera frames: only the newest is returned, the rest counted.
 
     `take_newest(timeout_s)` is called by one thread; `counts()` by any thread.
     """
@@ -83,7 +90,7 @@ class NewestFrameReader(DirectSubscription):
         self.last_arrival: float | None = None  # time.monotonic() when a frame was last taken
 
     def take_newest(self, timeout_s: float):
-        """The newest message that came (waiting up to `timeout_s`), or None."""
+        """Return the newest message that came (waiting up to `timeout_s`), or None."""
         taken = self.take_all(timeout_s)
         for _, info in taken:
             self._count_gap(info)

@@ -1,4 +1,5 @@
-"""What happened to the frames in the last diagnostics period, counted by the frame worker.
+"""
+What happened to the frames in the last diagnostics period, counted by the frame worker.
 
 The worker adds to it on every frame; the diagnostics timer takes a `PeriodStats` snapshot once
 per period, which resets the per-period counts (totals since start are kept too). Latency is from
@@ -6,9 +7,9 @@ the image's header stamp to the moment its PoseArray is published, on the node's
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 import threading
 import time
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -72,7 +73,7 @@ class FrameStats:
             self._last_failure = reason
 
     def take(self) -> PeriodStats:
-        """The period since the last `take` (or start), and begin a new one."""
+        """Return the period since the last `take` (or start), and begin a new one."""
         now = time.monotonic()
         with self._lock:
             stats = PeriodStats(

@@ -1,4 +1,5 @@
-"""The thread that serves camera frames: it takes the newest one and hands it on, forever.
+"""
+The thread that serves camera frames: it takes the newest one and hands it on, forever.
 
 Nothing a frame does may end this thread: whatever a frame raises is caught around that frame,
 reported through `on_error` and counted, and the next frame is served. The worker also records
@@ -15,7 +16,8 @@ TAKE_RETRY_S = 0.1  # after a failing take, wait this long before the next
 
 
 class FrameWorker:
-    """Runs `process(message)` on the newest frame of `reader` in a thread of its own.
+    """
+    Runs `process(message)` on the newest frame of `reader` in a thread of its own.
 
     reader: has `take_newest(timeout_s)` (e.g. frame_reader.NewestFrameReader). process: handles
     one frame; anything it raises goes to `on_error(error, stage)` with stage 'process' (or
@@ -59,7 +61,11 @@ class FrameWorker:
             self._begin_thread()
 
     def restart(self) -> None:
-        """A fresh thread. A stuck old one is abandoned: it leaves its loop when it returns."""
+        """
+        Start a fresh thread.
+
+        A stuck old one is abandoned: it leaves its loop when it returns.
+        """
         with self._lock:
             self.restarts += 1
             self._begin_thread()

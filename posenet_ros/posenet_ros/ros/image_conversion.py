@@ -1,4 +1,5 @@
-"""sensor_msgs Image / CompressedImage <-> RGB NumPy arrays, for every frame the node sees.
+"""
+sensor_msgs Image / CompressedImage <-> RGB NumPy arrays, for every frame the node sees.
 
 Raw images are read through a zero-copy `np.frombuffer` view of `msg.data` and converted with one
 OpenCV call, so no Python code runs per pixel. Every encoding in `SUPPORTED_ENCODINGS` is always
@@ -17,19 +18,18 @@ from __future__ import annotations
 
 import array
 import contextlib
+from dataclasses import dataclass
 import functools
 import io
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from sensor_msgs.msg import CompressedImage, Image
-
 # Larger images are refused (MAX_IMAGE_SIDE on a side; MAX_DECODED_BYTES for a compressed one):
 # PoseNet downsizes to a few hundred pixels anyway, and a bogus header (or a decompression bomb)
 # must not make the node allocate gigabytes.
 from posenet_ros.engine.image_header import (  # noqa: F401 - the limits are part of this API
-    MAX_DECODED_BYTES, MAX_IMAGE_SIDE, ImageHeaderError, check_decodable, read_image_header)
+    check_decodable, ImageHeaderError, MAX_DECODED_BYTES, MAX_IMAGE_SIDE, read_image_header)
+from sensor_msgs.msg import CompressedImage, Image
 
 
 class ImageConversionError(ValueError):
@@ -80,7 +80,8 @@ SUPPORTED_ENCODINGS = tuple(_LAYOUTS)
 
 
 def image_to_rgb(msg: Image, *, use_cv_bridge: bool = True) -> np.ndarray:
-    """The pixels of a raw Image as a C-contiguous (height, width, 3) uint8 RGB array.
+    """
+    Return the pixels of a raw Image as a C-contiguous (height, width, 3) uint8 RGB array.
 
     16-bit encodings keep their high byte (value >> 8, honouring `is_bigendian`). For rgb8 rows
     without padding the result is a read-only view of `msg.data` (no copy); take `np.array(...)`
@@ -138,7 +139,8 @@ def _rows(msg: Image, encoding: str, width: int, height: int, step: int,
 
 
 def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
-    """Decode a CompressedImage (JPEG, PNG, WebP, ...) to (H, W, 3) uint8 RGB.
+    """
+    Decode a CompressedImage (JPEG, PNG, WebP, ...) to (H, W, 3) uint8 RGB.
 
     `format` is informational ('jpeg', 'bgr8; jpeg compressed bgr8', 'png'...): the codec is
     recognised from the data. Grey images become grey RGB, alpha is dropped, 16-bit images keep
@@ -166,7 +168,7 @@ def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
     except cv2.error as error:
         raise ImageConversionError(
             f'could not decode {data.size} bytes of {what}: OpenCV says '
-            f"{_first_line(error)}") from None
+            f'{_first_line(error)}') from None
     if image is None or image.size == 0:
         raise ImageConversionError(
             f'could not decode {data.size} bytes of {what}: the data is corrupt or not in an '
@@ -184,7 +186,7 @@ def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
 
 
 def _decoded_to_rgb(image: np.ndarray, what: str) -> np.ndarray:
-    """An array as cv2.imdecode returns it (grey/BGR/BGRA, 8 or 16 bits) as uint8 RGB."""
+    """Convert an array as cv2.imdecode returns it (grey/BGR/BGRA, 8 or 16 bits) to uint8 RGB."""
     if image.dtype == np.uint16:
         image = (image >> 8).astype(np.uint8)
     elif image.dtype != np.uint8:
@@ -203,7 +205,7 @@ def _decoded_to_rgb(image: np.ndarray, what: str) -> np.ndarray:
 
 
 def _first_line(error: Exception) -> str:
-    """OpenCV's error text without its source-location lines."""
+    """Return OpenCV's error text without its source-location lines."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     return lines[-1] if lines else type(error).__name__
 
@@ -212,7 +214,8 @@ _OUTPUT_ENCODINGS = ('rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8', 'mono16')
 
 
 def rgb_to_image_msg(rgb: np.ndarray, header=None, encoding: str = 'rgb8') -> Image:
-    """A raw Image holding an (H, W, 3) uint8 RGB array in `encoding`, rows unpadded.
+    """
+    Return a raw Image holding an (H, W, 3) uint8 RGB array in `encoding`, rows unpadded.
 
     `encoding` is one of rgb8, bgr8, rgba8, bgra8 (alpha 255), mono8, mono16 (grey * 257,
     little-endian, so that image_to_rgb gives the grey back). `header` is used as is.
@@ -245,7 +248,8 @@ def rgb_to_image_msg(rgb: np.ndarray, header=None, encoding: str = 'rgb8') -> Im
 
 
 def cv_bridge_status() -> tuple[bool, str]:
-    """Whether a working ROS 2 cv_bridge is available, and one line saying so or why not.
+    """
+    Whether a working ROS 2 cv_bridge is available, and one line saying so or why not.
 
     Probed once per process (the first call imports cv_bridge and converts a test image); the
     node logs the line at start, so an unusable cv_bridge is never a silent surprise.
@@ -265,7 +269,8 @@ def _check_size(width: int, height: int, what: str) -> None:
 
 @functools.cache
 def _cv_bridge():
-    """(CvBridge or None, reason): a bridge that really converts a ROS 2 Image, tried once.
+    """
+    (CvBridge or None, reason): a bridge that really converts a ROS 2 Image, tried once.
 
     What can go wrong on a real install, each refused with a reason the node logs: no cv_bridge;
     the ROS 1 port from PyPI (fails on ROS 2 messages); a cv_bridge built for NumPy 1 (e.g. an
@@ -310,7 +315,8 @@ def _opencv_hint() -> str:
 
 
 def _convert_with_cv_bridge(msg: Image, use_cv_bridge: bool = True) -> np.ndarray:
-    """An encoding this module does not know, through cv_bridge after the same checks.
+    """
+    Convert an encoding this module does not know through cv_bridge, after the same checks.
 
     cv_bridge gets the pixels as unpadded, little-endian rows: it computes the row length as
     `step / bytes per pixel`, wrong for padding that is not a whole number of pixels, and its

@@ -1,4 +1,5 @@
-"""posenet_image_publisher: stream a photo or a video as if it came from a camera.
+"""
+posenet_image_publisher: stream a photo or a video as if it came from a camera.
 
     posenet_image_publisher                          Grace Hopper's photo (ships with matplotlib)
     posenet_image_publisher --source clip.mp4 --rate 15 --frames 300
@@ -11,20 +12,19 @@ end. Stops by itself after --frames frames (0: never) or on Ctrl-C, with exit co
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+import sys
 
 import cv2
 import numpy as np
 import PIL.Image
+from posenet_ros.ros.image_conversion import rgb_to_image_msg
 import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.utilities import remove_ros_args
 from sensor_msgs.msg import CompressedImage, Image
-
-from posenet_ros.ros.image_conversion import rgb_to_image_msg
 
 # Reliable, so it also reaches subscribers that ask for reliable delivery; a best-effort
 # subscriber (posenet_node's default) still gets best-effort delivery.
@@ -63,7 +63,8 @@ class FrameSource:
         ok, _ = video.read() if video.isOpened() else (False, None)
         if not ok:
             video.release()
-            raise ValueError(f'{path}: neither a photo (JPEG, PNG, ...) nor a video OpenCV can read')
+            raise ValueError(
+                f'{path}: neither a photo (JPEG, PNG, ...) nor a video OpenCV can read')
         video.set(cv2.CAP_PROP_POS_FRAMES, 0)
         self._video = video
 

@@ -1,4 +1,5 @@
-"""posenet_msgs/PoseArray -> visualization_msgs/MarkerArray, to see the poses in RViz.
+"""
+posenet_msgs/PoseArray -> visualization_msgs/MarkerArray, to see the poses in RViz.
 
 A pose whose keypoints have positions (use_depth) is drawn where the person is, in metres in
 header.frame_id: joints at Keypoint.position, limbs between them. Without positions PoseNet
@@ -19,11 +20,10 @@ from __future__ import annotations
 
 from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import Point
-from std_msgs.msg import ColorRGBA
-from visualization_msgs.msg import Marker, MarkerArray
-
 from posenet_ros.engine.drawing import score_colors, track_color
 from posenet_ros.engine.parts import SKELETON
+from std_msgs.msg import ColorRGBA
+from visualization_msgs.msg import Marker, MarkerArray
 
 JOINTS_NAMESPACE = 'posenet/joints'
 SKELETON_NAMESPACE = 'posenet/skeleton'
@@ -42,7 +42,8 @@ def to_marker_array(pose_array, min_keypoint_score: float = 0.1,
                     previous_count: int = 0, joint_diameter_px: float = DEFAULT_JOINT_DIAMETER_PX,
                     line_width_px: float = DEFAULT_LINE_WIDTH_PX,
                     previous_labels=()) -> MarkerArray:
-    """Joint and limb markers for every pose of `pose_array`, stamped with its header.
+    """
+    Joint and limb markers for every pose of `pose_array`, stamped with its header.
 
     Keypoints scoring below `min_keypoint_score` are not drawn, nor limbs touching them; a pose
     with nothing left to draw gets a DELETE for that marker instead of an empty one. Ids from

@@ -5,7 +5,6 @@ import math
 
 from posenet_msgs.msg import Pose as PoseMsg
 from posenet_msgs.msg import PoseArray
-
 from posenet_ros.engine.people import PeopleFrame
 from posenet_ros.engine.types import EstimateResult
 
@@ -13,7 +12,8 @@ NAN = math.nan
 
 
 def people_to_pose_array(people: PeopleFrame, header) -> PoseArray:
-    """A PoseArray of `people`, stamped with the image's header.
+    """
+    Return a PoseArray of `people`, stamped with the image's header.
 
     Every pose carries all 17 keypoints in part order (keypoints[i].part == i), its track id, and
     positions in metres where known; unknown positions are NaN with has_position false, so a
@@ -51,8 +51,11 @@ def people_to_pose_array(people: PeopleFrame, header) -> PoseArray:
 
 
 def to_pose_array(result: EstimateResult, header, min_pose_score: float = 0.0) -> PoseArray:
-    """The poses of `result` (source-image pixels) scoring at least `min_pose_score`, in the
-    decoder's order, as a PoseArray without 3D or track ids."""
+    """
+    Return the poses of `result` scoring at least `min_pose_score` as a PoseArray.
+
+    In source-image pixels and the decoder's order, without 3D or track ids.
+    """
     return people_to_pose_array(PeopleFrame.from_result(result, min_pose_score), header)
 
 

@@ -1,4 +1,5 @@
-"""Entry point of the `posenet_node` executable: signals first, then the heavy imports.
+"""
+Entry point of the `posenet_node` executable: signals first, then the heavy imports.
 
 rclpy, NumPy and OpenCV take a second or more to import; a Ctrl-C meanwhile must end the
 process cleanly like one at any later moment, so the stop handlers go in before them.

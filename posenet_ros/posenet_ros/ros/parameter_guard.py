@@ -1,4 +1,5 @@
-"""Parameter services that answer a malformed request with a refusal instead of crashing.
+"""
+Parameter services that answer a malformed request with a refusal instead of crashing.
 
 rclpy's set_parameters and set_parameters_atomically services turn each request entry into a
 Parameter with `Parameter.Type(value=msg.value.type)`; an unknown type number raises ValueError
@@ -18,7 +19,11 @@ VALID_TYPES = ', '.join(f'{t.value} ({t.name})' for t in Parameter.Type)
 
 
 def parameter_from_message(message) -> Parameter:
-    """The Parameter a rcl_interfaces/Parameter message holds; ValueError naming what is wrong."""
+    """
+    Return the Parameter a rcl_interfaces/Parameter message holds.
+
+    ValueError naming what is wrong.
+    """
     try:
         return Parameter.from_parameter_msg(message)
     except (ValueError, TypeError) as error:

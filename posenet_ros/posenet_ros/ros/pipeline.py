@@ -1,4 +1,5 @@
-"""The per-frame pipeline of posenet_node: a list of stages run in order on each frame.
+"""
+The per-frame pipeline of posenet_node: a list of stages run in order on each frame.
 
 A stage is a callable taking the `Frame` being built; it reads what earlier stages put there and
 adds its own part. Adding a capability (depth, tracking, smoothing, ...) is a new stage in its
@@ -12,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
-
 from posenet_ros.engine.people import PeopleFrame
 from posenet_ros.engine.types import EstimateResult
 from posenet_ros.ros.frame_stats import FrameStats
@@ -20,8 +20,12 @@ from posenet_ros.ros.parameters import LiveSettings
 
 
 class FrameRejected(Exception):
-    """The input frame cannot be used; the message says why (it names no frame-specific data
-    that the log's rate limiter should tell apart: it masks numbers anyway)."""
+    """
+    The input frame cannot be used; the message says why.
+
+    The message names no frame-specific data that the log's rate limiter should tell apart (it
+    masks numbers anyway).
+    """
 
 
 @dataclass
@@ -53,7 +57,8 @@ Stage = Callable[[Frame], None]
 
 
 class FramePipeline:
-    """Runs the stages on a frame and accounts for how it ended in `stats`.
+    """
+    Runs the stages on a frame and accounts for how it ended in `stats`.
 
     bad_input_log / failure_log: `(message) -> None` loggers (rate-limited by cause).
     """

@@ -1,4 +1,5 @@
-"""Log lines that may repeat every frame, at most once per cause and period.
+"""
+Log lines that may repeat every frame, at most once per cause and period.
 
 A flaky camera can send a bad frame every 30 ms; the log must say so once per period with a count,
 not once per frame. The key is the cause, not the text: two frames that fail for the same reason
@@ -18,12 +19,13 @@ _NUMBER = re.compile(r'[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?', re.IGNORECASE)
 
 
 def cause_of(message: str) -> str:
-    """The message with every number replaced by '#': what stays the same between frames."""
+    """Return the message with every number replaced by '#': what stays the same between frames."""
     return _NUMBER.sub('#', message)
 
 
 class RateLimitedLog:
-    """`log(message, cause=None)` logs at most once per `period_s` for each cause.
+    """
+    `log(message, cause=None)` logs at most once per `period_s` for each cause.
 
     The first message of a cause is logged at once; the ones that follow within the period are
     counted and the next logged line says how many were held back. `cause` defaults to

@@ -1,4 +1,5 @@
-"""SIGINT and SIGTERM as a stop request: any number of them, at any moment, end in a clean exit.
+"""
+SIGINT and SIGTERM as a stop request: any number of them, at any moment, end in a clean exit.
 
 rclpy's own handler shuts the context down under whatever is running, and once it has, Python's
 default handler is back: a second Ctrl-C (a terminal signals the whole process group and
@@ -24,10 +25,14 @@ class StopSignals:
         self._event.set()
 
     def ignore_from_now(self) -> None:
-        """The process is ending: ignore SIGINT and SIGTERM from here on. Python's own
+        """
+        Ignore SIGINT and SIGTERM from here on: the process is ending.
+
+        Python's own
         finalization resets handlers it installed to the default (a late Ctrl-C, e.g. launch's
         forwarded copy, would then kill the process with -2 while TensorFlow tears down); it
-        leaves ignored signals ignored."""
+        leaves ignored signals ignored.
+        """
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, signal.SIG_IGN)
 

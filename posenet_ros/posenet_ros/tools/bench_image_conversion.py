@@ -1,4 +1,5 @@
-"""How long turning a camera Image into RGB takes: posenet_node's own conversion against cv_bridge.
+"""
+How long turning a camera Image into RGB takes: posenet_node's own conversion against cv_bridge.
 
     python -m posenet_ros.tools.bench_image_conversion                  # 640x480 and 1280x720
     python -m posenet_ros.tools.bench_image_conversion --sizes 1920x1080 --repeat 200
@@ -17,10 +18,9 @@ import sys
 import time
 
 import numpy as np
-from sensor_msgs.msg import Image
-
 from posenet_ros.ros.image_conversion import (
     _convert_with_cv_bridge, cv_bridge_status, image_to_rgb)
+from sensor_msgs.msg import Image
 
 # encoding -> (values per pixel, bytes per value)
 ENCODINGS = {'rgb8': (3, 1), 'bgr8': (3, 1), 'bgra8': (4, 1), 'mono8': (1, 1),

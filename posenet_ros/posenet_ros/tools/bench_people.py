@@ -1,4 +1,5 @@
-"""What people in 3D with lasting identities cost and how they behave (figures, not tests).
+"""
+What people in 3D with lasting identities cost and how they behave (figures, not tests).
 
     python -m posenet_ros.tools.bench_people --cost       # depth + tracking + smoothing, 10 people
     python -m posenet_ros.tools.bench_people --video      # ids over ../shared/data/video/vtest.avi
@@ -16,13 +17,12 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 import sys
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
-
 from posenet_ros.engine.camera_model import CameraModel
 from posenet_ros.engine.depth import DepthConfig, people_in_3d
 from posenet_ros.engine.smoothing import METRE_DEFAULTS, OneEuroConfig, OneEuroSmoother
@@ -32,9 +32,9 @@ from posenet_ros.tools.parity import default_models_dir, default_shared_dir
 VIDEO = Path('data/video/vtest.avi')
 STILL_PHOTO = Path('data/coco_kpts/images/000000000139.jpg')
 # The node's ready configuration (config/posenet.yaml).
-NODE_CONFIG = dict(decoding='multi', input_height=353, input_width=481, output_stride=16,
-                   max_pose_detections=10, score_threshold=0.1, nms_radius=30.0,
-                   match_aspect_ratio=True, refine_keypoints=True, pose_score_keypoints=5)
+NODE_CONFIG = {'decoding': 'multi', 'input_height': 353, 'input_width': 481, 'output_stride': 16,
+               'max_pose_detections': 10, 'score_threshold': 0.1, 'nms_radius': 30.0,
+               'match_aspect_ratio': True, 'refine_keypoints': True, 'pose_score_keypoints': 5}
 MIN_POSE_SCORE = 0.35
 STANDING = np.array([
     [0, -190], [-6, -196], [6, -196], [-14, -192], [14, -192], [-30, -160], [30, -160],
@@ -207,9 +207,12 @@ def bench_smoothing(shared: Path, models_dir: Path, frames: int = 60, rate: floa
 
 def bench_smoothing_3d(frames: int = 90, rate: float = 30.0, distance: float = 3.0,
                        speed: float = 1.0, noise: float = 0.01, seed: int = 2) -> None:
-    """Jitter and lag of 3D keypoints (metres) for One-Euro settings: a synthetic person at
-    `distance` in a 16UC1 depth image with `noise` relative per-pixel noise, still or walking
-    sideways at `speed` m/s; pixels with 1 px keypoint noise."""
+    """
+    Measure jitter and lag of 3D keypoints (metres) for One-Euro settings.
+
+    A synthetic person at `distance` in a 16UC1 depth image with `noise` relative per-pixel
+    noise, still or walking sideways at `speed` m/s; pixels with 1 px keypoint noise.
+    """
     rng = np.random.default_rng(seed)
     width, height, focal = 640, 480, 600.0
     camera = CameraModel.from_fields(width, height, [focal, 0, 319.5, 0, focal, 239.5, 0, 0, 1])

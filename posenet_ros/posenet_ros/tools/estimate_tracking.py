@@ -1,4 +1,5 @@
-"""`posenet-estimate --track / --smooth`: persistent ids (and smoothed keypoints) over videos.
+"""
+`posenet-estimate --track / --smooth`: persistent ids (and smoothed keypoints) over videos.
 
 Kept apart from `estimate.py` so the command's other options evolve independently. Each video
 (each input source) is tracked on its own; its frames are stamped frame_index / frame rate, so the
@@ -12,7 +13,6 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
-
 from posenet_ros.engine.pose_tracks import PoseTracks
 from posenet_ros.engine.smoothing import PIXEL_DEFAULTS
 from posenet_ros.engine.tracking import TrackerConfig
@@ -39,12 +39,12 @@ def add_tracking_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def tracker_config(args) -> TrackerConfig:
-    """The TrackerConfig the options ask for (ValueError says what is wrong)."""
+    """Return the TrackerConfig the options ask for (ValueError says what is wrong)."""
     return TrackerConfig(min_hits=args.track_min_hits, max_age=args.track_max_age).check()
 
 
 def tracking_record(args) -> dict | None:
-    """The `config.tracking` object of the results file, None without --track."""
+    """Return the `config.tracking` object of the results file, None without --track."""
     if not (args.track or args.smooth):
         return None
     return {'smooth': bool(args.smooth), 'min_pose_score': float(args.track_min_pose_score),
@@ -88,7 +88,11 @@ def from_args(args) -> FrameTracks | None:
 
 
 def video_rate(path: Path) -> float:
-    """A video's frame rate (Hz) as its container says; DEFAULT_RATE_HZ when it says none."""
+    """
+    Return a video's frame rate (Hz) as its container says.
+
+    DEFAULT_RATE_HZ when it says none.
+    """
     import cv2
     capture = cv2.VideoCapture(str(path))
     try:

@@ -1,4 +1,5 @@
-"""posenet_bench: how fast posenet_ros runs, per stage and configuration, beside the original.
+"""
+posenet_bench: how fast posenet_ros runs, per stage and configuration, beside the original.
 
 One module per part of a run:
   grid         the configurations, the per-stage timing of our engine, the report's rows

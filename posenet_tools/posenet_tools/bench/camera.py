@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import numpy as np
-
 from posenet_tools.bench.grid import BenchOptions, error_reason, stats
 
 
@@ -24,7 +23,7 @@ def camera_rate_run(photo: np.ndarray, options: BenchOptions, log) -> dict:
             single = measure_latency(session.client, session.node, [frame], config,
                                      repeat=max(20, options.repeat * 4))
             result['latency'] = stats(single['samples'])
-            log(f"camera frame latency through ROS ({case.label}): median "
+            log(f'camera frame latency through ROS ({case.label}): median '
                 f"{result['latency']['median']:.1f} ms")
             for rate in options.camera_rates:
                 run = measure_camera_rate(session.client, session.node, frame, config, rate,

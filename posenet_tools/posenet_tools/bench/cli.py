@@ -1,11 +1,12 @@
-"""posenet_bench: how fast each stage of posenet_ros runs, per configuration, beside the original.
+"""
+posenet_bench: how fast each stage of posenet_ros runs, per configuration, beside the original.
 
 For every model x output stride x input size x decoding x inference path it times, on the same
 photos, after warm-up: the conversion of a ROS image message to pixels, preprocessing,
 inference, pose decoding, the building of the PoseArray message, the estimate call and the whole
 in-process pipeline (message in -> message out). In the same run the original tfjs PoseNet 2.2.2
-(Node.js, wasm backend, same weights and photos; `posenet_tools.tfjs_reference`) is timed on the same
-configuration, and our speed is given as a ratio to it. Medians and 90th percentiles.
+(Node.js, wasm backend, same weights and photos; `posenet_tools.tfjs_reference`) is timed on the
+same configuration, and our speed is given as a ratio to it. Medians and 90th percentiles.
 
     posenet_bench --quick                          # one small configuration: a smoke test
     posenet_bench --out docs/benchmarks/NAME       # the whole grid: NAME.json, NAME.md, plots
@@ -17,14 +18,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
+import sys
 
 from posenet_ros.engine.image_io import InputReadError
 from posenet_ros.engine.resolution import parse_resolution
-from posenet_tools.bench.grid import (
-    DEFAULT_MODELS, DEFAULT_MODES, DEFAULT_RESOLUTIONS, DEFAULT_STRIDES, BenchCase, BenchOptions,
-    available_backends, build_grid)
+from posenet_tools.bench.grid import (available_backends, BenchCase, BenchOptions, build_grid,
+                                      DEFAULT_MODELS, DEFAULT_MODES, DEFAULT_RESOLUTIONS,
+                                      DEFAULT_STRIDES)
 from posenet_tools.bench.report import to_text_table, write_report
 from posenet_tools.bench.run import run_bench
 from posenet_tools.shared_data import shared_dir
@@ -54,14 +55,15 @@ def _build_parser() -> argparse.ArgumentParser:
                         help='smoke run: 0.75, stride 16, 257, single and multi, default path, '
                              '2 photos x 2, no original (options given still apply)')
     parser.add_argument('--models', type=_csv,
-                        help=f"comma-separated model names or folders ({','.join(DEFAULT_MODELS)})")
+                        help='comma-separated model names or folders '
+                             f"({','.join(DEFAULT_MODELS)})")
     parser.add_argument('--strides', type=_csv,
                         help=f"comma-separated ({','.join(map(str, DEFAULT_STRIDES))})")
     parser.add_argument('--resolutions', type=_csv,
                         help=f"comma-separated N or HxW ({','.join(DEFAULT_RESOLUTIONS)})")
     parser.add_argument('--modes', type=_csv, help=f"comma-separated ({','.join(DEFAULT_MODES)})")
     parser.add_argument('--backends', type=_csv,
-                        help="inference paths (default: every compiled one the engine offers, but "
+                        help='inference paths (default: every compiled one the engine offers, but '
                              "XLA on a CPU; 'default' for the estimator's default)")
     parser.add_argument('--images', type=Path, nargs='+',
                         help='photos (default: the 6 of <shared>/data/smoke)')

@@ -1,14 +1,15 @@
-"""What posenet_bench measures: the configuration grid, the timing of our engine per stage, the
-rows of the report.
+"""
+What posenet_bench measures.
+
+The configuration grid, the timing of our engine per stage, the rows of the report.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
+import time
 
 import numpy as np
-
 from posenet_ros.engine.config import EstimateConfig
 from posenet_ros.engine.model_store import multiplier_from_model_name
 from posenet_ros.engine.resolution import parse_resolution, resolution_label
@@ -75,7 +76,8 @@ def build_grid(models, strides, resolutions, modes) -> list[BenchCase]:
 # -- the ROS ends of the pipeline -----------------------------------------------------------
 
 class RosStages:
-    """Image message -> pixels and EstimateResult -> PoseArray, as the node does them.
+    """
+    Image message -> pixels and EstimateResult -> PoseArray, as the node does them.
 
     Uses the node's own conversion code; unavailable (and those columns empty) where rclpy or
     the built posenet_msgs cannot be imported.
@@ -145,7 +147,10 @@ def time_case(estimator, config: EstimateConfig, photos, repeat: int, ros: RosSt
 
 
 def available_backends() -> list[str]:
-    """The engine's compiled inference paths, its default first (eager, for debugging, left out).
+    """
+    Return the engine's compiled inference paths, its default first.
+
+    Eager, for debugging, is left out.
 
     XLA is left out on a CPU too: there it is 5-20x slower than the other paths and would make
     the full grid take hours; time it at one configuration with `--backends xla`.
@@ -163,7 +168,7 @@ def make_estimator(model: str, backend: str | None):
 
 
 def model_folder(model: str) -> Path:
-    """The weights folder of a model name or path, as the estimator resolves it."""
+    """Return the weights folder of a model name or path, as the estimator resolves it."""
     from posenet_ros.engine.model_store import resolve_model
     path = Path(resolve_model(model))
     return path if path.is_dir() else path.parent

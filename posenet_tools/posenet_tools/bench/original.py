@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import subprocess
 
-from posenet_tools.bench.grid import (
-    MULTI_SETTINGS, BenchCase, BenchOptions, error_reason, model_folder, stats)
+from posenet_tools.bench.grid import (BenchCase, BenchOptions, error_reason, model_folder,
+                                      MULTI_SETTINGS, stats)
 from posenet_tools.tfjs_reference import TfjsReference
 
 
@@ -18,7 +18,11 @@ def original_settings(case: BenchCase) -> dict:
 
 
 def time_original(runner: TfjsReference, case: BenchCase, photo_paths, repeat: int) -> dict:
-    """The original's estimate-call times (ms) for this configuration, or the reason it failed."""
+    """
+    Time the original's estimate calls (ms) for this configuration.
+
+    Or return the reason it failed.
+    """
     try:
         run = runner.run(model_folder(case.model), photo_paths, stride=case.stride,
                          resolution=case.resolution,

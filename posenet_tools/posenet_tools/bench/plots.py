@@ -8,7 +8,11 @@ from posenet_ros.engine.atomic_write import write_file_atomic
 
 
 def plot_speed(report: dict, path: Path) -> None:
-    """Median pipeline time by input size, one panel per model x inference path, original dashed."""
+    """
+    Plot the median pipeline time by input size.
+
+    One panel per model x inference path, the original dashed.
+    """
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from posenet_ros.engine.atomic_write import write_file_atomic
-from posenet_tools.bench.grid import MULTI_SETTINGS, STAGE_TITLES, STAGES, case_of
+from posenet_tools.bench.grid import case_of, MULTI_SETTINGS, STAGE_TITLES, STAGES
 from posenet_tools.bench.plots import plot_ap_vs_fps, plot_speed
 
 
@@ -16,8 +16,11 @@ def _ms(stat: dict | None) -> str:
 
 
 def to_markdown(report: dict) -> str:
-    """A Markdown page: how it was measured, one table row per configuration and path, then the
-    camera-rate runs."""
+    """
+    Return the report as a Markdown page.
+
+    How it was measured, one table row per configuration and path, then the camera-rate runs.
+    """
     meta = report['meta']
     machine = meta['machine']
     lines = ['# posenet_ros benchmark', '',
@@ -27,7 +30,8 @@ def to_markdown(report: dict) -> str:
              f"{meta.get('load_average_start')} at start, {meta.get('load_average_end')} at end.",
              '',
              f"{meta['samples_per_config']} timed runs per configuration ({len(meta['photos'])} "
-             f"photos x {meta['repeat']}) after warm-up; cells are median / 90th percentile in ms. "
+             f"photos x {meta['repeat']}) after warm-up; "
+             'cells are median / 90th percentile in ms. '
              f"Multi-pose decoding uses max {MULTI_SETTINGS['max_pose_detections']}, score "
              f"{MULTI_SETTINGS['score_threshold']}, NMS radius {MULTI_SETTINGS['nms_radius']:g}. "
              "'pipeline' is the in-process path from the image message "
@@ -63,7 +67,7 @@ def to_markdown(report: dict) -> str:
             original = row.get('original')
             cells.append(_ms(original) if original and not original.get('error')
                          else ('-' if not original else 'failed'))
-            ratios = [f"{row[k]:.1f}x" for k in ('speedup', 'speedup_ros') if row.get(k)]
+            ratios = [f'{row[k]:.1f}x' for k in ('speedup', 'speedup_ros') if row.get(k)]
             cells.append('; '.join(ratios) or '-')
             if has_ap:
                 cells.append(f"{row['ap']:.3f}" if row.get('ap') is not None else '-')
@@ -73,7 +77,8 @@ def to_markdown(report: dict) -> str:
     camera = report.get('camera')
     if camera:
         lines += ['', '## Under a camera rate', '',
-                  f"posenet_node ({camera['config']}, {camera.get('backend', 'default')} path) fed "
+                  f"posenet_node ({camera['config']}, "
+                  f"{camera.get('backend', 'default')} path) fed "
                   f"{camera['frame']} frames at a fixed rate; age = now - header.stamp when the "
                   'PoseArray arrives; the node processes only the newest frame, the others count '
                   'as dropped. RSS: the node process, after warm-up and at the end.', '']
@@ -100,7 +105,11 @@ def _mib(value) -> str:
 
 
 def to_text_table(report: dict) -> str:
-    """A compact console table: estimate, pipeline and ROS median / p90, the original, ratios."""
+    """
+    Return a compact console table.
+
+    Estimate, pipeline and ROS median / p90, the original, ratios.
+    """
     lines = [f"{'configuration':<44} {'path':<9} {'estimate':>13} {'pipeline':>13} {'ROS':>13} "
              f"{'original':>9} {'x faster':>12}"]
     for row in report['rows']:
@@ -122,8 +131,8 @@ def to_text_table(report: dict) -> str:
             lines.append(
                 f"  {run['rate_hz']:g} Hz: age p50 {run['age_p50_ms']:.1f} / p99 "
                 f"{run['age_p99_ms']:.1f} ms, {run['processed_per_s']:.1f} frames/s, "
-                f"{run['dropped']}/{run['published']} dropped, RSS {_mib(run['rss_start_mib'])} -> "
-                f"{_mib(run['rss_end_mib'])}")
+                f"{run['dropped']}/{run['published']} dropped, "
+                f"RSS {_mib(run['rss_start_mib'])} -> {_mib(run['rss_end_mib'])}")
     elif camera:
         lines.append(f"camera-rate run failed: {camera['error']}")
     return '\n'.join(lines)

@@ -7,10 +7,10 @@ from posenet_tools.bench.grid import BenchOptions, case_of, error_reason, stats
 
 
 def dds_description(image_reliability: str | None) -> dict:
-    """What DDS setup the ROS figures were taken with (it matters for large images)."""
+    """Return what DDS setup the ROS figures were taken with (it matters for large images)."""
     return {'rmw': os.environ.get('RMW_IMPLEMENTATION') or 'default (rmw_fastrtps_cpp)',
             'FASTDDS_BUILTIN_TRANSPORTS': os.environ.get('FASTDDS_BUILTIN_TRANSPORTS'),
-            'image_subscription_reliability': image_reliability or "node default (best effort)"}
+            'image_subscription_reliability': image_reliability or 'node default (best effort)'}
 
 
 def time_through_ros(model: str, backend: str | None, rows: list[dict], messages,
@@ -27,7 +27,7 @@ def time_through_ros(model: str, backend: str | None, rows: list[dict], messages
                                          options.ros_repeat or options.repeat)
                 row['ros'] = {**stats(result['samples']), 'lost': result['lost']}
                 row['samples_ms']['ros'] = [round(v, 3) for v in result['samples']]
-                log(f"{case.label} [{backend}] through ROS: median "
+                log(f'{case.label} [{backend}] through ROS: median '
                     f"{row['ros']['median']:.1f} ms, p90 {row['ros']['p90']:.1f} ms"
                     + (f", {result['lost']} lost" if result['lost'] else ''))
     except RosBenchError as error:

@@ -1,4 +1,5 @@
-"""Timing posenet_node through ROS 2: frame latency per configuration, and under a camera rate.
+"""
+Timing posenet_node through ROS 2: frame latency per configuration, and under a camera rate.
 
 The node runs in its own process (`python -m posenet_ros.ros.node`, in a private namespace so
 other nodes on the machine are not disturbed); this process publishes sensor_msgs/Image frames
@@ -14,7 +15,9 @@ consumer would. Two measurements:
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 import os
+from pathlib import Path
 import signal
 import subprocess
 import sys
@@ -22,11 +25,8 @@ import tempfile
 import threading
 import time
 import uuid
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-
 import posenet_ros
 from posenet_ros.engine.config import EstimateConfig
 
@@ -60,7 +60,11 @@ def undelivered_hint(frame) -> str:
 
 
 def node_parameters(config: EstimateConfig) -> dict:
-    """The node's live parameters for an EstimateConfig (poses all published, as in-process)."""
+    """
+    Return the node's live parameters for an EstimateConfig.
+
+    Poses all published, as in-process.
+    """
     return {'output_stride': int(config.output_stride), 'input_height': int(config.input_height),
             'input_width': int(config.input_width), 'decoding': config.decoding,
             'max_pose_detections': int(config.max_pose_detections),
@@ -95,7 +99,8 @@ class NodeProcess:
         # The posenet_ros the node runs: this process's, or another checkout's (comparisons).
         self.package_root = package_root or str(Path(posenet_ros.__file__).resolve().parents[1])
         self.process: subprocess.Popen | None = None
-        self._log = tempfile.NamedTemporaryFile(prefix='posenet_node_', suffix='.log', delete=False)
+        self._log = tempfile.NamedTemporaryFile(prefix='posenet_node_', suffix='.log',
+                                                delete=False)
 
     def start(self) -> None:
         command = [sys.executable, '-m', 'posenet_ros.ros.node', '--ros-args',
@@ -122,7 +127,8 @@ class NodeProcess:
 
     def log_tail(self, lines: int = 15) -> str:
         try:
-            return '\n'.join(Path(self._log.name).read_text(errors='replace').splitlines()[-lines:])
+            text = Path(self._log.name).read_text(errors='replace')
+            return '\n'.join(text.splitlines()[-lines:])
         except OSError:
             return ''
 

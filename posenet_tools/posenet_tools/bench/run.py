@@ -1,23 +1,26 @@
-"""One posenet_bench run: every configuration and inference path, the original beside each,
-then ROS latency and the camera-rate runs."""
+"""
+One posenet_bench run.
+
+Every configuration and inference path, the original beside each, then ROS latency and the
+camera-rate runs.
+"""
 from __future__ import annotations
 
 import datetime
 import gc
 import os
+from pathlib import Path
 import platform
 import shlex
 import sys
-from pathlib import Path
 
 import numpy as np
-
 from posenet_ros.engine.image_io import load_image_rgb
 from posenet_tools.bench.accuracy import case_accuracy
 from posenet_tools.bench.camera import camera_rate_run
-from posenet_tools.bench.grid import (
-    MULTI_SETTINGS, STAGE_TITLES, STAGES, BenchCase, BenchOptions, RosStages, case_of,
-    error_reason, make_estimator, make_row, time_case)
+from posenet_tools.bench.grid import (BenchCase, BenchOptions, case_of, error_reason,
+                                      make_estimator, make_row, MULTI_SETTINGS, RosStages,
+                                      STAGE_TITLES, STAGES, time_case)
 from posenet_tools.bench.original import node_version, time_and_log_original
 from posenet_tools.bench.ros_latency import dds_description, time_through_ros
 from posenet_tools.tfjs_reference import TfjsReference
@@ -89,7 +92,8 @@ def run_bench(cases, backends, photo_paths, options: BenchOptions, log=print) ->
                 estimator = make_estimator(model, backend)
             except Exception as error:  # a path that does not serve this model: say why
                 for case in model_cases:
-                    rows.append(make_row(case, backend or 'default', None, error=error_reason(error)))
+                    rows.append(make_row(case, backend or 'default', None,
+                                         error=error_reason(error)))
                 log(f'{model} [{backend or "default path"}]: not available: '
                     f'{type(error).__name__}: {error}')
                 continue

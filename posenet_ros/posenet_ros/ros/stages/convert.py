@@ -4,13 +4,13 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
-
 from posenet_ros.ros.image_conversion import ImageConversionError
 from posenet_ros.ros.pipeline import Frame, FrameRejected
 
 
 class ConvertStage:
-    """Converts with `convert(message) -> (H, W, 3) uint8 RGB`; any failure rejects the frame.
+    """
+    Converts with `convert(message) -> (H, W, 3) uint8 RGB`; any failure rejects the frame.
 
     Whatever a decoder raises on a malformed frame (ImageConversionError with the reason, or an
     OpenCV / Pillow error it did not foresee) is the input's fault: the frame is rejected, never

@@ -1,4 +1,5 @@
-"""Stage: people in metres (`frame.people` positions) from the registered depth frame.
+"""
+Stage: people in metres (`frame.people` positions) from the registered depth frame.
 
 For each colour frame the depth frame nearest in stamp within `depth_max_delay` is used; without
 one (or without camera_info) the poses go out without positions and the reason is counted for
@@ -11,8 +12,7 @@ import threading
 from typing import Callable
 
 from posenet_ros.engine.depth import people_in_3d
-from posenet_ros.ros.depth_input import (
-    DepthInput, DepthUnavailable, depth_image_array, stamp_ns)
+from posenet_ros.ros.depth_input import depth_image_array, DepthInput, DepthUnavailable, stamp_ns
 from posenet_ros.ros.pipeline import Frame
 
 

@@ -1,4 +1,5 @@
-"""Stage: PoseNet on the frame's pixels (`frame.result`), never stalled by a network build.
+"""
+Stage: PoseNet on the frame's pixels (`frame.result`), never stalled by a network build.
 
 A new input size or output stride needs a network built for it (a TFLite conversion takes about
 half a second, more for large inputs). Rather than hold the stream for that, the build runs in a
@@ -15,13 +16,15 @@ from typing import Callable
 from posenet_ros.engine.config import EstimateConfig, FrameBudgetError
 from posenet_ros.ros.pipeline import Frame, FrameRejected
 
-MAX_REMEMBERED_BUILDS = 64  # network sizes remembered as built (the network itself bounds its cache)
+# Network sizes remembered as built (the network itself bounds its cache).
+MAX_REMEMBERED_BUILDS = 64
 
 NetworkKey = tuple  # (input_height, input_width, output_stride)
 
 
 class EstimateStage:
-    """Runs `estimator.estimate(frame.rgb, config)` with the frame's settings.
+    """
+    Runs `estimator.estimate(frame.rgb, config)` with the frame's settings.
 
     log_info / log_error: `(message) -> None`, for builds started, finished and failed.
     """
@@ -110,7 +113,7 @@ class EstimateStage:
 
 def network_key(config: EstimateConfig, image_height: int | None,
                 image_width: int | None) -> NetworkKey:
-    """The (input height, input width, output stride) a frame of this size runs at."""
+    """Return the (input height, input width, output stride) a frame of this size runs at."""
     if image_height and image_width:
         config = config.for_image(image_height, image_width)
     else:

@@ -1,4 +1,7 @@
-"""Stages: the estimate as arrays of people (`frame.people`), the PoseArray built from them
+"""
+Stages from the estimate to the published PoseArray.
+
+The estimate as arrays of people (`frame.people`), the PoseArray built from them
 (`frame.pose_array`), and its publishing.
 
 People first, message last, so that the stages between (3D, tracking, smoothing) complete the
@@ -8,11 +11,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-from std_msgs.msg import Header
-
 from posenet_ros.engine.people import PeopleFrame
 from posenet_ros.ros.messages import people_to_pose_array
 from posenet_ros.ros.pipeline import Frame
+from std_msgs.msg import Header
 
 
 class PeopleStage:

@@ -1,4 +1,5 @@
-"""Stage: One-Euro smoothing of every tracked person's keypoints, in pixels and in metres.
+"""
+Stage: One-Euro smoothing of every tracked person's keypoints, in pixels and in metres.
 
 Only tracked people (id > 0) are smoothed, each with filter states of its own: tracks never mix,
 and a new track starts fresh. Time from the image stamps. With tracking off there is nothing to
@@ -7,7 +8,6 @@ smooth.
 from __future__ import annotations
 
 import numpy as np
-
 from posenet_ros.engine.smoothing import OneEuroSmoother
 from posenet_ros.ros.pipeline import Frame
 

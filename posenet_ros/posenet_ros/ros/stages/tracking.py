@@ -1,4 +1,5 @@
-"""Stage: a persistent id for each person (`frame.people.track_ids`), from the engine's tracker.
+"""
+Stage: a persistent id for each person (`frame.people.track_ids`), from the engine's tracker.
 
 Time comes from the image stamps, so dropped frames only make a longer step. A stamp earlier than
 the previous frame's (a bag played again, a camera restarted) starts the tracks afresh; ids keep

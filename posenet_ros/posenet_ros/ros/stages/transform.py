@@ -1,4 +1,5 @@
-"""Stage: positions moved into `target_frame` with tf2, at the image's stamp.
+"""
+Stage: positions moved into `target_frame` with tf2, at the image's stamp.
 
 Needs tf2_ros (every ROS 2 install has it; the PyPI wheels do not, and there the parameter is
 refused with the reason, see parameters.py). With target_frame set, the PoseArray's
@@ -9,14 +10,13 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
-
 from posenet_ros.ros.pipeline import Frame
 
 LOOKUP_TIMEOUT_S = 0.05
 
 
 def rotation_matrix(x: float, y: float, z: float, w: float) -> np.ndarray:
-    """The 3x3 rotation of a unit quaternion (x, y, z, w)."""
+    """Return the 3x3 rotation of a unit quaternion (x, y, z, w)."""
     return np.array([
         [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
         [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],

@@ -1,4 +1,5 @@
-"""Stage: markers and the annotated image, computed only while someone subscribes.
+"""
+Stage: markers and the annotated image, computed only while someone subscribes.
 
 Both show what `poses` carries: the published people (smoothed where smoothing is on), in 3D
 where they have positions, coloured and labelled by track id where tracked.
