@@ -1,4 +1,5 @@
-"""ament_python package posenet_ros: PoseNet engine (ROS-free), its ROS 2 node and posenet_estimate.
+"""
+ament_python package posenet_ros: PoseNet engine (ROS-free), its ROS 2 node and posenet_estimate.
 
 Benchmarks, evaluation and parity tools are in the separate package posenet_tools.
 """

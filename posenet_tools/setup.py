@@ -18,6 +18,8 @@ COMMANDS = {
     'posenet_accuracy_study': ('posenet_tools.accuracy_study:main', None),
     'posenet_tfjs_reference': ('posenet_tools.tfjs_reference:main', None),
     'posenet_soak': ('posenet_tools.soak:main', None),
+    'posenet_bench_people': ('posenet_tools.bench_people:main', None),
+    'posenet_bench_image_conversion': ('posenet_tools.bench_image_conversion:main', None),
     'posenet_track_figure': ('posenet_tools.track_figure:main', None),
 }
 

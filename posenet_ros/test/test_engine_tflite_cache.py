@@ -1,22 +1,23 @@
-"""Converted TFLite models on disk: a process whose model is cached never loads TensorFlow and
-gets the same poses as one that converted the model itself; a damaged entry is rebuilt."""
+"""
+Converted TFLite models on disk: a process whose model is cached never loads TensorFlow and
+gets the same poses as one that converted the model itself; a damaged entry is rebuilt.
+"""
 from __future__ import annotations
 
 import json
 import logging
 import os
+from pathlib import Path
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
-
 from posenet_ros.engine import tflite_cache
 from posenet_ros.engine.config import EstimateConfig
 from posenet_ros.engine.estimator import PoseEstimator
+import pytest
 
 MODEL = 'mobilenet_quant2_050'
 SIZE = (161, 225)  # small: quick to convert

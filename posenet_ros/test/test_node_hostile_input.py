@@ -1,4 +1,5 @@
-"""Nothing a camera or a caller sends silences posenet_node.
+"""
+Nothing a camera or a caller sends silences posenet_node.
 
 Frames that once ended its worker thread for good (a compressed image whose header OpenCV
 rejects with cv2.error), a burst of fuzzed JPEG and PNG frames made by mutating a real photo's
@@ -7,14 +8,13 @@ still answer a good frame with the person in it, and its log must hold no traceb
 """
 from __future__ import annotations
 
+from node_support import diagnostic_values, load_rgb, NODE_NAME, running_node
 import numpy as np
 import pytest
 from rcl_interfaces.msg import Parameter as ParameterMsg
 from rcl_interfaces.msg import ParameterValue
 from rcl_interfaces.srv import SetParameters, SetParametersAtomically
 from sensor_msgs.msg import CompressedImage
-
-from node_support import NODE_NAME, diagnostic_values, load_rgb, running_node
 from test_node_compressed import compressed
 
 pytestmark = pytest.mark.dds

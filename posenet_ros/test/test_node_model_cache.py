@@ -1,19 +1,20 @@
-"""posenet_node and the TFLite model cache: with its model cached the node never loads
+"""
+posenet_node and the TFLite model cache: with its model cached the node never loads
 TensorFlow; with an empty cache it converts the model in a child process, caches it, and still
-never loads TensorFlow itself. `num_threads` goes to the interpreter."""
+never loads TensorFlow itself. `num_threads` goes to the interpreter.
+"""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import subprocess
 import sys
-from pathlib import Path
-
-import pytest
 
 from node_support import assert_same_poses, load_rgb, running_node
 from posenet_ros.engine.config import EstimateConfig
 from posenet_ros.engine.estimator import PoseEstimator
 from posenet_ros.ros.image_conversion import rgb_to_image_msg
+import pytest
 
 pytestmark = pytest.mark.dds  # starts nodes and talks to them over DDS
 

@@ -1,4 +1,5 @@
-"""People in 3D, tracked, through posenet_node over DDS, with a camera published as a RealSense's.
+"""
+People in 3D, tracked, through posenet_node over DDS, with a camera published as a RealSense's.
 
 A COCO photo with a synthetic registered depth image of known truth (each person at a known
 distance, the background farther, holes and noise: synthetic_people.depth_scene) and a
@@ -12,17 +13,15 @@ import array
 import math
 import re
 
-import numpy as np
-import pytest
 from diagnostic_msgs.msg import DiagnosticStatus
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, Image
-
-from node_support import (
-    DomainClaim, NodeProcess, PoseNetClient, diagnostic_values)
+from node_support import diagnostic_values, DomainClaim, NodeProcess, PoseNetClient
+import numpy as np
 from posenet_ros.engine.camera_model import CameraModel
 from posenet_ros.ros.image_conversion import rgb_to_image_msg
-from synthetic_people import HOLE, NO_PERSON, depth_scene
+import pytest
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, Image
+from synthetic_people import depth_scene, HOLE, NO_PERSON
 
 pytestmark = pytest.mark.dds
 
@@ -35,10 +34,10 @@ RELIABLE = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE,
                       history=HistoryPolicy.KEEP_LAST)
 CASES = {
     # depth at the colour resolution in millimetres, no distortion
-    'same size, 16UC1': dict(scale=1.0, encoding='16UC1', model='plumb_bob', d=[0.0] * 5),
+    'same size, 16UC1': {'scale': 1.0, 'encoding': '16UC1', 'model': 'plumb_bob', 'd': [0.0] * 5},
     # depth at half the resolution in metres, a distorting lens
-    'half size, 32FC1, plumb_bob': dict(scale=0.5, encoding='32FC1', model='plumb_bob',
-                                        d=[-0.12, 0.05, 0.001, -0.0008, 0.0]),
+    'half size, 32FC1, plumb_bob': {'scale': 0.5, 'encoding': '32FC1', 'model': 'plumb_bob',
+                                    'd': [-0.12, 0.05, 0.001, -0.0008, 0.0]},
 }
 
 

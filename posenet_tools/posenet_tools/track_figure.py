@@ -1,4 +1,5 @@
-"""posenet_track_figure: a picture of tracked people from a video, for the README.
+"""
+posenet_track_figure: a picture of tracked people from a video, for the README.
 
 Runs the estimator with the node's ready configuration and the tracker (with One-Euro smoothing,
 as config/posenet.yaml sets them) over the first frames of a video, then draws the last frame's
@@ -10,16 +11,15 @@ frames before) on a plain background: the video's own pixels are not reproduced.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+import sys
 
 import numpy as np
-
 from posenet_tools.shared_data import models_dir, shared_dir
 
-NODE_CONFIG = dict(decoding='multi', input_height=353, input_width=481, output_stride=16,
-                   max_pose_detections=10, score_threshold=0.1, nms_radius=30.0,
-                   match_aspect_ratio=True, refine_keypoints=True, pose_score_keypoints=5)
+NODE_CONFIG = {'decoding': 'multi', 'input_height': 353, 'input_width': 481, 'output_stride': 16,
+               'max_pose_detections': 10, 'score_threshold': 0.1, 'nms_radius': 30.0,
+               'match_aspect_ratio': True, 'refine_keypoints': True, 'pose_score_keypoints': 5}
 MIN_POSE_SCORE = 0.35
 LEFT_HIP, RIGHT_HIP = 11, 12
 BACKGROUND_RGB = (236, 236, 236)

@@ -1,4 +1,5 @@
-"""ROS-free PoseNet engine: weights, MobileNetV1 network, preprocessing and pose decoding.
+"""
+ROS-free PoseNet engine: weights, MobileNetV1 network, preprocessing and pose decoding.
 
 Nothing here imports rclpy. One module per step of the algorithm, after tfjs-models posenet.
 The estimator and the weight loaders are imported on first use, so importing a light module

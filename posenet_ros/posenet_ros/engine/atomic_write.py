@@ -1,4 +1,5 @@
-"""Write a file so that a reader finds the old file or the complete new one, never half of one.
+"""
+Write a file so that a reader finds the old file or the complete new one, never half of one.
 
 Every tool and the demo write their outputs (JSON, Markdown, JPEG, PNG, the original's runner
 files) through `write_file_atomic`: the bytes go to a temporary file in the same folder, are
@@ -7,8 +8,8 @@ flushed to disk and renamed over the target; on any error the temporary file is 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
+import tempfile
 
 
 def _umask() -> int:

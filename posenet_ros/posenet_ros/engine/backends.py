@@ -1,4 +1,5 @@
-"""The inference backends: one small class per way of running MobileNetV1, behind one interface.
+"""
+The inference backends: one small class per way of running MobileNetV1, behind one interface.
 
 Every backend turns a uint8 RGB image into the fused head output [n, h, w, 115] (n = 2 with the
 mirrored input) for a given input size and output stride; all give the same outputs within
@@ -27,11 +28,11 @@ import collections
 import functools
 import importlib
 import logging
+from pathlib import Path
 import sys
 import tempfile
 import threading
 import time
-from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -57,7 +58,8 @@ Timings = dict[str, float]
 
 
 class InferenceBackend(abc.ABC):
-    """Runs the network for one set of weights on one device, with `num_threads` (0: all cores).
+    """
+    Runs the network for one set of weights on one device, with `num_threads` (0: all cores).
 
     `run` is called with checked arguments (uint8 RGB image, valid input size for the stride);
     it returns the fused head output [1 or 2, h, w, 115] and the time spent on preprocessing
@@ -119,9 +121,11 @@ class _Interpreter:
 
 
 def _tensor_bytes(interpreter) -> int:
-    """Bytes of every tensor of an allocated interpreter: an upper bound of its arena (which
+    """
+    Bytes of every tensor of an allocated interpreter: an upper bound of its arena (which
     shares memory between tensors that are not alive together) plus the constant weights,
-    which stands in for XNNPACK's packed copy of them."""
+    which stands in for XNNPACK's packed copy of them.
+    """
     total = 0
     for detail in interpreter.get_tensor_details():
         shape = detail.get('shape')
@@ -132,7 +136,8 @@ def _tensor_bytes(interpreter) -> int:
 
 
 class TfliteBackend(InferenceBackend):
-    """Our graph converted to TFLite per (input size, stride), run with XNNPACK.
+    """
+    Our graph converted to TFLite per (input size, stride), run with XNNPACK.
 
     Interpreters are kept up to `TFLITE_CACHE_BYTES` (least recently used evicted). A model is
     converted without holding the cache's lock, so `prepare` can build a new size in another
@@ -218,8 +223,12 @@ class TfliteBackend(InferenceBackend):
         return entry
 
     def _keep(self, key, entry: _Interpreter) -> None:
-        """Insert, then evict the least recently used beyond the budget. An interpreter over
-        the budget on its own is not kept: the caller uses it for this frame only."""
+        """
+        Insert, then evict the least recently used beyond the budget.
+
+        An interpreter over
+        the budget on its own is not kept: the caller uses it for this frame only.
+        """
         if entry.nbytes > TFLITE_CACHE_BYTES:
             return
         self._interpreters[key] = entry
@@ -237,7 +246,8 @@ class TfliteBackend(InferenceBackend):
             output_stride=output_stride, precision=self.precision)
 
     def _model(self, height: int, width: int, output_stride: int) -> bytes:
-        """The TFLite model of this size: from the disk cache, else built and stored there.
+        """
+        The TFLite model of this size: from the disk cache, else built and stored there.
 
         A damaged cache entry is logged and rebuilt.
         """
@@ -260,8 +270,10 @@ class TfliteBackend(InferenceBackend):
         return model
 
     def _build_in_child(self, path, height: int, width: int, output_stride: int) -> bytes:
-        """Convert in a child process into the cache entry `path` (into a temporary folder
-        where the cache cannot be written) and read the model back."""
+        """
+        Convert in a child process into the cache entry `path` (into a temporary folder
+        where the cache cannot be written) and read the model back.
+        """
         from .tflite_build import build_in_child_process
         with tempfile.TemporaryDirectory(prefix='posenet_tflite_') as scratch:
             if not tflite_cache.writable_folder(path.parent):
@@ -291,8 +303,10 @@ class TfliteBackend(InferenceBackend):
 
 
 def _make_interpreter(model: bytes, num_threads: int = 0):
-    """A LiteRT interpreter (XNNPACK, `num_threads` threads, 0: one per core), or TensorFlow's
-    bundled one where LiteRT is not installed."""
+    """
+    A LiteRT interpreter (XNNPACK, `num_threads` threads, 0: one per core), or TensorFlow's
+    bundled one where LiteRT is not installed.
+    """
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:

@@ -1,4 +1,5 @@
-"""Pinhole camera model from CameraInfo-like fields: pixels + depth to 3D points and back.
+"""
+Pinhole camera model from CameraInfo-like fields: pixels + depth to 3D points and back.
 
 The fields are those of sensor_msgs/CameraInfo (width, height, distortion_model, D, K, R, P) as
 plain lists, so the math runs without ROS; the ROS adapter copies a message's fields in. Points are
@@ -29,7 +30,8 @@ _UNDISTORT_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-
 
 @dataclass(frozen=True)
 class CameraModel:
-    """A camera as CameraInfo describes it. Build it with `CameraModel.from_fields`.
+    """
+    A camera as CameraInfo describes it. Build it with `CameraModel.from_fields`.
 
     width, height: the image size the intrinsics belong to (pixels). K (3, 3), R (3, 3) and
     P (3, 4) are float64 arrays; D holds the distortion coefficients of `distortion_model`.
@@ -46,7 +48,8 @@ class CameraModel:
     @classmethod
     def from_fields(cls, width: int, height: int, K, D=(), distortion_model: str = 'plumb_bob',
                     R=None, P=None) -> 'CameraModel':
-        """A checked model from CameraInfo's fields (flat lists as in the message, or arrays).
+        """
+        A checked model from CameraInfo's fields (flat lists as in the message, or arrays).
 
         R defaults to the identity and P to [K | 0], as for a monocular camera. Raises ValueError
         naming the field that is wrong.
@@ -82,7 +85,8 @@ class CameraModel:
         return bool(np.any(self.D != 0))
 
     def scaled(self, width: int, height: int) -> 'CameraModel':
-        """The same camera imaged at another resolution with the same field of view.
+        """
+        The same camera imaged at another resolution with the same field of view.
 
         This is how a RealSense's aligned depth relates to its colour image when they differ in
         size: pixel centres map as u' = (u + 0.5) * sx - 0.5, so fx, cx (and fy, cy) scale with
@@ -118,7 +122,8 @@ class CameraModel:
         return out.reshape(pixels.shape)
 
     def deproject(self, pixels, depth, rectified: bool = False) -> np.ndarray:
-        """3D points (..., 3) in the optical frame for pixels (..., 2) at depth z (...) metres.
+        """
+        3D points (..., 3) in the optical frame for pixels (..., 2) at depth z (...) metres.
 
         z is the distance along the optical axis (what a depth camera measures), not along the
         ray. NaN pixels or depths give NaN points.
@@ -131,7 +136,8 @@ class CameraModel:
         return np.concatenate([ray * depth[..., None], depth[..., None]], axis=-1)
 
     def project(self, points, rectified: bool = False) -> np.ndarray:
-        """Pixels (..., 2) where 3D points (..., 3) in the optical frame are imaged.
+        """
+        Pixels (..., 2) where 3D points (..., 3) in the optical frame are imaged.
 
         Points at or behind the camera (z <= 0) and NaN points give NaN.
         """
@@ -157,8 +163,10 @@ class CameraModel:
 
 
 def map_pixels(pixels, from_size: tuple[int, int], to_size: tuple[int, int]) -> np.ndarray:
-    """Pixels (..., 2) of a (width, height) image at the same place in an image of another size
-    with the same field of view (pixel centres: u' = (u + 0.5) * sx - 0.5)."""
+    """
+    Pixels (..., 2) of a (width, height) image at the same place in an image of another size
+    with the same field of view (pixel centres: u' = (u + 0.5) * sx - 0.5).
+    """
     pixels = np.asarray(pixels, dtype=np.float64)
     scale = np.array([to_size[0] / from_size[0], to_size[1] / from_size[1]])
     return (pixels + 0.5) * scale - 0.5

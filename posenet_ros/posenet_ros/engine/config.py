@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 import functools
 import math
-from dataclasses import dataclass
 
 from .parts import NUM_KEYPOINTS
 
 class FrameBudgetError(ValueError):
-    """A frame whose preprocessing would take more than preprocess.MAX_FRAME_BYTES; says how
-    much. (Defined here, where TensorFlow is not imported, so the node can catch it cheaply.)"""
+    """
+    A frame whose preprocessing would take more than preprocess.MAX_FRAME_BYTES; says how much.
+
+    (Defined here, where TensorFlow is not imported, so the node can catch it cheaply.)
+    """
 
 
 DECODINGS = ('single', 'multi')
@@ -34,7 +37,8 @@ MAX_INPUT_ASPECT_RATIO = 4.0
 
 
 def max_output_stride(multiplier: float) -> int:
-    """Largest output stride the MobileNetV1 backbone reaches for this width multiplier.
+    """
+    Largest output stride the MobileNetV1 backbone reaches for this width multiplier.
 
     0.50 and 0.75 stop downsampling at 16; 1.00 and 1.01 reach 32.
     """
@@ -76,7 +80,8 @@ BEYOND_ORIGINAL_FIELDS = ('match_aspect_ratio', 'flip_test', 'refine_keypoints',
 def input_size_for_image(image_height: int, image_width: int, output_stride: int, *,
                          pixel_budget: int | None = None,
                          long_side: int | None = None) -> tuple[int, int]:
-    """The valid (input_height, input_width) that suits an image of this size best.
+    """
+    The valid (input_height, input_width) that suits an image of this size best.
 
     PoseNet pads the image to the input's aspect ratio, so an input of the wrong shape spends its
     pixels on padding. With `pixel_budget`: among the valid sizes of at most that many pixels,
@@ -121,7 +126,8 @@ def input_size_for_image(image_height: int, image_width: int, output_stride: int
 
 @dataclass(frozen=True)
 class EstimateConfig:
-    """How to run and decode one frame. Every field can change between frames.
+    """
+    How to run and decode one frame. Every field can change between frames.
 
     The fields after `flip_horizontal` go beyond the original PoseNet (docs/accuracy.md measures
     each); their defaults give exactly the original's results.
@@ -146,7 +152,8 @@ class EstimateConfig:
     pose_score_keypoints: int = NUM_KEYPOINTS
 
     def check(self, multiplier: float | None = None) -> None:
-        """Raise ValueError with the reason if any field, or their combination, cannot work.
+        """
+        Raise ValueError with the reason if any field, or their combination, cannot work.
 
         Beyond each field's range: the snapped input must have at least MIN_INPUT_SIDE pixels
         on a side and an aspect ratio within MAX_INPUT_ASPECT_RATIO; with match_aspect_ratio
@@ -217,8 +224,10 @@ class EstimateConfig:
             input_width=to_valid_input_size(self.input_width, self.output_stride))
 
     def for_image(self, image_height: int, image_width: int) -> 'EstimateConfig':
-        """The snapped settings used for an image of this size (its own input size with
-        `match_aspect_ratio`, the snapped configured one otherwise)."""
+        """
+        The snapped settings used for an image of this size (its own input size with
+        `match_aspect_ratio`, the snapped configured one otherwise).
+        """
         config = self.snapped()
         if not config.match_aspect_ratio:
             return config

@@ -1,4 +1,5 @@
-"""What both decoders share: input checks and JavaScript's number semantics.
+"""
+What both decoders share: input checks and JavaScript's number semantics.
 
 tfjs-models reads float32 tensor buffers into JavaScript numbers (float64) and does all its
 decoding arithmetic on those. These helpers reproduce the few places where that differs from
@@ -14,7 +15,8 @@ from .parts import NUM_EDGES, NUM_KEYPOINTS
 
 
 def js_round(value: float) -> int:
-    """JavaScript's Math.round: the nearest integer, halves rounded up (towards +infinity).
+    """
+    JavaScript's Math.round: the nearest integer, halves rounded up (towards +infinity).
 
     Written as floor plus a comparison rather than floor(value + 0.5), which is wrong for the
     float just below one half (0.49999999999999994 + 0.5 rounds to 1.0).

@@ -1,4 +1,5 @@
-"""Multi-person decoding: PersonLab's fast greedy decoder, as tfjs-models posenet 2.x runs it.
+"""
+Multi-person decoding: PersonLab's fast greedy decoder, as tfjs-models posenet 2.x runs it.
 
 Root candidates are local maxima of the 17 heatmaps. They are taken in decreasing score order;
 a candidate close to the same part of an already found person is skipped (part-based NMS);
@@ -28,7 +29,8 @@ OFFSET_REFINE_STEPS = 2
 
 
 def _walk_plan(root_part: int) -> tuple[tuple[int, int, int, bool], ...]:
-    """The (edge, source part, target part, forward) steps that grow a person from root_part.
+    """
+    The (edge, source part, target part, forward) steps that grow a person from root_part.
 
     First up the tree (edges last to first, child -> parent, backward displacements), then down
     (edges first to last, parent -> child, forward displacements); a part is reached once.
@@ -52,7 +54,8 @@ WALK_PLANS = tuple(_walk_plan(part) for part in range(NUM_KEYPOINTS))
 
 
 def find_root_candidates(heatmap_scores: np.ndarray, score_threshold: float) -> np.ndarray:
-    """Flat indices (into the (h, w, 17) heatmap) of the root candidates, in row-major order.
+    """
+    Flat indices (into the (h, w, 17) heatmap) of the root candidates, in row-major order.
 
     A candidate scores at least `score_threshold` and no cell of its 3x3 window (clamped to the
     grid) of the same part scores strictly higher. Row-major (y, x, part) is the order in which
@@ -70,7 +73,8 @@ def find_root_candidates(heatmap_scores: np.ndarray, score_threshold: float) -> 
 
 
 def max_heap_pop_order(scores: np.ndarray) -> np.ndarray:
-    """Positions of `scores` in the order tfjs's MaxHeap (multi_pose/max_heap.ts) pops them.
+    """
+    Positions of `scores` in the order tfjs's MaxHeap (multi_pose/max_heap.ts) pops them.
 
     The heap pops in non-increasing score order; among equal scores its order depends on the
     heap's history. Without ties any descending sort gives the same sequence, so the Python
@@ -137,7 +141,8 @@ def decode_multiple_poses(heatmap_scores: np.ndarray, offsets: np.ndarray,
                           displacements_fwd: np.ndarray, displacements_bwd: np.ndarray,
                           output_stride: int, max_pose_detections: int = 5,
                           score_threshold: float = 0.5, nms_radius: float = 20.0) -> list[Pose]:
-    """Up to `max_pose_detections` people, in model-input pixels, in the original's order.
+    """
+    Up to `max_pose_detections` people, in model-input pixels, in the original's order.
 
     Arrays are one image's network outputs (see `types.NetworkOutputs`). `score_threshold` is
     the least root score; `nms_radius` (model-input pixels) the distance under which a part

@@ -1,4 +1,5 @@
-"""Single-person decoding: each part where its heatmap peaks, as tfjs-models posenet 2.x does.
+"""
+Single-person decoding: each part where its heatmap peaks, as tfjs-models posenet 2.x does.
 
 Fast and simple, but every part is taken from the whole image: with several people in view a
 pose can mix body parts of different people. Use `decode_multi` then.
@@ -16,7 +17,8 @@ _PARTS = np.arange(NUM_KEYPOINTS)
 
 def decode_single_pose(heatmap_scores: np.ndarray, offsets: np.ndarray,
                        output_stride: int) -> Pose:
-    """One pose in model-input pixels.
+    """
+    One pose in model-input pixels.
 
     Per part: the heatmap's highest cell (the first in row-major (y, x) order on ties), placed at
     cell * stride + offset. The original adds in float32 tensors, so this does too; the part's

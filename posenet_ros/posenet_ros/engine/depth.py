@@ -1,4 +1,5 @@
-"""People in 3D: keypoint depths from a registered depth image, and a position per person.
+"""
+People in 3D: keypoint depths from a registered depth image, and a position per person.
 
 A depth image registered to the colour image (same viewpoint and field of view, possibly another
 resolution, as a RealSense's aligned depth) holds `16UC1` millimetres or `32FC1` metres (REP 118);
@@ -36,7 +37,8 @@ SUPPORT_FRACTION = 0.2
 
 @dataclass(frozen=True)
 class DepthConfig:
-    """How keypoint depths are read (distances in metres, window in depth-image pixels).
+    """
+    How keypoint depths are read (distances in metres, window in depth-image pixels).
 
     window: side of the square around each keypoint (odd). depth_min, depth_max: readings
     outside are ignored. max_deviation: a keypoint further than this from the depth its person's
@@ -66,7 +68,8 @@ class DepthConfig:
 
 @dataclass
 class People3D:
-    """Keypoints and people in the camera's optical frame (metres), NaN where unknown.
+    """
+    Keypoints and people in the camera's optical frame (metres), NaN where unknown.
 
     keypoints: (N, 17, 3); has_keypoint: (N, 17) bool. positions: (N, 3), the robust centre of
     each person's torso; has_position: (N,) bool.
@@ -91,7 +94,8 @@ def depth_in_metres(values: np.ndarray, encoding: str) -> np.ndarray:
 
 
 def window_readings(depth_image: np.ndarray, pixels: np.ndarray, window: int) -> np.ndarray:
-    """The raw readings in a window x window square around each pixel: (..., window**2).
+    """
+    The raw readings in a window x window square around each pixel: (..., window**2).
 
     pixels (..., 2) are (x, y) in the depth image; squares reaching past the border and NaN
     pixels give 0 (no reading) there.
@@ -129,7 +133,8 @@ def median_of_valid(values: np.ndarray, valid: np.ndarray, min_count: int) -> np
 
 
 def body_points(pixels: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """More places on each person's body to read depth at: (N, P, 2) pixels and (N, P) valid.
+    """
+    More places on each person's body to read depth at: (N, P, 2) pixels and (N, P) valid.
 
     The midpoint of every limb (`parts.SKELETON`) whose two ends are valid and the torso's centre
     (mean of the valid shoulders and hips). Keypoints sit at joints, often on the silhouette's
@@ -151,7 +156,8 @@ def body_points(pixels: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.n
 
 def person_depths(depths: np.ndarray, weights: np.ndarray, max_deviation: float,
                   min_support: float = 2.0) -> np.ndarray:
-    """(N,) the depth of each person from depth readings (N, M) on them, NaN if none.
+    """
+    (N,) the depth of each person from depth readings (N, M) on them, NaN if none.
 
     Each reading is a candidate; its support is the total weight of the readings within
     `max_deviation` of it. The nearest candidate with at least `SUPPORT_FRACTION` of the best
@@ -175,7 +181,8 @@ def person_depths(depths: np.ndarray, weights: np.ndarray, max_deviation: float,
 def keypoint_depths(depth_image: np.ndarray, encoding: str, pixels, keypoint_valid,
                     image_size: tuple[int, int], config: DepthConfig = DepthConfig()
                     ) -> np.ndarray:
-    """(N, 17) depth in metres of each keypoint, NaN where there is none (or it was rejected).
+    """
+    (N, 17) depth in metres of each keypoint, NaN where there is none (or it was rejected).
 
     pixels (N, 17, 2): keypoints in colour-image pixels; keypoint_valid (N, 17): which to measure
     (e.g. score above the threshold). image_size: the colour image's (width, height); the depth
@@ -241,7 +248,8 @@ def people_in_3d(depth_image: np.ndarray, encoding: str, pixels, keypoint_valid,
                  camera: CameraModel, rectified: bool = False,
                  config: DepthConfig = DepthConfig(),
                  image_size: tuple[int, int] | None = None) -> People3D:
-    """Keypoints (N, 17, 2 colour pixels) and people placed in 3D with a registered depth image.
+    """
+    Keypoints (N, 17, 2 colour pixels) and people placed in 3D with a registered depth image.
 
     camera describes the colour image the keypoints are in (scaled to `image_size`, the colour
     image's (width, height), when that differs from the camera's); `rectified` says the colour
@@ -262,11 +270,13 @@ def people_in_3d(depth_image: np.ndarray, encoding: str, pixels, keypoint_valid,
 
 
 def torso_centres(torso: np.ndarray, reference: np.ndarray, tolerance: float) -> np.ndarray:
-    """(N, 3) median of the torso points (N, T, 3) that lie within `tolerance` (depth) of the
+    """
+    (N, 3) median of the torso points (N, T, 3) that lie within `tolerance` (depth) of the
     torso point nearest each person's reference depth (N,); NaN rows where none has depth.
 
     A torso keypoint hidden behind someone else reads the occluder's depth: it is left out
-    rather than averaged in."""
+    rather than averaged in.
+    """
     depth = torso[..., 2]
     have = np.isfinite(torso).all(axis=2)
     gap = np.where(have, np.abs(depth - np.nan_to_num(reference, nan=0.0)[:, None]), np.inf)

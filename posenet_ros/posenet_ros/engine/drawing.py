@@ -1,4 +1,5 @@
-"""Poses drawn over the image they came from: skeleton lines and joint dots, coloured by score.
+"""
+Poses drawn over the image they came from: skeleton lines and joint dots, coloured by score.
 
 Used by the node's `poses/image` topic, the demo and `posenet_estimate --draw`; `score_colors` is
 also the colour scale of the RViz markers, so every view of a pose reads the same way.
@@ -46,9 +47,11 @@ def track_color(track_id: int) -> tuple[int, int, int]:
 
 
 def person_sizes_px(points: np.ndarray, thickness: int, radius: int) -> tuple[int, int]:
-    """Line width and joint radius for one person: the image's (`line_width_px`,
+    """
+    Line width and joint radius for one person: the image's (`line_width_px`,
     `joint_radius_px`), made smaller for a person too small to carry them (a person h px tall
-    gets at most h / 50 px lines and h / 30 px dots), so joints never hide a distant person."""
+    gets at most h / 50 px lines and h / 30 px dots), so joints never hide a distant person.
+    """
     if len(points) < 2:
         return thickness, radius
     height = float(np.ptp(points[:, 1]))
@@ -57,7 +60,8 @@ def person_sizes_px(points: np.ndarray, thickness: int, radius: int) -> tuple[in
 
 def draw_poses(image_rgb: np.ndarray, poses: Iterable[Pose], min_pose_score: float = 0.0,
                min_keypoint_score: float = 0.1, track_ids=None) -> np.ndarray:
-    """A copy of `image_rgb` (H, W, 3 uint8) with `poses` (source-image pixels) drawn on it.
+    """
+    A copy of `image_rgb` (H, W, 3 uint8) with `poses` (source-image pixels) drawn on it.
 
     Poses scoring below `min_pose_score` and keypoints below `min_keypoint_score` are not drawn; a
     limb is drawn when both its ends are. Joints are coloured by their score, limbs by the mean of

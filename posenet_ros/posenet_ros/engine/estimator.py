@@ -1,4 +1,5 @@
-"""PoseEstimator: image in, poses in image pixels out, as tfjs-models posenet 2.x estimates them.
+"""
+PoseEstimator: image in, poses in image pixels out, as tfjs-models posenet 2.x estimates them.
 
 Weights are resolved and loaded once; the network per output stride (and, for TFLite, per input
 size) is built on first use and cached, so changing stride or input size between frames never
@@ -21,7 +22,8 @@ from .weights import load_weights
 
 
 class PoseEstimator:
-    """PoseNet (MobileNetV1) pose estimation on one model, device and backend.
+    """
+    PoseNet (MobileNetV1) pose estimation on one model, device and backend.
 
     model: a model name (see `model_store.MODEL_NAMES`) or a folder with weights of either
     published format. multiplier: only needed to complete a family name ('mobilenet_quant2')
@@ -67,7 +69,8 @@ class PoseEstimator:
 
     def warmup(self, config: EstimateConfig, image_height: int | None = None,
                image_width: int | None = None) -> None:
-        """Build everything `estimate` needs for this config, so the first frame is not slow.
+        """
+        Build everything `estimate` needs for this config, so the first frame is not slow.
 
         With `match_aspect_ratio` the input size depends on the image: give the image size the
         frames will have (a camera's) to prepare that one. May be called from another thread
@@ -79,21 +82,26 @@ class PoseEstimator:
         self._network.prepare(config.input_height, config.input_width, config.output_stride)
 
     def cached_model_path(self, config: EstimateConfig):
-        """The disk cache file of the TFLite model this config runs (`tflite_cache`), or None
-        (another backend, or not converted yet)."""
+        """
+        The disk cache file of the TFLite model this config runs (`tflite_cache`), or None
+        (another backend, or not converted yet).
+        """
         config = self._checked(config)
         return self._network.cached_model_path(config.input_height, config.input_width,
                                                config.output_stride)
 
     def infer(self, image_rgb: np.ndarray, config: EstimateConfig
               ) -> tuple[NetworkOutputs, Padding, tuple[int, int]]:
-        """The outputs `estimate` decodes (model-input grid; mirror-averaged with `flip_test`),
-        the padding used and the input size (snapped; the image's own with `match_aspect_ratio`)."""
+        """
+        The outputs `estimate` decodes (model-input grid; mirror-averaged with `flip_test`),
+        the padding used and the input size (snapped; the image's own with `match_aspect_ratio`).
+        """
         config, outputs, padding, _ = self._run_network(image_rgb, config)
         return outputs, padding, (config.input_height, config.input_width)
 
     def estimate(self, image_rgb: np.ndarray, config: EstimateConfig) -> EstimateResult:
-        """Poses in `image_rgb` (uint8 H x W x 3, RGB), in its pixel coordinates.
+        """
+        Poses in `image_rgb` (uint8 H x W x 3, RGB), in its pixel coordinates.
 
         With the default options this is the original PoseNet; `match_aspect_ratio`,
         `flip_test`, `refine_keypoints` and `pose_score_keypoints` add the steps that raise
@@ -112,9 +120,11 @@ class PoseEstimator:
 
     def _run_network(self, image_rgb: np.ndarray, config: EstimateConfig
                      ) -> tuple[EstimateConfig, NetworkOutputs, Padding, dict[str, float]]:
-        """The config as used (checked, snapped, image-shaped with `match_aspect_ratio`), the
+        """
+        The config as used (checked, snapped, image-shaped with `match_aspect_ratio`), the
         outputs to decode (mirror-averaged with `flip_test`, the averaging counted as
-        inference), the padding and the network's timings."""
+        inference), the padding and the network's timings.
+        """
         config = self._checked(config)
         if getattr(image_rgb, 'ndim', 0) == 3 and min(image_rgb.shape[:2]) >= 1:
             if config.match_aspect_ratio:

@@ -1,4 +1,5 @@
-"""Flip test: average the network's view of an image with its view of the mirrored image.
+"""
+Flip test: average the network's view of an image with its view of the mirrored image.
 
 The network is run on the preprocessed input and on that input mirrored left-right. The mirrored
 run's maps are mapped back onto the plain run's grid (columns reversed, left and right parts and

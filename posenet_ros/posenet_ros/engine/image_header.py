@@ -1,4 +1,5 @@
-"""The size of a compressed image, read from its header before anything is decoded.
+"""
+The size of a compressed image, read from its header before anything is decoded.
 
 A decoder allocates the whole image the header declares before it reads a single pixel, so a
 few hundred bytes can ask for gigabytes (OpenCV allows up to 2^30 pixels). `read_image_header`
@@ -11,10 +12,10 @@ Anything whose size cannot be read this way is refused: it is never handed to a 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 import io
 import re
 import struct
-from dataclasses import dataclass
 
 # Largest width or height decoded. PoseNet downsizes to a few hundred pixels anyway.
 MAX_IMAGE_SIDE = 8192
@@ -169,7 +170,8 @@ def _jpeg_header(data: bytes) -> ImageHeader:
 
 
 def _png_header(data: bytes) -> ImageHeader:
-    """Size from the IHDR chunk, which must come first; every chunk's length is checked too.
+    """
+    Size from the IHDR chunk, which must come first; every chunk's length is checked too.
 
     CRCs are not checked (libpng ignores a bad one on an ancillary chunk), but a chunk that
     claims more bytes than the data holds is refused: OpenCV allocates a buffer of the declared

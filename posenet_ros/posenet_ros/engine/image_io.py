@@ -1,4 +1,5 @@
-"""Reading photos and videos into RGB frames, decoded the way the reference outputs were.
+"""
+Reading photos and videos into RGB frames, decoded the way the reference outputs were.
 
 Photos go through Pillow, `Image.open(path).convert('RGB')`: the same pixels the original's
 reference runs were fed (no EXIF rotation, Pillow's JPEG decoder). Videos go through OpenCV,
@@ -6,14 +7,14 @@ one frame at a time. Unreadable inputs are reported, not fatal: the caller decid
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
+import os
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
-from .image_header import ImageHeader, ImageHeaderError, check_decodable
+from .image_header import check_decodable, ImageHeader, ImageHeaderError
 
 VIDEO_EXTENSIONS = frozenset({
     '.avi', '.flv', '.m4v', '.mkv', '.mov', '.mp4', '.mpeg', '.mpg', '.ts', '.webm', '.wmv'})
@@ -49,7 +50,8 @@ def is_video(path: str | os.PathLike) -> bool:
 
 
 def load_image_rgb(path: str | os.PathLike) -> np.ndarray:
-    """A photo as an RGB uint8 (h, w, 3) array, or InputReadError.
+    """
+    A photo as an RGB uint8 (h, w, 3) array, or InputReadError.
 
     Its size is checked before it is decoded (`image_header.check_decodable`, counting 4 bytes
     a pixel), so a huge or bogus header is refused instead of filling the memory.
@@ -98,7 +100,8 @@ def iter_video_rgb(path: str | os.PathLike) -> Iterator[tuple[int, np.ndarray]]:
 
 
 def expand_inputs(paths: list[str | os.PathLike]) -> list[Path]:
-    """Files to read: each folder replaced by its photos and videos (sorted by name).
+    """
+    Files to read: each folder replaced by its photos and videos (sorted by name).
 
     Missing paths are kept, so that reading them reports the error in order.
     """
@@ -114,7 +117,8 @@ def expand_inputs(paths: list[str | os.PathLike]) -> list[Path]:
 
 
 def iter_frames(files: list[Path], on_error=None) -> Iterator[Frame]:
-    """Every frame of the given photos and videos, in order.
+    """
+    Every frame of the given photos and videos, in order.
 
     An unreadable input is passed to `on_error(InputReadError)` (default: raise it) and skipped.
     A video that fails halfway keeps the frames read before the failure.

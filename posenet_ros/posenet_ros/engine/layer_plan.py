@@ -1,4 +1,5 @@
-"""The layer plan of PoseNet's MobileNetV1 per output stride, and the heads' channel layout.
+"""
+The layer plan of PoseNet's MobileNetV1 per output stride, and the heads' channel layout.
 
 Plain Python (no TensorFlow), so that code running a converted model (the TFLite backend, the
 network's output split) needs no TensorFlow; `mobilenet` builds the TensorFlow graph from it.
@@ -41,7 +42,8 @@ def separable_strides(multiplier: float) -> tuple[int, ...]:
 
 
 def output_strided_layers(multiplier: float, output_stride: int) -> tuple[ConvLayer, ...]:
-    """The backbone plan reaching `output_stride`, as tfjs `toOutputStridedLayers` builds it.
+    """
+    The backbone plan reaching `output_stride`, as tfjs `toOutputStridedLayers` builds it.
 
     Raises ValueError when the architecture cannot reach that stride (32 needs 1.00/1.01);
     tfjs silently returns a coarser grid there.

@@ -1,4 +1,5 @@
-"""PoseNet's MobileNetV1 backbone and its four 1x1 heads, built in TensorFlow from a weight map.
+"""
+PoseNet's MobileNetV1 backbone and its four 1x1 heads, built in TensorFlow from a weight map.
 
 The layers run as `layer_plan` lays them out for the output stride (imported only where a
 TensorFlow graph is built or run: a cached TFLite model needs none of this). Dilation is applied
@@ -13,11 +14,12 @@ import tensorflow as tf
 from .layer_plan import (  # noqa: F401 - the plan's names, also imported from here
     FIRST_CONV_STRIDE, HEAD_CHANNELS, HEAD_SPLITS, NUM_OUTPUT_CHANNELS, ConvLayer,
     output_strided_layers, separable_strides)
-from .weights import HEADS, NUM_SEPARABLE_BLOCKS, ModelWeights
+from .weights import HEADS, ModelWeights, NUM_SEPARABLE_BLOCKS
 
 
 class MobileNetTensors:
-    """The weights as TensorFlow constants, made once and shared by every stride and input size.
+    """
+    The weights as TensorFlow constants, made once and shared by every stride and input size.
 
     The four heads are fused into one 1x1 convolution (their kernels concatenated along the
     output axis), which is the same arithmetic per channel in a quarter of the kernel launches.

@@ -1,4 +1,5 @@
-"""Find PoseNet weights by model name: $POSENET_MODELS, the user cache, or Google's servers.
+"""
+Find PoseNet weights by model name: $POSENET_MODELS, the user cache, or Google's servers.
 
 `resolve_model` turns a model name (the tfjs storage layout names, e.g. `mobilenet_quant2_075`
 or `mobilenet_v1_101_weights`) or a folder path into a local folder. Downloads go to the cache
@@ -14,16 +15,16 @@ import hashlib
 import importlib.resources
 import json
 import os
+from pathlib import Path
 import re
 import shutil
 import tempfile
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 from tqdm import tqdm
 
-from .weights import WeightsError, find_weights_file, listed_files, load_weights
+from .weights import find_weights_file, listed_files, load_weights, WeightsError
 
 DEFAULT_BASE_URL = 'https://storage.googleapis.com/tfjs-models'
 BASE_URL_ENV = 'POSENET_MODEL_BASE_URL'
@@ -81,8 +82,10 @@ def cache_dir() -> Path:
 
 
 def model_name(model: str, multiplier: float | None = None) -> str:
-    """The full model name: `model` itself, or a family ('mobilenet_quant2', 'mobilenet_v1')
-    completed with the multiplier's suffix. ValueError if the two disagree."""
+    """
+    The full model name: `model` itself, or a family ('mobilenet_quant2', 'mobilenet_v1')
+    completed with the multiplier's suffix. ValueError if the two disagree.
+    """
     if model in MODELS:
         if multiplier is not None and _MULTIPLIER_SUFFIX.get(multiplier) not in model.split('_'):
             raise ValueError(f'model {model!r} does not have multiplier {multiplier}')
@@ -97,7 +100,8 @@ def model_name(model: str, multiplier: float | None = None) -> str:
 
 def resolve_model(model: str, multiplier: float | None = None, *, download: bool = True,
                   base_url: str | None = None) -> Path:
-    """A local folder (or weights file) holding `model`, downloading it into the cache if needed.
+    """
+    A local folder (or weights file) holding `model`, downloading it into the cache if needed.
 
     `model` is an existing folder/file path or a name from MODEL_NAMES; with `multiplier`, a
     family name such as 'mobilenet_quant2' is completed ('mobilenet_quant2_075'). Names are
@@ -169,7 +173,8 @@ class PinnedHashMismatchError(WeightsError):
 
 
 def verify_pinned_files(path: Path) -> Path:
-    """`path` (a weights folder or descriptor file) after checking its files against the pins.
+    """
+    `path` (a weights folder or descriptor file) after checking its files against the pins.
 
     Every file the folder's descriptor names (and the descriptor itself) whose name and size
     are those of a published file (PINNED_FILES) must have that file's sha256: a same-size
@@ -277,7 +282,9 @@ def _fetch(url: str, target: Path, pin: tuple[int, str] | None, progress: tqdm |
 
 
 def multiplier_from_model_name(name: str) -> float | None:
-    """0.75 for 'mobilenet_quant2_075' or 'mobilenet_v1_075_weights', 1.01 for '..._101';
-    None when the name does not end in a width multiplier."""
+    """
+    0.75 for 'mobilenet_quant2_075' or 'mobilenet_v1_075_weights', 1.01 for '..._101';
+    None when the name does not end in a width multiplier.
+    """
     match = re.search(r'_(050|075|100|101)(?:_weights)?$', name)
     return int(match.group(1)) / 100.0 if match else None

@@ -1,4 +1,5 @@
-"""Run PoseNet's network on an image: preprocessing + MobileNetV1 + heads, on a chosen backend.
+"""
+Run PoseNet's network on an image: preprocessing + MobileNetV1 + heads, on a chosen backend.
 
 The backends ('tflite', 'function', 'xla', 'eager') are described in `backends`; they all give
 the same outputs within float32 tolerance. Weights become TensorFlow constants once per
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backends import BACKEND_NAMES, InferenceBackend, backend_class
+from .backends import backend_class, BACKEND_NAMES, InferenceBackend
 from .config import DEVICES
 from .layer_plan import HEAD_SPLITS
 from .preprocess import compute_padding
@@ -22,7 +23,8 @@ BACKENDS = BACKEND_NAMES
 
 
 def resolve_device(device: str, num_threads: int = 0) -> str:
-    """'auto' | 'cpu' | 'gpu' -> a TensorFlow device string ('/CPU:0' or '/GPU:0').
+    """
+    'auto' | 'cpu' | 'gpu' -> a TensorFlow device string ('/CPU:0' or '/GPU:0').
 
     'auto' asks TensorFlow whether it sees a GPU only where a GPU device exists, so a machine
     without one resolves to the CPU without loading TensorFlow.
@@ -64,7 +66,8 @@ def split_outputs(fused: np.ndarray) -> NetworkOutputs:
 
 
 class PoseNetwork:
-    """PoseNet's network for one set of weights, on one backend and device.
+    """
+    PoseNet's network for one set of weights, on one backend and device.
 
     `run(image, input_height, input_width, output_stride)` returns the four head outputs on the
     model-input grid, the padding used, and how long preprocessing and inference took (ms;
@@ -96,7 +99,8 @@ class PoseNetwork:
     def run_with_mirror(self, image_rgb: np.ndarray, input_height: int, input_width: int,
                         output_stride: int
                         ) -> tuple[NetworkOutputs, NetworkOutputs, Padding, dict[str, float]]:
-        """`run`, plus the outputs for the network input mirrored left-right (for a flip test).
+        """
+        `run`, plus the outputs for the network input mirrored left-right (for a flip test).
 
         The mirror is taken after preprocessing, so both passes see the same pixels; the second
         outputs are on the mirrored grid (see `flip_test.unmirror_outputs`). TFLite runs the two
@@ -108,7 +112,8 @@ class PoseNetwork:
         return split_outputs(fused[0:1]), split_outputs(fused[1:2]), padding, timings
 
     def prepare(self, input_height: int, input_width: int, output_stride: int) -> None:
-        """Build (trace, compile or convert) what `run` needs for this size and stride.
+        """
+        Build (trace, compile or convert) what `run` needs for this size and stride.
 
         Thread-safe: with TFLite, a new size is converted in the calling thread while `run`
         keeps serving the sizes already built.
@@ -117,8 +122,10 @@ class PoseNetwork:
         self.inference.prepare(input_height, input_width, output_stride)
 
     def cached_model_path(self, input_height: int, input_width: int, output_stride: int):
-        """The disk cache file of the TFLite model of this size; None for other backends or
-        when it is not there."""
+        """
+        The disk cache file of the TFLite model of this size; None for other backends or
+        when it is not there.
+        """
         cache_key = getattr(self.inference, 'cache_key', None)
         if cache_key is None:
             return None

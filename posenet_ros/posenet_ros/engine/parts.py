@@ -1,4 +1,5 @@
-"""Body parts, the tree the multi-pose decoder walks, and the skeleton drawn for people.
+"""
+Body parts, the tree the multi-pose decoder walks, and the skeleton drawn for people.
 
 Part order is COCO's keypoint order, which is also PoseNet's and posenet_msgs/Keypoint's.
 """

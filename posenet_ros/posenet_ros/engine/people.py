@@ -1,4 +1,5 @@
-"""The people of one frame as arrays: what the 3D, tracking and smoothing steps read and fill in.
+"""
+The people of one frame as arrays: what the 3D, tracking and smoothing steps read and fill in.
 
 `EstimateResult` holds a list of poses as the decoders give them; the steps after estimation work
 on every person at once, so the poses are laid out as arrays here (N people): pose scores (N,),

@@ -1,4 +1,5 @@
-"""Track ids (and optionally One-Euro smoothed keypoints) for the estimator's poses, per frame.
+"""
+Track ids (and optionally One-Euro smoothed keypoints) for the estimator's poses, per frame.
 
 The glue between `PoseEstimator` results and `tracking.PoseTracker` / `smoothing.OneEuroSmoother`
 for callers that hold `Pose` lists: `posenet-estimate --track/--smooth`, and the node's pipeline.
@@ -10,13 +11,14 @@ from dataclasses import replace
 import numpy as np
 
 from .parts import NUM_KEYPOINTS
-from .smoothing import PIXEL_DEFAULTS, OneEuroConfig, OneEuroSmoother
+from .smoothing import OneEuroConfig, OneEuroSmoother, PIXEL_DEFAULTS
 from .tracking import PoseTracker, TrackerConfig
 from .types import Pose
 
 
 class PoseTracks:
-    """Persistent ids for the poses of consecutive frames of one camera or video.
+    """
+    Persistent ids for the poses of consecutive frames of one camera or video.
 
     update(poses, stamp) returns the track id of each pose (0: not tracked yet) and the poses,
     with their keypoints smoothed when `smoothing` is given (keypoints scoring below

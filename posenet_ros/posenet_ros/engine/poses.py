@@ -1,4 +1,5 @@
-"""Network outputs -> poses in source-image pixels: the steps after inference, in one place.
+"""
+Network outputs -> poses in source-image pixels: the steps after inference, in one place.
 
 Decode (single or multi), then the options beyond the original that work on the decoded poses
 (refine the keypoints, rescore the poses), then scale and flip into the source image. The
@@ -19,7 +20,8 @@ from .types import NetworkOutputs, Padding, Pose
 
 def poses_from_outputs(outputs: NetworkOutputs, config: EstimateConfig, padding: Padding,
                        image_height: int, image_width: int) -> list[Pose]:
-    """The poses of `config` in the outputs of an image of this size, in its pixels.
+    """
+    The poses of `config` in the outputs of an image of this size, in its pixels.
 
     `config` is the one the network ran with: snapped, and with the input size actually used
     (`EstimateConfig.for_image` with `match_aspect_ratio`); `padding` is what the network added.

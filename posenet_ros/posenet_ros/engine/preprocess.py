@@ -1,4 +1,5 @@
-"""Image -> network input, exactly as tfjs-models posenet 2.x `padAndResizeTo` + MobileNet.
+"""
+Image -> network input, exactly as tfjs-models posenet 2.x `padAndResizeTo` + MobileNet.
 
 The image is zero-padded symmetrically to the model's aspect ratio, resized bilinearly (TF1
 semantics: no half-pixel centres, no corner alignment, which is what tfjs `resizeBilinear`
@@ -15,8 +16,8 @@ bilinear kernel inside the graph was measured 2.5x slower than TensorFlow's op.
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
+import functools
 
 import numpy as np
 
@@ -86,7 +87,8 @@ def normalize(resized):
 
 
 def pad_resize_normalize(image, padding, size):
-    """uint8 [H, W, 3] image -> float32 [1, size[0], size[1], 3] network input in [-1, 1].
+    """
+    uint8 [H, W, 3] image -> float32 [1, size[0], size[1], 3] network input in [-1, 1].
 
     `padding` is int32 [top, bottom, left, right], `size` int32 [height, width]; all three are
     TensorFlow tensors so one traced graph serves every image and input size.
@@ -99,7 +101,8 @@ def pad_resize_normalize(image, padding, size):
 
 def pad_and_resize(image: np.ndarray, padding: Padding, input_height: int,
                    input_width: int) -> np.ndarray:
-    """uint8 [H, W, 3] image -> float32 [1, input_height, input_width, 3], values still 0-255.
+    """
+    uint8 [H, W, 3] image -> float32 [1, input_height, input_width, 3], values still 0-255.
 
     `pad_resize_normalize` without the last step, in NumPy: the zero padding is not copied but
     read as zeros where a sample falls outside the image. Rows are interpolated first, then
@@ -134,7 +137,8 @@ def _samples(rows: np.ndarray, columns: np.ndarray, rows_in_padding, columns_in_
 
 @dataclass(frozen=True)
 class _ResizePlan:
-    """Where `pad_and_resize` samples the image for one (image size, padding, input size).
+    """
+    Where `pad_and_resize` samples the image for one (image size, padding, input size).
 
     Columns are flat (column, channel) indices into a row; a `*_in_padding` mask says which
     samples fall into the zero padding (None: none do).
@@ -151,9 +155,11 @@ class _ResizePlan:
 
 
 def _axis_samples(size: int, pad_before: int, pad_after: int, out_size: int):
-    """TensorFlow's sample positions along one axis of the padded image (align_corners=False,
+    """
+    TensorFlow's sample positions along one axis of the padded image (align_corners=False,
     half_pixel_centers=False): the lower and upper source index, in image coordinates (negative
-    or past the end inside the padding), and the float32 interpolation weight."""
+    or past the end inside the padding), and the float32 interpolation weight.
+    """
     padded = size + pad_before + pad_after
     scale = np.float32(padded / out_size)  # the kernel's float scale
     position = np.arange(out_size, dtype=np.float32) * scale

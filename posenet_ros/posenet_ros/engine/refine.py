@@ -1,4 +1,5 @@
-"""Keypoint refinement: let the cells around a keypoint vote on where it is.
+"""
+Keypoint refinement: let the cells around a keypoint vote on where it is.
 
 A decoder places each keypoint with the offset vector of a single heatmap cell. Every cell near
 a body part predicts that part's position (cell + offset), so the 3x3 cells around the keypoint
@@ -26,7 +27,8 @@ _WINDOW_DY, _WINDOW_DX = (a.reshape(-1) for a in np.meshgrid(_STEPS, _STEPS, ind
 
 def refine_keypoints(poses: list[Pose], heatmap_scores: np.ndarray, offsets: np.ndarray,
                      output_stride: int) -> list[Pose]:
-    """New poses (model-input pixels) whose keypoints are the vote of the cells around them.
+    """
+    New poses (model-input pixels) whose keypoints are the vote of the cells around them.
 
     `heatmap_scores` (h, w, 17) and `offsets` (h, w, 34) are the maps the poses were decoded
     from; the input poses are left untouched.

@@ -1,4 +1,5 @@
-"""Pose scores that rank people better: the mean of a pose's best keypoint scores.
+"""
+Pose scores that rank people better: the mean of a pose's best keypoint scores.
 
 PoseNet scores a pose by the mean of all 17 keypoint scores, a keypoint claimed by an earlier
 pose (within the NMS radius of the same part) counting as 0. That ranks a person seen from the
@@ -26,7 +27,8 @@ def claimed_keypoints(poses: list[Pose], nms_radius: float) -> np.ndarray:
 
 def rescore_poses(poses: list[Pose], top_keypoints: int,
                   nms_radius: float | None = None) -> list[Pose]:
-    """New poses (same order) scored by the mean of their `top_keypoints` best keypoint scores.
+    """
+    New poses (same order) scored by the mean of their `top_keypoints` best keypoint scores.
 
     With `nms_radius` (multi-pose decoding, model-input pixels, the poses in decoding order)
     claimed keypoints count as 0, as in PoseNet. Keypoint scores are left as they are.

@@ -7,8 +7,11 @@ _RESOLUTION = re.compile(r'\s*(\d+)\s*(?:[xX]\s*(\d+)\s*)?')
 
 
 def parse_resolution(text: str | int) -> tuple[int, int]:
-    """'257' -> (257, 257); '353x481' -> (353, 481), height x width as the reference files name
-    them. ValueError saying what is expected for anything else."""
+    """
+    '257' -> (257, 257); '353x481' -> (353, 481), height x width as the reference files name them.
+
+    ValueError saying what is expected for anything else.
+    """
     match = _RESOLUTION.fullmatch(str(text))
     height = int(match.group(1)) if match else 0
     width = int(match.group(2)) if match and match.group(2) else height

@@ -1,4 +1,5 @@
-"""The pose-results JSON file: what `posenet_estimate` writes and the original's runner wrote.
+"""
+The pose-results JSON file: what `posenet_estimate` writes and the original's runner wrote.
 
 One schema for our outputs and the reference outputs of tfjs-models posenet 2.2.2, so both can
 be compared, evaluated and plotted by the same tools:
@@ -59,7 +60,8 @@ def resolution_record(input_height: int, input_width: int):
 
 def config_record(config: EstimateConfig, model: str, backend: str,
                   implementation: str | None = None) -> dict:
-    """The `config` object for an EstimateConfig run with `model` on `backend`.
+    """
+    The `config` object for an EstimateConfig run with `model` on `backend`.
 
     Options beyond the original (`config.BEYOND_ORIGINAL_FIELDS`) that are not at their
     default go under `options` (absent when there are none, as in the original's files).
@@ -130,7 +132,8 @@ def pose_arrays(pose: dict) -> tuple[float, np.ndarray, np.ndarray]:
 
 
 def write_json_atomic(path: str | os.PathLike, document: dict) -> None:
-    """Write JSON so that `path` holds either the old file or the complete new one, never half.
+    """
+    Write JSON so that `path` holds either the old file or the complete new one, never half.
 
     Non-finite numbers are refused (JSON has none; the original's files never hold any).
     """

@@ -1,4 +1,5 @@
-"""One-Euro filtering of every keypoint of every tracked person (Casiez, Roussel, Vogel, CHI 2012).
+"""
+One-Euro filtering of every keypoint of every tracked person (Casiez, Roussel, Vogel, CHI 2012).
 
 A low-pass filter whose cutoff rises with speed: a still person's jitter is smoothed away
 (cutoff `min_cutoff` Hz), a moving person is followed with little lag (cutoff grows by `beta`
@@ -11,17 +12,21 @@ is passed through unfiltered.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+import math
 
 import numpy as np
 
 
 @dataclass(frozen=True)
 class OneEuroConfig:
-    """min_cutoff (Hz): cutoff at rest, lower = less jitter, more lag. beta (per unit of speed,
+    """
+    min_cutoff (Hz): cutoff at rest, lower = less jitter, more lag.
+
+    beta (per unit of speed,
     s/px or s/m): how fast the cutoff rises with speed. d_cutoff (Hz): cutoff of the speed
-    estimate. forget_after (s): states of tracks unseen this long are dropped."""
+    estimate. forget_after (s): states of tracks unseen this long are dropped.
+    """
 
     min_cutoff: float = 1.0
     beta: float = 0.05
@@ -38,7 +43,7 @@ class OneEuroConfig:
         return self
 
 
-# Measured defaults (docs/people3d.md, `python -m posenet_ros.tools.bench_people --smoothing`).
+# Measured defaults (docs/people3d.md, `posenet_bench_people --smoothing`).
 # Pixels: a still person's jitter 1.54 -> 0.54 px, lag 1.9 px at 120 px/s (30 Hz).
 PIXEL_DEFAULTS = OneEuroConfig(min_cutoff=1.0, beta=0.05, d_cutoff=1.0)
 # Metres: beta scaled by about 200 px per metre (3 m from a 600 px focal length); a still
@@ -53,7 +58,8 @@ def smoothing_factor(cutoff_hz, elapsed_s):
 
 
 class OneEuroSmoother:
-    """Filters (N, K, D) keypoints of tracked people frame by frame (K keypoints, D = 2 or 3).
+    """
+    Filters (N, K, D) keypoints of tracked people frame by frame (K keypoints, D = 2 or 3).
 
     State is kept as arrays with one row per track id, so a frame is filtered in one pass.
     """
@@ -74,7 +80,8 @@ class OneEuroSmoother:
         return sorted(self._rows)
 
     def smooth(self, track_ids, values, valid, stamp: float) -> np.ndarray:
-        """Filtered copy of `values` (N, K, D) for people with `track_ids` (N,) at `stamp` (s).
+        """
+        Filtered copy of `values` (N, K, D) for people with `track_ids` (N,) at `stamp` (s).
 
         `valid` (N, K) marks the keypoints measured in this frame; the others (and NaN ones) come
         out as NaN. A stamp not later than a keypoint's last one leaves that keypoint's state as it

@@ -1,4 +1,5 @@
-"""The backends that run the network as a TensorFlow graph: 'function', 'xla', 'eager'.
+"""
+The backends that run the network as a TensorFlow graph: 'function', 'xla', 'eager'.
 
 Imported (and TensorFlow with it) only when one of them is chosen; `backends` describes them.
 """

@@ -1,4 +1,5 @@
-"""TensorFlow, loaded only where it is needed: to convert a model, or for the TF-graph backends.
+"""
+TensorFlow, loaded only where it is needed: to convert a model, or for the TF-graph backends.
 
 A process that runs a cached TFLite model never imports TensorFlow (about 550 MB of resident
 memory and 3 s); everything in the engine that needs it calls `import_tensorflow`, which also
@@ -36,8 +37,10 @@ def gpu_device_present() -> bool:
 
 
 def import_tensorflow(num_threads: int = 0):
-    """The `tensorflow` module, with its intra- and inter-op thread pools limited to
-    `num_threads` (0: TensorFlow's default, every core) when it has not started them yet."""
+    """
+    The `tensorflow` module, with its intra- and inter-op thread pools limited to
+    `num_threads` (0: TensorFlow's default, every core) when it has not started them yet.
+    """
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # TensorFlow's INFO lines
     import tensorflow as tf
     if num_threads:

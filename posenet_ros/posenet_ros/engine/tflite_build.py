@@ -1,4 +1,5 @@
-"""Convert a model into the TFLite cache in a child process, so the caller never loads TensorFlow.
+"""
+Convert a model into the TFLite cache in a child process, so the caller never loads TensorFlow.
 
 A node or CLI whose model is not in the cache yet would otherwise import TensorFlow for one
 conversion and keep its ~550 MB for the rest of its life. The child loads the weights, converts
@@ -12,9 +13,9 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 import subprocess
 import sys
-from pathlib import Path
 
 BUILD_TIMEOUT_S = 600.0
 _STDERR_TAIL_LINES = 12

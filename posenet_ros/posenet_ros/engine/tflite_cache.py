@@ -1,4 +1,5 @@
-"""Converted TFLite models kept on disk, so that a process running one never loads TensorFlow.
+"""
+Converted TFLite models kept on disk, so that a process running one never loads TensorFlow.
 
 A model is converted once per (weights, input size, output stride, precision) and stored under
 `<cache>/tflite/` (the cache of `model_store.cache_dir`: `$POSENET_CACHE`, else
@@ -13,15 +14,15 @@ accepted, as nothing could rebuild the model anyway.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 import hashlib
 import importlib.metadata
 import os
-import threading
-from dataclasses import dataclass
 from pathlib import Path
+import threading
 
 from .atomic_write import write_file_atomic
-from .weights import find_weights_file, listed_files, _read_json
+from .weights import _read_json, find_weights_file, listed_files
 
 # Version of the graph we convert (mobilenet.run_mobilenet with the normalization in front, one
 # fused output). Raise it when the converted graph changes, so that older entries are not used.
@@ -50,7 +51,8 @@ def tensorflow_version() -> str | None:
 
 @dataclass(frozen=True)
 class TfliteModelKey:
-    """What a converted model depends on; `file_name` spells it out.
+    """
+    What a converted model depends on; `file_name` spells it out.
 
     `variant` is for a precision's own settings (e.g. a quantization recipe and its calibration
     data's digest); empty for float32.
@@ -85,8 +87,10 @@ def entry_path(key: TfliteModelKey, converter: str | None = None) -> Path:
 
 
 def find_entry(key: TfliteModelKey) -> Path | None:
-    """The cache file to load for `key`: the one of the installed TensorFlow, or without
-    TensorFlow the newest of any version; None when there is none."""
+    """
+    The cache file to load for `key`: the one of the installed TensorFlow, or without
+    TensorFlow the newest of any version; None when there is none.
+    """
     converter = tensorflow_version()
     if converter is not None:
         path = entry_path(key, converter)
@@ -128,8 +132,10 @@ _checksums_lock = threading.Lock()
 
 
 def weights_checksum(path: str | os.PathLike) -> str:
-    """sha256 over the weight files of a folder (or descriptor file): the descriptor and every
-    file it lists, names included. Remembered per path, modification time and size."""
+    """
+    sha256 over the weight files of a folder (or descriptor file): the descriptor and every
+    file it lists, names included. Remembered per path, modification time and size.
+    """
     path = Path(path)
     descriptor = find_weights_file(path) if path.is_dir() else path
     files = [descriptor] + [descriptor.parent / name

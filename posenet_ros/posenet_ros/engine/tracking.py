@@ -1,4 +1,5 @@
-"""Persistent ids for the people of consecutive frames: pose similarity, motion, optimal matching.
+"""
+Persistent ids for the people of consecutive frames: pose similarity, motion, optimal matching.
 
 Each frame's poses (image pixels, so the estimator's input size and stride may change between
 frames) are matched to the tracks' predicted poses by object keypoint similarity (COCO's OKS with
@@ -13,8 +14,8 @@ that are never reused in the tracker's lifetime.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+import math
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -29,7 +30,8 @@ _MIN_AREA = 1.0  # px^2: keeps a degenerate (one keypoint) box from dividing by 
 
 @dataclass(frozen=True)
 class TrackerConfig:
-    """How tracks are made, matched and ended.
+    """
+    How tracks are made, matched and ended.
 
     min_hits: matches in a row before a track is confirmed and gets an id (1 = at once).
     max_age: seconds a confirmed track is kept unseen (coasting on its velocity).
@@ -80,7 +82,8 @@ def box_areas(coords: np.ndarray, valid: np.ndarray) -> np.ndarray:
 def pose_similarity(coords_a: np.ndarray, valid_a: np.ndarray, area_a: np.ndarray,
                     coords_b: np.ndarray, valid_b: np.ndarray, area_b: np.ndarray,
                     sigma_scale: float = 1.0) -> np.ndarray:
-    """(A, B) object keypoint similarity of every pose of a with every pose of b.
+    """
+    (A, B) object keypoint similarity of every pose of a with every pose of b.
 
     COCO's OKS, exp(-d^2 / (2 s^2 (2 k sigma)^2)) averaged over the keypoints valid in both,
     with s^2 the larger of the two poses' box areas and k = `sigma_scale`; 0 where no keypoint
@@ -167,7 +170,8 @@ def median_of_masked(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 class PoseTracker:
-    """Gives each pose of each frame a persistent id (0: not confirmed yet).
+    """
+    Gives each pose of each frame a persistent id (0: not confirmed yet).
 
     `update(coords, scores, stamp)` takes a frame's poses in image pixels, (N, 17, 2) and
     (N, 17), with the frame's time in seconds, and returns (N,) int64 ids in the same order.

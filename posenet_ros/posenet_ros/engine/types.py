@@ -8,7 +8,8 @@ import numpy as np
 
 @dataclass
 class Pose:
-    """One person: a score and 17 keypoints in part order (see `parts.PART_NAMES`).
+    """
+    One person: a score and 17 keypoints in part order (see `parts.PART_NAMES`).
 
     `keypoint_coords` is (17, 2) float64, columns (x, y), in whatever frame the producer says:
     model-input pixels straight out of a decoder, source-image pixels after
@@ -32,7 +33,8 @@ class Padding:
 
 @dataclass
 class NetworkOutputs:
-    """What PoseNet's four heads produce for one image, as float32 (height, width, channels).
+    """
+    What PoseNet's four heads produce for one image, as float32 (height, width, channels).
 
     heatmap_scores: 17 channels, already through the sigmoid.
     offsets: 34 channels, 0-16 y offsets then 17-33 x offsets (model-input pixels).

@@ -1,4 +1,5 @@
-"""Read Google's published PoseNet weights into one canonical name -> float32 array map.
+"""
+Read Google's published PoseNet weights into one canonical name -> float32 array map.
 
 Two formats exist and both hold the same MobileNetV1 network with BatchNorm already folded
 into the biases:
@@ -15,11 +16,11 @@ Nothing here imports TensorFlow, so loading and checking weights stays cheap.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 import json
 import math
-import re
-from dataclasses import dataclass
 from pathlib import Path
+import re
 
 import numpy as np
 
@@ -115,7 +116,8 @@ def find_weights_file(path: Path) -> Path:
 
 
 def load_weights(path: str | Path, multiplier: float | None = None) -> ModelWeights:
-    """Load a weight folder (or a graph-model JSON / checkpoint manifest file) of either format.
+    """
+    Load a weight folder (or a graph-model JSON / checkpoint manifest file) of either format.
 
     `multiplier` is only needed to tell 1.01 from 1.00 (same shapes) when the folder name does
     not say `101`; if given, it must agree with the shapes. Raises WeightsError (a ValueError)
@@ -191,7 +193,8 @@ def _read_graph_model(descriptor: Path, document: dict) -> dict[str, np.ndarray]
 
 
 def listed_files(descriptor: Path, document: dict) -> tuple[list[str], int]:
-    """Files a graph-model JSON or checkpoint manifest refers to, and how many bytes they hold.
+    """
+    Files a graph-model JSON or checkpoint manifest refers to, and how many bytes they hold.
 
     Used to fetch a model's files before they can be loaded; names are checked to be plain file
     names in the same folder.

@@ -10,7 +10,7 @@ the same size, step and data-length checks, as a message with unpadded little-en
 (cv_bridge misreads rows whose step is not a multiple of the pixel size, and cannot read
 big-endian data with NumPy 2). cv_bridge is not used for the listed encodings because it reads
 padded rows wrongly, rounds 16-bit values to 8 bits differently and is slower (see
-`posenet_ros.tools.bench_image_conversion`). A cv_bridge that cannot work here (built for NumPy 1
+`posenet_bench_image_conversion`). A cv_bridge that cannot work here (built for NumPy 1
 or OpenCV 4's Python type codes, or the ROS 1 port on PyPI) is refused once, with the reason in
 `cv_bridge_status()`.
 """

@@ -1,4 +1,5 @@
-"""posenet_node: camera images in, posenet_msgs/PoseArray out, as a managed (lifecycle) node.
+"""
+posenet_node: camera images in, posenet_msgs/PoseArray out, as a managed (lifecycle) node.
 
 Lifecycle (REP-2002 style, `ros2 lifecycle set /posenet_node <transition>`):
   configure   resolve and load the weights, build and warm up the network, create the
@@ -30,44 +31,43 @@ parameter changes and lifecycle requests are served while a frame is being proce
 from __future__ import annotations
 
 import ctypes
-import importlib.util
 import faulthandler
 import gc
+import importlib.util
 import logging
 import os
 import signal
 import sys
 import time
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from rclpy.qos_overriding_options import QoSOverridingOptions
-from rclpy.signals import SignalHandlerOptions
-from sensor_msgs.msg import CompressedImage, Image
-from visualization_msgs.msg import MarkerArray
-
 from posenet_msgs.msg import PoseArray
 from posenet_ros.ros.depth_input import DepthInput
-from posenet_ros.ros.diagnostics import HealthInputs, build_diagnostics
+from posenet_ros.ros.diagnostics import build_diagnostics, HealthInputs
 from posenet_ros.ros.frame_reader import NewestFrameReader
 from posenet_ros.ros.frame_stats import FrameStats
 from posenet_ros.ros.frame_worker import FrameWorker
 from posenet_ros.ros.image_conversion import compressed_to_rgb, cv_bridge_status, image_to_rgb
 from posenet_ros.ros.parameter_guard import guard_parameter_services
-from posenet_ros.ros.parameters import LiveSettings, PoseNetParameters, describe_config
+from posenet_ros.ros.parameters import describe_config, LiveSettings, PoseNetParameters
 from posenet_ros.ros.pipeline import FramePipeline
 from posenet_ros.ros.rate_limited_log import RateLimitedLog
 from posenet_ros.ros.stages.convert import ConvertStage
-from posenet_ros.ros.stages.estimate import EstimateStage
 from posenet_ros.ros.stages.depth import DepthStage
+from posenet_ros.ros.stages.estimate import EstimateStage
 from posenet_ros.ros.stages.poses import PeopleStage, PoseArrayStage, PublishPosesStage
 from posenet_ros.ros.stages.smoothing import SmoothingStage
 from posenet_ros.ros.stages.tracking import TrackingStage
 from posenet_ros.ros.stages.visualization import VisualizationStage
+import rclpy
+from rclpy.exceptions import ParameterException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.qos import HistoryPolicy, qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
+from rclpy.qos_overriding_options import QoSOverridingOptions
+from rclpy.signals import SignalHandlerOptions
+from sensor_msgs.msg import CompressedImage, Image
+from visualization_msgs.msg import MarkerArray
 
 NODE_NAME = 'posenet_node'
 # Sensor data (best effort, volatile) keeping only the newest frame: older ones are never used.
@@ -87,7 +87,8 @@ STUCK_FRAME_S = 30.0
 
 
 class PoseNetNode(LifecycleNode):
-    """Subscribes to camera images, runs PoseNet on the newest one, publishes the poses.
+    """
+    Subscribes to camera images, runs PoseNet on the newest one, publishes the poses.
 
     stop_requested: a callable telling whether the process was asked to stop (a signal), so
     that a slow configure gives up at its next step.
@@ -215,8 +216,10 @@ class PoseNetNode(LifecycleNode):
         return result
 
     def _depth_stages(self) -> list:
-        """With use_depth: depth and camera_info subscribed, positions from them (and moved into
-        target_frame where tf2 is installed)."""
+        """
+        With use_depth: depth and camera_info subscribed, positions from them (and moved into
+        target_frame where tf2 is installed).
+        """
         if not self.parameters.startup.use_depth:
             return []
         self._depth_input = DepthInput(self)

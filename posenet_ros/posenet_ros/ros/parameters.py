@@ -1,4 +1,5 @@
-"""posenet_node's parameters: their declaration, validation, and the settings they make.
+"""
+posenet_node's parameters: their declaration, validation, and the settings they make.
 
 Every parameter is declared with a ParameterDescriptor (description, range, read_only). The live
 ones can be changed while the node runs (`ros2 param set`, the `set_parameters` service); each
@@ -8,22 +9,21 @@ change is checked as a whole through `EstimateConfig.check` and either refused w
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 import importlib.util
 import math
-from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from rcl_interfaces.msg import (
-    FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult)
-from rclpy.node import Node
-from rclpy.parameter import Parameter
-
-from posenet_ros.engine.config import (
-    DECODINGS, DEVICES, MAX_INPUT_ASPECT_RATIO, MAX_INPUT_SIDE, MIN_INPUT_SIDE, EstimateConfig)
+from posenet_ros.engine.config import (DECODINGS, DEVICES, EstimateConfig, MAX_INPUT_ASPECT_RATIO,
+                                       MAX_INPUT_SIDE, MIN_INPUT_SIDE)
 from posenet_ros.engine.depth import DepthConfig
 from posenet_ros.engine.parts import NUM_KEYPOINTS
 from posenet_ros.engine.smoothing import OneEuroConfig
 from posenet_ros.engine.tracking import TrackerConfig
+from rcl_interfaces.msg import (
+    FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult)
+from rclpy.node import Node
+from rclpy.parameter import Parameter
 
 
 @dataclass(frozen=True)
@@ -367,7 +367,8 @@ def snapping_note(values: Mapping[str, Any], settings: LiveSettings) -> str:
 
 
 class PoseNetParameters:
-    """Declares posenet_node's parameters on a node and keeps the settings they make.
+    """
+    Declares posenet_node's parameters on a node and keeps the settings they make.
 
     `live` always holds settings that passed validation; the node reads it once per frame, so a
     change applies whole from the next frame. Changes are taken in every lifecycle state: before
@@ -390,8 +391,10 @@ class PoseNetParameters:
         node.add_on_set_parameters_callback(self._on_set_parameters)
 
     def bind_model(self, multiplier: float) -> str:
-        """Check the live values against a loaded model's multiplier and keep checking changes
-        against it. Raises ValueError with the reason; returns the snapping note."""
+        """
+        Check the live values against a loaded model's multiplier and keep checking changes
+        against it. Raises ValueError with the reason; returns the snapping note.
+        """
         self.live = live_settings(self._values, multiplier)
         self._multiplier = multiplier
         return snapping_note(self._values, self.live)

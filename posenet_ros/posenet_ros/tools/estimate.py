@@ -1,4 +1,5 @@
-"""posenet_estimate: poses of the people in photos, folders of photos or videos, as JSON.
+"""
+posenet_estimate: poses of the people in photos, folders of photos or videos, as JSON.
 
     posenet_estimate photos/ --json poses.json --draw annotated/
     posenet_estimate clip.mp4 --mode single --resolution 353x481 --json clip.json
@@ -19,16 +20,15 @@ from __future__ import annotations
 import argparse
 import io
 import os
+from pathlib import Path
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 from posenet_ros.engine import resolution
 from posenet_ros.engine.atomic_write import write_file_atomic
 from posenet_ros.engine.config import EstimateConfig
-from posenet_ros.engine.image_io import (Frame, InputReadError, expand_inputs, is_video,
-                                        iter_frames)
+from posenet_ros.engine.image_io import expand_inputs, Frame, InputReadError, is_video, iter_frames
 from posenet_ros.engine.results_json import (config_record, result_record, results_document,
                                              write_json_atomic)
 from posenet_ros.tools import estimate_tracking
@@ -143,8 +143,10 @@ def save_image_atomic(path: Path, image_rgb) -> None:
 
 
 def check_output_file(path: Path) -> str | None:
-    """Why `path` cannot take the results file (None if it can): checked before any work, so
-    that a long run never ends without somewhere to write its results. Creates its folder."""
+    """
+    Why `path` cannot take the results file (None if it can): checked before any work, so
+    that a long run never ends without somewhere to write its results. Creates its folder.
+    """
     if path.is_dir():
         return f'--json {path} is a folder: give the path of a file to write'
     if path.exists() and not path.is_file():
@@ -170,8 +172,10 @@ def _say(message: str) -> None:
 
 
 def prepare(args, config: EstimateConfig) -> int:
-    """--prepare: the TFLite model of this model and config into the cache (converted in a child
-    process when missing); 0 and its path on standard output, 2 when the model is unusable."""
+    """
+    --prepare: the TFLite model of this model and config into the cache (converted in a child
+    process when missing); 0 and its path on standard output, 2 when the model is unusable.
+    """
     from posenet_ros.engine.estimator import PoseEstimator
     from posenet_ros.engine.model_store import ModelNotFoundError
     try:

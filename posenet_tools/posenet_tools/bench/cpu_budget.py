@@ -1,4 +1,5 @@
-"""posenet_bench_cpu: CPU seconds per frame beside wall time, per thread budget (`num_threads`).
+"""
+posenet_bench_cpu: CPU seconds per frame beside wall time, per thread budget (`num_threads`).
 
 A robot's computer is shared: what a frame costs in CPU time (all of the process's threads)
 matters as much as how long it takes. For each configuration and thread count an estimator with
@@ -14,10 +15,10 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 import statistics
 import sys
 import time
-from pathlib import Path
 
 from posenet_ros.engine.config import EstimateConfig
 from posenet_ros.engine.image_io import load_image_rgb

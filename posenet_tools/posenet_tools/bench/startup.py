@@ -1,4 +1,5 @@
-"""posenet_bench_startup: posenet_node's start-up time and memory, with a cold and a warm cache.
+"""
+posenet_bench_startup: posenet_node's start-up time and memory, with a cold and a warm cache.
 
 For each cache state the node is started as a process (`python -m posenet_ros.ros.node`) while
 a client publishes a camera-sized frame every 50 ms; the time from starting the process to the
@@ -19,13 +20,13 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from pathlib import Path
 
 from posenet_ros.engine.config import EstimateConfig
 from posenet_ros.engine.image_io import load_image_rgb

@@ -1,10 +1,10 @@
 """
 What people in 3D with lasting identities cost and how they behave (figures, not tests).
 
-    python -m posenet_ros.tools.bench_people --cost       # depth + tracking + smoothing, 10 people
-    python -m posenet_ros.tools.bench_people --video      # ids over ../shared/data/video/vtest.avi
-    python -m posenet_ros.tools.bench_people --smoothing  # jitter vs lag of One-Euro settings
-    python -m posenet_ros.tools.bench_people --all
+    posenet_bench_people --cost       # depth + tracking + smoothing, 10 people
+    posenet_bench_people --video      # ids over ../shared/data/video/vtest.avi
+    posenet_bench_people --smoothing  # jitter vs lag of One-Euro settings
+    posenet_bench_people --all
 
 --cost: per frame of 10 people (640x480 16UC1 depth, window 5), median and 90th percentile ms of
 `people_in_3d`, `PoseTracker.update`, `OneEuroSmoother.smooth` in pixels and in metres; goal: all
@@ -27,7 +27,7 @@ from posenet_ros.engine.camera_model import CameraModel
 from posenet_ros.engine.depth import DepthConfig, people_in_3d
 from posenet_ros.engine.smoothing import METRE_DEFAULTS, OneEuroConfig, OneEuroSmoother
 from posenet_ros.engine.tracking import PoseTracker, TrackerConfig
-from posenet_ros.tools.parity import default_models_dir, default_shared_dir
+from posenet_tools.shared_data import models_dir, shared_dir
 
 VIDEO = Path('data/video/vtest.avi')
 STILL_PHOTO = Path('data/coco_kpts/images/000000000139.jpg')
@@ -294,11 +294,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--smoothing', action='store_true')
     parser.add_argument('--all', action='store_true')
     parser.add_argument('--frames', type=int, default=None, help='--video: at most this many')
-    parser.add_argument('--shared', type=Path, default=default_shared_dir())
+    parser.add_argument('--shared', type=Path, default=shared_dir())
     parser.add_argument('--models', type=Path, default=None,
                         help='weights folder (default: $POSENET_MODELS or SHARED/models/posenet)')
     args = parser.parse_args(argv)
-    args.models = args.models or default_models_dir(args.shared)
+    args.models = args.models or models_dir(args.shared)
     if not (args.cost or args.video or args.smoothing or args.all):
         args.cost = True
     if args.cost or args.all:

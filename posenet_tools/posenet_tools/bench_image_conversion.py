@@ -1,8 +1,8 @@
 """
 How long turning a camera Image into RGB takes: posenet_node's own conversion against cv_bridge.
 
-    python -m posenet_ros.tools.bench_image_conversion                  # 640x480 and 1280x720
-    python -m posenet_ros.tools.bench_image_conversion --sizes 1920x1080 --repeat 200
+    posenet_bench_image_conversion                  # 640x480 and 1280x720
+    posenet_bench_image_conversion --sizes 1920x1080 --repeat 200
 
 Each encoding's message is built once (as a subscriber receives it: `data` an array of bytes),
 then `image_to_rgb` (what the node uses) and cv_bridge's `imgmsg_to_cv2(msg, 'rgb8')` each run
