@@ -26,15 +26,21 @@ class PoseEstimator:
     published format. multiplier: only needed to complete a family name ('mobilenet_quant2')
     or to mark 1.0-shaped weights as 1.01. device: 'auto' (GPU if TensorFlow sees one), 'cpu'
     or 'gpu'. backend: see `network.BACKENDS`; default the fastest that keeps parity.
+    precision: 'float32' (the original's results) or 'int8' (TFLite only, about twice as fast,
+    calibrated per input size on `calibration_images`, uint8 RGB frames like those it will see;
+    `quantize.read_calibration_images` reads a folder or a video; docs/int8.md).
     """
 
     def __init__(self, model: str = 'mobilenet_quant2_075', *, multiplier: float | None = None,
-                 device: str = 'auto', backend: str | None = None):
+                 device: str = 'auto', backend: str | None = None, precision: str = 'float32',
+                 calibration_images=None, quantize_options=None):
         self._model_path = resolve_model(model, multiplier)
         weights = load_weights(self._model_path, multiplier)
         folder = self._model_path if self._model_path.is_dir() else self._model_path.parent
         self._model_name = folder.name
-        self._network = PoseNetwork(weights, backend=backend, device=device)
+        self._network = PoseNetwork(weights, backend=backend, device=device, precision=precision,
+                                    calibration_images=calibration_images,
+                                    quantize_options=quantize_options)
 
     @property
     def model_name(self) -> str:
@@ -56,6 +62,10 @@ class PoseEstimator:
     @property
     def backend(self) -> str:
         return self._network.backend
+
+    @property
+    def precision(self) -> str:
+        return self._network.precision
 
     def warmup(self, config: EstimateConfig, image_height: int | None = None,
                image_width: int | None = None) -> None:

@@ -14,6 +14,7 @@ from .backends import BACKEND_CLASSES, InferenceBackend
 from .config import DEVICES
 from .mobilenet import HEAD_SPLITS, MobileNetTensors
 from .preprocess import compute_padding
+from .quantize import Int8TfliteBackend, QuantizeOptions, check_precision
 from .types import NetworkOutputs, Padding
 from .weights import ModelWeights
 
@@ -64,17 +65,25 @@ class PoseNetwork:
     called from different threads.
     """
 
-    def __init__(self, weights: ModelWeights, *, backend: str | None = None, device: str = 'auto'):
+    def __init__(self, weights: ModelWeights, *, backend: str | None = None, device: str = 'auto',
+                 precision: str = 'float32', calibration_images=None, quantize_options=None):
         self.device = resolve_device(device)
+        self.precision = check_precision(precision)
         backend = backend or default_backend(self.device)
         if backend not in BACKEND_CLASSES:
             raise ValueError(f'backend must be one of {BACKENDS}, got {backend!r}')
+        if precision == 'int8' and backend != 'tflite':
+            raise ValueError(f"precision 'int8' runs on backend 'tflite' only, not {backend!r}")
         self.backend = backend
         self.multiplier = weights.multiplier
         with tf.device(self.device):
             tensors = MobileNetTensors(weights)
-        self.inference: InferenceBackend = BACKEND_CLASSES[backend](
-            tensors, self.multiplier, self.device)
+        if precision == 'int8':
+            self.inference: InferenceBackend = Int8TfliteBackend(
+                tensors, self.multiplier, self.device, calibration_images or [],
+                quantize_options or QuantizeOptions())
+        else:
+            self.inference = BACKEND_CLASSES[backend](tensors, self.multiplier, self.device)
 
     def run(self, image_rgb: np.ndarray, input_height: int, input_width: int,
             output_stride: int) -> tuple[NetworkOutputs, Padding, dict[str, float]]:
