@@ -13,6 +13,7 @@ COMMANDS = {
     'posenet_parity': ('posenet_tools.parity:main', None),
     'posenet_bench_decode': ('posenet_tools.bench_decode:main', None),
     'posenet_accuracy_study': ('posenet_tools.accuracy_study:main', None),
+    'posenet_int8_study': ('posenet_tools.int8_study:main', None),
     'posenet_tfjs_reference': ('posenet_tools.tfjs_reference:main', None),
 }
 

@@ -32,19 +32,19 @@ from posenet_tools.shared_data import shared_dir
 # name -> (precision, QuantizeOptions, calibration source, calibration frames)
 VARIANTS = {
     'float32': ('float32', None, None, 0),
-    'fused': ('int8', QuantizeOptions(per_head_outputs=False), 'coco', 48),
-    'heads': ('int8', QuantizeOptions(), 'coco', 53),
-    'heads-cal16': ('int8', QuantizeOptions(), 'coco', 16),
-    'heads-video': ('int8', QuantizeOptions(), 'video', 48),
-    'heads-float': ('int8', QuantizeOptions(float_heads=True), 'coco', 53),
-    'heads-float7': ('int8', QuantizeOptions(float_layers=7), 'coco', 53),
-    'heads-float3': ('int8', QuantizeOptions(float_layers=3), 'coco', 53),
-    'heads-float11': ('int8', QuantizeOptions(float_layers=11), 'coco', 53),
+    'fused': ('int8', QuantizeOptions(per_head_outputs=False, bias_correction=False), 'coco', 48),
+    'heads': ('int8', QuantizeOptions(bias_correction=False), 'coco', 53),
+    'heads-float': ('int8', QuantizeOptions(bias_correction=False, float_heads=True), 'coco', 53),
+    'heads-float7': ('int8', QuantizeOptions(bias_correction=False, float_layers=7), 'coco', 53),
     'heads-bc': ('int8', QuantizeOptions(bias_correction=True), 'coco', 53),
     'heads-bc-float3': ('int8', QuantizeOptions(bias_correction=True, float_layers=3), 'coco', 53),
     'heads-bc-cal16': ('int8', QuantizeOptions(bias_correction=True), 'coco', 16),
     'heads-bc-video': ('int8', QuantizeOptions(bias_correction=True), 'video', 48),
-    'int16': ('int8', QuantizeOptions(int16_activations=True), 'coco', 53),
+    'fused-bc': ('int8', QuantizeOptions(per_head_outputs=False, bias_correction=True), 'coco',
+                 53),
+    'int16': ('int8', QuantizeOptions(int16_activations=True, bias_correction=False), 'coco', 53),
+    'int16-bc': ('int8', QuantizeOptions(int16_activations=True, bias_correction=True), 'coco',
+                 53),
 }
 
 

@@ -66,7 +66,8 @@ class PoseNetwork:
     """
 
     def __init__(self, weights: ModelWeights, *, backend: str | None = None, device: str = 'auto',
-                 precision: str = 'float32', calibration_images=None, quantize_options=None):
+                 precision: str = 'float32', calibration_images=None, quantize_options=None,
+                 int8_models=()):
         self.device = resolve_device(device)
         self.precision = check_precision(precision)
         backend = backend or default_backend(self.device)
@@ -81,7 +82,7 @@ class PoseNetwork:
         if precision == 'int8':
             self.inference: InferenceBackend = Int8TfliteBackend(
                 tensors, self.multiplier, self.device, calibration_images or [],
-                quantize_options or QuantizeOptions())
+                quantize_options or QuantizeOptions(), int8_models)
         else:
             self.inference = BACKEND_CLASSES[backend](tensors, self.multiplier, self.device)
 

@@ -49,7 +49,7 @@ class QuantizeOptions:
     float_heads: bool = False
     float_layers: int = 0
     int16_activations: bool = False
-    bias_correction: bool = False
+    bias_correction: bool = True
 
     @property
     def mixed(self) -> bool:
@@ -70,28 +70,42 @@ def calibration_inputs(images: list[np.ndarray], height: int, width: int) -> lis
 
 def read_calibration_images(path: str | os.PathLike,
                             limit: int = DEFAULT_CALIBRATION_FRAMES) -> list[np.ndarray]:
-    """Up to `limit` uint8 RGB frames from a folder of images or a video, spread evenly."""
+    """Up to `limit` uint8 RGB frames from a folder of images or a video, spread evenly
+    (InputReadError or ValueError with the reason if there are none)."""
     from .image_io import expand_inputs, is_video, iter_video_rgb, load_image_rgb
     path = Path(path)
     if not path.exists():
         raise ValueError(f'calibration input {path} does not exist')
     if path.is_file() and is_video(path):
-        frames = [rgb for _, rgb in iter_video_rgb(path)]
+        picks = set(_spread(_video_frame_count(path), limit)) or set(range(limit))
+        frames = []
+        for index, rgb in iter_video_rgb(path):
+            if index in picks:
+                frames.append(rgb)
+            if index >= max(picks):
+                break
     else:
         files = [file for file in expand_inputs([path]) if not is_video(file)]
-        frames = None
-        if len(files) > limit:
-            files = [files[i] for i in _spread(len(files), limit)]
-        frames = [load_image_rgb(file) for file in files]
+        frames = [load_image_rgb(files[i]) for i in _spread(len(files), limit)]
     if not frames:
         raise ValueError(f'no calibration images found in {path}')
-    if len(frames) > limit:
-        frames = [frames[i] for i in _spread(len(frames), limit)]
     return frames
 
 
+def _video_frame_count(path: Path) -> int:
+    import cv2
+    capture = cv2.VideoCapture(str(path))
+    try:
+        return max(0, int(capture.get(cv2.CAP_PROP_FRAME_COUNT)))
+    finally:
+        capture.release()
+
+
 def _spread(count: int, limit: int) -> list[int]:
-    return sorted({int(i) for i in np.linspace(0, count - 1, limit).round()})
+    """`limit` indices of `count` items, evenly spaced (all of them if there are fewer)."""
+    if count <= 0:
+        return []
+    return sorted({int(i) for i in np.linspace(0, count - 1, min(limit, count)).round()})
 
 
 def network_function(tensors, layers, options: QuantizeOptions):
@@ -203,25 +217,55 @@ def _float_node_names(converter, calibration, options: QuantizeOptions) -> list[
 
 
 class Int8TfliteBackend(TfliteBackend):
-    """`TfliteBackend` whose models are quantized to int8, calibrated per input size."""
+    """`TfliteBackend` whose models are quantized to int8, calibrated per input size.
+
+    Models calibrated ahead (`posenet_quantize`; `models`) are used for their size and
+    stride; any other size is calibrated on `calibration_images` when first needed.
+    """
 
     name = 'tflite'
     precision = 'int8'
 
     def __init__(self, tensors, multiplier, device, calibration_images: list[np.ndarray],
-                 options: QuantizeOptions = QuantizeOptions()):
+                 options: QuantizeOptions = QuantizeOptions(), models: list[bytes] = ()):
         super().__init__(tensors, multiplier, device)
-        if not calibration_images:
-            raise ValueError('precision int8 needs calibration images (or a video)')
+        self._models = {model_key(model): model for model in models}
+        if not calibration_images and not self._models:
+            raise ValueError('precision int8 needs calibration images (photos or a video) '
+                             'or a model made by posenet_quantize')
         self._calibration_images = list(calibration_images)
         self.options = options
         self.convert_seconds: dict[tuple[int, int, int], float] = {}
 
+    def model_bytes(self, height: int, width: int, output_stride: int) -> bytes:
+        """The int8 model of this size (calibrated now if it was not yet)."""
+        key = (height, width, output_stride)
+        if key not in self._models:
+            self._models[key] = self._convert(height, width, output_stride)
+        return self._models[key]
+
     def _convert(self, height: int, width: int, output_stride: int) -> bytes:
+        key = (height, width, output_stride)
+        if key in self._models:
+            return self._models[key]
+        if not self._calibration_images:
+            sizes = ', '.join(f'{h}x{w} stride {s}' for h, w, s in self._models)
+            raise ValueError(f'no int8 model for {height}x{width} stride {output_stride} (have '
+                             f'{sizes}) and no calibration images to make one')
         start = time.perf_counter()
         with tf.device(self._device):
             frames = calibration_inputs(self._calibration_images, height, width)
             model = quantized_model(self._tensors, self.layers(output_stride), height, width,
                                     frames, self.options)
-        self.convert_seconds[(height, width, output_stride)] = time.perf_counter() - start
+        self.convert_seconds[key] = time.perf_counter() - start
+        self._models[key] = model  # kept (1-3 MB) so an evicted interpreter is rebuilt fast
         return model
+
+
+def model_key(model: bytes) -> tuple[int, int, int]:
+    """(input height, input width, output stride) of a converted model of our graph."""
+    from ai_edge_litert.interpreter import Interpreter
+    interpreter = Interpreter(model_content=model)
+    _, height, width, _ = interpreter.get_input_details()[0]['shape']
+    _, grid_height, _, _ = interpreter.get_output_details()[0]['shape']
+    return int(height), int(width), int((height - 1) // (grid_height - 1))
