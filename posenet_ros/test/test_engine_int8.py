@@ -147,3 +147,29 @@ def test_calibration_frames_come_spread_from_a_video(data_path):
     assert len(frames) == 5
     assert all(frame.dtype == np.uint8 and frame.ndim == 3 for frame in frames)
     assert not np.array_equal(frames[0], frames[-1])
+
+
+def test_posenet_quantize_then_posenet_estimate_int8(data_path, models_path, tmp_path, capsys):
+    """posenet_quantize calibrates on photos and saves the model; posenet_estimate --precision
+    int8 --calibration MODEL uses it, records the precision, and refuses what does not fit."""
+    from posenet_ros.tools import estimate, quantize
+    model = tmp_path / 'int8' / 'model_257_s16.tflite'
+    photos = data_path / 'smoke'
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv('POSENET_MODELS', str(models_path))
+        assert quantize.main([str(photos), '--resolution', '257', '--frames', '4',
+                              '--out', str(model)]) == 0
+        assert model.stat().st_size > 0 and not list(model.parent.glob('.*.tmp'))
+        out = tmp_path / 'poses.json'
+        assert estimate.main([str(photos), '--precision', 'int8', '--calibration', str(model),
+                              '--json', str(out), '--quiet']) == 0
+        document = json.loads(out.read_text())
+        assert document['config']['precision'] == 'int8'
+        assert sum(len(record['poses']) for record in document['results']) > 0
+        assert estimate.main([str(photos), '--precision', 'int8', '--resolution', '353x481',
+                              '--calibration', str(model), '--quiet']) == 2
+        assert 'no int8 model for 353x481 stride 16' in capsys.readouterr().err
+        with pytest.raises(SystemExit) as refused:
+            estimate.main([str(photos), '--calibration', str(model)])
+        assert refused.value.code == 2
+        assert quantize.main([str(tmp_path / 'missing'), '--out', str(model)]) == 2

@@ -204,16 +204,20 @@ def _float_node_names(converter, calibration, options: QuantizeOptions) -> list[
         converter=converter, debug_dataset=lambda: iter([[calibration[0]]]))
     interpreter = Interpreter(model_content=debugger.quant_model)
     tensors = interpreter.get_tensor_details()
-    ops = [op for op in interpreter._get_ops_details()  # noqa: SLF001
-           if op['op_name'] not in ('QUANTIZE', 'DEQUANTIZE', 'NUMERIC_VERIFY')]
-    convolutions = [i for i, op in enumerate(ops)
-                    if op['op_name'] in ('CONV_2D', 'DEPTHWISE_CONV_2D')]
+    ops = interpreter._get_ops_details()  # noqa: SLF001
+    producer = {index: op['op_name'] for op in ops for index in op['outputs']}
+    # The debug model runs each layer twice and compares the two in a NumericVerify op, whose
+    # second input carries the layer's name as the denylist knows it: one per layer, in order.
+    layers = [(producer[op['inputs'][1]], tensors[op['inputs'][1]]['name'])
+              for op in ops if op['op_name'] == 'NumericVerify']
+    convolutions = [i for i, (kind, _) in enumerate(layers)
+                    if kind in ('CONV_2D', 'DEPTHWISE_CONV_2D')]
     backbone_end = len(convolutions) - (4 if options.per_head_outputs else 1)
     chosen = set(range(convolutions[options.float_layers - 1] + 1)
                  if options.float_layers else ())
     if options.float_heads:
-        chosen |= set(range(convolutions[backbone_end], len(ops)))
-    return [tensors[index]['name'] for i in sorted(chosen) for index in ops[i]['outputs']]
+        chosen |= set(range(convolutions[backbone_end], len(layers)))
+    return [layers[i][1] for i in sorted(chosen)]
 
 
 class Int8TfliteBackend(TfliteBackend):

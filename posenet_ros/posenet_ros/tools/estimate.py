@@ -244,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
         ordered = sorted(times_ms)
         people = sum(len(r['poses']) for r in results)
         _say(f'{len(results)} images, {people} poses, median {ordered[len(ordered) // 2]:.1f} ms '
-             f'per image ({estimator.model_name}, {estimator.backend}, {estimator.device})'
+             f'per image ({estimator.model_name}, {estimator.backend}, {estimator.device}'
+             + (', int8)' if estimator.precision == 'int8' else ')')
              + (f'; written to {args.json}' if args.json else ''))
     if failures:
         _say(f'{len(failures)} input(s) could not be read')
