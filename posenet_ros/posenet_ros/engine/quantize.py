@@ -4,7 +4,7 @@ A calibrated int8 model runs the network about 2x faster than float32 with XNNPA
 (docs/int8.md). Quantizing PoseNet naively loses much of its accuracy, because one output
 tensor holding heatmaps (0-1), offsets (tens of pixels) and displacements (hundreds) shares
 one scale. Here each head is its own 1x1 convolution and its own output, so each gets a scale
-of its own; the heads can also stay in float (`QuantizeOptions`).
+of its own, and the biases are corrected for the rounding of the weights (`QuantizeOptions`).
 
 Calibration: a few dozen photos or video frames like the ones the model will see, preprocessed
 exactly as at run time (padded to the input's aspect ratio, resized) for each input size; a
@@ -35,7 +35,6 @@ class QuantizeOptions:
     """How the int8 model is built (docs/int8.md measures each choice).
 
     per_head_outputs: one output per head, each on its own scale (False: the naive fused one).
-    float_heads: keep the four head convolutions (and the sigmoid) in float32.
     float_layers: keep this many backbone convolutions from the input on (Conv2d_0, then the
         depthwise and pointwise of each block) in float32: the early ones lose the most.
     int16_activations: 16-bit activations, 8-bit weights (no XNNPACK: reference kernels).
@@ -46,14 +45,13 @@ class QuantizeOptions:
     """
 
     per_head_outputs: bool = True
-    float_heads: bool = False
     float_layers: int = 0
     int16_activations: bool = False
     bias_correction: bool = True
 
     @property
     def mixed(self) -> bool:
-        return self.float_heads or self.float_layers > 0
+        return self.float_layers > 0
 
 
 def check_precision(precision: str) -> str:
@@ -198,7 +196,8 @@ def bias_corrected(tensors, layers, calibration: list[np.ndarray]):
 
 def _float_node_names(converter, calibration, options: QuantizeOptions) -> list[str]:
     """Output tensor names of the ops to keep in float: the first `float_layers` convolutions
-    (with the normalization before them) and, with `float_heads`, those after the backbone."""
+    and the normalization before them. (The heads cannot be kept in float this way: the
+    converter quantizes a model's output ops whatever the denylist says.)"""
     from ai_edge_litert.interpreter import Interpreter
     debugger = tf.lite.experimental.QuantizationDebugger(
         converter=converter, debug_dataset=lambda: iter([[calibration[0]]]))
@@ -212,12 +211,8 @@ def _float_node_names(converter, calibration, options: QuantizeOptions) -> list[
               for op in ops if op['op_name'] == 'NumericVerify']
     convolutions = [i for i, (kind, _) in enumerate(layers)
                     if kind in ('CONV_2D', 'DEPTHWISE_CONV_2D')]
-    backbone_end = len(convolutions) - (4 if options.per_head_outputs else 1)
-    chosen = set(range(convolutions[options.float_layers - 1] + 1)
-                 if options.float_layers else ())
-    if options.float_heads:
-        chosen |= set(range(convolutions[backbone_end], len(layers)))
-    return [layers[i][1] for i in sorted(chosen)]
+    last = convolutions[min(options.float_layers, len(convolutions)) - 1]
+    return [name for _, name in layers[:last + 1]]
 
 
 class Int8TfliteBackend(TfliteBackend):

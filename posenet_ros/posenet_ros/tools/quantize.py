@@ -24,9 +24,10 @@ from posenet_ros.tools.estimate import DEFAULT_MODEL, _positive_int, parse_resol
 
 
 def default_output(model: str, height: int, width: int, stride: int) -> Path:
-    """Where the model goes without --out: the user's cache folder, named by what it is for."""
-    cache = Path(os.environ.get('XDG_CACHE_HOME', Path.home() / '.cache'))
-    return cache / 'posenet_ros' / 'int8' / f'{Path(model).name}_{height}x{width}_s{stride}.tflite'
+    """Where the model goes without --out: the weights' cache folder (`model_store.cache_dir`),
+    under int8/, named by what it is for."""
+    from posenet_ros.engine.model_store import cache_dir
+    return cache_dir() / 'int8' / f'{Path(model).name}_{height}x{width}_s{stride}.tflite'
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--frames', type=_positive_int, default=48,
                         help='calibration frames, spread over the input (default %(default)s)')
     parser.add_argument('--out', type=Path, default=None, metavar='FILE.tflite',
-                        help='default: $XDG_CACHE_HOME/posenet_ros/int8/'
+                        help='default: <weights cache>/int8/'
                              '<model>_<HxW>_s<stride>.tflite')
     return parser
 
