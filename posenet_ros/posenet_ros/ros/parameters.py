@@ -77,7 +77,7 @@ PARAMETERS = (
         'precision', 'float32',
         'float32 (the original PoseNet\'s results) or int8 (TFLite only: the network in about '
         '0.4x the time, COCO AP within 0.01; docs/int8.md). Read-only: an int8 model is '
-        'calibrated per input size (10-100 s), far more than building a size costs.',
+        'calibrated per input size (tens of seconds), far more than building a size costs.',
         read_only=True, constraints='float32 or int8'),
     ParameterSpec(
         'int8_calibration', '',
