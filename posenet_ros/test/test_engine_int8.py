@@ -16,6 +16,7 @@ from posenet_ros.engine.image_io import load_image_rgb
 from posenet_ros.engine.quantize import read_calibration_images
 from posenet_ros.engine.results_json import config_record, result_record, results_document
 from posenet_tools.eval import evaluate_results, load_annotations
+from posenet_tools.int8_study import calibration_photos
 
 MODEL = 'mobilenet_quant2_075'
 # PoseNet's multi-pose eval settings at the node's recommended size, and the yaml's options.
@@ -37,17 +38,11 @@ def coco(data_path):
     folder = data_path / 'coco_kpts'
     ground_truth = load_annotations(folder / 'annotations_val2017.json')
     val = ground_truth.loadImgs(sorted(ground_truth.getImgIds()))[::2][:SAMPLE]
-    val_names = {image['file_name'] for image in
-                 json.loads((folder / 'annotations_val2017.json').read_text())['images']}
-    others = sorted(image['file_name'] for image in
-                    json.loads((folder / 'annotations.json').read_text())['images']
-                    if image['file_name'] not in val_names)
-    picks = np.linspace(0, len(others) - 1, CALIBRATION).round().astype(int)
     return {
         'ground_truth': ground_truth,
         'photos': [(image['id'], load_image_rgb(folder / 'images' / image['file_name']))
                    for image in val],
-        'calibration': [load_image_rgb(folder / 'images' / others[i]) for i in picks],
+        'calibration': calibration_photos(CALIBRATION),  # photos not in the val set
     }
 
 

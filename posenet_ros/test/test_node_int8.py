@@ -39,8 +39,8 @@ def estimators(models_path, photo):
                                   calibration_images=[photo] * CALIBRATION_FRAMES)}
 
 
-def test_int8_calibrates_on_the_first_frames_then_switches(models_path, photo, estimators,
-                                                          tmp_path):
+def test_int8_calibrates_on_the_first_frames_then_switches(
+        models_path, photo, estimators, tmp_path):
     parameters = {'model': str(models_path / MODEL), 'precision': 'int8',
                   'int8_calibration_frames': CALIBRATION_FRAMES,
                   'qos_overrides./image.subscription.reliability': 'reliable'}
@@ -59,8 +59,8 @@ def test_int8_calibrates_on_the_first_frames_then_switches(models_path, photo, e
     assert 'int8: calibrated on 2 camera frames in' in log
 
 
-def test_int8_from_a_saved_model_runs_int8_from_the_first_frame(models_path, photo, estimators,
-                                                               tmp_path):
+def test_int8_from_a_saved_model_runs_int8_from_the_first_frame(
+        models_path, photo, estimators, tmp_path):
     saved = tmp_path / 'int8_353x481_s16.tflite'
     saved.write_bytes(estimators['int8'].int8_model(353, 481, 16))
     parameters = {'model': str(models_path / MODEL), 'precision': 'int8',
