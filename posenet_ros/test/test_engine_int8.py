@@ -27,7 +27,7 @@ YAML = EstimateConfig(output_stride=16, input_height=353, input_width=481,
                       refine_keypoints=True, pose_score_keypoints=5)
 SAMPLE = 24          # val photos scored (of 44), every other one: about 10 s a precision
 CALIBRATION = 16     # non-val photos calibrated on (53 in the study; 16 is within 0.005 AP)
-# Measured on this sample (calibration 16): float32 0.115 / 0.125, int8 0.111 / 0.120
+# Measured on this sample (calibration 16): float32 0.115 / 0.125, int8 0.116 / 0.129
 # (PoseNet's / the yaml's settings without match_aspect_ratio). Allowed: 0.02 below float32
 # (the study's bar is 0.01 on all 44 photos; a 24-photo sample moves more between runs).
 AP_MARGIN = 0.02
@@ -81,8 +81,8 @@ def test_int8_finds_the_same_people_at_nearly_the_same_places(estimators, coco):
     """Confident poses: about as many as float32 finds, and their keypoints within a few
     pixels of float32's (reported; median and 90th percentile bounded).
 
-    Measured: 53 / 54 poses, deviation median 1.1 px, 90th percentile 12.7 px (a keypoint
-    moving to a neighbouring heatmap cell: one cell is 16 input px, 21 image px here)."""
+    Measured: 53 / 54 poses, deviation median 1.1 px, 90th percentile 7.4 px, max 166 px (a
+    keypoint moving to another heatmap cell: one cell is 16 input px, 21 image px here)."""
     config = POSENET
     counts = {'float32': 0, 'int8': 0}
     deviations = []
