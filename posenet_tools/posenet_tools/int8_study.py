@@ -100,7 +100,8 @@ def network_ms(estimators: dict, height: int, width: int, stride: int,
 def main(argv=None) -> int:
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--variants', nargs='+', default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument('--variants', nargs='+', default=['float32', 'heads-bc'],
+                        choices=list(VARIANTS), help='default: float32 and the chosen heads-bc')
     parser.add_argument('--model', default='mobilenet_quant2_075')
     parser.add_argument('--stride', type=int, default=16)
     parser.add_argument('--resolution', default='353x481')
