@@ -33,8 +33,10 @@ setup(
             'posenet_image_publisher = posenet_ros.ros.image_publisher:main',
             'posenet_demo = posenet_ros.ros.demo:main',
             'posenet_estimate = posenet_ros.tools.estimate:main',
+            'posenet_quantize = posenet_ros.tools.quantize:main',
             # The name it had before (benchmarks and evaluation moved to posenet_tools).
             'posenet-estimate = posenet_ros.tools.estimate:main',
+            'posenet-quantize = posenet_ros.tools.quantize:main',
         ],
     },
 )

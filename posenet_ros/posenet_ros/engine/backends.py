@@ -115,9 +115,24 @@ class _Interpreter:
         self.interpreter = _make_interpreter(model, num_threads)
         self.interpreter.allocate_tensors()
         self.input_index = self.interpreter.get_input_details()[0]['index']
-        self.output_index = self.interpreter.get_output_details()[0]['index']
+        # One fused output, or (int8 models, `quantize`) one per head in the fused order.
+        self.output_indices = [detail['index'] for detail in sorted(
+            self.interpreter.get_output_details(), key=_output_order)]
         self.lock = threading.Lock()  # an interpreter runs one frame at a time
         self.nbytes = len(model) + _tensor_bytes(self.interpreter)
+
+    def output(self) -> np.ndarray:
+        """The fused head output [1, h, w, 115] of the last invoke (a view, or a new array)."""
+        if len(self.output_indices) == 1:
+            return self.interpreter.get_tensor(self.output_indices[0])
+        return np.concatenate([self.interpreter.get_tensor(index)
+                               for index in self.output_indices], axis=-1)
+
+
+def _output_order(detail) -> int:
+    """Position of a converted function's output: its name is 'Identity', 'Identity_1', ..."""
+    suffix = detail['name'].rpartition('_')[2]
+    return int(suffix) if suffix.isdigit() else 0
 
 
 def _tensor_bytes(interpreter) -> int:
@@ -172,13 +187,13 @@ class TfliteBackend(InferenceBackend):
         with entry.lock:
             interpreter.set_tensor(entry.input_index, inputs)
             interpreter.invoke()
-            fused = interpreter.get_tensor(entry.output_index)
+            fused = entry.output()
             if with_mirror:
                 fused = fused.copy()  # the interpreter reuses its output buffer
                 interpreter.set_tensor(entry.input_index,
                                        np.ascontiguousarray(inputs[:, :, ::-1]))
                 interpreter.invoke()
-                fused = np.concatenate([fused, interpreter.get_tensor(entry.output_index)])
+                fused = np.concatenate([fused, entry.output()])
         return fused, {'preprocess': (middle - start) * 1e3,
                        'inference': (time.perf_counter() - middle) * 1e3}
 

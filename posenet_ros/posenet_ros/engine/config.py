@@ -17,6 +17,16 @@ class FrameBudgetError(ValueError):
 
 
 DECODINGS = ('single', 'multi')
+# float32: the original's results; int8: a quantized TFLite network (engine/quantize.py).
+PRECISIONS = ('float32', 'int8')
+
+
+def check_precision(precision: str) -> str:
+    """Return `precision` if it is one of PRECISIONS, else raise ValueError saying so."""
+    if precision not in PRECISIONS:
+        raise ValueError(f'precision must be one of {PRECISIONS}, got {precision!r}')
+    return precision
+
 OUTPUT_STRIDES = (8, 16, 32)
 MAX_INPUT_SIDE = 4097
 # Where the network runs ('auto': the GPU when TensorFlow sees one); `network.resolve_device`.

@@ -30,16 +30,24 @@ class PoseEstimator:
     or to mark 1.0-shaped weights as 1.01. device: 'auto' (GPU if TensorFlow sees one), 'cpu'
     or 'gpu'. backend: see `network.BACKENDS`; default the fastest that keeps parity.
     num_threads: threads inference may use (XNNPACK, TensorFlow); 0: every core.
+    precision: 'float32' (the original's results) or 'int8' (TFLite only, about twice as fast,
+    calibrated per input size on `calibration_images`, uint8 RGB frames like those it will see;
+    `quantize.read_calibration_images` reads a folder or a video; docs/int8.md), or
+    `int8_models` made ahead by posenet_quantize (one per input size and stride).
     """
 
     def __init__(self, model: str = 'mobilenet_quant2_075', *, multiplier: float | None = None,
-                 device: str = 'auto', backend: str | None = None, num_threads: int = 0):
+                 device: str = 'auto', backend: str | None = None, num_threads: int = 0,
+                 precision: str = 'float32',
+                 calibration_images=None, quantize_options=None, int8_models=()):
         self._model_path = resolve_model(model, multiplier)
         weights = load_weights(self._model_path, multiplier)
         folder = self._model_path if self._model_path.is_dir() else self._model_path.parent
         self._model_name = folder.name
         self._network = PoseNetwork(weights, backend=backend, device=device,
-                                    num_threads=num_threads)
+                                    num_threads=num_threads, precision=precision,
+                                    calibration_images=calibration_images,
+                                    quantize_options=quantize_options, int8_models=int8_models)
 
     @property
     def model_name(self) -> str:
@@ -66,6 +74,17 @@ class PoseEstimator:
     def num_threads(self) -> int:
         """Threads inference may use; 0: every core."""
         return self._network.num_threads
+
+    @property
+    def precision(self) -> str:
+        return self._network.precision
+
+    def int8_model(self, input_height: int, input_width: int, output_stride: int) -> bytes:
+        """The calibrated int8 TFLite model of this size (made now if needed), to save."""
+        if self.precision != 'int8':
+            raise ValueError('int8_model needs an estimator made with precision int8')
+        self._network.prepare(input_height, input_width, output_stride)
+        return self._network.inference.model_bytes(input_height, input_width, output_stride)
 
     def warmup(self, config: EstimateConfig, image_height: int | None = None,
                image_width: int | None = None) -> None:

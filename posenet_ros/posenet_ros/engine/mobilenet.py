@@ -42,22 +42,42 @@ class MobileNetTensors:
 def run_mobilenet(inputs: tf.Tensor, tensors: MobileNetTensors,
                   layers: tuple[ConvLayer, ...]) -> tf.Tensor:
     """Normalized [1, H, W, 3] input -> [1, h, w, 115]: sigmoid heatmaps, offsets, fwd, bwd."""
+    return run_backbone_and_heads(inputs, tensors, layers, per_head=False)
+
+
+def run_backbone_and_heads(inputs: tf.Tensor, tensors: MobileNetTensors,
+                           layers: tuple[ConvLayer, ...], per_head: bool, observe=None):
+    """`run_mobilenet`; with `per_head`, the four heads as four convolutions and four outputs
+    (sigmoid heatmaps, offsets, fwd, bwd), so a quantized model gives each its own scale.
+
+    `observe(name, x)`, if given, sees the input of each convolution ('Conv2d_0',
+    'Conv2d_<block>_depthwise', 'Conv2d_<block>_pointwise', 'heads'); run eagerly.
+    """
+    observe = observe or (lambda name, x: None)
     x = inputs
     for layer in layers:
         if not layer.separable:
             kernel, bias = tensors.conv0
+            observe('Conv2d_0', x)
             x = tf.nn.relu6(tf.nn.bias_add(
                 tf.nn.conv2d(x, kernel, layer.stride, 'SAME'), bias))
             continue
         dw_kernel, dw_bias, pw_kernel, pw_bias = tensors.blocks[layer.block_id - 1]
+        observe(f'Conv2d_{layer.block_id}_depthwise', x)
         # The raw op takes real (rate, rate) dilations directly (no space-to-batch rewrite),
         # which TFLite's DEPTHWISE_CONV_2D also supports natively.
         x = tf.raw_ops.DepthwiseConv2dNative(
             input=x, filter=dw_kernel, strides=[1, layer.stride, layer.stride, 1],
             padding='SAME', dilations=[1, layer.rate, layer.rate, 1])
         x = tf.nn.relu6(tf.nn.bias_add(x, dw_bias))
+        observe(f'Conv2d_{layer.block_id}_pointwise', x)
         x = tf.nn.relu6(tf.nn.bias_add(tf.nn.conv2d(x, pw_kernel, 1, 'SAME'), pw_bias))
     kernel, bias = tensors.heads
+    observe('heads', x)
+    if per_head:
+        heads = [tf.nn.bias_add(tf.nn.conv2d(x, kernel[..., a:b], 1, 'SAME'), bias[a:b])
+                 for a, b in zip(HEAD_SPLITS, HEAD_SPLITS[1:])]
+        return [tf.sigmoid(heads[0])] + heads[1:]
     heads = tf.nn.bias_add(tf.nn.conv2d(x, kernel, 1, 'SAME'), bias)
     heatmap_logits, rest = heads[..., :HEAD_CHANNELS[0]], heads[..., HEAD_CHANNELS[0]:]
     return tf.concat([tf.sigmoid(heatmap_logits), rest], axis=-1)

@@ -16,6 +16,7 @@ from .config import DEVICES
 from .layer_plan import HEAD_SPLITS
 from .preprocess import compute_padding
 from .tf_runtime import gpu_device_present, import_tensorflow
+from .config import check_precision
 from .types import NetworkOutputs, Padding
 from .weights import ModelWeights
 
@@ -77,18 +78,28 @@ class PoseNetwork:
     """
 
     def __init__(self, weights: ModelWeights, *, backend: str | None = None, device: str = 'auto',
-                 num_threads: int = 0):
+                 num_threads: int = 0, precision: str = 'float32', calibration_images=None,
+                 quantize_options=None, int8_models=()):
         if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 0:
             raise ValueError(f'num_threads must be 0 (all cores) or a positive whole number, '
                              f'got {num_threads!r}')
         self.device = resolve_device(device, num_threads)
+        self.precision = check_precision(precision)
         backend = backend or default_backend(self.device)
         inference_class = backend_class(backend)  # ValueError naming the choices
+        if precision == 'int8' and backend != 'tflite':
+            raise ValueError(f"precision 'int8' runs on backend 'tflite' only, not {backend!r}")
         self.backend = backend
         self.multiplier = weights.multiplier
         self.num_threads = num_threads
-        self.inference: InferenceBackend = inference_class(
-            weights, self.multiplier, self.device, num_threads)
+        if precision == 'int8':
+            # Imported only for int8: quantizing needs TensorFlow, float32 at run time does not.
+            from .quantize import Int8TfliteBackend, QuantizeOptions
+            self.inference: InferenceBackend = Int8TfliteBackend(
+                weights, self.multiplier, self.device, num_threads, calibration_images or [],
+                quantize_options or QuantizeOptions(), int8_models)
+        else:
+            self.inference = inference_class(weights, self.multiplier, self.device, num_threads)
 
     def run(self, image_rgb: np.ndarray, input_height: int, input_width: int,
             output_stride: int) -> tuple[NetworkOutputs, Padding, dict[str, float]]:

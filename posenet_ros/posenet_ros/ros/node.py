@@ -39,6 +39,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 
 from diagnostic_msgs.msg import DiagnosticArray
 from posenet_msgs.msg import PoseArray
@@ -106,6 +107,7 @@ class PoseNetNode(LifecycleNode):
         self._configure_error = ''
         self.estimator = None
         self._estimate_stage: EstimateStage | None = None
+        self._int8_stage = None  # Int8CalibrationStage while int8 calibrates on first frames
         self._publishers_made: list = []
         self._frames: NewestFrameReader | None = None
         self._depth_input: DepthInput | None = None
@@ -150,7 +152,8 @@ class PoseNetNode(LifecycleNode):
             _limit_opencv_threads(startup.num_threads)
             self.estimator = PoseEstimator(startup.model, multiplier=startup.multiplier,
                                            device=startup.device, backend=startup.backend,
-                                           num_threads=startup.num_threads)
+                                           num_threads=startup.num_threads,
+                                           **self._int8_arguments(startup))
             snapping = self.parameters.bind_model(self.estimator.multiplier)
             if snapping:
                 self.get_logger().info(snapping)
@@ -168,6 +171,7 @@ class PoseNetNode(LifecycleNode):
         self._estimate_stage = EstimateStage(self.estimator, self.get_logger().info,
                                              self.get_logger().error)
         self._estimate_stage.mark_built(settings.config)
+        self._int8_stage = self._int8_calibration_stage(startup)
         self._tracking_stage = TrackingStage(self.get_logger().info)
         self._smoothing_stage = SmoothingStage()
         self._poses_pub = self._lifecycle_publisher(
@@ -182,8 +186,9 @@ class PoseNetNode(LifecycleNode):
         self.get_logger().info(
             f'configured: PoseNet {self.estimator.model_name} (multiplier '
             f'{self.estimator.multiplier:g}, {self.estimator.model_path}) on '
-            f'{self.estimator.device} with the {self.estimator.backend} backend, '
-            f'{_threads_text(startup.num_threads)}; {describe_config(settings)}')
+            f'{self.estimator.device} with the {self.estimator.backend} backend '
+            f'({self.estimator.precision}), {_threads_text(startup.num_threads)}; '
+            f'{describe_config(settings)}')
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -198,6 +203,7 @@ class PoseNetNode(LifecycleNode):
         self._stats = FrameStats()
         self._pipeline = FramePipeline(
             [ConvertStage(convert),
+             *([self._int8_stage] if self._int8_stage is not None else []),
              self._estimate_stage,
              PeopleStage(),
              *self._depth_stages(),
@@ -214,6 +220,41 @@ class PoseNetNode(LifecycleNode):
         self.get_logger().info(f'active: listening on {self._input_topic}, publishing '
                                f'{self._poses_pub.topic_name}')
         return result
+
+    def _int8_arguments(self, startup) -> dict:
+        """PoseEstimator's precision arguments: int8 from a saved model or calibrated now on
+        a folder or video; float32 until calibrated when int8 comes from the first frames."""
+        if startup.precision != 'int8' or not startup.int8_calibration:
+            return {}
+        from posenet_ros.engine.quantize import read_calibration_images
+        source = Path(startup.int8_calibration)
+        if source.suffix == '.tflite':
+            return {'precision': 'int8', 'int8_models': [source.read_bytes()]}
+        self.get_logger().info(f'int8: calibrating on {source} (this takes a while)')
+        return {'precision': 'int8', 'calibration_images': read_calibration_images(source)}
+
+    def _int8_calibration_stage(self, startup):
+        """With int8 and nothing to calibrate on: the stage calibrating on the first frames."""
+        if startup.precision != 'int8' or startup.int8_calibration:
+            return None
+        from posenet_ros.engine.estimator import PoseEstimator
+        from posenet_ros.ros.stages.int8_calibration import Int8CalibrationStage
+
+        def make_int8(frames):
+            return PoseEstimator(startup.model, multiplier=startup.multiplier,
+                                 device=startup.device, backend=startup.backend,
+                                 num_threads=startup.num_threads, precision='int8',
+                                 calibration_images=frames)
+
+        def switch(estimator):
+            self._estimate_stage.use_estimator(estimator)
+            self.estimator = estimator
+
+        self.get_logger().info(
+            f'int8: no calibrated model given; running float32 until '
+            f'{startup.int8_calibration_frames} camera frames are calibrated on')
+        return Int8CalibrationStage(startup.int8_calibration_frames, make_int8, switch,
+                                    self.get_logger().info, self.get_logger().error)
 
     def _depth_stages(self) -> list:
         """
@@ -287,6 +328,8 @@ class PoseNetNode(LifecycleNode):
                 self.get_logger().warning('the frame worker did not stop within 30 s')
         if self._estimate_stage is not None:
             self._estimate_stage.wait_for_build(30.0)
+        if self._int8_stage is not None:
+            self._int8_stage.wait(120.0)
         frames, self._frames = self._frames, None
         if frames is not None:
             frames.destroy(self)
@@ -298,7 +341,7 @@ class PoseNetNode(LifecycleNode):
         for publisher in self._publishers_made:
             self.destroy_lifecycle_publisher(publisher)
         self._publishers_made = []
-        self._estimate_stage = None
+        self._estimate_stage = self._int8_stage = None
         self._tracking_stage = self._smoothing_stage = self._depth_stage = None
         self._pipeline = None
         self.estimator = None

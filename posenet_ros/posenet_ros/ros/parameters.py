@@ -80,6 +80,23 @@ PARAMETERS = (
         'otherwise, and OpenCV\'s image conversion); 0: every core. Fewer leave cores to the '
         'rest of the robot.', read_only=True, integer_range=(0, 1024, 1)),
     ParameterSpec(
+        'precision', 'float32',
+        'float32 (the original PoseNet\'s results) or int8 (TFLite only: the network in about '
+        '0.4x the time, COCO AP within 0.01; docs/int8.md). Read-only: an int8 model is '
+        'calibrated per input size (tens of seconds), far more than building a size costs.',
+        read_only=True, constraints='float32 or int8'),
+    ParameterSpec(
+        'int8_calibration', '',
+        'With precision int8: a .tflite made by posenet_quantize for the input size in use, or a '
+        'folder of photos or a video to calibrate on at configure; empty: calibrate on the '
+        'first int8_calibration_frames camera frames while float32 serves them, then switch.',
+        read_only=True),
+    ParameterSpec(
+        'int8_calibration_frames', 48,
+        'With precision int8 and no int8_calibration: camera frames calibrated on (one in '
+        'every 5, so they differ).', read_only=True,
+        integer_range=(1, 1000, 1)),
+    ParameterSpec(
         'autostart', True,
         'Configure and activate at start (lifecycle), so the node runs without a lifecycle '
         'manager; false: it waits unconfigured for `ros2 lifecycle set` or a manager.',
@@ -241,6 +258,9 @@ class StartupSettings:
     use_compressed: bool
     autostart: bool
     use_depth: bool
+    precision: str = 'float32'
+    int8_calibration: str = ''
+    int8_calibration_frames: int = 48
 
 
 @dataclass(frozen=True)
@@ -278,11 +298,16 @@ def startup_settings(values: Mapping[str, Any]) -> StartupSettings:
     if num_threads < 0:
         raise ValueError(
             f'num_threads must be 0 (every core) or a positive count, got {num_threads}')
+    precision = str(values['precision']).strip().lower()
+    if precision not in ('float32', 'int8'):
+        raise ValueError(f"precision must be float32 or int8, got {values['precision']!r}")
     return StartupSettings(
         model=model, multiplier=multiplier if multiplier > 0.0 else None, device=device,
         backend=str(values['backend']).strip() or None, num_threads=num_threads,
         use_compressed=bool(values['use_compressed']), autostart=bool(values['autostart']),
-        use_depth=bool(values['use_depth']))
+        use_depth=bool(values['use_depth']), precision=precision,
+        int8_calibration=str(values['int8_calibration']).strip(),
+        int8_calibration_frames=int(values['int8_calibration_frames']))
 
 
 def live_settings(values: Mapping[str, Any], multiplier: float | None) -> LiveSettings:

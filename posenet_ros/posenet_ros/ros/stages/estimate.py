@@ -74,6 +74,14 @@ class EstimateStage:
             self._in_use = use
         frame.notes['network'] = use
 
+    def use_estimator(self, estimator) -> None:
+        """Run the next frames on `estimator` (e.g. int8 once calibrated); it must be warmed
+        up for the size in use, other sizes are built as usual."""
+        with self._lock:
+            self._estimator = estimator
+            self._built = {self._in_use} if self._in_use is not None else set()
+            self._failed.clear()
+
     def wait_for_build(self, timeout_s: float | None = None) -> None:
         """Wait until a background build in progress has finished (for stopping cleanly)."""
         builder = self._builder

@@ -1,0 +1,283 @@
+"""Full-integer (int8) post-training quantization of our own graph, for the TFLite backend.
+
+A calibrated int8 model runs the network about 2x faster than float32 with XNNPACK on a CPU
+(docs/int8.md). Quantizing PoseNet naively loses much of its accuracy, because one output
+tensor holding heatmaps (0-1), offsets (tens of pixels) and displacements (hundreds) shares
+one scale. Here each head is its own 1x1 convolution and its own output, so each gets a scale
+of its own, and the biases are corrected for the rounding of the weights (`QuantizeOptions`).
+
+Calibration: a few dozen photos or video frames like the ones the model will see, preprocessed
+exactly as at run time (padded to the input's aspect ratio, resized) for each input size; a
+model is calibrated per (input size, stride), as the float one is converted per size.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from .backends import TfliteBackend
+from .config import PRECISIONS, check_precision  # noqa: F401 - part of this module's API
+from .mobilenet import run_backbone_and_heads
+from .preprocess import compute_padding, normalize, pad_and_resize
+
+# Calibration frames used when more are given: more than about 50 changes no scale measurably.
+DEFAULT_CALIBRATION_FRAMES = 48
+
+
+@dataclass(frozen=True)
+class QuantizeOptions:
+    """How the int8 model is built (docs/int8.md measures each choice).
+
+    per_head_outputs: one output per head, each on its own scale (False: the naive fused one).
+    float_layers: keep this many backbone convolutions from the input on (Conv2d_0, then the
+        depthwise and pointwise of each block) in float32: the early ones lose the most.
+    int16_activations: 16-bit activations, 8-bit weights (no XNNPACK: reference kernels).
+    bias_correction: before converting, round the weights to the int8 grid TFLite will use
+        (symmetric, per output channel) and move each bias by the mean error that rounding
+        causes on the calibration frames (Nagel et al. 2019, "Data-free quantization"): the
+        rounding of the weights alone costs 0.02 AP, this gives most of it back.
+    """
+
+    per_head_outputs: bool = True
+    float_layers: int = 0
+    int16_activations: bool = False
+    bias_correction: bool = True
+
+    @property
+    def mixed(self) -> bool:
+        return self.float_layers > 0
+
+
+def calibration_inputs(images: list[np.ndarray], height: int, width: int) -> list[np.ndarray]:
+    """Each uint8 RGB image as the TFLite model's input of this size (padded, resized, 0-255)."""
+    return [pad_and_resize(image, compute_padding(image.shape[0], image.shape[1], height, width),
+                           height, width) for image in images]
+
+
+def read_calibration_images(path: str | os.PathLike,
+                            limit: int = DEFAULT_CALIBRATION_FRAMES) -> list[np.ndarray]:
+    """Up to `limit` uint8 RGB frames from a folder of images or a video, spread evenly
+    (InputReadError or ValueError with the reason if there are none)."""
+    from .image_io import expand_inputs, is_video, iter_video_rgb, load_image_rgb
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f'calibration input {path} does not exist')
+    if path.is_file() and is_video(path):
+        picks = set(_spread(_video_frame_count(path), limit)) or set(range(limit))
+        frames = []
+        for index, rgb in iter_video_rgb(path):
+            if index in picks:
+                frames.append(rgb)
+            if index >= max(picks):
+                break
+    else:
+        files = [file for file in expand_inputs([path]) if not is_video(file)]
+        frames = [load_image_rgb(files[i]) for i in _spread(len(files), limit)]
+    if not frames:
+        raise ValueError(f'no calibration images found in {path}')
+    return frames
+
+
+def _video_frame_count(path: Path) -> int:
+    import cv2
+    capture = cv2.VideoCapture(str(path))
+    try:
+        return max(0, int(capture.get(cv2.CAP_PROP_FRAME_COUNT)))
+    finally:
+        capture.release()
+
+
+def _spread(count: int, limit: int) -> list[int]:
+    """`limit` indices of `count` items, evenly spaced (all of them if there are fewer)."""
+    if count <= 0:
+        return []
+    return sorted({int(i) for i in np.linspace(0, count - 1, min(limit, count)).round()})
+
+
+def network_function(tensors, layers, options: QuantizeOptions):
+    """The tf.function converted: 0-255 input -> the heads, fused or one output per head."""
+    def network(resized):
+        outputs = run_backbone_and_heads(normalize(resized), tensors, layers,
+                                         per_head=options.per_head_outputs)
+        return tuple(outputs) if options.per_head_outputs else outputs
+    return tf.function(network, autograph=False)
+
+
+def quantized_model(tensors, layers, height: int, width: int, calibration: list[np.ndarray],
+                    options: QuantizeOptions = QuantizeOptions()) -> bytes:
+    """The int8 TFLite model of our graph at this size, calibrated on these model inputs.
+
+    Weights are int8 per channel; activations int8 (or int16); the model's input and outputs
+    stay float32, so the backend feeds and reads it like the float model.
+    """
+    if not calibration:
+        raise ValueError('int8 quantization needs at least one calibration frame')
+    if options.bias_correction:
+        tensors = bias_corrected(tensors, layers, calibration)
+    network = network_function(tensors, layers, options)
+    concrete = network.get_concrete_function(tf.TensorSpec([1, height, width, 3], tf.float32))
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], network)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([frame] for frame in calibration)
+    if options.int16_activations:
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+    elif not options.mixed:
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    if not options.mixed:
+        return converter.convert()
+    debug_options = tf.lite.experimental.QuantizationDebugOptions(
+        denylisted_nodes=_float_node_names(converter, calibration, options))
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter, debug_dataset=converter.representative_dataset,
+        debug_options=debug_options)
+    return debugger.get_nondebug_quantized_model()
+
+
+def int8_grid(weights: np.ndarray) -> np.ndarray:
+    """Weights rounded as TFLite quantizes them: int8 symmetric, one scale per output channel
+    (the last axis: a depthwise kernel [kh, kw, C, 1] is first seen as [kh, kw, 1, C])."""
+    flat = weights.reshape(weights.shape[:2] + (1, -1)) if weights.shape[-1] == 1 else weights
+    peak = np.max(np.abs(flat), axis=(0, 1, 2), keepdims=True)
+    scale = np.where(peak > 0, peak / 127.0, 1.0)
+    return (np.clip(np.round(flat / scale), -127, 127) * scale).astype(np.float32).reshape(
+        weights.shape)
+
+
+def layer_input_means(tensors, layers, calibration: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """Mean of each channel of each convolution's input over the calibration frames (float)."""
+    sums: dict[str, np.ndarray] = {}
+
+    def observe(name, x):
+        sums[name] = sums.get(name, 0.0) + tf.reduce_mean(x, axis=[0, 1, 2]).numpy()
+
+    for frame in calibration:
+        run_backbone_and_heads(normalize(tf.constant(frame)), tensors, layers, per_head=False,
+                               observe=observe)
+    return {name: total / len(calibration) for name, total in sums.items()}
+
+
+def bias_corrected(tensors, layers, calibration: list[np.ndarray]):
+    """A copy of `tensors` with weights on TFLite's int8 grid and biases corrected for it."""
+    means = layer_input_means(tensors, layers, calibration)
+
+    def corrected(name, kernel, bias, depthwise=False):
+        kernel, bias = kernel.numpy(), bias.numpy()
+        rounded = int8_grid(kernel)
+        error = rounded - kernel
+        if depthwise:  # [kh, kw, C, 1]: channel c sees only input channel c
+            shift = error[..., 0].sum(axis=(0, 1)) * means[name]
+        else:  # [kh, kw, in, out]
+            shift = np.einsum('hwio,i->o', error, means[name])
+        return tf.constant(rounded), tf.constant((bias - shift).astype(np.float32))
+
+    result = copy.copy(tensors)
+    result.conv0 = corrected('Conv2d_0', *tensors.conv0)
+    result.blocks = []
+    for block, (dw_kernel, dw_bias, pw_kernel, pw_bias) in enumerate(tensors.blocks, start=1):
+        result.blocks.append(
+            corrected(f'Conv2d_{block}_depthwise', dw_kernel, dw_bias, depthwise=True)
+            + corrected(f'Conv2d_{block}_pointwise', pw_kernel, pw_bias))
+    result.heads = corrected('heads', *tensors.heads)
+    return result
+
+
+def _float_node_names(converter, calibration, options: QuantizeOptions) -> list[str]:
+    """Output tensor names of the ops to keep in float: the first `float_layers` convolutions
+    and the normalization before them. (The heads cannot be kept in float this way: the
+    converter quantizes a model's output ops whatever the denylist says.)"""
+    from ai_edge_litert.interpreter import Interpreter
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter, debug_dataset=lambda: iter([[calibration[0]]]))
+    interpreter = Interpreter(model_content=debugger.quant_model)
+    tensors = interpreter.get_tensor_details()
+    ops = interpreter._get_ops_details()  # noqa: SLF001
+    producer = {index: op['op_name'] for op in ops for index in op['outputs']}
+    # The debug model runs each layer twice and compares the two in a NumericVerify op, whose
+    # second input carries the layer's name as the denylist knows it: one per layer, in order.
+    layers = [(producer[op['inputs'][1]], tensors[op['inputs'][1]]['name'])
+              for op in ops if op['op_name'] == 'NumericVerify']
+    convolutions = [i for i, (kind, _) in enumerate(layers)
+                    if kind in ('CONV_2D', 'DEPTHWISE_CONV_2D')]
+    last = convolutions[min(options.float_layers, len(convolutions)) - 1]
+    return [name for _, name in layers[:last + 1]]
+
+
+class Int8TfliteBackend(TfliteBackend):
+    """
+    `TfliteBackend` whose models are quantized to int8, calibrated per input size.
+
+    Models calibrated ahead (`posenet_quantize`; `models`) are used for their size and
+    stride; any other size is calibrated on `calibration_images` when first needed, in this
+    process (TensorFlow), and stored in the model cache under a key naming the quantization
+    options and a digest of the calibration frames, so another calibration never shares it.
+    """
+
+    name = 'tflite'
+    precision = 'int8'
+    build_in_child = False  # calibration data lives in this process
+
+    def __init__(self, weights, multiplier, device, num_threads,
+                 calibration_images: list[np.ndarray],
+                 options: QuantizeOptions = QuantizeOptions(), models: list[bytes] = ()):
+        super().__init__(weights, multiplier, device, num_threads)
+        self._models = {model_key(model): model for model in models}
+        if not calibration_images and not self._models:
+            raise ValueError('precision int8 needs calibration images (photos or a video) '
+                             'or a model made by posenet_quantize')
+        self._calibration_images = list(calibration_images)
+        self.options = options
+        self.convert_seconds: dict[tuple[int, int, int], float] = {}
+        digest = hashlib.sha256(repr(options).encode())
+        for image in self._calibration_images:
+            digest.update(np.ascontiguousarray(image).tobytes())
+        self._variant = digest.hexdigest()[:16]
+
+    def cache_key(self, height: int, width: int, output_stride: int):
+        return dataclasses.replace(super().cache_key(height, width, output_stride),
+                                   variant=self._variant)
+
+    def model_bytes(self, height: int, width: int, output_stride: int) -> bytes:
+        """Return the int8 model of this size (calibrated now if it was not yet)."""
+        key = (height, width, output_stride)
+        if key not in self._models:
+            self._models[key] = self._model(height, width, output_stride)
+        return self._models[key]
+
+    def _model(self, height: int, width: int, output_stride: int) -> bytes:
+        key = (height, width, output_stride)
+        if key in self._models:  # made ahead by posenet_quantize
+            return self._models[key]
+        if not self._calibration_images:
+            sizes = ', '.join(f'{h}x{w} stride {s}' for h, w, s in self._models)
+            raise ValueError(f'no int8 model for {height}x{width} stride {output_stride} (have '
+                             f'{sizes}) and no calibration images to make one')
+        model = super()._model(height, width, output_stride)  # the cache, else _convert
+        self._models[key] = model  # kept (1-3 MB) so an evicted interpreter is rebuilt fast
+        return model
+
+    def _convert(self, height: int, width: int, output_stride: int) -> bytes:
+        start = time.perf_counter()
+        with tf.device(self._device):
+            frames = calibration_inputs(self._calibration_images, height, width)
+            model = quantized_model(self._tensors, self.layers(output_stride), height, width,
+                                    frames, self.options)
+        self.convert_seconds[(height, width, output_stride)] = time.perf_counter() - start
+        return model
+
+
+def model_key(model: bytes) -> tuple[int, int, int]:
+    """(input height, input width, output stride) of a converted model of our graph."""
+    from ai_edge_litert.interpreter import Interpreter
+    interpreter = Interpreter(model_content=model)
+    _, height, width, _ = interpreter.get_input_details()[0]['shape']
+    _, grid_height, _, _ = interpreter.get_output_details()[0]['shape']
+    return int(height), int(width), int((height - 1) // (grid_height - 1))

@@ -1,0 +1,73 @@
+"""posenet_node with precision int8 over DDS: from a calibrated model at once, or float32 first
+while it calibrates on the camera's first frames, then int8 (both moments logged).
+
+What the node publishes is compared with `PoseEstimator` run here with the same precision and
+calibration frames (the accuracy of int8 itself: test_engine_int8.py, docs/int8.md).
+"""
+from __future__ import annotations
+
+import pytest
+
+from node_support import assert_same_poses, exchange_until_same, load_rgb, running_node
+from posenet_ros.engine.config import EstimateConfig
+from posenet_ros.engine.estimator import PoseEstimator
+from posenet_ros.ros.image_conversion import rgb_to_image_msg
+from posenet_ros.ros.stages.int8_calibration import FRAME_GAP
+
+pytestmark = pytest.mark.dds  # starts nodes and talks to them over DDS
+
+MODEL = 'mobilenet_quant2_075'
+# The node's defaults without a parameters file.
+CONFIG = EstimateConfig(output_stride=16, input_height=353, input_width=481, decoding='multi',
+                        max_pose_detections=5, score_threshold=0.5, nms_radius=20.0)
+MIN_POSE_SCORE = 0.15
+PHOTO = 'smoke/zidane.jpg'
+CALIBRATION_FRAMES = 2
+
+
+@pytest.fixture(scope='module')
+def photo(data_path):
+    return load_rgb(data_path / PHOTO)
+
+
+@pytest.fixture(scope='module')
+def estimators(models_path, photo):
+    """float32, and int8 calibrated on the frames the node keeps when sent only this photo."""
+    model = str(models_path / MODEL)
+    return {'float32': PoseEstimator(model, backend='tflite'),
+            'int8': PoseEstimator(model, backend='tflite', precision='int8',
+                                  calibration_images=[photo] * CALIBRATION_FRAMES)}
+
+
+def test_int8_calibrates_on_the_first_frames_then_switches(
+        models_path, photo, estimators, tmp_path):
+    parameters = {'model': str(models_path / MODEL), 'precision': 'int8',
+                  'int8_calibration_frames': CALIBRATION_FRAMES,
+                  'qos_overrides./image.subscription.reliability': 'reliable'}
+    message = rgb_to_image_msg(photo)
+    float_result = estimators['float32'].estimate(photo, CONFIG)
+    int8_result = estimators['int8'].estimate(photo, CONFIG)
+    assert [p.score for p in float_result.poses] != [p.score for p in int8_result.poses]
+    with running_node('int8_first_frames', parameters, tmp_path, message) as (node, client):
+        before = exchange_until_same(client, message, int8_result, float_result,
+                                     MIN_POSE_SCORE, timeout_s=120.0)
+        # frames kept: 1, 1 + FRAME_GAP, ...; the first exchange started the node
+        assert before >= (CALIBRATION_FRAMES - 1) * FRAME_GAP - 1
+        log = node.log()
+    assert 'running float32 until 2 camera frames are calibrated on' in log
+    assert 'int8: calibrating on 2 camera frames in the background' in log
+    assert 'int8: calibrated on 2 camera frames in' in log
+
+
+def test_int8_from_a_saved_model_runs_int8_from_the_first_frame(
+        models_path, photo, estimators, tmp_path):
+    saved = tmp_path / 'int8_353x481_s16.tflite'
+    saved.write_bytes(estimators['int8'].int8_model(353, 481, 16))
+    parameters = {'model': str(models_path / MODEL), 'precision': 'int8',
+                  'int8_calibration': str(saved),
+                  'qos_overrides./image.subscription.reliability': 'reliable'}
+    message = rgb_to_image_msg(photo)
+    with running_node('int8_saved', parameters, tmp_path, message) as (node, client):
+        assert_same_poses(client.exchange(message), estimators['int8'].estimate(photo, CONFIG),
+                          MIN_POSE_SCORE)
+        assert '(int8)' in node.log()

@@ -1,0 +1,150 @@
+"""posenet_int8_study: COCO AP and network time of int8 variants against float32 (docs/int8.md).
+
+Each variant is a way of quantizing our graph (`engine.quantize.QuantizeOptions`) with a
+calibration set: photos of `annotations.json` that are not val photos (never the val photos
+themselves), or frames of a video. Every variant is scored with PoseNet's settings and with
+`config/posenet.yaml`'s on the 44 val photos, and its network is timed against float32's
+(interpreter invoke only, same input, turns taken, median).
+
+    posenet_int8_study --variants float32 heads --out docs/int8_study.json
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from posenet_ros.engine.config import EstimateConfig
+from posenet_ros.engine.image_io import load_image_rgb
+from posenet_ros.engine.quantize import QuantizeOptions, read_calibration_images
+from posenet_ros.engine.results_json import write_json_atomic
+from posenet_tools.eval import (
+    EVAL_MAX_DETECTIONS, EVAL_NMS_RADIUS, EVAL_SCORE_THRESHOLD, annotated_images,
+    default_annotations, evaluate_results, load_annotations, run_estimator)
+from posenet_tools.shared_data import shared_dir
+
+# name -> (precision, QuantizeOptions, calibration source, calibration frames)
+VARIANTS = {
+    'float32': ('float32', None, None, 0),
+    'fused': ('int8', QuantizeOptions(per_head_outputs=False, bias_correction=False), 'coco', 48),
+    'heads': ('int8', QuantizeOptions(bias_correction=False), 'coco', 53),
+    'heads-float4': ('int8', QuantizeOptions(bias_correction=False, float_layers=4), 'coco', 53),
+    'heads-bc': ('int8', QuantizeOptions(bias_correction=True), 'coco', 53),
+    'heads-bc-float2': ('int8', QuantizeOptions(bias_correction=True, float_layers=2), 'coco', 53),
+    'heads-bc-cal16': ('int8', QuantizeOptions(bias_correction=True), 'coco', 16),
+    'heads-bc-video': ('int8', QuantizeOptions(bias_correction=True), 'video', 48),
+    'fused-bc': ('int8', QuantizeOptions(per_head_outputs=False, bias_correction=True), 'coco',
+                 53),
+    'int16': ('int8', QuantizeOptions(int16_activations=True, bias_correction=False), 'coco', 53),
+    'int16-bc': ('int8', QuantizeOptions(int16_activations=True, bias_correction=True), 'coco',
+                 53),
+}
+
+
+def calibration_photos(limit: int) -> list[np.ndarray]:
+    """Photos of annotations.json that are not in the val annotations, spread evenly."""
+    coco = shared_dir() / 'data' / 'coco_kpts'
+    val = {image['file_name'] for image in
+           json.loads((coco / 'annotations_val2017.json').read_text())['images']}
+    names = sorted(image['file_name'] for image in
+                   json.loads((coco / 'annotations.json').read_text())['images']
+                   if image['file_name'] not in val)
+    picks = sorted({int(i) for i in np.linspace(0, len(names) - 1, min(limit, len(names)))})
+    return [load_image_rgb(coco / 'images' / names[i]) for i in picks]
+
+
+def calibration_set(source: str | None, frames: int) -> list[np.ndarray]:
+    if source is None:
+        return []
+    if source == 'coco':
+        return calibration_photos(frames)
+    return read_calibration_images(shared_dir() / 'data' / 'video' / 'vtest.avi', frames)
+
+
+def settings(stride: int, height: int, width: int) -> dict[str, EstimateConfig]:
+    """PoseNet's multi-pose eval settings, and config/posenet.yaml's options on top."""
+    posenet = EstimateConfig(output_stride=stride, input_height=height, input_width=width,
+                             max_pose_detections=EVAL_MAX_DETECTIONS,
+                             score_threshold=EVAL_SCORE_THRESHOLD, nms_radius=EVAL_NMS_RADIUS)
+    yaml = dataclasses.replace(posenet, match_aspect_ratio=True, refine_keypoints=True,
+                               pose_score_keypoints=5)
+    return {'posenet': posenet, 'yaml': yaml}
+
+
+def network_ms(estimators: dict, height: int, width: int, stride: int,
+               repeats: int) -> dict[str, float]:
+    """Median interpreter invoke time (ms) per estimator, turns taken on one 0-255 input."""
+    rng = np.random.default_rng(0)
+    frame = rng.uniform(0, 255, (1, height, width, 3)).astype(np.float32)
+    entries = {}
+    for name, estimator in estimators.items():
+        entry = estimator._network.inference._interpreter(height, width, stride)  # noqa: SLF001
+        entry.interpreter.set_tensor(entry.input_index, frame)
+        entry.interpreter.invoke()
+        entries[name] = entry
+    times = {name: [] for name in entries}
+    for _ in range(repeats):
+        for name, entry in entries.items():
+            start = time.perf_counter()
+            entry.interpreter.invoke()
+            times[name].append((time.perf_counter() - start) * 1e3)
+    return {name: float(np.median(values)) for name, values in times.items()}
+
+
+def main(argv=None) -> int:
+    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--variants', nargs='+', default=['float32', 'heads-bc'],
+                        choices=list(VARIANTS), help='default: float32 and the chosen heads-bc')
+    parser.add_argument('--model', default='mobilenet_quant2_075')
+    parser.add_argument('--stride', type=int, default=16)
+    parser.add_argument('--resolution', default='353x481')
+    parser.add_argument('--settings', nargs='+', default=['posenet', 'yaml'])
+    parser.add_argument('--repeats', type=int, default=30, help='timed invokes per variant')
+    parser.add_argument('--out', type=Path, default=None, help='JSON rows (appended per run)')
+    args = parser.parse_args(argv)
+    from posenet_ros.engine.estimator import PoseEstimator
+    from posenet_ros.engine.resolution import parse_resolution
+    height, width = parse_resolution(args.resolution)
+    annotations = default_annotations()
+    ground_truth = load_annotations(annotations)
+    images = annotated_images(ground_truth, annotations.parent / 'images')
+    configs = settings(args.stride, height, width)
+    baseline = PoseEstimator(args.model, backend='tflite')
+    rows = json.loads(args.out.read_text()) if args.out and args.out.is_file() else []
+    for variant in args.variants:
+        precision, options, source, frames = VARIANTS[variant]
+        calibration = calibration_set(source, frames)
+        start = time.perf_counter()
+        estimator = (baseline if precision == 'float32' else PoseEstimator(
+            args.model, backend='tflite', precision=precision, calibration_images=calibration,
+            quantize_options=options))
+        row = {'variant': variant, 'model': args.model, 'stride': args.stride,
+               'resolution': args.resolution, 'calibration': source,
+               'calibration_frames': len(calibration),
+               'options': dataclasses.asdict(options) if options else None}
+        for name in args.settings:
+            data = run_estimator(estimator, configs[name].snapped(), images, progress=False)
+            row[f'ap_{name}'] = round(evaluate_results(data, ground_truth)[0].ap, 4)
+        row['build_s_total'] = round(time.perf_counter() - start, 1)
+        times = network_ms({'float32': baseline, variant: estimator}, height, width,
+                           args.stride, args.repeats)
+        row['network_ms'] = round(times[variant], 2)
+        row['float32_network_ms'] = round(times['float32'], 2)
+        print(json.dumps(row), flush=True)
+        rows = [r for r in rows if not (r['variant'] == variant and r['stride'] == args.stride
+                                        and r['resolution'] == args.resolution
+                                        and r['model'] == args.model)] + [row]
+        if args.out:
+            write_json_atomic(args.out, rows)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
