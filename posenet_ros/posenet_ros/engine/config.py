@@ -57,17 +57,17 @@ def to_valid_input_size(size: int, output_stride: int) -> int:
 
 
 def _valid_at_least(size: float, output_stride: int) -> int:
-    """The smallest valid input side (k * stride + 1, k >= 1) not below `size`."""
+    """Return the smallest valid input side (k * stride + 1, k >= 1) not below `size`."""
     return max(1, math.ceil((size - 1) / output_stride - 1e-9)) * output_stride + 1
 
 
 def _valid_at_most(size: int, output_stride: int) -> int:
-    """The largest valid input side not above `size` (may be below stride + 1 if none is)."""
+    """Return the largest valid input side not above `size` (below stride + 1 if none is)."""
     return (size - 1) // output_stride * output_stride + 1
 
 
 def smallest_input_side(output_stride: int) -> int:
-    """The smallest valid input side of at least MIN_INPUT_SIDE pixels at this stride."""
+    """Return the smallest valid input side of at least MIN_INPUT_SIDE pixels at this stride."""
     return _valid_at_least(MIN_INPUT_SIDE, output_stride)
 
 
@@ -81,7 +81,7 @@ def input_size_for_image(image_height: int, image_width: int, output_stride: int
                          pixel_budget: int | None = None,
                          long_side: int | None = None) -> tuple[int, int]:
     """
-    The valid (input_height, input_width) that suits an image of this size best.
+    Return the valid (input_height, input_width) that suits an image of this size best.
 
     PoseNet pads the image to the input's aspect ratio, so an input of the wrong shape spends its
     pixels on padding. With `pixel_budget`: among the valid sizes of at most that many pixels,
@@ -217,7 +217,7 @@ class EstimateConfig:
                 '(use a shape closer to the camera\'s, or match_aspect_ratio)')
 
     def snapped(self) -> 'EstimateConfig':
-        """The same settings with the input size snapped to what the network accepts."""
+        """Return the same settings with the input size snapped to what the network accepts."""
         return dataclasses.replace(
             self,
             input_height=to_valid_input_size(self.input_height, self.output_stride),
@@ -225,8 +225,9 @@ class EstimateConfig:
 
     def for_image(self, image_height: int, image_width: int) -> 'EstimateConfig':
         """
-        The snapped settings used for an image of this size (its own input size with
-        `match_aspect_ratio`, the snapped configured one otherwise).
+        Return the snapped settings used for an image of this size.
+
+        Its own input size with `match_aspect_ratio`, the snapped configured one otherwise.
         """
         config = self.snapped()
         if not config.match_aspect_ratio:

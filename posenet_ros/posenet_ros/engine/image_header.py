@@ -87,7 +87,7 @@ _READABLE = 'JPEG, PNG, WebP, BMP, GIF, TIFF, PNM, Sun raster, JPEG 2000, AVIF'
 
 
 def read_image_header(data: bytes) -> ImageHeader:
-    """The header of a compressed image, or ImageHeaderError saying why it cannot be read."""
+    """Return a compressed image's header, or ImageHeaderError saying why it cannot be read."""
     data = bytes(data)
     if data.startswith(b'\xff\xd8'):
         return _jpeg_header(data)

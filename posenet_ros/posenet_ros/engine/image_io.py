@@ -35,7 +35,7 @@ class Frame:
 
 
 def image_id(path: str | os.PathLike) -> int | str:
-    """The id of a photo: its file stem, as an int when it is all digits (COCO file names)."""
+    """Return a photo's id: its file stem, as an int when it is all digits (COCO file names)."""
     stem = Path(path).stem
     return int(stem) if stem.isdigit() else stem
 
@@ -51,7 +51,7 @@ def is_video(path: str | os.PathLike) -> bool:
 
 def load_image_rgb(path: str | os.PathLike) -> np.ndarray:
     """
-    A photo as an RGB uint8 (h, w, 3) array, or InputReadError.
+    Return a photo as an RGB uint8 (h, w, 3) array, or InputReadError.
 
     Its size is checked before it is decoded (`image_header.check_decodable`, counting 4 bytes
     a pixel), so a huge or bogus header is refused instead of filling the memory.

@@ -43,7 +43,7 @@ def separable_strides(multiplier: float) -> tuple[int, ...]:
 
 def output_strided_layers(multiplier: float, output_stride: int) -> tuple[ConvLayer, ...]:
     """
-    The backbone plan reaching `output_stride`, as tfjs `toOutputStridedLayers` builds it.
+    Return the backbone plan reaching `output_stride`, as tfjs `toOutputStridedLayers` builds it.
 
     Raises ValueError when the architecture cannot reach that stride (32 needs 1.00/1.01);
     tfjs silently returns a coarser grid there.

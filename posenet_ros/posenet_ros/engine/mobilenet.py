@@ -41,7 +41,7 @@ class MobileNetTensors:
 
 def run_mobilenet(inputs: tf.Tensor, tensors: MobileNetTensors,
                   layers: tuple[ConvLayer, ...]) -> tf.Tensor:
-    """Normalized [1, H, W, 3] input -> [1, h, w, 115]: sigmoid heatmaps, offsets, fwd, bwd."""
+    """Run [1, H, W, 3] normalized input -> [1, h, w, 115]: sigmoid heatmaps, offsets, fwd, bwd."""
     x = inputs
     for layer in layers:
         if not layer.separable:

@@ -83,8 +83,10 @@ def cache_dir() -> Path:
 
 def model_name(model: str, multiplier: float | None = None) -> str:
     """
-    The full model name: `model` itself, or a family ('mobilenet_quant2', 'mobilenet_v1')
-    completed with the multiplier's suffix. ValueError if the two disagree.
+    Return the full model name.
+
+    `model` itself, or a family ('mobilenet_quant2', 'mobilenet_v1') completed with the
+    multiplier's suffix. ValueError if the two disagree.
     """
     if model in MODELS:
         if multiplier is not None and _MULTIPLIER_SUFFIX.get(multiplier) not in model.split('_'):
@@ -101,7 +103,7 @@ def model_name(model: str, multiplier: float | None = None) -> str:
 def resolve_model(model: str, multiplier: float | None = None, *, download: bool = True,
                   base_url: str | None = None) -> Path:
     """
-    A local folder (or weights file) holding `model`, downloading it into the cache if needed.
+    Return a local folder (or weights file) holding `model`, downloaded to the cache if needed.
 
     `model` is an existing folder/file path or a name from MODEL_NAMES; with `multiplier`, a
     family name such as 'mobilenet_quant2' is completed ('mobilenet_quant2_075'). Names are
@@ -283,8 +285,9 @@ def _fetch(url: str, target: Path, pin: tuple[int, str] | None, progress: tqdm |
 
 def multiplier_from_model_name(name: str) -> float | None:
     """
-    0.75 for 'mobilenet_quant2_075' or 'mobilenet_v1_075_weights', 1.01 for '..._101';
-    None when the name does not end in a width multiplier.
+    Return the width multiplier a model name ends in, None when it ends in none.
+
+    0.75 for 'mobilenet_quant2_075' or 'mobilenet_v1_075_weights', 1.01 for '..._101'.
     """
     match = re.search(r'_(050|075|100|101)(?:_weights)?$', name)
     return int(match.group(1)) / 100.0 if match else None

@@ -28,7 +28,7 @@ _WINDOW_DY, _WINDOW_DX = (a.reshape(-1) for a in np.meshgrid(_STEPS, _STEPS, ind
 def refine_keypoints(poses: list[Pose], heatmap_scores: np.ndarray, offsets: np.ndarray,
                      output_stride: int) -> list[Pose]:
     """
-    New poses (model-input pixels) whose keypoints are the vote of the cells around them.
+    Return new poses (model-input pixels) whose keypoints are the cells' vote around them.
 
     `heatmap_scores` (h, w, 17) and `offsets` (h, w, 34) are the maps the poses were decoded
     from; the input poses are left untouched.

@@ -106,7 +106,7 @@ def canonical_name(published: str) -> str | None:
 
 
 def find_weights_file(path: Path) -> Path:
-    """The file that describes the weights in a folder: a graph-model JSON or a checkpoint manifest."""
+    """Return the file describing the weights in a folder: graph-model JSON or checkpoint manifest."""
     for name in GRAPH_MODEL_JSONS + (CHECKPOINT_MANIFEST,):
         if (path / name).is_file():
             return path / name
@@ -156,7 +156,7 @@ def _read_json(path: Path) -> dict:
 
 
 def _plain_file_name(name, descriptor: Path) -> str:
-    """A file name from a manifest, refused if it could point outside the weight folder."""
+    """Return a file name from a manifest, refused if it could point outside the weight folder."""
     if not isinstance(name, str) or not name or Path(name).name != name or name in ('.', '..'):
         raise WeightsError(f'{descriptor} names an invalid weight file {name!r}')
     return name

@@ -90,7 +90,7 @@ def measure(label: str, model: str, frame, config: EstimateConfig, threads: int,
 
 
 def prepare(model: str, config: EstimateConfig, threads: int) -> None:
-    """The node's model into the cache ($POSENET_CACHE), as a robot's image build would."""
+    """Put the node's model into the cache ($POSENET_CACHE), as a robot's image build would."""
     done = subprocess.run(
         [sys.executable, '-m', 'posenet_ros.tools.estimate', '--prepare', '--quiet', '--model',
          model, '--resolution', f'{config.input_height}x{config.input_width}', '--stride',
