@@ -1,6 +1,8 @@
 """
-Preprocessing as tfjs-models posenet 2.x `padAndResizeTo`: JS rounding, symmetric zero
-padding to the input's aspect ratio, TF1/tfjs bilinear resize, [-1, 1] scaling.
+Preprocessing as tfjs-models posenet 2.x `padAndResizeTo`.
+
+JS rounding, symmetric zero padding to the input's aspect ratio, TF1/tfjs bilinear resize,
+[-1, 1] scaling.
 """
 from __future__ import annotations
 
@@ -23,8 +25,10 @@ def run(image: np.ndarray, height: int, width: int):
 
 def tfjs_resize_bilinear(image: np.ndarray, height: int, width: int) -> np.ndarray:
     """
-    tfjs-core's CPU `resizeBilinear` (alignCorners=false, halfPixelCenters=false), in float64
-    like JavaScript: source = destination * (in / out), lower neighbour floored, upper clamped.
+    Resize as tfjs-core's CPU `resizeBilinear` (alignCorners=false, halfPixelCenters=false).
+
+    In float64 like JavaScript: source = destination * (in / out), lower neighbour floored,
+    upper clamped.
     """
     def taps(in_size, out_size):
         source = np.arange(out_size) * (in_size / out_size)
@@ -97,8 +101,9 @@ def test_an_image_already_at_input_size_is_only_rescaled():
     ((31, 17), (641, 641)), ((720, 1280), (1025, 1025)), ((5, 3), (1, 1))])
 def test_numpy_pad_and_resize_equals_tensorflow_bit_for_bit(image_hw, input_hw):
     """
-    The TFLite path's NumPy resize (no TensorFlow) gives TensorFlow's ResizeBilinear exactly:
-    down- and upscaling, padding on either side or none.
+    The TFLite path's NumPy resize (no TensorFlow) gives TensorFlow's ResizeBilinear exactly.
+
+    Down- and upscaling, padding on either side or none.
     """
     rng = np.random.default_rng(sum(image_hw) + sum(input_hw))
     image = rng.integers(0, 256, size=(*image_hw, 3), dtype=np.uint8)

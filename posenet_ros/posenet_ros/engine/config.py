@@ -8,6 +8,7 @@ import math
 
 from .parts import NUM_KEYPOINTS
 
+
 class FrameBudgetError(ValueError):
     """
     A frame whose preprocessing would take more than preprocess.MAX_FRAME_BYTES; says how much.
@@ -214,7 +215,7 @@ class EstimateConfig:
             raise ValueError(
                 f'{given} has an aspect ratio of {aspect:.1f}, beyond MAX_INPUT_ASPECT_RATIO = '
                 f'{MAX_INPUT_ASPECT_RATIO:g}: a camera frame would become a sliver among padding '
-                '(use a shape closer to the camera\'s, or match_aspect_ratio)')
+                "(use a shape closer to the camera's, or match_aspect_ratio)")
 
     def snapped(self) -> 'EstimateConfig':
         """Return the same settings with the input size snapped to what the network accepts."""

@@ -32,7 +32,7 @@ class ImageHeaderError(ValueError):
 class ImageHeader:
     """What a decoder will allocate for an image, as its header declares it."""
 
-    format: str           # 'JPEG', 'PNG', or Pillow's name of the format
+    format: str  # noqa: A003 - as Pillow's Image.format: 'JPEG', 'PNG', or Pillow's name
     width: int
     height: int
     channels: int         # values per pixel the decoder produces (at most)

@@ -28,7 +28,7 @@ class InputReadError(Exception):
 class Frame:
     """One RGB uint8 (h, w, 3) image and where it came from."""
 
-    id: int | str  # file stem (an int when all digits), or the frame index in a video
+    id: int | str  # noqa: A003 - file stem (an int when all digits), or a video's frame index
     source: Path
     image: np.ndarray
     frame_index: int | None = None  # set for video frames

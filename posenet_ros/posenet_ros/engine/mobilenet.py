@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from .layer_plan import (  # noqa: F401 - the plan's names, also imported from here
-    FIRST_CONV_STRIDE, HEAD_CHANNELS, HEAD_SPLITS, NUM_OUTPUT_CHANNELS, ConvLayer,
+    ConvLayer, FIRST_CONV_STRIDE, HEAD_CHANNELS, HEAD_SPLITS, NUM_OUTPUT_CHANNELS,
     output_strided_layers, separable_strides)
 from .weights import HEADS, ModelWeights, NUM_SEPARABLE_BLOCKS
 

@@ -34,8 +34,6 @@ from .types import Padding
 MAX_FRAME_BYTES = 512 * 2**20
 
 
-
-
 def compute_padding(image_height: int, image_width: int,
                     input_height: int, input_width: int) -> Padding:
     """Return the padding that gives the image the input's aspect ratio (tfjs `padAndResizeTo`)."""
@@ -66,7 +64,7 @@ def check_frame_budget(image_height: int, image_width: int, input_height: int,
             f'a {image_width}x{image_height} image padded to the aspect ratio of the '
             f'{input_width}x{input_height} input (width x height) would take '
             f'{needed / 2**20:.0f} MiB, more than MAX_FRAME_BYTES = {MAX_FRAME_BYTES // 2**20} '
-            'MiB: use an input shape closer to the image\'s, or match_aspect_ratio')
+            "MiB: use an input shape closer to the image's, or match_aspect_ratio")
 
 
 def padding_vector(padding: Padding) -> np.ndarray:

@@ -68,7 +68,7 @@ class ModelWeights:
     tensors: dict[str, np.ndarray]
     multiplier: float
     path: Path
-    format: str  # 'graph-model' or 'checkpoint'
+    format: str  # noqa: A003 - public field, 'graph-model' or 'checkpoint'
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.tensors[name]

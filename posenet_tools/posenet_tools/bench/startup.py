@@ -1,5 +1,5 @@
 """
-posenet_bench_startup: posenet_node's start-up time and memory, with a cold and a warm cache.
+posenet_bench_startup: posenet_node's start-up time and memory, with a cold and warm cache.
 
 For each cache state the node is started as a process (`python -m posenet_ros.ros.node`) while
 a client publishes a camera-sized frame every 50 ms; the time from starting the process to the
