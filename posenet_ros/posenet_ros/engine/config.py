@@ -162,7 +162,8 @@ class EstimateConfig:
         the smallest such input.
         """
         if self.output_stride not in OUTPUT_STRIDES:
-            raise ValueError(f'output_stride must be one of {OUTPUT_STRIDES}, got {self.output_stride}')
+            raise ValueError(
+                f'output_stride must be one of {OUTPUT_STRIDES}, got {self.output_stride}')
         if multiplier is not None and self.output_stride > max_output_stride(multiplier):
             raise ValueError(
                 f'output_stride {self.output_stride} needs multiplier 1.00 or 1.01; MobileNetV1 '
@@ -170,15 +171,19 @@ class EstimateConfig:
         for name in ('input_height', 'input_width'):
             value = getattr(self, name)
             if not 1 <= value <= MAX_INPUT_SIDE:
-                raise ValueError(f'{name} must be between 1 and {MAX_INPUT_SIDE} pixels, got {value}')
+                raise ValueError(
+                    f'{name} must be between 1 and {MAX_INPUT_SIDE} pixels, got {value}')
         if self.decoding not in DECODINGS:
             raise ValueError(f"decoding must be 'single' or 'multi', got {self.decoding!r}")
         if self.max_pose_detections < 1:
-            raise ValueError(f'max_pose_detections must be at least 1, got {self.max_pose_detections}')
+            raise ValueError(
+                f'max_pose_detections must be at least 1, got {self.max_pose_detections}')
         if not 0.0 <= self.score_threshold <= 1.0:
-            raise ValueError(f'score_threshold must be between 0 and 1, got {self.score_threshold}')
+            raise ValueError(
+                f'score_threshold must be between 0 and 1, got {self.score_threshold}')
         if not (self.nms_radius > 0.0 and math.isfinite(self.nms_radius)):
-            raise ValueError(f'nms_radius must be a positive number of pixels, got {self.nms_radius}')
+            raise ValueError(
+                f'nms_radius must be a positive number of pixels, got {self.nms_radius}')
         for name in ('match_aspect_ratio', 'flip_test', 'refine_keypoints'):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f'{name} must be true or false, got {getattr(self, name)!r}')

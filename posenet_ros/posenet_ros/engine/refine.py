@@ -62,6 +62,7 @@ def refine_keypoints(poses: list[Pose], heatmap_scores: np.ndarray, offsets: np.
     safe_total = np.where(voted, total, 1.0)
     new_y = np.where(voted, (weight * estimate_y).sum(axis=-1) / safe_total, y)
     new_x = np.where(voted, (weight * estimate_x).sum(axis=-1) / safe_total, x)
-    return [Pose(score=pose.score, keypoint_scores=np.array(pose.keypoint_scores, dtype=np.float64),
+    return [Pose(score=pose.score,
+                 keypoint_scores=np.array(pose.keypoint_scores, dtype=np.float64),
                  keypoint_coords=np.stack([new_x[i], new_y[i]], axis=1))
             for i, pose in enumerate(poses)]

@@ -14,7 +14,7 @@ posenet_ros of `--before-root` (another checkout, e.g. the version before the mo
 
     python -m posenet_tools.bench.startup                       # cold, then warm
     python -m posenet_tools.bench.startup --threads 1 --seconds 20
-    python -m posenet_tools.bench.startup --caches before,cold,warm --before-root ../old/posenet_ros
+    python -m posenet_tools.bench.startup --caches before,cold,warm --before-root ~/old/posenet_ros
 """
 from __future__ import annotations
 
