@@ -75,7 +75,8 @@ class ModelNotFoundError(FileNotFoundError):
 
 
 def cache_dir() -> Path:
-    """Return where downloaded weights live.
+    """
+    Return where downloaded weights live.
 
     $POSENET_CACHE, $XDG_CACHE_HOME/posenet_ros or ~/.cache/posenet_ros.
     """

@@ -84,7 +84,8 @@ def channels(multiplier: float) -> tuple[int, ...]:
 
 
 def expected_shapes(multiplier: float) -> dict[str, tuple[int, ...]]:
-    """Return the shape of every canonical tensor for a width multiplier.
+    """
+    Return the shape of every canonical tensor for a width multiplier.
 
     Filters are HWIO, depthwise HWC1.
     """
