@@ -274,7 +274,7 @@ class PoseNetNode(LifecycleNode):
         self._pipeline.run(message, self.parameters.live)  # one settings snapshot per frame
 
     def _on_worker_error(self, error: BaseException, stage: str) -> None:
-        """Report what the pipeline did not handle itself (the worker goes on with the next one)."""
+        """Log what the pipeline did not handle itself (the worker goes on with the next frame)."""
         if self._state != 'active' or not self.context.ok():
             return  # stopping: the subscription or publishers may already be gone
         what = 'take a frame from' if stage == 'take' else 'process a frame from'
