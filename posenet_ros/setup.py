@@ -18,13 +18,15 @@ setup(
         ('share/ament_index/resource_index/packages', ['resource/' + PACKAGE]),
         ('share/' + PACKAGE, ['package.xml']),
         ('share/' + PACKAGE + '/launch', glob('launch/*.launch.py')),
-        ('share/' + PACKAGE + '/config', glob('config/*.yaml') + glob('config/*.rviz') + glob('config/*.xml')),
+        ('share/' + PACKAGE + '/config',
+         glob('config/*.yaml') + glob('config/*.rviz') + glob('config/*.xml')),
     ],
     install_requires=['setuptools'],
     zip_safe=True,
     maintainer='posenet_ros maintainers',
     maintainer_email='maintainers@posenet-ros.dev',
-    description='Real-time human pose estimation for ROS 2 with PoseNet (MobileNetV1) in TensorFlow.',
+    description=('Real-time human pose estimation for ROS 2 with PoseNet (MobileNetV1) '
+                 'in TensorFlow.'),
     license='Apache-2.0',
     tests_require=['pytest'],
     entry_points={

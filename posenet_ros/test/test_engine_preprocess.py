@@ -1,6 +1,8 @@
 """
-Preprocessing as tfjs-models posenet 2.x `padAndResizeTo`: JS rounding, symmetric zero
-padding to the input's aspect ratio, TF1/tfjs bilinear resize, [-1, 1] scaling.
+Preprocessing as tfjs-models posenet 2.x `padAndResizeTo`.
+
+JS rounding, symmetric zero padding to the input's aspect ratio, TF1/tfjs bilinear resize,
+[-1, 1] scaling.
 """
 from __future__ import annotations
 
@@ -23,8 +25,10 @@ def run(image: np.ndarray, height: int, width: int):
 
 def tfjs_resize_bilinear(image: np.ndarray, height: int, width: int) -> np.ndarray:
     """
-    tfjs-core's CPU `resizeBilinear` (alignCorners=false, halfPixelCenters=false), in float64
-    like JavaScript: source = destination * (in / out), lower neighbour floored, upper clamped.
+    Resize as tfjs-core's CPU `resizeBilinear` (alignCorners=false, halfPixelCenters=false).
+
+    In float64 like JavaScript: source = destination * (in / out), lower neighbour floored,
+    upper clamped.
     """
     def taps(in_size, out_size):
         source = np.arange(out_size) * (in_size / out_size)
@@ -40,7 +44,8 @@ def tfjs_resize_bilinear(image: np.ndarray, height: int, width: int) -> np.ndarr
 
 
 def test_js_round_rounds_halves_up_and_is_exact():
-    assert [js_round(v) for v in (0.5, 1.5, 2.5, -0.5, -1.5, 134.49999, 135.0)] == [1, 2, 3, 0, -1, 134, 135]
+    assert [js_round(v) for v in (0.5, 1.5, 2.5, -0.5, -1.5, 134.49999, 135.0)] == [
+        1, 2, 3, 0, -1, 134, 135]
     # floor(x + 0.5) would give 1 here; JavaScript's Math.round gives 0.
     assert js_round(0.49999999999999994) == 0
 
@@ -58,14 +63,16 @@ def test_padding_is_symmetric_and_reaches_the_input_aspect(image_hw, input_hw):
     target = input_hw[1] / input_hw[0]
     # Within the one pixel per side that rounding allows.
     assert abs(padded_w - target * padded_h) <= 1.0 + target
-    assert math.isclose(padding.left, js_round(0.5 * (target * height - width))) or padding.left == 0
+    assert (math.isclose(padding.left, js_round(0.5 * (target * height - width)))
+            or padding.left == 0)
 
 
 def test_pixels_match_tfjs_pad_and_resize_on_a_real_photo(data_path):
     image = np.asarray(Image.open(data_path / 'smoke' / 'bus.jpg').convert('RGB'))
     for height, width in ((257, 257), (353, 481), (513, 257)):
         out, padding = run(image, height, width)
-        padded = np.pad(image, ((padding.top, padding.bottom), (padding.left, padding.right), (0, 0)))
+        padded = np.pad(image, ((padding.top, padding.bottom), (padding.left, padding.right),
+                                (0, 0)))
         expected = tfjs_resize_bilinear(padded, height, width) / 127.5 - 1.0
         assert out.shape == (height, width, 3) and out.dtype == np.float32
         # TF (like tfjs-wasm's XNNPACK kernel) maps coordinates in float32, tfjs-cpu in float64:
@@ -75,7 +82,8 @@ def test_pixels_match_tfjs_pad_and_resize_on_a_real_photo(data_path):
 
 
 def test_padding_is_black_and_values_span_minus_one_to_one(data_path):
-    image = np.asarray(Image.open(data_path / 'smoke' / 'bus.jpg').convert('RGB'))  # 810 x 1080, tall
+    # 810 x 1080, tall
+    image = np.asarray(Image.open(data_path / 'smoke' / 'bus.jpg').convert('RGB'))
     out, padding = run(image, 257, 257)
     assert padding.left > 0 and padding.top == 0
     border = int(padding.left * 257 / (image.shape[1] + 2 * padding.left)) - 1
@@ -88,7 +96,8 @@ def test_an_image_already_at_input_size_is_only_rescaled():
     image = rng.integers(0, 256, size=(257, 353, 3), dtype=np.uint8)
     out, padding = run(image, 257, 353)
     assert padding_vector(padding).tolist() == [0, 0, 0, 0]
-    np.testing.assert_array_equal(out, image.astype(np.float32) / np.float32(127.5) - np.float32(1.0))
+    np.testing.assert_array_equal(
+        out, image.astype(np.float32) / np.float32(127.5) - np.float32(1.0))
 
 
 @pytest.mark.parametrize('image_hw, input_hw', [
@@ -97,8 +106,9 @@ def test_an_image_already_at_input_size_is_only_rescaled():
     ((31, 17), (641, 641)), ((720, 1280), (1025, 1025)), ((5, 3), (1, 1))])
 def test_numpy_pad_and_resize_equals_tensorflow_bit_for_bit(image_hw, input_hw):
     """
-    The TFLite path's NumPy resize (no TensorFlow) gives TensorFlow's ResizeBilinear exactly:
-    down- and upscaling, padding on either side or none.
+    The TFLite path's NumPy resize (no TensorFlow) gives TensorFlow's ResizeBilinear exactly.
+
+    Down- and upscaling, padding on either side or none.
     """
     rng = np.random.default_rng(sum(image_hw) + sum(input_hw))
     image = rng.integers(0, 256, size=(*image_hw, 3), dtype=np.uint8)

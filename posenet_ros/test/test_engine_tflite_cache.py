@@ -1,6 +1,8 @@
 """
-Converted TFLite models on disk: a process whose model is cached never loads TensorFlow and
-gets the same poses as one that converted the model itself; a damaged entry is rebuilt.
+Converted TFLite models on disk.
+
+A process whose model is cached never loads TensorFlow and gets the same poses as one that
+converted the model itself; a damaged entry is rebuilt.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ SIZE = (161, 225)  # small: quick to convert
 PHOTO = 'zidane.jpg'
 
 # Runs in a fresh interpreter: estimate one photo, report the poses and what was imported.
-_ESTIMATE_SCRIPT = textwrap.dedent('''
+_ESTIMATE_SCRIPT = textwrap.dedent("""
     import json, sys
     import numpy as np
     from PIL import Image
@@ -38,7 +40,7 @@ _ESTIMATE_SCRIPT = textwrap.dedent('''
              for pose in result.poses]
     print(json.dumps({'tensorflow': 'tensorflow' in sys.modules, 'backend': estimator.backend,
                       'poses': poses}))
-''')
+""")
 
 
 def _environment(cache: Path, models_path: Path) -> dict:

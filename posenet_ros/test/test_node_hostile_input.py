@@ -32,7 +32,7 @@ KILLERS = {'radiance header of 10^10 pixels': HDR_TOO_LARGE,
 
 
 def mutated(data: bytes, rng: np.random.Generator) -> bytes:
-    """The bytes with a few random changes: flipped bytes, a cut, or a repeated chunk."""
+    """Return the bytes with a few random changes: flipped bytes, a cut, or a repeated chunk."""
     buffer = bytearray(data)
     kind = rng.integers(3)
     if kind == 0:

@@ -1,7 +1,9 @@
 """
-posenet_node and the TFLite model cache: with its model cached the node never loads
-TensorFlow; with an empty cache it converts the model in a child process, caches it, and still
-never loads TensorFlow itself. `num_threads` goes to the interpreter.
+posenet_node and the TFLite model cache.
+
+With its model cached the node never loads TensorFlow; with an empty cache it converts the
+model in a child process, caches it, and still never loads TensorFlow itself. `num_threads`
+goes to the interpreter.
 """
 from __future__ import annotations
 

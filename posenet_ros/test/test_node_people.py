@@ -123,7 +123,8 @@ def test_keypoints_in_metres_at_their_persons_distance_and_on_the_camera_ray(
     scene = depth_scene(data_path, PHOTO_ID, np.random.default_rng(1), depth_size=depth_size,
                         encoding=spec['encoding'])
     info = camera_info(width, height, spec['model'], spec['d'])
-    model = CameraModel.from_fields(width, height, list(info.k), list(info.d), info.distortion_model)
+    model = CameraModel.from_fields(width, height, list(info.k), list(info.d),
+                                    info.distortion_model)
     colour, depth = rgb_to_image_msg(scene.image), depth_message(scene.depth, spec['encoding'])
     for _ in range(10):  # the first frames may come before the depth and info publishers match
         answer = camera.exchange(colour, depth, info)

@@ -26,7 +26,7 @@ BACKGROUND_RGB = (236, 236, 236)
 
 
 def track_figure(video: Path, frames: int, model: str) -> np.ndarray:
-    """The RGB picture (see the module docstring) of `frames` frames of `video`."""
+    """Return the RGB picture (see the module docstring) of `frames` frames of `video`."""
     import cv2
 
     from posenet_ros.engine.config import EstimateConfig

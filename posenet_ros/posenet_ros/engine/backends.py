@@ -80,7 +80,7 @@ class InferenceBackend(abc.ABC):
 
     @property
     def _tensors(self):
-        """The weights as TensorFlow constants (`mobilenet.MobileNetTensors`), made once."""
+        """Return the weights as TensorFlow constants (`mobilenet.MobileNetTensors`), made once."""
         with self._tensors_lock:
             if self._tensors_made is None:
                 tf = import_tensorflow(self._num_threads)
@@ -95,7 +95,7 @@ class InferenceBackend(abc.ABC):
     @abc.abstractmethod
     def run(self, image_rgb: np.ndarray, padding: Padding, input_height: int, input_width: int,
             output_stride: int, with_mirror: bool) -> tuple[np.ndarray, Timings]:
-        """The fused head output for the image (and its mirror), and the timings."""
+        """Return the fused head output for the image (and its mirror), and the timings."""
 
     def prepare(self, input_height: int, input_width: int, output_stride: int) -> None:
         """Build (trace, compile or convert) what `run` needs for this size and stride."""
@@ -137,9 +137,10 @@ def _output_order(detail) -> int:
 
 def _tensor_bytes(interpreter) -> int:
     """
-    Bytes of every tensor of an allocated interpreter: an upper bound of its arena (which
-    shares memory between tensors that are not alive together) plus the constant weights,
-    which stands in for XNNPACK's packed copy of them.
+    Return the bytes of every tensor of an allocated interpreter.
+
+    An upper bound of its arena (which shares memory between tensors that are not alive
+    together) plus the constant weights, which stands in for XNNPACK's packed copy of them.
     """
     total = 0
     for detail in interpreter.get_tensor_details():
@@ -207,7 +208,7 @@ class TfliteBackend(InferenceBackend):
             return list(self._interpreters)
 
     def cached_bytes(self) -> int:
-        """The estimated memory of the interpreters kept (see `TFLITE_CACHE_BYTES`)."""
+        """Return the estimated memory of the interpreters kept (see `TFLITE_CACHE_BYTES`)."""
         with self._cache_lock:
             return sum(entry.nbytes for entry in self._interpreters.values())
 
@@ -254,7 +255,7 @@ class TfliteBackend(InferenceBackend):
 
     def cache_key(self, height: int, width: int,
                   output_stride: int) -> tflite_cache.TfliteModelKey:
-        """The disk cache's key of the model of this size."""
+        """Return the disk cache's key of the model of this size."""
         return tflite_cache.TfliteModelKey(
             weights_sha256=tflite_cache.weights_checksum(self._weights.path),
             multiplier=self._multiplier, input_height=height, input_width=width,
@@ -262,7 +263,7 @@ class TfliteBackend(InferenceBackend):
 
     def _model(self, height: int, width: int, output_stride: int) -> bytes:
         """
-        The TFLite model of this size: from the disk cache, else built and stored there.
+        Return the TFLite model of this size: from the disk cache, else built and stored.
 
         A damaged cache entry is logged and rebuilt.
         """
@@ -286,8 +287,9 @@ class TfliteBackend(InferenceBackend):
 
     def _build_in_child(self, path, height: int, width: int, output_stride: int) -> bytes:
         """
-        Convert in a child process into the cache entry `path` (into a temporary folder
-        where the cache cannot be written) and read the model back.
+        Convert in a child process into the cache entry `path` and read the model back.
+
+        Into a temporary folder where the cache cannot be written.
         """
         from .tflite_build import build_in_child_process
         with tempfile.TemporaryDirectory(prefix='posenet_tflite_') as scratch:
@@ -319,8 +321,9 @@ class TfliteBackend(InferenceBackend):
 
 def _make_interpreter(model: bytes, num_threads: int = 0):
     """
-    A LiteRT interpreter (XNNPACK, `num_threads` threads, 0: one per core), or TensorFlow's
-    bundled one where LiteRT is not installed.
+    Make a LiteRT interpreter, or TensorFlow's bundled one where LiteRT is not installed.
+
+    XNNPACK, `num_threads` threads, 0: one per core.
     """
     try:
         from ai_edge_litert.interpreter import Interpreter
@@ -341,7 +344,7 @@ BACKEND_NAMES = tuple(_BACKEND_CLASS_NAMES)
 
 
 def backend_class(name: str) -> type[InferenceBackend]:
-    """The backend class called `name` (ValueError naming the choices for another name)."""
+    """Return the backend class called `name` (ValueError naming the choices otherwise)."""
     if name not in _BACKEND_CLASS_NAMES:
         raise ValueError(f'backend must be one of {BACKEND_NAMES}, got {name!r}')
     module, class_name = _BACKEND_CLASS_NAMES[name]

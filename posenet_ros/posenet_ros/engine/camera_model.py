@@ -49,7 +49,7 @@ class CameraModel:
     def from_fields(cls, width: int, height: int, K, D=(), distortion_model: str = 'plumb_bob',
                     R=None, P=None) -> 'CameraModel':
         """
-        A checked model from CameraInfo's fields (flat lists as in the message, or arrays).
+        Return a checked model from CameraInfo's fields (flat lists as in the message, or arrays).
 
         R defaults to the identity and P to [K | 0], as for a monocular camera. Raises ValueError
         naming the field that is wrong.
@@ -86,7 +86,7 @@ class CameraModel:
 
     def scaled(self, width: int, height: int) -> 'CameraModel':
         """
-        The same camera imaged at another resolution with the same field of view.
+        Return the same camera imaged at another resolution with the same field of view.
 
         This is how a RealSense's aligned depth relates to its colour image when they differ in
         size: pixel centres map as u' = (u + 0.5) * sx - 0.5, so fx, cx (and fy, cy) scale with
@@ -164,8 +164,9 @@ class CameraModel:
 
 def map_pixels(pixels, from_size: tuple[int, int], to_size: tuple[int, int]) -> np.ndarray:
     """
-    Pixels (..., 2) of a (width, height) image at the same place in an image of another size
-    with the same field of view (pixel centres: u' = (u + 0.5) * sx - 0.5).
+    Map pixels (..., 2) of a (width, height) image into an image of another size.
+
+    Same place, same field of view (pixel centres: u' = (u + 0.5) * sx - 0.5).
     """
     pixels = np.asarray(pixels, dtype=np.float64)
     scale = np.array([to_size[0] / from_size[0], to_size[1] / from_size[1]])

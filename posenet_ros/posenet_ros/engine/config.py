@@ -8,6 +8,7 @@ import math
 
 from .parts import NUM_KEYPOINTS
 
+
 class FrameBudgetError(ValueError):
     """
     A frame whose preprocessing would take more than preprocess.MAX_FRAME_BYTES; says how much.
@@ -67,17 +68,17 @@ def to_valid_input_size(size: int, output_stride: int) -> int:
 
 
 def _valid_at_least(size: float, output_stride: int) -> int:
-    """The smallest valid input side (k * stride + 1, k >= 1) not below `size`."""
+    """Return the smallest valid input side (k * stride + 1, k >= 1) not below `size`."""
     return max(1, math.ceil((size - 1) / output_stride - 1e-9)) * output_stride + 1
 
 
 def _valid_at_most(size: int, output_stride: int) -> int:
-    """The largest valid input side not above `size` (may be below stride + 1 if none is)."""
+    """Return the largest valid input side not above `size` (below stride + 1 if none is)."""
     return (size - 1) // output_stride * output_stride + 1
 
 
 def smallest_input_side(output_stride: int) -> int:
-    """The smallest valid input side of at least MIN_INPUT_SIDE pixels at this stride."""
+    """Return the smallest valid input side of at least MIN_INPUT_SIDE pixels at this stride."""
     return _valid_at_least(MIN_INPUT_SIDE, output_stride)
 
 
@@ -91,7 +92,7 @@ def input_size_for_image(image_height: int, image_width: int, output_stride: int
                          pixel_budget: int | None = None,
                          long_side: int | None = None) -> tuple[int, int]:
     """
-    The valid (input_height, input_width) that suits an image of this size best.
+    Return the valid (input_height, input_width) that suits an image of this size best.
 
     PoseNet pads the image to the input's aspect ratio, so an input of the wrong shape spends its
     pixels on padding. With `pixel_budget`: among the valid sizes of at most that many pixels,
@@ -171,7 +172,8 @@ class EstimateConfig:
         the smallest such input.
         """
         if self.output_stride not in OUTPUT_STRIDES:
-            raise ValueError(f'output_stride must be one of {OUTPUT_STRIDES}, got {self.output_stride}')
+            raise ValueError(
+                f'output_stride must be one of {OUTPUT_STRIDES}, got {self.output_stride}')
         if multiplier is not None and self.output_stride > max_output_stride(multiplier):
             raise ValueError(
                 f'output_stride {self.output_stride} needs multiplier 1.00 or 1.01; MobileNetV1 '
@@ -179,15 +181,19 @@ class EstimateConfig:
         for name in ('input_height', 'input_width'):
             value = getattr(self, name)
             if not 1 <= value <= MAX_INPUT_SIDE:
-                raise ValueError(f'{name} must be between 1 and {MAX_INPUT_SIDE} pixels, got {value}')
+                raise ValueError(
+                    f'{name} must be between 1 and {MAX_INPUT_SIDE} pixels, got {value}')
         if self.decoding not in DECODINGS:
             raise ValueError(f"decoding must be 'single' or 'multi', got {self.decoding!r}")
         if self.max_pose_detections < 1:
-            raise ValueError(f'max_pose_detections must be at least 1, got {self.max_pose_detections}')
+            raise ValueError(
+                f'max_pose_detections must be at least 1, got {self.max_pose_detections}')
         if not 0.0 <= self.score_threshold <= 1.0:
-            raise ValueError(f'score_threshold must be between 0 and 1, got {self.score_threshold}')
+            raise ValueError(
+                f'score_threshold must be between 0 and 1, got {self.score_threshold}')
         if not (self.nms_radius > 0.0 and math.isfinite(self.nms_radius)):
-            raise ValueError(f'nms_radius must be a positive number of pixels, got {self.nms_radius}')
+            raise ValueError(
+                f'nms_radius must be a positive number of pixels, got {self.nms_radius}')
         for name in ('match_aspect_ratio', 'flip_test', 'refine_keypoints'):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f'{name} must be true or false, got {getattr(self, name)!r}')
@@ -224,10 +230,10 @@ class EstimateConfig:
             raise ValueError(
                 f'{given} has an aspect ratio of {aspect:.1f}, beyond MAX_INPUT_ASPECT_RATIO = '
                 f'{MAX_INPUT_ASPECT_RATIO:g}: a camera frame would become a sliver among padding '
-                '(use a shape closer to the camera\'s, or match_aspect_ratio)')
+                "(use a shape closer to the camera's, or match_aspect_ratio)")
 
     def snapped(self) -> 'EstimateConfig':
-        """The same settings with the input size snapped to what the network accepts."""
+        """Return the same settings with the input size snapped to what the network accepts."""
         return dataclasses.replace(
             self,
             input_height=to_valid_input_size(self.input_height, self.output_stride),
@@ -235,8 +241,9 @@ class EstimateConfig:
 
     def for_image(self, image_height: int, image_width: int) -> 'EstimateConfig':
         """
-        The snapped settings used for an image of this size (its own input size with
-        `match_aspect_ratio`, the snapped configured one otherwise).
+        Return the snapped settings used for an image of this size.
+
+        Its own input size with `match_aspect_ratio`, the snapped configured one otherwise.
         """
         config = self.snapped()
         if not config.match_aspect_ratio:

@@ -16,7 +16,7 @@ from .parts import NUM_EDGES, NUM_KEYPOINTS
 
 def js_round(value: float) -> int:
     """
-    JavaScript's Math.round: the nearest integer, halves rounded up (towards +infinity).
+    Round as JavaScript's Math.round: the nearest integer, halves up (towards +infinity).
 
     Written as floor plus a comparison rather than floor(value + 0.5), which is wrong for the
     float just below one half (0.49999999999999994 + 0.5 rounds to 1.0).
@@ -34,7 +34,7 @@ def js_round_clamped(value: float, high: int) -> int:
 
 
 def float32_at_least(threshold: float) -> np.float32:
-    """The smallest float32 >= threshold, so `float32_array >= it` equals a float64 comparison."""
+    """Return the smallest float32 >= threshold: `float32_array >= it` equals a float64 test."""
     bound = np.float32(threshold)
     if float(bound) < threshold:
         bound = np.nextafter(bound, np.float32(np.inf))
@@ -67,7 +67,7 @@ def _as_map(name: str, array, channels: int, grid: tuple[int, int] | None) -> np
 
 def check_network_outputs(heatmap_scores, offsets, displacements_fwd=None,
                           displacements_bwd=None) -> tuple[np.ndarray, ...]:
-    """The given maps as float32 arrays, or ValueError saying which one is malformed and how."""
+    """Return the maps as float32 arrays, or ValueError saying which one is malformed and how."""
     heatmap_scores = _as_map('heatmap_scores', heatmap_scores, NUM_KEYPOINTS, None)
     grid = heatmap_scores.shape[:2]
     checked = [heatmap_scores, _as_map('offsets', offsets, 2 * NUM_KEYPOINTS, grid)]
@@ -79,7 +79,7 @@ def check_network_outputs(heatmap_scores, offsets, displacements_fwd=None,
 
 
 def check_output_stride(output_stride) -> int:
-    """The stride as an int, or ValueError: decoding at the wrong stride misplaces every point."""
+    """Return the stride as an int, or ValueError: a wrong stride misplaces every point."""
     if isinstance(output_stride, bool) or int(output_stride) != output_stride or output_stride < 1:
         raise ValueError(f'output_stride must be a positive integer, got {output_stride!r}')
     return int(output_stride)

@@ -30,7 +30,7 @@ OFFSET_REFINE_STEPS = 2
 
 def _walk_plan(root_part: int) -> tuple[tuple[int, int, int, bool], ...]:
     """
-    The (edge, source part, target part, forward) steps that grow a person from root_part.
+    Return the (edge, source part, target part, forward) steps that grow a person from root_part.
 
     First up the tree (edges last to first, child -> parent, backward displacements), then down
     (edges first to last, parent -> child, forward displacements); a part is reached once.

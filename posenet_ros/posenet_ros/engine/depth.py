@@ -95,7 +95,7 @@ def depth_in_metres(values: np.ndarray, encoding: str) -> np.ndarray:
 
 def window_readings(depth_image: np.ndarray, pixels: np.ndarray, window: int) -> np.ndarray:
     """
-    The raw readings in a window x window square around each pixel: (..., window**2).
+    Return the raw readings in a window x window square around each pixel: (..., window**2).
 
     pixels (..., 2) are (x, y) in the depth image; squares reaching past the border and NaN
     pixels give 0 (no reading) there.
@@ -271,8 +271,10 @@ def people_in_3d(depth_image: np.ndarray, encoding: str, pixels, keypoint_valid,
 
 def torso_centres(torso: np.ndarray, reference: np.ndarray, tolerance: float) -> np.ndarray:
     """
-    (N, 3) median of the torso points (N, T, 3) that lie within `tolerance` (depth) of the
-    torso point nearest each person's reference depth (N,); NaN rows where none has depth.
+    Return the (N, 3) median of each person's torso points (N, T, 3) near its reference depth.
+
+    Only the points within `tolerance` (depth) of the torso point nearest each person's
+    reference depth (N,) count; NaN rows where none has depth.
 
     A torso keypoint hidden behind someone else reads the occluder's depth: it is left out
     rather than averaged in.

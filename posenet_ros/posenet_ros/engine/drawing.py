@@ -39,7 +39,7 @@ def joint_radius_px(image_height: int, image_width: int) -> int:
 
 
 def track_color(track_id: int) -> tuple[int, int, int]:
-    """A bright RGB (0..255) of its own for each track id; grey for 0 (not tracked)."""
+    """Return a bright RGB (0..255) of its own for each track id; grey for 0 (not tracked)."""
     if track_id <= 0:
         return (160, 160, 160)
     hue = (track_id * 0.6180339887) % 1.0  # golden-ratio steps: neighbouring ids differ most
@@ -48,9 +48,11 @@ def track_color(track_id: int) -> tuple[int, int, int]:
 
 def person_sizes_px(points: np.ndarray, thickness: int, radius: int) -> tuple[int, int]:
     """
-    Line width and joint radius for one person: the image's (`line_width_px`,
-    `joint_radius_px`), made smaller for a person too small to carry them (a person h px tall
-    gets at most h / 50 px lines and h / 30 px dots), so joints never hide a distant person.
+    Return the line width and joint radius for one person.
+
+    The image's (`line_width_px`, `joint_radius_px`), made smaller for a person too small to
+    carry them (a person h px tall gets at most h / 50 px lines and h / 30 px dots), so joints
+    never hide a distant person.
     """
     if len(points) < 2:
         return thickness, radius
@@ -61,7 +63,7 @@ def person_sizes_px(points: np.ndarray, thickness: int, radius: int) -> tuple[in
 def draw_poses(image_rgb: np.ndarray, poses: Iterable[Pose], min_pose_score: float = 0.0,
                min_keypoint_score: float = 0.1, track_ids=None) -> np.ndarray:
     """
-    A copy of `image_rgb` (H, W, 3 uint8) with `poses` (source-image pixels) drawn on it.
+    Return a copy of `image_rgb` (H, W, 3 uint8) with `poses` (source-image pixels) drawn on it.
 
     Poses scoring below `min_pose_score` and keypoints below `min_keypoint_score` are not drawn; a
     limb is drawn when both its ends are. Joints are coloured by their score, limbs by the mean of

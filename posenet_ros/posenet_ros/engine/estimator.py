@@ -63,7 +63,7 @@ class PoseEstimator:
 
     @property
     def device(self) -> str:
-        """The TensorFlow device the network runs on ('/CPU:0' or '/GPU:0')."""
+        """Return the TensorFlow device the network runs on ('/CPU:0' or '/GPU:0')."""
         return self._network.device
 
     @property
@@ -102,8 +102,9 @@ class PoseEstimator:
 
     def cached_model_path(self, config: EstimateConfig):
         """
-        The disk cache file of the TFLite model this config runs (`tflite_cache`), or None
-        (another backend, or not converted yet).
+        Return the disk cache file of the TFLite model this config runs (`tflite_cache`).
+
+        None for another backend, or when not converted yet.
         """
         config = self._checked(config)
         return self._network.cached_model_path(config.input_height, config.input_width,
@@ -112,8 +113,10 @@ class PoseEstimator:
     def infer(self, image_rgb: np.ndarray, config: EstimateConfig
               ) -> tuple[NetworkOutputs, Padding, tuple[int, int]]:
         """
-        The outputs `estimate` decodes (model-input grid; mirror-averaged with `flip_test`),
-        the padding used and the input size (snapped; the image's own with `match_aspect_ratio`).
+        Return the outputs `estimate` decodes, the padding used and the input size.
+
+        Outputs on the model-input grid, mirror-averaged with `flip_test`; the input size
+        snapped, the image's own with `match_aspect_ratio`.
         """
         config, outputs, padding, _ = self._run_network(image_rgb, config)
         return outputs, padding, (config.input_height, config.input_width)
@@ -140,7 +143,9 @@ class PoseEstimator:
     def _run_network(self, image_rgb: np.ndarray, config: EstimateConfig
                      ) -> tuple[EstimateConfig, NetworkOutputs, Padding, dict[str, float]]:
         """
-        The config as used (checked, snapped, image-shaped with `match_aspect_ratio`), the
+        Return the config as used, the outputs to decode, the padding and the timings.
+
+        The config checked, snapped, image-shaped with `match_aspect_ratio`; the
         outputs to decode (mirror-averaged with `flip_test`, the averaging counted as
         inference), the padding and the network's timings.
         """

@@ -46,7 +46,7 @@ _DISPLACEMENT_ORDER, _DISPLACEMENT_SIGN = _vector_channels(MIRRORED_EDGES, NUM_E
 
 
 def unmirror_outputs(outputs: NetworkOutputs) -> NetworkOutputs:
-    """Maps computed on a mirrored input, expressed on the grid and parts of the plain input."""
+    """Express maps computed on a mirrored input on the grid and parts of the plain input."""
     def displacements(maps):
         return maps[:, ::-1, _DISPLACEMENT_ORDER] * _DISPLACEMENT_SIGN
 
@@ -58,7 +58,7 @@ def unmirror_outputs(outputs: NetworkOutputs) -> NetworkOutputs:
 
 
 def average_with_mirror(plain: NetworkOutputs, mirrored: NetworkOutputs) -> NetworkOutputs:
-    """The mean of the plain run's maps and the mirrored run's maps brought back (float32)."""
+    """Return the mean of the plain run's maps and the mirrored ones brought back (float32)."""
     if plain.heatmap_scores.shape != mirrored.heatmap_scores.shape:
         raise ValueError(f'plain and mirrored grids differ: {plain.heatmap_scores.shape} vs '
                          f'{mirrored.heatmap_scores.shape}')

@@ -32,7 +32,7 @@ class ImageHeaderError(ValueError):
 class ImageHeader:
     """What a decoder will allocate for an image, as its header declares it."""
 
-    format: str           # 'JPEG', 'PNG', or Pillow's name of the format
+    format: str  # noqa: A003 - as Pillow's Image.format: 'JPEG', 'PNG', or Pillow's name
     width: int
     height: int
     channels: int         # values per pixel the decoder produces (at most)
@@ -87,7 +87,7 @@ _READABLE = 'JPEG, PNG, WebP, BMP, GIF, TIFF, PNM, Sun raster, JPEG 2000, AVIF'
 
 
 def read_image_header(data: bytes) -> ImageHeader:
-    """The header of a compressed image, or ImageHeaderError saying why it cannot be read."""
+    """Return a compressed image's header, or ImageHeaderError saying why it cannot be read."""
     data = bytes(data)
     if data.startswith(b'\xff\xd8'):
         return _jpeg_header(data)

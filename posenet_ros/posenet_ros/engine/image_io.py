@@ -28,14 +28,14 @@ class InputReadError(Exception):
 class Frame:
     """One RGB uint8 (h, w, 3) image and where it came from."""
 
-    id: int | str  # file stem (an int when all digits), or the frame index in a video
+    id: int | str  # noqa: A003 - file stem (an int when all digits), or a video's frame index
     source: Path
     image: np.ndarray
     frame_index: int | None = None  # set for video frames
 
 
 def image_id(path: str | os.PathLike) -> int | str:
-    """The id of a photo: its file stem, as an int when it is all digits (COCO file names)."""
+    """Return a photo's id: its file stem, as an int when it is all digits (COCO file names)."""
     stem = Path(path).stem
     return int(stem) if stem.isdigit() else stem
 
@@ -51,7 +51,7 @@ def is_video(path: str | os.PathLike) -> bool:
 
 def load_image_rgb(path: str | os.PathLike) -> np.ndarray:
     """
-    A photo as an RGB uint8 (h, w, 3) array, or InputReadError.
+    Return a photo as an RGB uint8 (h, w, 3) array, or InputReadError.
 
     Its size is checked before it is decoded (`image_header.check_decodable`, counting 4 bytes
     a pixel), so a huge or bogus header is refused instead of filling the memory.

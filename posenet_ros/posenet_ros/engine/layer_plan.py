@@ -21,7 +21,8 @@ _SEPARABLE_STRIDES_050_075 = (1, 2, 1, 2, 1, 2, 1, 1, 1, 1, 1, 1, 1)
 _SEPARABLE_STRIDES_100_101 = (1, 2, 1, 2, 1, 2, 1, 1, 1, 1, 1, 2, 1)
 FIRST_CONV_STRIDE = 2
 
-# Channel layout of the fused head output: heatmap scores, offsets, forward, backward displacements.
+# Channel layout of the fused head output: heatmap scores, offsets, forward, backward
+# displacements.
 HEAD_CHANNELS = tuple(channels for _, channels in HEADS)
 HEAD_SPLITS = tuple(int(s) for s in np.cumsum((0,) + HEAD_CHANNELS))
 NUM_OUTPUT_CHANNELS = HEAD_SPLITS[-1]
@@ -43,7 +44,7 @@ def separable_strides(multiplier: float) -> tuple[int, ...]:
 
 def output_strided_layers(multiplier: float, output_stride: int) -> tuple[ConvLayer, ...]:
     """
-    The backbone plan reaching `output_stride`, as tfjs `toOutputStridedLayers` builds it.
+    Return the backbone plan reaching `output_stride`, as tfjs `toOutputStridedLayers` builds it.
 
     Raises ValueError when the architecture cannot reach that stride (32 needs 1.00/1.01);
     tfjs silently returns a coarser grid there.
@@ -52,7 +53,8 @@ def output_strided_layers(multiplier: float, output_stride: int) -> tuple[ConvLa
     if output_stride not in (8, 16, 32) or output_stride > reachable:
         raise ValueError(
             f'output stride {output_stride} is not available for MobileNetV1 {multiplier:.2f}: '
-            f'use 8 or 16' + (' or 32' if reachable == 32 else ' (32 needs multiplier 1.00 or 1.01)'))
+            f'use 8 or 16'
+            + (' or 32' if reachable == 32 else ' (32 needs multiplier 1.00 or 1.01)'))
     definitions = [(False, FIRST_CONV_STRIDE)] + [(True, s) for s in separable_strides(multiplier)]
     current_stride, rate, layers = 1, 1, []
     for block_id, (separable, stride) in enumerate(definitions):

@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from .layer_plan import (  # noqa: F401 - the plan's names, also imported from here
-    FIRST_CONV_STRIDE, HEAD_CHANNELS, HEAD_SPLITS, NUM_OUTPUT_CHANNELS, ConvLayer,
+    ConvLayer, FIRST_CONV_STRIDE, HEAD_CHANNELS, HEAD_SPLITS, NUM_OUTPUT_CHANNELS,
     output_strided_layers, separable_strides)
 from .weights import HEADS, ModelWeights, NUM_SEPARABLE_BLOCKS
 
@@ -41,16 +41,17 @@ class MobileNetTensors:
 
 def run_mobilenet(inputs: tf.Tensor, tensors: MobileNetTensors,
                   layers: tuple[ConvLayer, ...]) -> tf.Tensor:
-    """Normalized [1, H, W, 3] input -> [1, h, w, 115]: sigmoid heatmaps, offsets, fwd, bwd."""
+    """Run [1, H, W, 3] normalized input -> [1, h, w, 115]: sigmoid heatmaps, offsets, fwd, bwd."""
     return run_backbone_and_heads(inputs, tensors, layers, per_head=False)
 
 
 def run_backbone_and_heads(inputs: tf.Tensor, tensors: MobileNetTensors,
                            layers: tuple[ConvLayer, ...], per_head: bool, observe=None):
-    """`run_mobilenet`; with `per_head`, the four heads as four convolutions and four outputs
-    (sigmoid heatmaps, offsets, fwd, bwd), so a quantized model gives each its own scale.
+    """
+    Run `run_mobilenet`; with `per_head`, the heads as four convolutions and four outputs.
 
-    `observe(name, x)`, if given, sees the input of each convolution ('Conv2d_0',
+    Four outputs (sigmoid heatmaps, offsets, fwd, bwd) let a quantized model give each its own
+    scale. `observe(name, x)`, if given, sees the input of each convolution ('Conv2d_0',
     'Conv2d_<block>_depthwise', 'Conv2d_<block>_pointwise', 'heads'); run eagerly.
     """
     observe = observe or (lambda name, x: None)

@@ -36,7 +36,8 @@ _CHUNK = 1 << 18
 _MULTIPLIER_SUFFIX = {0.5: '050', 0.75: '075', 1.0: '100', 1.01: '101'}
 # Model name -> (folder under the base URL, the file that lists the others).
 GRAPH_MODELS = {
-    f'mobilenet_{kind}_{suffix}': (f'savedmodel/posenet/mobilenet/{kind}/{suffix}', 'model-stride16.json')
+    f'mobilenet_{kind}_{suffix}': (f'savedmodel/posenet/mobilenet/{kind}/{suffix}',
+                                   'model-stride16.json')
     for kind in ('float', 'quant2', 'quant1') for suffix in ('050', '075', '100')}
 CHECKPOINT_MODELS = {
     f'mobilenet_v1_{suffix}_weights': (f'weights/posenet/mobilenet_v1_{suffix}', 'manifest.json')
@@ -74,7 +75,11 @@ class ModelNotFoundError(FileNotFoundError):
 
 
 def cache_dir() -> Path:
-    """Where downloaded weights live: $POSENET_CACHE, $XDG_CACHE_HOME/posenet_ros or ~/.cache/posenet_ros."""
+    """
+    Return where downloaded weights live.
+
+    $POSENET_CACHE, $XDG_CACHE_HOME/posenet_ros or ~/.cache/posenet_ros.
+    """
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV]).expanduser()
     xdg = os.environ.get('XDG_CACHE_HOME')
@@ -83,8 +88,10 @@ def cache_dir() -> Path:
 
 def model_name(model: str, multiplier: float | None = None) -> str:
     """
-    The full model name: `model` itself, or a family ('mobilenet_quant2', 'mobilenet_v1')
-    completed with the multiplier's suffix. ValueError if the two disagree.
+    Return the full model name.
+
+    `model` itself, or a family ('mobilenet_quant2', 'mobilenet_v1') completed with the
+    multiplier's suffix. ValueError if the two disagree.
     """
     if model in MODELS:
         if multiplier is not None and _MULTIPLIER_SUFFIX.get(multiplier) not in model.split('_'):
@@ -101,7 +108,7 @@ def model_name(model: str, multiplier: float | None = None) -> str:
 def resolve_model(model: str, multiplier: float | None = None, *, download: bool = True,
                   base_url: str | None = None) -> Path:
     """
-    A local folder (or weights file) holding `model`, downloading it into the cache if needed.
+    Return a local folder (or weights file) holding `model`, downloaded to the cache if needed.
 
     `model` is an existing folder/file path or a name from MODEL_NAMES; with `multiplier`, a
     family name such as 'mobilenet_quant2' is completed ('mobilenet_quant2_075'). Names are
@@ -117,7 +124,8 @@ def resolve_model(model: str, multiplier: float | None = None, *, download: bool
     name = model_name(model, multiplier)
     if name not in MODELS:
         raise ModelNotFoundError(
-            f'unknown PoseNet model {model!r}: give a folder path or one of {", ".join(MODEL_NAMES)}')
+            f'unknown PoseNet model {model!r}: give a folder path or one of '
+            f'{", ".join(MODEL_NAMES)}')
     looked = []
     models_root = os.environ.get(MODELS_ENV)
     if models_root:
@@ -145,15 +153,18 @@ def resolve_model(model: str, multiplier: float | None = None, *, download: bool
     try:
         return download_model(name, cached, base)
     except _DownloadError as error:
-        raise ModelNotFoundError(_not_found_message(name, looked + [f'download failed: {error}'])) from None
+        raise ModelNotFoundError(
+            _not_found_message(name, looked + [f'download failed: {error}'])) from None
 
 
 def _not_found_message(name: str, looked: list[str]) -> str:
     folder, descriptor = MODELS[name]
     what = ('manifest.json and every file it names' if descriptor == 'manifest.json'
             else f'{descriptor} and the group1-shard*.bin files it lists')
-    return (f'PoseNet model {name!r} is not available:\n' + ''.join(f'  - {line}\n' for line in looked)
-            + f'Get {what} (published at {DEFAULT_BASE_URL}/{folder}/) into a folder named {name}, '
+    return (f'PoseNet model {name!r} is not available:\n'
+            + ''.join(f'  - {line}\n' for line in looked)
+            + f'Get {what} (published at {DEFAULT_BASE_URL}/{folder}/) into a folder named '
+            f'{name}, '
             f'then set {MODELS_ENV} to the folder that contains it, or pass the folder path as '
             f'the model; or check the network connection and try again.')
 
@@ -234,7 +245,8 @@ def download_model(name: str, destination: Path, base_url: str) -> Path:
             document = json.loads(descriptor.read_bytes())
             files, total = listed_files(Path(f'{url}/{descriptor_name}'), document)
         except (ValueError, AttributeError, TypeError) as error:
-            raise _DownloadError(f'{url}/{descriptor_name} is not a PoseNet weights manifest: {error}')
+            raise _DownloadError(
+                f'{url}/{descriptor_name} is not a PoseNet weights manifest: {error}')
         with tqdm(total=total, unit='B', unit_scale=True, unit_divisor=1024,
                   desc=f'Downloading PoseNet {name}') as progress:
             for file_name in files:
@@ -277,14 +289,16 @@ def _fetch(url: str, target: Path, pin: tuple[int, str] | None, progress: tqdm |
         expected_size, expected_sha = pin
         if size != expected_size or digest.hexdigest() != expected_sha:
             raise _DownloadError(
-                f'{url}: got {size} bytes with sha256 {digest.hexdigest()}, expected {expected_size} '
-                f'bytes with sha256 {expected_sha} (corrupted or changed file; nothing was kept)')
+                f'{url}: got {size} bytes with sha256 {digest.hexdigest()}, expected '
+                f'{expected_size} bytes with sha256 {expected_sha} (corrupted or changed file; '
+                f'nothing was kept)')
 
 
 def multiplier_from_model_name(name: str) -> float | None:
     """
-    0.75 for 'mobilenet_quant2_075' or 'mobilenet_v1_075_weights', 1.01 for '..._101';
-    None when the name does not end in a width multiplier.
+    Return the width multiplier a model name ends in, None when it ends in none.
+
+    0.75 for 'mobilenet_quant2_075' or 'mobilenet_v1_075_weights', 1.01 for '..._101'.
     """
     match = re.search(r'_(050|075|100|101)(?:_weights)?$', name)
     return int(match.group(1)) / 100.0 if match else None

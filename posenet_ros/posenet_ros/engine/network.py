@@ -31,7 +31,7 @@ def resolve_device(device: str, num_threads: int = 0) -> str:
     without one resolves to the CPU without loading TensorFlow.
     """
     if device not in DEVICES:
-        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+        raise ValueError(f'device must be one of {DEVICES}, got {device!r}')
     if device == 'cpu' or (device == 'auto' and not gpu_device_present()):
         return '/CPU:0'
     tf = import_tensorflow(num_threads)
@@ -43,14 +43,15 @@ def resolve_device(device: str, num_threads: int = 0) -> str:
 
 
 def default_backend(device_string: str) -> str:
-    """The fastest backend that keeps parity: TFLite+XNNPACK on CPU, tf.function on GPU."""
+    """Return the fastest backend that keeps parity: TFLite+XNNPACK on CPU, tf.function on GPU."""
     return 'function' if 'GPU' in device_string else 'tflite'
 
 
 def check_image(image_rgb) -> np.ndarray:
-    """The image as a uint8 (H, W, 3) array, or a ValueError saying what is wrong with it."""
+    """Return the image as a uint8 (H, W, 3) array, or ValueError saying what is wrong."""
     if not isinstance(image_rgb, np.ndarray):
-        raise ValueError(f'image must be a numpy uint8 array (H, W, 3), got {type(image_rgb).__name__}')
+        raise ValueError(
+            f'image must be a numpy uint8 array (H, W, 3), got {type(image_rgb).__name__}')
     if image_rgb.dtype != np.uint8:
         raise ValueError(f'image must be uint8 RGB (0-255), got dtype {image_rgb.dtype}')
     if image_rgb.ndim != 3 or image_rgb.shape[2] != 3:
@@ -62,7 +63,8 @@ def check_image(image_rgb) -> np.ndarray:
 
 def split_outputs(fused: np.ndarray) -> NetworkOutputs:
     """[1, h, w, 115] fused head output -> NetworkOutputs of contiguous [h, w, c] arrays."""
-    parts = [np.ascontiguousarray(fused[0, :, :, a:b]) for a, b in zip(HEAD_SPLITS, HEAD_SPLITS[1:])]
+    parts = [np.ascontiguousarray(fused[0, :, :, a:b])
+             for a, b in zip(HEAD_SPLITS, HEAD_SPLITS[1:])]
     return NetworkOutputs(*parts)
 
 
@@ -134,8 +136,9 @@ class PoseNetwork:
 
     def cached_model_path(self, input_height: int, input_width: int, output_stride: int):
         """
-        The disk cache file of the TFLite model of this size; None for other backends or
-        when it is not there.
+        Return the disk cache file of the TFLite model of this size.
+
+        None for other backends or when it is not there.
         """
         cache_key = getattr(self.inference, 'cache_key', None)
         if cache_key is None:
@@ -156,5 +159,5 @@ class PoseNetwork:
         self.inference.layers(output_stride)  # ValueError if the backbone cannot reach it
         for name, value in (('input_height', input_height), ('input_width', input_width)):
             if value < 1 or (value - 1) % output_stride:
-                raise ValueError(f'{name} {value} is not k * {output_stride} + 1 for output stride '
-                                 f'{output_stride} (snap it with EstimateConfig.snapped())')
+                raise ValueError(f'{name} {value} is not k * {output_stride} + 1 for output '
+                                 f'stride {output_stride} (snap it with EstimateConfig.snapped())')

@@ -16,7 +16,8 @@ PART_IDS = {name: index for index, name in enumerate(PART_NAMES)}
 
 # PoseNet's names (camelCase), as the tfjs library and its JSON output spell them.
 PART_NAMES_TFJS = tuple(
-    name.split('_')[0] + ''.join(word.title() for word in name.split('_')[1:]) for name in PART_NAMES)
+    name.split('_')[0] + ''.join(word.title() for word in name.split('_')[1:])
+    for name in PART_NAMES)
 
 
 def _ids(pairs):

@@ -37,14 +37,14 @@ class PeopleFrame:
         return int(self.scores.shape[0])
 
     def poses(self) -> list[Pose]:
-        """The people as engine Poses (pixels as they are now, e.g. smoothed), for drawing."""
+        """Return the people as engine Poses (pixels as they are now, e.g. smoothed), to draw."""
         return [Pose(score=float(self.scores[index]),
                      keypoint_scores=self.keypoint_scores[index],
                      keypoint_coords=self.keypoint_coords[index]) for index in range(len(self))]
 
     @classmethod
     def from_result(cls, result: EstimateResult, min_pose_score: float = 0.0) -> 'PeopleFrame':
-        """The poses of `result` scoring at least `min_pose_score`, in the decoder's order."""
+        """Keep the poses of `result` scoring at least `min_pose_score`, in the decoder's order."""
         kept = [pose for pose in result.poses if float(pose.score) >= min_pose_score]
         count = len(kept)
         scores = np.array([float(pose.score) for pose in kept], dtype=np.float64)

@@ -21,7 +21,7 @@ from .types import NetworkOutputs, Padding, Pose
 def poses_from_outputs(outputs: NetworkOutputs, config: EstimateConfig, padding: Padding,
                        image_height: int, image_width: int) -> list[Pose]:
     """
-    The poses of `config` in the outputs of an image of this size, in its pixels.
+    Return the poses of `config` in the outputs of an image of this size, in its pixels.
 
     `config` is the one the network ran with: snapped, and with the input size actually used
     (`EstimateConfig.for_image` with `match_aspect_ratio`); `padding` is what the network added.

@@ -10,7 +10,7 @@ def scale_and_flip_poses(poses: list[Pose], image_height: int, image_width: int,
                          input_height: int, input_width: int, padding: Padding,
                          flip_horizontal: bool = False) -> list[Pose]:
     """
-    New poses in source-image pixels (the inputs are left untouched).
+    Return new poses in source-image pixels (the inputs are left untouched).
 
     The network saw the image zero-padded by `padding` and resized to input_height x
     input_width: undo the resize, then the padding. With `flip_horizontal`, mirror x as

@@ -34,11 +34,9 @@ from .types import Padding
 MAX_FRAME_BYTES = 512 * 2**20
 
 
-
-
 def compute_padding(image_height: int, image_width: int,
                     input_height: int, input_width: int) -> Padding:
-    """Padding that gives the image the input's aspect ratio (tfjs `padAndResizeTo`)."""
+    """Return the padding that gives the image the input's aspect ratio (tfjs `padAndResizeTo`)."""
     target_aspect = input_width / input_height
     aspect = image_width / image_height
     if aspect < target_aspect:
@@ -66,11 +64,11 @@ def check_frame_budget(image_height: int, image_width: int, input_height: int,
             f'a {image_width}x{image_height} image padded to the aspect ratio of the '
             f'{input_width}x{input_height} input (width x height) would take '
             f'{needed / 2**20:.0f} MiB, more than MAX_FRAME_BYTES = {MAX_FRAME_BYTES // 2**20} '
-            'MiB: use an input shape closer to the image\'s, or match_aspect_ratio')
+            "MiB: use an input shape closer to the image's, or match_aspect_ratio")
 
 
 def padding_vector(padding: Padding) -> np.ndarray:
-    """Padding as the int32 [top, bottom, left, right] tensor the graph takes."""
+    """Return the padding as the int32 [top, bottom, left, right] tensor the graph takes."""
     return np.array([padding.top, padding.bottom, padding.left, padding.right], dtype=np.int32)
 
 
@@ -156,9 +154,11 @@ class _ResizePlan:
 
 def _axis_samples(size: int, pad_before: int, pad_after: int, out_size: int):
     """
-    TensorFlow's sample positions along one axis of the padded image (align_corners=False,
-    half_pixel_centers=False): the lower and upper source index, in image coordinates (negative
-    or past the end inside the padding), and the float32 interpolation weight.
+    Return TensorFlow's sample positions along one axis of the padded image.
+
+    As align_corners=False, half_pixel_centers=False: the lower and upper source index, in
+    image coordinates (negative or past the end inside the padding), and the float32
+    interpolation weight.
     """
     padded = size + pad_before + pad_after
     scale = np.float32(padded / out_size)  # the kernel's float scale

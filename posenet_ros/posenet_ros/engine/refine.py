@@ -28,7 +28,7 @@ _WINDOW_DY, _WINDOW_DX = (a.reshape(-1) for a in np.meshgrid(_STEPS, _STEPS, ind
 def refine_keypoints(poses: list[Pose], heatmap_scores: np.ndarray, offsets: np.ndarray,
                      output_stride: int) -> list[Pose]:
     """
-    New poses (model-input pixels) whose keypoints are the vote of the cells around them.
+    Return new poses (model-input pixels) whose keypoints are the cells' vote around them.
 
     `heatmap_scores` (h, w, 17) and `offsets` (h, w, 34) are the maps the poses were decoded
     from; the input poses are left untouched.
@@ -62,6 +62,7 @@ def refine_keypoints(poses: list[Pose], heatmap_scores: np.ndarray, offsets: np.
     safe_total = np.where(voted, total, 1.0)
     new_y = np.where(voted, (weight * estimate_y).sum(axis=-1) / safe_total, y)
     new_x = np.where(voted, (weight * estimate_x).sum(axis=-1) / safe_total, x)
-    return [Pose(score=pose.score, keypoint_scores=np.array(pose.keypoint_scores, dtype=np.float64),
+    return [Pose(score=pose.score,
+                 keypoint_scores=np.array(pose.keypoint_scores, dtype=np.float64),
                  keypoint_coords=np.stack([new_x[i], new_y[i]], axis=1))
             for i, pose in enumerate(poses)]

@@ -28,7 +28,7 @@ def claimed_keypoints(poses: list[Pose], nms_radius: float) -> np.ndarray:
 def rescore_poses(poses: list[Pose], top_keypoints: int,
                   nms_radius: float | None = None) -> list[Pose]:
     """
-    New poses (same order) scored by the mean of their `top_keypoints` best keypoint scores.
+    Return new poses (same order) scored by the mean of their `top_keypoints` best scores.
 
     With `nms_radius` (multi-pose decoding, model-input pixels, the poses in decoding order)
     claimed keypoints count as 0, as in PoseNet. Keypoint scores are left as they are.

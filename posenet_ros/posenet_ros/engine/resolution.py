@@ -22,5 +22,5 @@ def parse_resolution(text: str | int) -> tuple[int, int]:
 
 
 def resolution_label(height: int, width: int) -> str:
-    """The inverse of `parse_resolution`: '257' for a square, '353x481' otherwise."""
+    """Return the inverse of `parse_resolution`: '257' for a square, '353x481' otherwise."""
     return str(height) if height == width else f'{height}x{width}'

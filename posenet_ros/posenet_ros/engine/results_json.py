@@ -61,7 +61,7 @@ def resolution_record(input_height: int, input_width: int):
 def config_record(config: EstimateConfig, model: str, backend: str,
                   implementation: str | None = None) -> dict:
     """
-    The `config` object for an EstimateConfig run with `model` on `backend`.
+    Return the `config` object for an EstimateConfig run with `model` on `backend`.
 
     Options beyond the original (`config.BEYOND_ORIGINAL_FIELDS`) that are not at their
     default go under `options` (absent when there are none, as in the original's files).
@@ -85,7 +85,7 @@ def config_record(config: EstimateConfig, model: str, backend: str,
 
 
 def estimate_config_from_record(config: dict) -> EstimateConfig:
-    """The EstimateConfig a `config` object describes (e.g. to re-run a reference's settings)."""
+    """Return the EstimateConfig a `config` object describes (e.g. to re-run a reference)."""
     res = config['res']
     height, width = (res, res) if isinstance(res, int) else (res['height'], res['width'])
     return EstimateConfig(

@@ -81,7 +81,7 @@ class OneEuroSmoother:
 
     def smooth(self, track_ids, values, valid, stamp: float) -> np.ndarray:
         """
-        Filtered copy of `values` (N, K, D) for people with `track_ids` (N,) at `stamp` (s).
+        Return a filtered copy of `values` (N, K, D) of people `track_ids` (N,) at `stamp` (s).
 
         `valid` (N, K) marks the keypoints measured in this frame; the others (and NaN ones) come
         out as NaN. A stamp not later than a keypoint's last one leaves that keypoint's state as it

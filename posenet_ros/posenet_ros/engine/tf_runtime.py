@@ -17,7 +17,7 @@ _log = logging.getLogger('posenet_ros.engine')
 
 
 def available_cores() -> int:
-    """The cores this process may run on."""
+    """Return the cores this process may run on."""
     if hasattr(os, 'sched_getaffinity'):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
@@ -38,8 +38,10 @@ def gpu_device_present() -> bool:
 
 def import_tensorflow(num_threads: int = 0):
     """
-    The `tensorflow` module, with its intra- and inter-op thread pools limited to
-    `num_threads` (0: TensorFlow's default, every core) when it has not started them yet.
+    Return the `tensorflow` module, its thread pools limited to `num_threads`.
+
+    Limits the intra- and inter-op pools to `num_threads` (0: TensorFlow's default, every
+    core) when it has not started them yet.
     """
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # TensorFlow's INFO lines
     import tensorflow as tf

@@ -40,7 +40,7 @@ class CorruptModelError(ValueError):
 
 
 def tensorflow_version() -> str | None:
-    """The installed TensorFlow's version, read from its metadata (TensorFlow is not imported)."""
+    """Return the installed TensorFlow's version from its metadata (TensorFlow not imported)."""
     for name in _TENSORFLOW_DISTRIBUTIONS:
         try:
             return importlib.metadata.version(name)
@@ -67,7 +67,7 @@ class TfliteModelKey:
     variant: str = ''
 
     def file_name(self, converter: str | None) -> str:
-        """The entry's file name; `converter` None gives a glob pattern matching any version."""
+        """Return the entry's file name; `converter` None gives a glob matching any version."""
         variant = f'-{self.variant}' if self.variant else ''
         converter_part = f'tf{converter}' if converter is not None else 'tf*'
         return (f'posenet-{self.weights_sha256[:24]}-m{self.multiplier:g}-'
@@ -82,14 +82,15 @@ def tflite_cache_dir() -> Path:
 
 
 def entry_path(key: TfliteModelKey, converter: str | None = None) -> Path:
-    """The cache file of `key` for this TensorFlow (`tensorflow_version()` by default)."""
+    """Return the cache file of `key` for this TensorFlow (`tensorflow_version()` by default)."""
     return tflite_cache_dir() / key.file_name(converter or tensorflow_version() or 'none')
 
 
 def find_entry(key: TfliteModelKey) -> Path | None:
     """
-    The cache file to load for `key`: the one of the installed TensorFlow, or without
-    TensorFlow the newest of any version; None when there is none.
+    Return the cache file to load for `key`, None when there is none.
+
+    The one of the installed TensorFlow, or without TensorFlow the newest of any version.
     """
     converter = tensorflow_version()
     if converter is not None:
@@ -112,7 +113,7 @@ def writable_folder(folder: Path) -> bool:
 
 
 def read_entry(path: Path) -> bytes:
-    """The model stored at `path`; CorruptModelError when it is not complete and intact."""
+    """Return the model stored at `path`; CorruptModelError when it is not complete and intact."""
     data = path.read_bytes()
     if len(data) <= _TRAILER_BYTES or not data.endswith(_TRAILER_MAGIC):
         raise CorruptModelError(f'{path}: incomplete ({len(data)} bytes, no end marker)')
@@ -133,8 +134,10 @@ _checksums_lock = threading.Lock()
 
 def weights_checksum(path: str | os.PathLike) -> str:
     """
-    sha256 over the weight files of a folder (or descriptor file): the descriptor and every
-    file it lists, names included. Remembered per path, modification time and size.
+    Return the sha256 over the weight files of a folder (or descriptor file).
+
+    The descriptor and every file it lists, names included. Remembered per path, modification
+    time and size.
     """
     path = Path(path)
     descriptor = find_weights_file(path) if path.is_dir() else path

@@ -83,7 +83,7 @@ def pose_similarity(coords_a: np.ndarray, valid_a: np.ndarray, area_a: np.ndarra
                     coords_b: np.ndarray, valid_b: np.ndarray, area_b: np.ndarray,
                     sigma_scale: float = 1.0) -> np.ndarray:
     """
-    (A, B) object keypoint similarity of every pose of a with every pose of b.
+    Return the (A, B) object keypoint similarity of every pose of a with every pose of b.
 
     COCO's OKS, exp(-d^2 / (2 s^2 (2 k sigma)^2)) averaged over the keypoints valid in both,
     with s^2 the larger of the two poses' box areas and k = `sigma_scale`; 0 where no keypoint

@@ -1,3 +1,4 @@
+# noqa: A005 - only ever imported as posenet_ros.engine.types; never shadows stdlib types
 """Plain result types shared by the decoders, the estimator and the ROS adapter."""
 from __future__ import annotations
 

@@ -31,7 +31,8 @@ BASE_CHANNELS = (32, 64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512, 1024,
 BASE_CHANNELS_WITHOUT_BLOCK_12_DOWNSAMPLING = BASE_CHANNELS[:12] + (512, 512)
 # The four 1x1 output heads PoseNet uses, with their channel counts (the *_1 heads of the old
 # checkpoints are an unused intermediate prediction and are ignored).
-HEADS = (('heatmap_2', 17), ('offset_2', 34), ('displacement_fwd_2', 32), ('displacement_bwd_2', 32))
+HEADS = (('heatmap_2', 17), ('offset_2', 34), ('displacement_fwd_2', 32),
+         ('displacement_bwd_2', 32))
 HEAD_NAMES = tuple(name for name, _ in HEADS)
 LAYER_NAMES = (('Conv2d_0',)
                + tuple(f'Conv2d_{block}_{part}' for block in range(1, NUM_SEPARABLE_BLOCKS + 1)
@@ -53,7 +54,8 @@ _PUBLISHED_NAME = re.compile(
     r'(?P<kind>weights|depthwise_weights|biases|Conv2D_bias|depthwise_bias)$')
 _KIND = {'weights': 'weights', 'depthwise_weights': 'weights',
          'biases': 'bias', 'Conv2D_bias': 'bias', 'depthwise_bias': 'bias'}
-_QUANTIZED_DTYPES = {'uint8': np.dtype('<u1'), 'uint16': np.dtype('<u2'), 'float16': np.dtype('<f2')}
+_QUANTIZED_DTYPES = {'uint8': np.dtype('<u1'), 'uint16': np.dtype('<u2'),
+                     'float16': np.dtype('<f2')}
 _PLAIN_DTYPES = {'float32': np.dtype('<f4'), 'int32': np.dtype('<i4')}
 
 
@@ -68,7 +70,7 @@ class ModelWeights:
     tensors: dict[str, np.ndarray]
     multiplier: float
     path: Path
-    format: str  # 'graph-model' or 'checkpoint'
+    format: str  # noqa: A003 - public field, 'graph-model' or 'checkpoint'
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.tensors[name]
@@ -82,7 +84,11 @@ def channels(multiplier: float) -> tuple[int, ...]:
 
 
 def expected_shapes(multiplier: float) -> dict[str, tuple[int, ...]]:
-    """Shape of every canonical tensor for a width multiplier (filters are HWIO, depthwise HWC1)."""
+    """
+    Return the shape of every canonical tensor for a width multiplier.
+
+    Filters are HWIO, depthwise HWC1.
+    """
     ch = channels(multiplier)
     shapes = {'Conv2d_0/weights': (3, 3, 3, ch[0]), 'Conv2d_0/bias': (ch[0],)}
     for block in range(1, NUM_SEPARABLE_BLOCKS + 1):
@@ -106,7 +112,7 @@ def canonical_name(published: str) -> str | None:
 
 
 def find_weights_file(path: Path) -> Path:
-    """The file that describes the weights in a folder: a graph-model JSON or a checkpoint manifest."""
+    """Return the file describing the weights in a folder: graph-model JSON or checkpoint list."""
     for name in GRAPH_MODEL_JSONS + (CHECKPOINT_MANIFEST,):
         if (path / name).is_file():
             return path / name
@@ -156,7 +162,7 @@ def _read_json(path: Path) -> dict:
 
 
 def _plain_file_name(name, descriptor: Path) -> str:
-    """A file name from a manifest, refused if it could point outside the weight folder."""
+    """Return a file name from a manifest, refused if it could point outside the weight folder."""
     if not isinstance(name, str) or not name or Path(name).name != name or name in ('.', '..'):
         raise WeightsError(f'{descriptor} names an invalid weight file {name!r}')
     return name
@@ -172,7 +178,8 @@ def _read_graph_model(descriptor: Path, document: dict) -> dict[str, np.ndarray]
             shard_names = [_plain_file_name(p, descriptor) for p in group['paths']]
             specs = list(group['weights'])
         except (KeyError, TypeError) as error:
-            raise WeightsError(f'{descriptor}: malformed weightsManifest group ({error})') from error
+            raise WeightsError(
+                f'{descriptor}: malformed weightsManifest group ({error})') from error
         shards = [descriptor.parent / name for name in shard_names]
         blob = _read_shards(shards, descriptor)
         needed = sum(_graph_spec_nbytes(spec, descriptor) for spec in specs)
@@ -206,7 +213,8 @@ def listed_files(descriptor: Path, document: dict) -> tuple[list[str], int]:
                 names += [_plain_file_name(p, descriptor) for p in group['paths']]
                 total += sum(_graph_spec_nbytes(spec, descriptor) for spec in group['weights'])
             except (KeyError, TypeError) as error:
-                raise WeightsError(f'{descriptor}: malformed weightsManifest group ({error})') from error
+                raise WeightsError(
+                    f'{descriptor}: malformed weightsManifest group ({error})') from error
         return names, total
     names, total = [], 0
     for published, entry in document.items():
@@ -214,7 +222,8 @@ def listed_files(descriptor: Path, document: dict) -> tuple[list[str], int]:
             names.append(_plain_file_name(entry['filename'], descriptor))
             total += 4 * math.prod(int(d) for d in entry['shape'])
         except (KeyError, TypeError, ValueError) as error:
-            raise WeightsError(f'{descriptor}: malformed entry for {published!r} ({error})') from error
+            raise WeightsError(
+                f'{descriptor}: malformed entry for {published!r} ({error})') from error
     return names, total
 
 
@@ -236,7 +245,8 @@ def _decode_graph_tensor(raw: bytes, spec: dict) -> np.ndarray:
     shape = tuple(int(d) for d in spec['shape'])
     quantization = spec.get('quantization')
     if not quantization:
-        return np.frombuffer(raw, dtype=_PLAIN_DTYPES[spec['dtype']]).astype(np.float32).reshape(shape)
+        return (np.frombuffer(raw, dtype=_PLAIN_DTYPES[spec['dtype']])
+                .astype(np.float32).reshape(shape))
     stored = np.frombuffer(raw, dtype=_QUANTIZED_DTYPES[quantization['dtype']])
     if quantization['dtype'] == 'float16':
         return stored.astype(np.float32).reshape(shape)
@@ -251,9 +261,11 @@ def _read_shards(shards: list[Path], descriptor: Path) -> bytes:
         try:
             parts.append(shard.read_bytes())
         except FileNotFoundError as error:
-            raise WeightsError(f'weight shard {shard} is missing (listed in {descriptor})') from error
+            raise WeightsError(
+                f'weight shard {shard} is missing (listed in {descriptor})') from error
         except OSError as error:
-            raise WeightsError(f'cannot read weight shard {shard}: {error.strerror or error}') from error
+            raise WeightsError(
+                f'cannot read weight shard {shard}: {error.strerror or error}') from error
     return b''.join(parts)
 
 
@@ -267,16 +279,19 @@ def _read_checkpoint(descriptor: Path, document: dict) -> dict[str, np.ndarray]:
             file_name = _plain_file_name(entry['filename'], descriptor)
             shape = tuple(int(d) for d in entry['shape'])
         except (KeyError, TypeError, ValueError) as error:
-            raise WeightsError(f'{descriptor}: malformed entry for {published!r} ({error})') from error
+            raise WeightsError(
+                f'{descriptor}: malformed entry for {published!r} ({error})') from error
         if name in tensors:
             raise WeightsError(f'{descriptor} lists {name!r} twice')
         file_path = descriptor.parent / file_name
         try:
             raw = file_path.read_bytes()
         except FileNotFoundError as error:
-            raise WeightsError(f'weight file {file_path} is missing (listed in {descriptor})') from error
+            raise WeightsError(
+                f'weight file {file_path} is missing (listed in {descriptor})') from error
         except OSError as error:
-            raise WeightsError(f'cannot read weight file {file_path}: {error.strerror or error}') from error
+            raise WeightsError(
+                f'cannot read weight file {file_path}: {error.strerror or error}') from error
         expected = 4 * math.prod(shape)
         if len(raw) != expected:
             raise WeightsError(
@@ -290,13 +305,14 @@ def _check_and_infer_multiplier(tensors: dict[str, np.ndarray], descriptor: Path
                                 requested: float | None, folder_name: str) -> float:
     missing = [name for name in CANONICAL_NAMES if name not in tensors]
     if missing:
-        shown = ', '.join(missing[:4]) + (f' and {len(missing) - 4} more' if len(missing) > 4 else '')
+        shown = ', '.join(missing[:4]) + (
+            f' and {len(missing) - 4} more' if len(missing) > 4 else '')
         raise WeightsError(f'{descriptor} lacks PoseNet tensor(s) {shown}')
     first = tensors['Conv2d_0/weights'].shape
     if len(first) != 4 or first[-1] not in _MULTIPLIER_BY_FIRST_FILTERS:
         raise WeightsError(
-            f'{descriptor}: Conv2d_0/weights has shape {list(first)}; expected [3, 3, 3, F] with F '
-            f'16, 24 or 32 (MobileNetV1 0.50, 0.75, 1.00/1.01)')
+            f'{descriptor}: Conv2d_0/weights has shape {list(first)}; expected [3, 3, 3, F] '
+            f'with F 16, 24 or 32 (MobileNetV1 0.50, 0.75, 1.00/1.01)')
     multiplier = _MULTIPLIER_BY_FIRST_FILTERS[first[-1]]
     if multiplier == 1.0:
         if requested in (1.0, 1.01):
@@ -310,6 +326,6 @@ def _check_and_infer_multiplier(tensors: dict[str, np.ndarray], descriptor: Path
     for name, shape in expected_shapes(multiplier).items():
         if tensors[name].shape != shape:
             raise WeightsError(
-                f'{descriptor}: {name} has shape {list(tensors[name].shape)}, expected {list(shape)} '
-                f'for MobileNetV1 {multiplier:.2f}')
+                f'{descriptor}: {name} has shape {list(tensors[name].shape)}, expected '
+                f'{list(shape)} for MobileNetV1 {multiplier:.2f}')
     return multiplier

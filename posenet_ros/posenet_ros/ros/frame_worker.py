@@ -50,7 +50,7 @@ class FrameWorker:
 
     @property
     def running(self) -> bool:
-        """Started and not asked to stop (whether or not the thread is still alive)."""
+        """Tell whether started and not asked to stop (whether or not the thread still lives)."""
         return self._thread is not None and not self._stopping.is_set()
 
     def start(self) -> None:

@@ -4,8 +4,8 @@ posenet_node: camera images in, posenet_msgs/PoseArray out, as a managed (lifecy
 Lifecycle (REP-2002 style, `ros2 lifecycle set /posenet_node <transition>`):
   configure   resolve and load the weights, build and warm up the network, create the
               publishers. With the TFLite model in the disk cache this loads no TensorFlow; a
-              missing one is converted in a child process and cached. A failure returns to unconfigured with the reason logged and shown on
-              /diagnostics.
+              missing one is converted in a child process and cached. A failure returns to
+              unconfigured with the reason logged and shown on /diagnostics.
   activate    subscribe to the input, start the frame worker, enable the publishers.
   deactivate  stop the worker after the frame in progress, drop the subscription (no camera
               traffic while inactive), publish nothing.
@@ -258,8 +258,9 @@ class PoseNetNode(LifecycleNode):
 
     def _depth_stages(self) -> list:
         """
-        With use_depth: depth and camera_info subscribed, positions from them (and moved into
-        target_frame where tf2 is installed).
+        Return the depth stages (with use_depth): depth and camera_info subscribed.
+
+        Positions from them (and moved into target_frame where tf2 is installed).
         """
         if not self.parameters.startup.use_depth:
             return []
@@ -314,7 +315,7 @@ class PoseNetNode(LifecycleNode):
         self._pipeline.run(message, self.parameters.live)  # one settings snapshot per frame
 
     def _on_worker_error(self, error: BaseException, stage: str) -> None:
-        """What the pipeline did not handle itself (the worker goes on with the next frame)."""
+        """Log what the pipeline did not handle itself (the worker goes on with the next frame)."""
         if self._state != 'active' or not self.context.ok():
             return  # stopping: the subscription or publishers may already be gone
         what = 'take a frame from' if stage == 'take' else 'process a frame from'
@@ -425,7 +426,8 @@ class PoseNetNode(LifecycleNode):
         if self._state != 'active' or worker is None or frames is None:
             return
         if not worker.alive:
-            self.get_logger().error('the frame worker thread has ended unexpectedly; restarting it')
+            self.get_logger().error(
+                'the frame worker thread has ended unexpectedly; restarting it')
             worker.restart()
             return
         stuck_s = worker.seconds_in_frame()
@@ -450,11 +452,12 @@ class PoseNetNode(LifecycleNode):
             self.get_logger().info(
                 f'dropped {new_dropped} of {new_received} frames in the last '
                 f'{DROP_LOG_PERIOD_S:g} s (frames came faster than they were processed and only '
-                'the newest is kept, or were lost on the way; counted from the publishers\' '
+                "the newest is kept, or were lost on the way; counted from the publishers' "
                 'sequence numbers)')
 
     def _on_settings_changed(self, settings: LiveSettings, note: str) -> None:
-        self.get_logger().info(f'now using {describe_config(settings)}' + (f'; {note}' if note else ''))
+        self.get_logger().info(
+            f'now using {describe_config(settings)}' + (f'; {note}' if note else ''))
 
 
 class _EngineLogForwarder(logging.Handler):
@@ -486,7 +489,7 @@ class _StopRequested(Exception):
 
 
 def _limit_opencv_threads(num_threads: int) -> None:
-    """OpenCV's pool (image conversion) within the thread budget; 0 leaves OpenCV's default."""
+    """Limit OpenCV's pool (image conversion) to the thread budget; 0 leaves its default."""
     if num_threads:
         import cv2
         cv2.setNumThreads(num_threads)
@@ -505,7 +508,7 @@ def _return_free_memory() -> None:
 
 
 def main(args=None) -> int:
-    """`posenet_node` (see node_main): exit code 0 on Ctrl-C, 1 with one clear line on bad setup."""
+    """Run `posenet_node` (see node_main): exit code 0 on Ctrl-C, 1 with one line on bad setup."""
     from posenet_ros.ros.node_main import main as node_main
     return node_main(args)
 

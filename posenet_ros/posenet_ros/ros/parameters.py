@@ -68,7 +68,8 @@ PARAMETERS = (
         'weights do not tell; 0 means: from the weights.',
         read_only=True, float_range=(0.0, 1.01)),
     ParameterSpec(
-        'device', 'auto', 'Where TensorFlow runs: auto (a GPU when TensorFlow sees one), cpu, gpu.',
+        'device', 'auto',
+        'Where TensorFlow runs: auto (a GPU when TensorFlow sees one), cpu, gpu.',
         read_only=True, constraints='auto, cpu or gpu'),
     ParameterSpec(
         'backend', '',
@@ -76,8 +77,8 @@ PARAMETERS = (
         'that keeps parity with the original PoseNet.', read_only=True),
     ParameterSpec(
         'num_threads', 0,
-        'Threads inference may use (XNNPACK for tflite, TensorFlow\'s intra- and inter-op pools '
-        'otherwise, and OpenCV\'s image conversion); 0: every core. Fewer leave cores to the '
+        "Threads inference may use (XNNPACK for tflite, TensorFlow's intra- and inter-op pools "
+        "otherwise, and OpenCV's image conversion); 0: every core. Fewer leave cores to the "
         'rest of the robot.', read_only=True, integer_range=(0, 1024, 1)),
     ParameterSpec(
         'precision', 'float32',
@@ -104,18 +105,19 @@ PARAMETERS = (
     ParameterSpec(
         'use_depth', False,
         'Also subscribe to depth/image (sensor_msgs/Image registered to the colour image: 16UC1 '
-        'millimetres or 32FC1 metres, REP 118) and camera_info (the colour camera\'s '
+        "millimetres or 32FC1 metres, REP 118) and camera_info (the colour camera's "
         'sensor_msgs/CameraInfo), and give every keypoint and person a position in metres.',
         read_only=True),
     ParameterSpec(
         'use_compressed', False,
-        'Subscribe to image/compressed (sensor_msgs/CompressedImage, JPEG or PNG) instead of image '
-        '(sensor_msgs/Image).', read_only=True),
+        'Subscribe to image/compressed (sensor_msgs/CompressedImage, JPEG or PNG) instead of '
+        'image (sensor_msgs/Image).', read_only=True),
     # Live: used from the next frame.
     ParameterSpec(
         'output_stride', 16,
         'Output stride of the network: 8 (finer, about 3x slower) or 16; 32 only with multiplier '
-        '1.0 or 1.01.', integer_range=(8, 32, 8), constraints='8, 16, or 32 where the multiplier allows'),
+        '1.0 or 1.01.', integer_range=(8, 32, 8),
+        constraints='8, 16, or 32 where the multiplier allows'),
     ParameterSpec(
         'input_width', 481,
         'Width in pixels the image is resized to (after zero padding to this aspect ratio) before '
@@ -152,7 +154,7 @@ PARAMETERS = (
     # Beyond the original PoseNet (docs/accuracy.md measures each); the defaults are PoseNet's.
     ParameterSpec(
         'match_aspect_ratio', False,
-        'Per image, use the valid input size of the image\'s own aspect ratio with at most '
+        "Per image, use the valid input size of the image's own aspect ratio with at most "
         'input_width x input_height pixels, so that none go to zero padding.'),
     ParameterSpec(
         'flip_test', False,
@@ -163,7 +165,7 @@ PARAMETERS = (
         'Move each keypoint to the score-weighted vote of the 3x3 heatmap cells around it.'),
     ParameterSpec(
         'pose_score_keypoints', NUM_KEYPOINTS,
-        'Pose score from the best this-many keypoint scores; 17 gives PoseNet\'s score.',
+        "Pose score from the best this-many keypoint scores; 17 gives PoseNet's score.",
         integer_range=(1, NUM_KEYPOINTS, 1)),
     ParameterSpec(
         'min_pose_score', 0.15, 'Poses scoring below this are not published.',
@@ -177,7 +179,8 @@ PARAMETERS = (
         'Publish poses/markers (visualization_msgs/MarkerArray) while it has subscribers.'),
     ParameterSpec(
         'publish_image', True,
-        'Publish poses/image (the input image with the skeletons drawn) while it has subscribers.'),
+        'Publish poses/image (the input image with the skeletons drawn) while it has '
+        'subscribers.'),
     ParameterSpec(
         'marker_pixel_size', 0.002,
         'poses/markers: metres per image pixel. Markers lie in the image plane of the camera '
@@ -190,7 +193,7 @@ PARAMETERS = (
         float_range=(0.0, 10.0)),
     ParameterSpec(
         'depth_window', 5,
-        'use_depth: side in depth pixels of the square around a keypoint whose valid readings\' '
+        "use_depth: side in depth pixels of the square around a keypoint whose valid readings' "
         'median is its depth (odd).', integer_range=(1, 31, 2)),
     ParameterSpec(
         'depth_min', 0.2, 'use_depth: depth readings nearer than this (metres) are ignored.',
@@ -201,11 +204,11 @@ PARAMETERS = (
     ParameterSpec(
         'image_rectified', False,
         'use_depth: the colour image is rectified (image_rect), so pixels are deprojected with '
-        'camera_info\'s P; false: with K and the distortion D.'),
+        "camera_info's P; false: with K and the distortion D."),
     ParameterSpec(
         'target_frame', '',
-        'Frame to give positions in (transformed with tf2 at the image\'s stamp); empty: the '
-        'camera\'s optical frame (header.frame_id). Needs tf2_ros.'),
+        "Frame to give positions in (transformed with tf2 at the image's stamp); empty: the "
+        "camera's optical frame (header.frame_id). Needs tf2_ros."),
     ParameterSpec(
         'tracking', True,
         'Give each person an id that lasts across frames (Pose.id; 0 when off or not confirmed '
@@ -220,7 +223,7 @@ PARAMETERS = (
     ParameterSpec(
         'smoothing', False,
         'One-Euro filter every keypoint of every tracked person, in pixels and metres (needs '
-        'tracking). Off gives PoseNet\'s own keypoints.'),
+        "tracking). Off gives PoseNet's own keypoints."),
     ParameterSpec(
         'smoothing_min_cutoff', 1.0,
         'One-Euro cutoff at rest (Hz): lower smooths a still person more, with more lag.',
@@ -286,7 +289,7 @@ class LiveSettings:
 
 
 def startup_settings(values: Mapping[str, Any]) -> StartupSettings:
-    """The read-only settings; ValueError with the reason when one is unusable."""
+    """Return the read-only settings; ValueError with the reason when one is unusable."""
     model = str(values['model']).strip()
     if not model:
         raise ValueError('model must name PoseNet weights or a folder holding them')
@@ -311,7 +314,7 @@ def startup_settings(values: Mapping[str, Any]) -> StartupSettings:
 
 
 def live_settings(values: Mapping[str, Any], multiplier: float | None) -> LiveSettings:
-    """The settings the live values make; ValueError with the reason when they don't fit."""
+    """Return the settings the live values make; ValueError with the reason when they don't fit."""
     config = EstimateConfig(
         output_stride=int(values['output_stride']),
         input_height=int(values['input_height']),
@@ -369,13 +372,14 @@ def _non_negative(values: Mapping[str, Any], name: str) -> float:
 
 
 def _target_frame(value: str) -> str:
-    """The target frame, refused with the reason where tf2_ros is not installed."""
+    """Return the target frame, refused with the reason where tf2_ros is not installed."""
     frame = str(value).strip()
     if frame and importlib.util.find_spec('tf2_ros') is None:
         raise ValueError(
             f"target_frame '{frame}' needs tf2_ros to transform positions, and tf2_ros is not "
-            'installed here (it comes with every ROS 2 install: apt install ros-$ROS_DISTRO-tf2-ros); '
-            'leave target_frame empty for positions in the camera\'s optical frame')
+            'installed here (it comes with every ROS 2 install: '
+            'apt install ros-$ROS_DISTRO-tf2-ros); '
+            "leave target_frame empty for positions in the camera's optical frame")
     return frame
 
 
@@ -388,7 +392,8 @@ def snapping_note(values: Mapping[str, Any], settings: LiveSettings) -> str:
         if int(values[name]) != getattr(settings.config, name)]
     if not notes:
         return ''
-    return f"{' and '.join(notes)} (the network takes k * {stride} + 1 pixels at output stride {stride})"
+    return (f"{' and '.join(notes)} (the network takes k * {stride} + 1 pixels at output "
+            f'stride {stride})')
 
 
 class PoseNetParameters:
@@ -417,8 +422,9 @@ class PoseNetParameters:
 
     def bind_model(self, multiplier: float) -> str:
         """
-        Check the live values against a loaded model's multiplier and keep checking changes
-        against it. Raises ValueError with the reason; returns the snapping note.
+        Check the live values against a loaded model's multiplier, and later changes too.
+
+        Raises ValueError with the reason; returns the snapping note.
         """
         self.live = live_settings(self._values, multiplier)
         self._multiplier = multiplier
@@ -465,4 +471,3 @@ def describe_config(settings: LiveSettings) -> str:
     if extras:
         text += '; beyond PoseNet: ' + ', '.join(extras)
     return text
-

@@ -48,7 +48,7 @@ class Frame:
 
     @property
     def stamp_s(self) -> float:
-        """The image's capture time in seconds (header.stamp)."""
+        """Return the image's capture time in seconds (header.stamp)."""
         stamp = self.message.header.stamp
         return stamp.sec + stamp.nanosec * 1e-9
 

@@ -169,8 +169,10 @@ def save_image_atomic(path: Path, image_rgb) -> None:
 
 def check_output_file(path: Path) -> str | None:
     """
-    Why `path` cannot take the results file (None if it can): checked before any work, so
-    that a long run never ends without somewhere to write its results. Creates its folder.
+    Return why `path` cannot take the results file (None if it can); creates its folder.
+
+    Checked before any work, so that a long run never ends without somewhere to write its
+    results.
     """
     if path.is_dir():
         return f'--json {path} is a folder: give the path of a file to write'
@@ -186,7 +188,7 @@ def check_output_file(path: Path) -> str | None:
 
 
 def result_id(frame: Frame, several_inputs: bool):
-    """The `id` of a frame's result: unique across videos when several inputs are given."""
+    """Return the `id` of a frame's result: unique across videos when several inputs are given."""
     if frame.frame_index is not None and several_inputs:
         return f'{frame.source.stem}/{frame.frame_index}'
     return frame.id
@@ -198,8 +200,10 @@ def _say(message: str) -> None:
 
 def prepare(args, config: EstimateConfig) -> int:
     """
-    --prepare: the TFLite model of this model and config into the cache (converted in a child
-    process when missing); 0 and its path on standard output, 2 when the model is unusable.
+    Put the TFLite model of this model and config into the cache (--prepare).
+
+    Converted in a child process when missing; 0 and its path on standard output, 2 when the
+    model is unusable.
     """
     from posenet_ros.engine.estimator import PoseEstimator
     from posenet_ros.engine.model_store import ModelNotFoundError

@@ -79,12 +79,12 @@ def main(argv=None) -> int:
           'preprocess ms (median) |')
     print('| --- | --- | --- | --- | --- | --- | --- |')
     for case in sorted(cases, key=lambda c: (c['config'].input_height * c['config'].input_width,
-                                              c['threads'])):
+                                             c['threads'])):
         config = case['config']
         wall = statistics.median(case['wall'])
         cpu = case['cpu'] / case['frames']
         mean_wall = sum(case['wall']) / len(case['wall'])
-        print(f"| {config.input_height}x{config.input_width} | {config.output_stride} | "
+        print(f'| {config.input_height}x{config.input_width} | {config.output_stride} | '
               f"{case['threads']} | {wall * 1e3:.1f} | {cpu:.4f} | {cpu / mean_wall:.2f} | "
               f"{statistics.median(case['preprocess']) * 1e3:.1f} |")
     return 0

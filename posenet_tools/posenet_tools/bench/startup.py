@@ -1,5 +1,5 @@
 """
-posenet_bench_startup: posenet_node's start-up time and memory, with a cold and a warm cache.
+posenet_bench_startup: posenet_node's start-up time and memory, with a cold and warm cache.
 
 For each cache state the node is started as a process (`python -m posenet_ros.ros.node`) while
 a client publishes a camera-sized frame every 50 ms; the time from starting the process to the
@@ -14,7 +14,7 @@ posenet_ros of `--before-root` (another checkout, e.g. the version before the mo
 
     python -m posenet_tools.bench.startup                       # cold, then warm
     python -m posenet_tools.bench.startup --threads 1 --seconds 20
-    python -m posenet_tools.bench.startup --caches before,cold,warm --before-root ../old/posenet_ros
+    python -m posenet_tools.bench.startup --caches before,cold,warm --before-root ~/old/posenet_ros
 """
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ def measure(label: str, model: str, frame, config: EstimateConfig, threads: int,
 
 
 def prepare(model: str, config: EstimateConfig, threads: int) -> None:
-    """The node's model into the cache ($POSENET_CACHE), as a robot's image build would."""
+    """Put the node's model into the cache ($POSENET_CACHE), as a robot's image build would."""
     done = subprocess.run(
         [sys.executable, '-m', 'posenet_ros.tools.estimate', '--prepare', '--quiet', '--model',
          model, '--resolution', f'{config.input_height}x{config.input_width}', '--stride',
