@@ -1,5 +1,8 @@
-"""int8 precision: COCO AP on a sample of val photos against float32, the same people found at
-nearly the same places, calibrated models saved and reused, and float32 left as it was.
+"""
+int8 precision against float32, and float32 left as it was.
+
+COCO AP on a sample of val photos against float32, the same people found at nearly the same
+places, calibrated models saved and reused.
 
 Calibration uses COCO photos that are not val photos (never the photos it is scored on). The
 full study (44 photos, every variant, both settings) is docs/int8.md.
@@ -9,14 +12,13 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
-
 from posenet_ros.engine import EstimateConfig, PoseEstimator
 from posenet_ros.engine.image_io import load_image_rgb
 from posenet_ros.engine.quantize import read_calibration_images
 from posenet_ros.engine.results_json import config_record, result_record, results_document
 from posenet_tools.eval import evaluate_results, load_annotations
 from posenet_tools.int8_study import calibration_photos
+import pytest
 
 MODEL = 'mobilenet_quant2_075'
 # PoseNet's multi-pose eval settings at the node's recommended size, and the yaml's options.
@@ -68,8 +70,11 @@ def _ap(estimator, config, coco) -> tuple[float, list]:
 
 
 def test_int8_ap_stays_near_float32(estimators, coco):
-    """COCO AP with int8 is within AP_MARGIN of float32's, with PoseNet's and the yaml's
-    settings, on val photos it was not calibrated on."""
+    """
+    Check COCO AP with int8 is within AP_MARGIN of float32's.
+
+    With PoseNet's and the yaml's settings, on val photos it was not calibrated on.
+    """
     for name, config in (('posenet', POSENET), ('yaml', YAML)):
         float_ap, _ = _ap(estimators['float32'], config, coco)
         int8_ap, _ = _ap(estimators['int8'], config, coco)
@@ -78,11 +83,14 @@ def test_int8_ap_stays_near_float32(estimators, coco):
 
 
 def test_int8_finds_the_same_people_at_nearly_the_same_places(estimators, coco):
-    """Confident poses: about as many as float32 finds, and their keypoints within a few
-    pixels of float32's (reported; median and 90th percentile bounded).
+    """
+    Check confident poses: about as many as float32 finds, keypoints near float32's.
+
+    Within a few pixels of float32's (reported; median and 90th percentile bounded).
 
     Measured: 53 / 54 poses, deviation median 1.1 px, 90th percentile 7.4 px, max 166 px (a
-    keypoint moving to another heatmap cell: one cell is 16 input px, 21 image px here)."""
+    keypoint moving to another heatmap cell: one cell is 16 input px, 21 image px here).
+    """
     config = POSENET
     counts = {'float32': 0, 'int8': 0}
     deviations = []
@@ -111,8 +119,11 @@ def test_int8_finds_the_same_people_at_nearly_the_same_places(estimators, coco):
 
 
 def test_a_saved_int8_model_is_used_as_calibrated(estimators, coco, models_path):
-    """The model posenet_quantize saves gives the same poses in a new estimator, which
-    refuses, with the reason, a size it has no model and no calibration for."""
+    """
+    Check the model posenet_quantize saves gives the same poses in a new estimator.
+
+    That estimator refuses, with the reason, a size it has no model and no calibration for.
+    """
     model = estimators['int8'].int8_model(353, 481, 16)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv('POSENET_MODELS', str(models_path))
@@ -145,8 +156,12 @@ def test_calibration_frames_come_spread_from_a_video(data_path):
 
 
 def test_posenet_quantize_then_posenet_estimate_int8(data_path, models_path, tmp_path, capsys):
-    """posenet_quantize calibrates on photos and saves the model; posenet_estimate --precision
-    int8 --calibration MODEL uses it, records the precision, and refuses what does not fit."""
+    """
+    Check posenet_quantize saves a model that posenet_estimate --precision int8 uses.
+
+    posenet_quantize calibrates on photos; posenet_estimate --precision int8 --calibration
+    MODEL uses the model, records the precision, and refuses what does not fit.
+    """
     from posenet_ros.tools import estimate, quantize
     model = tmp_path / 'int8' / 'model_257_s16.tflite'
     photos = data_path / 'smoke'

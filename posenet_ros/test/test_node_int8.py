@@ -1,18 +1,20 @@
-"""posenet_node with precision int8 over DDS: from a calibrated model at once, or float32 first
-while it calibrates on the camera's first frames, then int8 (both moments logged).
+"""
+posenet_node with precision int8 over DDS.
+
+From a calibrated model at once, or float32 first while it calibrates on the camera's first
+frames, then int8 (both moments logged).
 
 What the node publishes is compared with `PoseEstimator` run here with the same precision and
 calibration frames (the accuracy of int8 itself: test_engine_int8.py, docs/int8.md).
 """
 from __future__ import annotations
 
-import pytest
-
 from node_support import assert_same_poses, exchange_until_same, load_rgb, running_node
 from posenet_ros.engine.config import EstimateConfig
 from posenet_ros.engine.estimator import PoseEstimator
 from posenet_ros.ros.image_conversion import rgb_to_image_msg
 from posenet_ros.ros.stages.int8_calibration import FRAME_GAP
+import pytest
 
 pytestmark = pytest.mark.dds  # starts nodes and talks to them over DDS
 

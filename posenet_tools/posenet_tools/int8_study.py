@@ -1,4 +1,5 @@
-"""posenet_int8_study: COCO AP and network time of int8 variants against float32 (docs/int8.md).
+"""
+posenet_int8_study: COCO AP and network time of int8 variants against float32 (docs/int8.md).
 
 Each variant is a way of quantizing our graph (`engine.quantize.QuantizeOptions`) with a
 calibration set: photos of `annotations.json` that are not val photos (never the val photos
@@ -14,19 +15,18 @@ import argparse
 import dataclasses
 import json
 import os
+from pathlib import Path
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
-
 from posenet_ros.engine.config import EstimateConfig
 from posenet_ros.engine.image_io import load_image_rgb
 from posenet_ros.engine.quantize import QuantizeOptions, read_calibration_images
 from posenet_ros.engine.results_json import write_json_atomic
-from posenet_tools.eval import (
-    EVAL_MAX_DETECTIONS, EVAL_NMS_RADIUS, EVAL_SCORE_THRESHOLD, annotated_images,
-    default_annotations, evaluate_results, load_annotations, run_estimator)
+from posenet_tools.eval import (annotated_images, default_annotations, EVAL_MAX_DETECTIONS,
+                                EVAL_NMS_RADIUS, EVAL_SCORE_THRESHOLD, evaluate_results,
+                                load_annotations, run_estimator)
 from posenet_tools.shared_data import shared_dir
 
 # name -> (precision, QuantizeOptions, calibration source, calibration frames)
@@ -68,7 +68,7 @@ def calibration_set(source: str | None, frames: int) -> list[np.ndarray]:
 
 
 def settings(stride: int, height: int, width: int) -> dict[str, EstimateConfig]:
-    """PoseNet's multi-pose eval settings, and config/posenet.yaml's options on top."""
+    """Return PoseNet's multi-pose eval settings, and config/posenet.yaml's options on top."""
     posenet = EstimateConfig(output_stride=stride, input_height=height, input_width=width,
                              max_pose_detections=EVAL_MAX_DETECTIONS,
                              score_threshold=EVAL_SCORE_THRESHOLD, nms_radius=EVAL_NMS_RADIUS)

@@ -122,7 +122,7 @@ class _Interpreter:
         self.nbytes = len(model) + _tensor_bytes(self.interpreter)
 
     def output(self) -> np.ndarray:
-        """The fused head output [1, h, w, 115] of the last invoke (a view, or a new array)."""
+        """Return the fused head output [1, h, w, 115] of the last invoke (a view or new array)."""
         if len(self.output_indices) == 1:
             return self.interpreter.get_tensor(self.output_indices[0])
         return np.concatenate([self.interpreter.get_tensor(index)

@@ -28,6 +28,7 @@ def check_precision(precision: str) -> str:
         raise ValueError(f'precision must be one of {PRECISIONS}, got {precision!r}')
     return precision
 
+
 OUTPUT_STRIDES = (8, 16, 32)
 MAX_INPUT_SIDE = 4097
 # Where the network runs ('auto': the GPU when TensorFlow sees one); `network.resolve_device`.

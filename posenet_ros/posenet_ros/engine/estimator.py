@@ -80,7 +80,7 @@ class PoseEstimator:
         return self._network.precision
 
     def int8_model(self, input_height: int, input_width: int, output_stride: int) -> bytes:
-        """The calibrated int8 TFLite model of this size (made now if needed), to save."""
+        """Return the calibrated int8 TFLite model of this size (made now if needed), to save."""
         if self.precision != 'int8':
             raise ValueError('int8_model needs an estimator made with precision int8')
         self._network.prepare(input_height, input_width, output_stride)

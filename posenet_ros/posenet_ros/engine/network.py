@@ -12,11 +12,11 @@ from __future__ import annotations
 import numpy as np
 
 from .backends import backend_class, BACKEND_NAMES, InferenceBackend
+from .config import check_precision
 from .config import DEVICES
 from .layer_plan import HEAD_SPLITS
 from .preprocess import compute_padding
 from .tf_runtime import gpu_device_present, import_tensorflow
-from .config import check_precision
 from .types import NetworkOutputs, Padding
 from .weights import ModelWeights
 

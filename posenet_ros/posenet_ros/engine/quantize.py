@@ -1,4 +1,5 @@
-"""Full-integer (int8) post-training quantization of our own graph, for the TFLite backend.
+"""
+Full-integer (int8) post-training quantization of our own graph, for the TFLite backend.
 
 A calibrated int8 model runs the network about 2x faster than float32 with XNNPACK on a CPU
 (docs/int8.md). Quantizing PoseNet naively loses much of its accuracy, because one output
@@ -14,17 +15,17 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from dataclasses import dataclass
 import hashlib
 import os
-import time
-from dataclasses import dataclass
 from pathlib import Path
+import time
 
 import numpy as np
 import tensorflow as tf
 
 from .backends import TfliteBackend
-from .config import PRECISIONS, check_precision  # noqa: F401 - part of this module's API
+from .config import check_precision, PRECISIONS  # noqa: F401 - part of this module's API
 from .mobilenet import run_backbone_and_heads
 from .preprocess import compute_padding, normalize, pad_and_resize
 
@@ -34,7 +35,8 @@ DEFAULT_CALIBRATION_FRAMES = 48
 
 @dataclass(frozen=True)
 class QuantizeOptions:
-    """How the int8 model is built (docs/int8.md measures each choice).
+    """
+    How the int8 model is built (docs/int8.md measures each choice).
 
     per_head_outputs: one output per head, each on its own scale (False: the naive fused one).
     float_layers: keep this many backbone convolutions from the input on (Conv2d_0, then the
@@ -64,8 +66,11 @@ def calibration_inputs(images: list[np.ndarray], height: int, width: int) -> lis
 
 def read_calibration_images(path: str | os.PathLike,
                             limit: int = DEFAULT_CALIBRATION_FRAMES) -> list[np.ndarray]:
-    """Up to `limit` uint8 RGB frames from a folder of images or a video, spread evenly
-    (InputReadError or ValueError with the reason if there are none)."""
+    """
+    Read up to `limit` uint8 RGB frames from a folder of images or a video, spread evenly.
+
+    Raises InputReadError or ValueError with the reason if there are none.
+    """
     from .image_io import expand_inputs, is_video, iter_video_rgb, load_image_rgb
     path = Path(path)
     if not path.exists():
@@ -103,7 +108,7 @@ def _spread(count: int, limit: int) -> list[int]:
 
 
 def network_function(tensors, layers, options: QuantizeOptions):
-    """The tf.function converted: 0-255 input -> the heads, fused or one output per head."""
+    """Return the tf.function converted: 0-255 input -> the heads, fused or one per head."""
     def network(resized):
         outputs = run_backbone_and_heads(normalize(resized), tensors, layers,
                                          per_head=options.per_head_outputs)
@@ -113,7 +118,8 @@ def network_function(tensors, layers, options: QuantizeOptions):
 
 def quantized_model(tensors, layers, height: int, width: int, calibration: list[np.ndarray],
                     options: QuantizeOptions = QuantizeOptions()) -> bytes:
-    """The int8 TFLite model of our graph at this size, calibrated on these model inputs.
+    """
+    Build the int8 TFLite model of our graph at this size, calibrated on these model inputs.
 
     Weights are int8 per channel; activations int8 (or int16); the model's input and outputs
     stay float32, so the backend feeds and reads it like the float model.
@@ -143,8 +149,12 @@ def quantized_model(tensors, layers, height: int, width: int, calibration: list[
 
 
 def int8_grid(weights: np.ndarray) -> np.ndarray:
-    """Weights rounded as TFLite quantizes them: int8 symmetric, one scale per output channel
-    (the last axis: a depthwise kernel [kh, kw, C, 1] is first seen as [kh, kw, 1, C])."""
+    """
+    Round weights as TFLite quantizes them: int8 symmetric, one scale per output channel.
+
+    The channel is the last axis: a depthwise kernel [kh, kw, C, 1] is first seen as
+    [kh, kw, 1, C].
+    """
     flat = weights.reshape(weights.shape[:2] + (1, -1)) if weights.shape[-1] == 1 else weights
     peak = np.max(np.abs(flat), axis=(0, 1, 2), keepdims=True)
     scale = np.where(peak > 0, peak / 127.0, 1.0)
@@ -166,7 +176,7 @@ def layer_input_means(tensors, layers, calibration: list[np.ndarray]) -> dict[st
 
 
 def bias_corrected(tensors, layers, calibration: list[np.ndarray]):
-    """A copy of `tensors` with weights on TFLite's int8 grid and biases corrected for it."""
+    """Return a copy of `tensors`: weights on TFLite's int8 grid, biases corrected for it."""
     means = layer_input_means(tensors, layers, calibration)
 
     def corrected(name, kernel, bias, depthwise=False):
@@ -191,9 +201,13 @@ def bias_corrected(tensors, layers, calibration: list[np.ndarray]):
 
 
 def _float_node_names(converter, calibration, options: QuantizeOptions) -> list[str]:
-    """Output tensor names of the ops to keep in float: the first `float_layers` convolutions
-    and the normalization before them. (The heads cannot be kept in float this way: the
-    converter quantizes a model's output ops whatever the denylist says.)"""
+    """
+    Return the output tensor names of the ops to keep in float.
+
+    They are the first `float_layers` convolutions and the normalization before them. (The
+    heads cannot be kept in float this way: the converter quantizes a model's output ops
+    whatever the denylist says.)
+    """
     from ai_edge_litert.interpreter import Interpreter
     debugger = tf.lite.experimental.QuantizationDebugger(
         converter=converter, debug_dataset=lambda: iter([[calibration[0]]]))

@@ -36,10 +36,10 @@ import gc
 import importlib.util
 import logging
 import os
+from pathlib import Path
 import signal
 import sys
 import time
-from pathlib import Path
 
 from diagnostic_msgs.msg import DiagnosticArray
 from posenet_msgs.msg import PoseArray
@@ -222,8 +222,12 @@ class PoseNetNode(LifecycleNode):
         return result
 
     def _int8_arguments(self, startup) -> dict:
-        """PoseEstimator's precision arguments: int8 from a saved model or calibrated now on
-        a folder or video; float32 until calibrated when int8 comes from the first frames."""
+        """
+        Return the precision arguments of the PoseEstimator.
+
+        int8 from a saved model or calibrated now on a folder or video; float32 until
+        calibrated when int8 comes from the first frames.
+        """
         if startup.precision != 'int8' or not startup.int8_calibration:
             return {}
         from posenet_ros.engine.quantize import read_calibration_images

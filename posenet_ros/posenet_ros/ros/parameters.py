@@ -82,7 +82,7 @@ PARAMETERS = (
         'rest of the robot.', read_only=True, integer_range=(0, 1024, 1)),
     ParameterSpec(
         'precision', 'float32',
-        'float32 (the original PoseNet\'s results) or int8 (TFLite only: the network in about '
+        "float32 (the original PoseNet's results) or int8 (TFLite only: the network in about "
         '0.4x the time, COCO AP within 0.01; docs/int8.md). Read-only: an int8 model is '
         'calibrated per input size (tens of seconds), far more than building a size costs.',
         read_only=True, constraints='float32 or int8'),

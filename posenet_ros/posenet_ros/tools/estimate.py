@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help='threads inference may use (XNNPACK, TensorFlow); 0: every core '
                             '(default)')
     model.add_argument('--precision', choices=('float32', 'int8'), default='float32',
-                       help='float32: the original\'s results; int8: TFLite, about twice as fast, '
+                       help="float32: the original's results; int8: TFLite, about twice as fast, "
                             'AP within 0.01 (docs/int8.md); default %(default)s')
     model.add_argument('--calibration', type=Path, default=None, metavar='PATH',
                        help='with int8: a folder of photos or a video like the inputs (about 50 '
@@ -136,7 +136,7 @@ def config_from_args(args) -> EstimateConfig:
 
 
 def int8_options(args, files: list[Path]) -> dict:
-    """PoseEstimator's precision arguments: an int8 model given, or frames to calibrate on."""
+    """Return the estimator's precision arguments: an int8 model, or frames to calibrate on."""
     if args.precision == 'float32':
         return {}
     from posenet_ros.engine.quantize import read_calibration_images

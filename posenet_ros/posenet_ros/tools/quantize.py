@@ -1,4 +1,5 @@
-"""posenet_quantize: calibrate the int8 model of one input size and stride, ahead of use.
+"""
+posenet_quantize: calibrate the int8 model of one input size and stride, ahead of use.
 
     posenet_quantize photos/ --resolution 353x481 --stride 16 --out posenet_353x481_s16.tflite
     posenet_quantize clip.mp4 --resolution 353x481
@@ -13,19 +14,23 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 import sys
 import time
-from pathlib import Path
 
 from posenet_ros.engine.atomic_write import write_file_atomic
 from posenet_ros.engine.config import EstimateConfig
 from posenet_ros.engine.image_io import InputReadError
-from posenet_ros.tools.estimate import DEFAULT_MODEL, _positive_int, parse_resolution
+from posenet_ros.tools.estimate import _positive_int, DEFAULT_MODEL, parse_resolution
 
 
 def default_output(model: str, height: int, width: int, stride: int) -> Path:
-    """Where the model goes without --out: the weights' cache folder (`model_store.cache_dir`),
-    under int8/, named by what it is for."""
+    """
+    Return where the model goes without --out.
+
+    That is the weights' cache folder (`model_store.cache_dir`), under int8/, named by what
+    it is for.
+    """
     from posenet_ros.engine.model_store import cache_dir
     return cache_dir() / 'int8' / f'{Path(model).name}_{height}x{width}_s{stride}.tflite'
 

@@ -75,8 +75,11 @@ class EstimateStage:
         frame.notes['network'] = use
 
     def use_estimator(self, estimator) -> None:
-        """Run the next frames on `estimator` (e.g. int8 once calibrated); it must be warmed
-        up for the size in use, other sizes are built as usual."""
+        """
+        Run the next frames on `estimator` (e.g. int8 once calibrated).
+
+        It must be warmed up for the size in use; other sizes are built as usual.
+        """
         with self._lock:
             self._estimator = estimator
             self._built = {self._in_use} if self._in_use is not None else set()

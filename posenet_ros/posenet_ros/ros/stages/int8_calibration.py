@@ -1,4 +1,5 @@
-"""Stage: calibrate int8 on the camera's first frames while float32 serves them, then switch.
+"""
+Stage: calibrate int8 on the camera's first frames while float32 serves them, then switch.
 
 Asked for `precision: int8` with no calibrated model or calibration input, the node starts on
 float32. This stage keeps one frame in every `FRAME_GAP` (so they differ) until it has
@@ -18,8 +19,10 @@ FRAME_GAP = 5  # keep one frame in this many: consecutive camera frames are near
 
 
 class Int8CalibrationStage:
-    """Collects frames, then builds the int8 estimator with `make_int8(frames)` and passes it
-    to `switch(estimator)`.
+    """
+    Collect frames, then build the int8 estimator and hand it over.
+
+    The estimator is made with `make_int8(frames)` and passed to `switch(estimator)`.
 
     make_int8: `(frames) -> PoseEstimator`; switch: `(estimator) -> None`; log_info/log_error:
     `(message) -> None`.
