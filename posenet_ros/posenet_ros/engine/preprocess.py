@@ -129,8 +129,24 @@ def _samples(rows: np.ndarray, columns: np.ndarray, rows_in_padding, columns_in_
     if rows_in_padding is not None:
         samples[rows_in_padding] = 0
     if columns_in_padding is not None:
-        samples[:, columns_in_padding] = 0
+        # Padding columns lie at the two ends of a row: zeroing two slices is a memset, where
+        # a boolean mask over every row costs milliseconds (640x480 into 481x353: 3 ms).
+        lead, trail = _end_runs(columns_in_padding)
+        if lead + trail == int(np.count_nonzero(columns_in_padding)):
+            samples[:, :lead] = 0
+            if trail:
+                samples[:, samples.shape[1] - trail:] = 0
+        else:
+            samples[:, columns_in_padding] = 0
     return samples.astype(np.float32)
+
+
+def _end_runs(mask: np.ndarray) -> tuple[int, int]:
+    """Return how many True values `mask` starts with and ends with."""
+    false = np.flatnonzero(~mask)
+    if not false.size:
+        return mask.size, 0
+    return int(false[0]), int(mask.size - 1 - false[-1])
 
 
 @dataclass(frozen=True)
