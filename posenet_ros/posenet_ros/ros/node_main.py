@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 
+from posenet_ros.engine.heap import reuse_frame_memory
 from posenet_ros.ros.stop_signals import StopSignals
 
 
@@ -15,6 +16,7 @@ def main(args=None) -> int:
     stop_requested = StopSignals()
     if stop_requested():
         return 0
+    reuse_frame_memory()  # a frame's large arrays are reused, not mapped anew (engine/heap.py)
     from posenet_ros.ros.node import run
     try:
         return run(stop_requested, args)

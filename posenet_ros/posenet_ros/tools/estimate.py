@@ -28,6 +28,7 @@ import time
 from posenet_ros.engine import resolution
 from posenet_ros.engine.atomic_write import write_file_atomic
 from posenet_ros.engine.config import EstimateConfig
+from posenet_ros.engine.heap import reuse_frame_memory
 from posenet_ros.engine.image_io import expand_inputs, Frame, InputReadError, is_video, iter_frames
 from posenet_ros.engine.results_json import (config_record, result_record, results_document,
                                              write_json_atomic)
@@ -228,6 +229,7 @@ def prepare(args, config: EstimateConfig) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    reuse_frame_memory()  # per-frame arrays reused, not mapped anew (engine/heap.py)
     requested = config_from_args(args)
     if args.calibration is not None and args.precision != 'int8':
         parser.error('--calibration needs --precision int8')

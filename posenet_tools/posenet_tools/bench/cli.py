@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 import sys
 
+from posenet_ros.engine.heap import reuse_frame_memory
 from posenet_ros.engine.image_io import InputReadError
 from posenet_ros.engine.resolution import parse_resolution
 from posenet_tools.bench.grid import (available_backends, BenchCase, BenchOptions, build_grid,
@@ -110,6 +111,7 @@ def _parse_camera_config(text: str) -> BenchCase:
 def main(argv=None) -> int:
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # TensorFlow's start-up INFO lines
     args = _build_parser().parse_args(argv)
+    reuse_frame_memory()  # as posenet_node and posenet_estimate do (engine/heap.py)
     defaults = QUICK_RUN if args.quick else FULL_RUN
     for name in ('models', 'strides', 'resolutions', 'modes', 'backends', 'repeat', 'original',
                  'ros'):
