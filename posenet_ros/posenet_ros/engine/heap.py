@@ -1,4 +1,5 @@
-"""Keep the memory of one frame's large temporaries for the next frame (glibc only).
+"""
+Keep the memory of one frame's large temporaries for the next frame (glibc only).
 
 Preprocessing and decoding allocate arrays of a few MB per frame. glibc serves allocations that
 large with a fresh mmap and unmaps them when freed, so every frame pays the page faults of
