@@ -68,8 +68,12 @@ def test_camera_launch_runs_the_camera_and_posenet_node_in_the_namespace(
             executor.spin_once(timeout_sec=0.1)
         assert poses, f'no PoseArray on /{NAMESPACE}/poses:\n{launch.log()[-3000:]}'
         assert len(poses[0].poses) == 1 and poses[0].header.frame_id == 'camera'
-        names = node.get_fully_qualified_node_names()
-        assert f'/{NAMESPACE}/posenet_node' in names and f'/{NAMESPACE}/camera' in names, names
+        expected = {f'/{NAMESPACE}/posenet_node', f'/{NAMESPACE}/camera'}
+        deadline = time.monotonic() + 10.0  # graph discovery may lag the first messages
+        while not expected <= set(names := node.get_fully_qualified_node_names()) \
+                and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.1)
+        assert expected <= set(names), names
         executor.shutdown()
         node.destroy_node()
     finally:
