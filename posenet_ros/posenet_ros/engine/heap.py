@@ -19,13 +19,26 @@ MMAP_THRESHOLD_BYTES = 32 * 2**20
 TRIM_THRESHOLD_BYTES = 64 * 2**20
 
 
+def _libc():
+    try:
+        return ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
+    except OSError:
+        return None
+
+
+def return_free_memory() -> None:
+    """Give freed heap back to the system (glibc keeps it), so RSS shows a release."""
+    libc = _libc()
+    if libc is not None and hasattr(libc, 'malloc_trim'):
+        libc.malloc_trim(0)
+
+
 def reuse_frame_memory() -> bool:
     """Tune glibc so per-frame arrays are reused; return whether it could be done."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
+    libc = _libc()
+    if libc is None or not hasattr(libc, 'mallopt'):
         return False
+    mallopt = libc.mallopt
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
                 and mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))

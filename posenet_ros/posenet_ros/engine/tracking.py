@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import math
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from .parts import NUM_KEYPOINTS
 
@@ -248,6 +247,9 @@ class PoseTracker:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         similarity = pose_similarity(tracks.predicted(stamp), tracks.known, tracks.area,
                                      coords, valid, areas, self.config.sigma_scale)
+        # Imported on first use: importing scipy.optimize costs ~0.7 s, paid by the node's
+        # start-up when it came with the parameters module.
+        from scipy.optimize import linear_sum_assignment
         rows, cols = linear_sum_assignment(similarity, maximize=True)
         keep = similarity[rows, cols] >= self.config.min_similarity
         return rows[keep], cols[keep]

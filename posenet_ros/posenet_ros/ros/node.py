@@ -30,7 +30,6 @@ parameter changes and lifecycle requests are served while a frame is being proce
 """
 from __future__ import annotations
 
-import ctypes
 import faulthandler
 import gc
 import importlib.util
@@ -43,6 +42,7 @@ import time
 
 from diagnostic_msgs.msg import DiagnosticArray
 from posenet_msgs.msg import PoseArray
+from posenet_ros.engine.heap import return_free_memory
 from posenet_ros.ros.depth_input import DepthInput
 from posenet_ros.ros.diagnostics import build_diagnostics, HealthInputs
 from posenet_ros.ros.frame_reader import NewestFrameReader
@@ -352,7 +352,7 @@ class PoseNetNode(LifecycleNode):
         self.estimator = None
         self.parameters.unbind_model()
         gc.collect()
-        _return_free_memory()
+        return_free_memory()
 
     def _lifecycle_publisher(self, *args, **kwargs):
         publisher = self.create_lifecycle_publisher(*args, **kwargs)
@@ -501,14 +501,6 @@ def _limit_opencv_threads(num_threads: int) -> None:
 
 def _threads_text(num_threads: int) -> str:
     return f'{num_threads} thread(s)' if num_threads else 'threads on every core'
-
-
-def _return_free_memory() -> None:
-    """Give freed heap back to the system (glibc keeps it otherwise), so RSS shows the release."""
-    try:
-        ctypes.CDLL('libc.so.6').malloc_trim(0)
-    except (OSError, AttributeError):
-        pass  # not glibc
 
 
 def main(args=None) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Callable
 
 from posenet_ros.engine.people import PeopleFrame
+from posenet_ros.ros.depth_input import stamp_ns
 from posenet_ros.ros.messages import people_to_pose_array
 from posenet_ros.ros.pipeline import Frame
 from std_msgs.msg import Header
@@ -43,7 +44,6 @@ class PublishPosesStage:
 
     def __call__(self, frame: Frame) -> None:
         self._publisher.publish(frame.pose_array)
-        stamp = frame.header.stamp
-        stamp_ns = stamp.sec * 1_000_000_000 + stamp.nanosec
-        if stamp_ns > 0:
-            frame.latency_ms = (self._now_ns() - stamp_ns) / 1e6
+        captured_ns = stamp_ns(frame.header)
+        if captured_ns > 0:
+            frame.latency_ms = (self._now_ns() - captured_ns) / 1e6
