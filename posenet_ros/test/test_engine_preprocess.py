@@ -103,7 +103,8 @@ def test_an_image_already_at_input_size_is_only_rescaled():
 @pytest.mark.parametrize('image_hw, input_hw', [
     ((1080, 810), (257, 257)), ((426, 640), (353, 481)), ((480, 640), (257, 257)),
     ((333, 500), (513, 257)), ((257, 257), (257, 257)), ((1, 1000), (17, 33)),
-    ((31, 17), (641, 641)), ((720, 1280), (1025, 1025)), ((5, 3), (1, 1))])
+    ((31, 17), (641, 641)), ((720, 1280), (1025, 1025)), ((5, 3), (1, 1)),
+    ((640, 200), (97, 257)), ((200, 640), (129, 65))])
 def test_numpy_pad_and_resize_equals_tensorflow_bit_for_bit(image_hw, input_hw):
     """
     The TFLite path's NumPy resize (no TensorFlow) gives TensorFlow's ResizeBilinear exactly.
@@ -119,6 +120,11 @@ def test_numpy_pad_and_resize_equals_tensorflow_bit_for_bit(image_hw, input_hw):
     out = pad_and_resize(image, padding, height, width)
     assert out.dtype == np.float32 and out.shape == (1, height, width, 3)
     np.testing.assert_array_equal(out, expected)
+    # Bands of rows computed in parallel (the node's path) give the same bits.
+    for threads in (2, 3, 4):
+        np.testing.assert_array_equal(
+            pad_and_resize(image, padding, height, width, threads=threads), expected,
+            err_msg=f'{threads} threads')
 
 
 def test_numpy_pad_and_resize_equals_tensorflow_on_real_photos(data_path):

@@ -232,6 +232,13 @@ def test_diagnostics_warn_when_the_camera_stops_and_recover_when_it_resumes(
     processing_values = diagnostic_values(processing)
     for key in ('latency p50 (ms)', 'latency p95 (ms)', 'inference p50 (ms)'):
         assert float(processing_values[key]) > 0.0, (key, processing_values)
+    # Where a frame's time goes: every stage timed, the network's inside the estimate stage.
+    stages = {key: float(value) for key, value in processing_values.items()
+              if key.startswith('stage ')}
+    for name in ('convert', 'estimate', 'people', 'tracking', 'pose_array', 'publish_poses'):
+        assert f'stage {name} mean (ms)' in stages, stages
+    assert stages['stage estimate mean (ms)'] >= float(processing_values['inference p50 (ms)']) / 2
+    assert sum(stages.values()) < float(processing_values['latency p95 (ms)']) * 2
     model = diagnostic_values(client.diagnostic_statuses('model', since)[-1])
     assert model['model'] == MODEL and model['multiplier'] == '0.75'
     assert model['device'] == '/CPU:0' and model['backend'] == 'tflite'

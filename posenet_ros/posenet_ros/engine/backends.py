@@ -181,7 +181,8 @@ class TfliteBackend(InferenceBackend):
 
     def run(self, image_rgb, padding, input_height, input_width, output_stride, with_mirror):
         start = time.perf_counter()
-        inputs = pad_and_resize(image_rgb, padding, input_height, input_width)  # 0-255
+        inputs = pad_and_resize(image_rgb, padding, input_height, input_width,  # 0-255
+                                threads=thread_count(self._num_threads))
         middle = time.perf_counter()
         entry = self._interpreter(input_height, input_width, output_stride)
         interpreter = entry.interpreter

@@ -7,7 +7,8 @@ named "<node name>: <aspect>", with the hardware_id, a level, a one-line message
 - lifecycle: the state; ERROR when the last configure failed (its reason is the message).
 - input: frames received / processed / dropped / rejected in the last period, rate; WARN when
   active and no frame arrived for `diagnostics_input_timeout` s, or frames failed conversion.
-- processing: latency p50 / p95 (image stamp to publish), inference ms, failures, the worker;
+- processing: latency p50 / p95 (image stamp to publish), inference ms, the mean time of each
+  pipeline stage, failures, the worker;
   ERROR after repeated estimation failures or when the worker thread died or is stuck.
 - model: model, multiplier, device, backend, output stride and input size in use.
 The node never reports STALE itself (that is the aggregator's word for a silent node).
@@ -146,6 +147,7 @@ def processing_status(node_name: str, hardware_id: str,
         'consecutive failures': period.consecutive_failures,
         'worker alive': inputs.worker_alive,
         'worker restarts': inputs.worker_restarts,
+        **{f'stage {name} mean (ms)': ms for name, ms in period.stage_ms_mean.items()},
     }
     if inputs.tracks is not None:
         values['tracked people'], values['track ids given'] = inputs.tracks

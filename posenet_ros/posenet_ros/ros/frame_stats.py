@@ -28,6 +28,7 @@ class PeriodStats:
     latency_ms_p50: float | None
     latency_ms_p95: float | None
     inference_ms_p50: float | None
+    stage_ms_mean: dict            # stage name -> mean ms over the period's processed frames
     last_rejection: str
     last_failure: str
     total_processed: int
@@ -49,8 +50,12 @@ class FrameStats:
         self._last_rejection = self._last_failure = ''
         self._reset_period(time.monotonic())
 
-    def processed(self, latency_ms: float | None, inference_ms: float | None) -> None:
+    def processed(self, latency_ms: float | None, inference_ms: float | None,
+                  stage_ms: dict | None = None) -> None:
         with self._lock:
+            for name, ms in (stage_ms or {}).items():
+                total, count = self._stage_ms.get(name, (0.0, 0))
+                self._stage_ms[name] = (total + ms, count + 1)
             self._processed += 1
             self._totals[0] += 1
             self._consecutive_failures = 0
@@ -83,6 +88,8 @@ class FrameStats:
                 latency_ms_p50=_percentile(self._latencies, 50),
                 latency_ms_p95=_percentile(self._latencies, 95),
                 inference_ms_p50=_percentile(self._inference, 50),
+                stage_ms_mean={name: total / count
+                               for name, (total, count) in self._stage_ms.items()},
                 last_rejection=self._last_rejection if self._rejected else '',
                 last_failure=self._last_failure if self._failed else '',
                 total_processed=self._totals[0], total_rejected=self._totals[1],
@@ -95,6 +102,7 @@ class FrameStats:
         self._processed = self._rejected = self._failed = 0
         self._latencies: list[float] = []
         self._inference: list[float] = []
+        self._stage_ms: dict[str, tuple[float, int]] = {}
 
 
 def _percentile(values: list[float], q: float) -> float | None:

@@ -10,6 +10,8 @@ of the node's own processing (logged as an error); either way the next frame is 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import re
+import time
 from typing import Callable, Sequence
 
 import numpy as np
@@ -56,9 +58,20 @@ class Frame:
 Stage = Callable[[Frame], None]
 
 
+def stage_name(stage: Stage) -> str:
+    """Return a stage's name for diagnostics: its `name`, else its class in snake case."""
+    name = getattr(stage, 'name', None)
+    if name:
+        return str(name)
+    words = re.sub(r'Stage$', '', type(stage).__name__) or type(stage).__name__
+    return re.sub(r'(?<=[a-z0-9])(?=[A-Z])', '_', words).lower()
+
+
 class FramePipeline:
     """
     Runs the stages on a frame and accounts for how it ended in `stats`.
+
+    Each stage is timed, so diagnostics can say where a frame's time goes.
 
     bad_input_log / failure_log: `(message) -> None` loggers (rate-limited by cause).
     """
@@ -66,6 +79,7 @@ class FramePipeline:
     def __init__(self, stages: Sequence[Stage], stats: FrameStats, topic: str,
                  bad_input_log: Callable[[str], object], failure_log: Callable[[str], object]):
         self.stages = list(stages)
+        self._names = [stage_name(stage) for stage in self.stages]
         self._stats = stats
         self._topic = topic
         self._bad_input_log = bad_input_log
@@ -73,9 +87,14 @@ class FramePipeline:
 
     def run(self, message, settings: LiveSettings) -> Frame:
         frame = Frame(message=message, settings=settings)
+        stage_ms: dict[str, float] = {}
         try:
-            for stage in self.stages:
+            start = time.perf_counter()
+            for name, stage in zip(self._names, self.stages):
                 stage(frame)
+                end = time.perf_counter()
+                stage_ms[name] = (end - start) * 1e3
+                start = end
         except FrameRejected as rejection:
             reason = f'skipping a frame from {self._topic}: {rejection}'
             self._stats.rejected(str(rejection))
@@ -87,5 +106,5 @@ class FramePipeline:
             self._failure_log(f'failed on a frame from {self._topic}: {reason}')
             return frame
         timings = frame.result.timings_ms if frame.result is not None else {}
-        self._stats.processed(frame.latency_ms, timings.get('inference'))
+        self._stats.processed(frame.latency_ms, timings.get('inference'), stage_ms)
         return frame
