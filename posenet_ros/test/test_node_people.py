@@ -9,7 +9,6 @@ CameraInfo of known intrinsics go out on the three topics a RealSense publishes
 """
 from __future__ import annotations
 
-import array
 import math
 import re
 
@@ -19,19 +18,13 @@ import numpy as np
 from posenet_ros.engine.camera_model import CameraModel
 from posenet_ros.ros.image_conversion import rgb_to_image_msg
 import pytest
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, Image
+from rgbd_support import camera_info, depth_message, REALSENSE, RealSense
 from synthetic_people import depth_scene, HOLE, NO_PERSON
 
 pytestmark = pytest.mark.dds
 
 MODEL = 'mobilenet_quant2_075'
 PHOTO_ID = 5802  # one person, 640x479
-REALSENSE = {'image': '/camera/color/image_raw',
-             'depth/image': '/camera/aligned_depth_to_color/image_raw',
-             'camera_info': '/camera/color/camera_info'}
-RELIABLE = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE,
-                      history=HistoryPolicy.KEEP_LAST)
 CASES = {
     # depth at the colour resolution in millimetres, no distortion
     'same size, 16UC1': {'scale': 1.0, 'encoding': '16UC1', 'model': 'plumb_bob', 'd': [0.0] * 5},
@@ -39,54 +32,6 @@ CASES = {
     'half size, 32FC1, plumb_bob': {'scale': 0.5, 'encoding': '32FC1', 'model': 'plumb_bob',
                                     'd': [-0.12, 0.05, 0.001, -0.0008, 0.0]},
 }
-
-
-def camera_info(width: int, height: int, model: str, d: list) -> CameraInfo:
-    focal = 0.9 * width
-    k = [focal, 0.0, width / 2 - 0.5, 0.0, focal, height / 2 - 0.5, 0.0, 0.0, 1.0]
-    return CameraInfo(width=width, height=height, distortion_model=model, d=d, k=k,
-                      r=[1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0],
-                      p=[k[0], 0, k[2], 0, 0, k[4], k[5], 0, 0, 0, 1.0, 0])
-
-
-def depth_message(depth: np.ndarray, encoding: str) -> Image:
-    height, width = depth.shape
-    data = array.array('B')
-    data.frombytes(np.ascontiguousarray(depth).tobytes())
-    return Image(height=height, width=width, encoding=encoding, is_bigendian=0,
-                 step=depth.strides[0], data=data)
-
-
-class RealSense:
-    """Publishes colour, aligned depth and camera info with one stamp, as the driver does."""
-
-    def __init__(self, client: PoseNetClient):
-        self.client = client
-        node = client.node
-        self.colour = node.create_publisher(Image, REALSENSE['image'], RELIABLE)
-        self.depth = node.create_publisher(Image, REALSENSE['depth/image'], RELIABLE)
-        self.info = node.create_publisher(CameraInfo, REALSENSE['camera_info'], RELIABLE)
-
-    def send(self, colour, depth, info, frame_id, depth_delay_s=0.0, stamp=None):
-        stamp = stamp or self.client.node.get_clock().now().to_msg()
-        colour.header.stamp, colour.header.frame_id = stamp, frame_id
-        if info is not None:
-            info.header.stamp, info.header.frame_id = stamp, 'camera_color_optical_frame'
-            self.info.publish(info)
-        if depth is not None:
-            nanoseconds = stamp.sec * 10**9 + stamp.nanosec - int(depth_delay_s * 1e9)
-            depth.header.stamp.sec, depth.header.stamp.nanosec = divmod(nanoseconds, 10**9)
-            self.depth.publish(depth)
-            self.client.spin_for(0.05)  # the depth frame is there before its colour frame
-        self.colour.publish(colour)
-
-    def exchange(self, colour, depth, info, depth_delay_s=0.0, timeout_s=30.0):
-        for attempt in range(int(timeout_s / 2)):
-            frame_id = self.client.new_frame_id()
-            self.send(colour, depth, info, frame_id, depth_delay_s)
-            if self.client.spin_until(lambda: self.client.answer_to(frame_id) is not None, 2.0):
-                return self.client.answer_to(frame_id)
-        raise AssertionError('no PoseArray answered')
 
 
 @pytest.fixture(scope='module')

@@ -11,16 +11,9 @@ from typing import Callable
 
 import numpy as np
 from posenet_ros.ros.pipeline import Frame
+from scipy.spatial.transform import Rotation
 
 LOOKUP_TIMEOUT_S = 0.05
-
-
-def rotation_matrix(x: float, y: float, z: float, w: float) -> np.ndarray:
-    """Return the 3x3 rotation of a unit quaternion (x, y, z, w)."""
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
 
 
 def transform_points(points: np.ndarray, rotation: np.ndarray,
@@ -62,7 +55,7 @@ class TransformStage:
             return
         rotation = transform.transform.rotation
         shift = transform.transform.translation
-        matrix = rotation_matrix(rotation.x, rotation.y, rotation.z, rotation.w)
+        matrix = Rotation.from_quat([rotation.x, rotation.y, rotation.z, rotation.w]).as_matrix()
         offset = np.array([shift.x, shift.y, shift.z])
         people.keypoint_positions = transform_points(people.keypoint_positions, matrix, offset)
         people.positions = transform_points(people.positions, matrix, offset)
