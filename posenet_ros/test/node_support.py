@@ -313,6 +313,16 @@ def running_node(name: str, parameters: dict[str, Any], log_dir: Path, first_mes
         claim.release()
 
 
+# Libraries only TensorFlow itself loads (LiteRT brings its own, differently named ones).
+TENSORFLOW_LIBRARIES = ('libtensorflow_framework', '_pywrap_tensorflow_internal')
+
+
+def tensorflow_libraries_loaded(pid: int) -> list[str]:
+    maps = Path(f'/proc/{pid}/maps').read_text()
+    return sorted({line.rsplit('/', 1)[-1].strip() for line in maps.splitlines()
+                   if any(name in line for name in TENSORFLOW_LIBRARIES)})
+
+
 # -- photos and expected results ----------------------------------------------------------------
 
 # Settings that need a network built for a new size or stride: the node keeps serving frames at

@@ -10,11 +10,14 @@ full study (44 photos, every variant, both settings) is docs/int8.md.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 from posenet_ros.engine import EstimateConfig, PoseEstimator
 from posenet_ros.engine.image_io import load_image_rgb
-from posenet_ros.engine.quantize import read_calibration_images
+from posenet_ros.engine.int8_backend import read_calibration_images
 from posenet_ros.engine.results_json import config_record, result_record, results_document
 from posenet_tools.eval import evaluate_results, load_annotations
 from posenet_tools.int8_study import calibration_photos
@@ -183,3 +186,35 @@ def test_posenet_quantize_then_posenet_estimate_int8(data_path, models_path, tmp
             estimate.main([str(photos), '--calibration', str(model)])
         assert refused.value.code == 2
         assert quantize.main([str(tmp_path / 'missing'), '--out', str(model)]) == 2
+
+
+def test_a_process_without_tensorflow_calibrates_in_a_child_the_same_model(
+        models_path, data_path, tmp_path):
+    """
+    Without TensorFlow loaded, calibration runs in a child process and gives the same model.
+
+    The same bytes as calibrating in this process (which has TensorFlow), and the process
+    itself never imports TensorFlow.
+    """
+    photos = [str(path) for path in sorted((data_path / 'smoke').glob('*.jpg'))[:2]]
+    weights = str(models_path / 'mobilenet_quant2_050')
+    script = (
+        'import sys\n'
+        'from posenet_ros.engine.estimator import PoseEstimator\n'
+        'from posenet_ros.engine.image_io import load_image_rgb\n'
+        f'frames = [load_image_rgb(p) for p in {photos!r}]\n'
+        f"estimator = PoseEstimator({weights!r}, backend='tflite', precision='int8',\n"
+        '                           calibration_images=frames)\n'
+        'model = estimator.int8_model(129, 129, 16)\n'
+        "assert 'tensorflow' not in sys.modules, 'TensorFlow was imported'\n"
+        'sys.stdout.buffer.write(model)\n')
+    child = subprocess.run([sys.executable, '-c', script], capture_output=True, timeout=600,
+                           env=dict(os.environ, POSENET_CACHE=str(tmp_path / 'cache'),
+                                    TF_CPP_MIN_LOG_LEVEL='2'))
+    assert child.returncode == 0, child.stderr.decode(errors='replace')[-2000:]
+    assert [p.name for p in (tmp_path / 'cache' / 'tflite').glob('*-int8-*.tflite')]
+    here = PoseEstimator(weights, backend='tflite', precision='int8',
+                         calibration_images=[load_image_rgb(path) for path in photos])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv('POSENET_CACHE', str(tmp_path / 'cache_here'))
+        assert here.int8_model(129, 129, 16) == child.stdout

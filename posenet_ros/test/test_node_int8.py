@@ -2,14 +2,18 @@
 posenet_node with precision int8 over DDS.
 
 From a calibrated model at once, or float32 first while it calibrates on the camera's first
-frames, then int8 (both moments logged).
+frames (in a child process: the node never loads TensorFlow), then int8 (both moments logged);
+started again, it takes the model it calibrated from the cache.
 
 What the node publishes is compared with `PoseEstimator` run here with the same precision and
 calibration frames (the accuracy of int8 itself: test_engine_int8.py, docs/int8.md).
 """
 from __future__ import annotations
 
-from node_support import assert_same_poses, exchange_until_same, load_rgb, running_node
+import shutil
+
+from node_support import (assert_same_poses, exchange_until_same, load_rgb, running_node,
+                          tensorflow_libraries_loaded)
 from posenet_ros.engine.config import EstimateConfig
 from posenet_ros.engine.estimator import PoseEstimator
 from posenet_ros.ros.image_conversion import rgb_to_image_msg
@@ -41,24 +45,54 @@ def estimators(models_path, photo):
                                   calibration_images=[photo] * CALIBRATION_FRAMES)}
 
 
-def test_int8_calibrates_on_the_first_frames_then_switches(
-        models_path, photo, estimators, tmp_path):
+@pytest.fixture(scope='module')
+def results(estimators, photo):
+    """Return float32's and int8's poses in the photo (their models made in the usual cache)."""
+    return {precision: estimator.estimate(photo, CONFIG)
+            for precision, estimator in estimators.items()}
+
+
+@pytest.fixture
+def float32_only_cache(tmp_path, estimators, results, monkeypatch):
+    """Give the nodes started a model cache ($POSENET_CACHE) holding the float32 model alone."""
+    cache = tmp_path / 'cache'
+    (cache / 'tflite').mkdir(parents=True)
+    estimators['float32'].warmup(CONFIG)
+    float32_model = estimators['float32'].cached_model_path(CONFIG)
+    shutil.copy(float32_model, cache / 'tflite' / float32_model.name)
+    monkeypatch.setenv('POSENET_CACHE', str(cache))
+    return cache
+
+
+def test_int8_calibrates_on_the_first_frames_then_a_restart_reuses_the_model(
+        models_path, photo, results, float32_only_cache, tmp_path):
     parameters = {'model': str(models_path / MODEL), 'precision': 'int8',
                   'int8_calibration_frames': CALIBRATION_FRAMES,
                   'qos_overrides./image.subscription.reliability': 'reliable'}
     message = rgb_to_image_msg(photo)
-    float_result = estimators['float32'].estimate(photo, CONFIG)
-    int8_result = estimators['int8'].estimate(photo, CONFIG)
+    float_result, int8_result = results['float32'], results['int8']
     assert [p.score for p in float_result.poses] != [p.score for p in int8_result.poses]
     with running_node('int8_first_frames', parameters, tmp_path, message) as (node, client):
         before = exchange_until_same(client, message, int8_result, float_result,
                                      MIN_POSE_SCORE, timeout_s=120.0)
         # frames kept: 1, 1 + FRAME_GAP, ...; the first exchange started the node
         assert before >= (CALIBRATION_FRAMES - 1) * FRAME_GAP - 1
+        # calibrated in a child process: the node itself never loaded TensorFlow
+        assert tensorflow_libraries_loaded(node.process.pid) == []
         log = node.log()
-    assert 'running float32 until 2 camera frames are calibrated on' in log
+    assert 'or 2 camera frames are calibrated on' in log
     assert 'int8: calibrating on 2 camera frames in the background' in log
     assert 'int8: calibrated on 2 camera frames in' in log
+    assert len(list((float32_only_cache / 'tflite').glob('*-int8-*.tflite'))) == 1
+
+    # Started again (a robot's next boot): the model calibrated for this size is taken at once.
+    with running_node('int8_restart', parameters, tmp_path, message) as (node, client):
+        exchange_until_same(client, message, int8_result, float_result, MIN_POSE_SCORE,
+                            timeout_s=30.0)
+        assert tensorflow_libraries_loaded(node.process.pid) == []
+        log = node.log()
+    assert 'int8: using the model calibrated earlier for this size' in log
+    assert 'calibrating on' not in log
 
 
 def test_int8_from_a_saved_model_runs_int8_from_the_first_frame(

@@ -12,7 +12,8 @@ from pathlib import Path
 import subprocess
 import sys
 
-from node_support import assert_same_poses, load_rgb, running_node
+from node_support import (assert_same_poses, load_rgb, running_node,
+                          tensorflow_libraries_loaded)
 from posenet_ros.engine.config import EstimateConfig
 from posenet_ros.engine.estimator import PoseEstimator
 from posenet_ros.ros.image_conversion import rgb_to_image_msg
@@ -25,14 +26,6 @@ MODEL = 'mobilenet_quant2_050'
 CONFIG = EstimateConfig(output_stride=16, input_height=353, input_width=481)
 MIN_POSE_SCORE = 0.15
 PHOTO = 'smoke/zidane.jpg'
-# Libraries only TensorFlow itself loads (LiteRT brings its own, differently named ones).
-TENSORFLOW_LIBRARIES = ('libtensorflow_framework', '_pywrap_tensorflow_internal')
-
-
-def tensorflow_libraries_loaded(pid: int) -> list[str]:
-    maps = Path(f'/proc/{pid}/maps').read_text()
-    return sorted({line.rsplit('/', 1)[-1].strip() for line in maps.splitlines()
-                   if any(name in line for name in TENSORFLOW_LIBRARIES)})
 
 
 def cached_models(cache: Path) -> list[Path]:

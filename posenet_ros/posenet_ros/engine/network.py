@@ -95,8 +95,8 @@ class PoseNetwork:
         self.multiplier = weights.multiplier
         self.num_threads = num_threads
         if precision == 'int8':
-            # Imported only for int8: quantizing needs TensorFlow, float32 at run time does not.
-            from .quantize import Int8TfliteBackend, QuantizeOptions
+            # Imported only for int8 (TensorFlow only where a model must be calibrated).
+            from .int8_backend import Int8TfliteBackend, QuantizeOptions
             self.inference: InferenceBackend = Int8TfliteBackend(
                 weights, self.multiplier, self.device, num_threads, calibration_images or [],
                 quantize_options or QuantizeOptions(), int8_models)

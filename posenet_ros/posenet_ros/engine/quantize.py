@@ -10,101 +10,29 @@ of its own, and the biases are corrected for the rounding of the weights (`Quant
 Calibration: a few dozen photos or video frames like the ones the model will see, preprocessed
 exactly as at run time (padded to the input's aspect ratio, resized) for each input size; a
 model is calibrated per (input size, stride), as the float one is converted per size.
+
+This module imports TensorFlow: it builds models. Running them, and reading calibration frames,
+is `int8_backend`'s job (LiteRT only); its names are also exported here.
 """
 from __future__ import annotations
 
 import copy
-import dataclasses
-from dataclasses import dataclass
-import hashlib
-import os
-from pathlib import Path
-import time
 
 import numpy as np
 import tensorflow as tf
 
-from .backends import TfliteBackend
 from .config import check_precision, PRECISIONS  # noqa: F401 - part of this module's API
+from .int8_backend import (  # noqa: F401 - part of this module's API
+    DEFAULT_CALIBRATION_FRAMES, Int8TfliteBackend, model_key, QuantizeOptions,
+    read_calibration_images)
 from .mobilenet import run_backbone_and_heads
 from .preprocess import compute_padding, normalize, pad_and_resize
-
-# Calibration frames used when more are given: more than about 50 changes no scale measurably.
-DEFAULT_CALIBRATION_FRAMES = 48
-
-
-@dataclass(frozen=True)
-class QuantizeOptions:
-    """
-    How the int8 model is built (docs/int8.md measures each choice).
-
-    per_head_outputs: one output per head, each on its own scale (False: the naive fused one).
-    float_layers: keep this many backbone convolutions from the input on (Conv2d_0, then the
-        depthwise and pointwise of each block) in float32: the early ones lose the most.
-    int16_activations: 16-bit activations, 8-bit weights (no XNNPACK: reference kernels).
-    bias_correction: before converting, round the weights to the int8 grid TFLite will use
-        (symmetric, per output channel) and move each bias by the mean error that rounding
-        causes on the calibration frames (Nagel et al. 2019, "Data-free quantization"): the
-        rounding of the weights alone costs 0.02 AP, this gives most of it back.
-    """
-
-    per_head_outputs: bool = True
-    float_layers: int = 0
-    int16_activations: bool = False
-    bias_correction: bool = True
-
-    @property
-    def mixed(self) -> bool:
-        return self.float_layers > 0
 
 
 def calibration_inputs(images: list[np.ndarray], height: int, width: int) -> list[np.ndarray]:
     """Each uint8 RGB image as the TFLite model's input of this size (padded, resized, 0-255)."""
     return [pad_and_resize(image, compute_padding(image.shape[0], image.shape[1], height, width),
                            height, width) for image in images]
-
-
-def read_calibration_images(path: str | os.PathLike,
-                            limit: int = DEFAULT_CALIBRATION_FRAMES) -> list[np.ndarray]:
-    """
-    Read up to `limit` uint8 RGB frames from a folder of images or a video, spread evenly.
-
-    Raises InputReadError or ValueError with the reason if there are none.
-    """
-    from .image_io import expand_inputs, is_video, iter_video_rgb, load_image_rgb
-    path = Path(path)
-    if not path.exists():
-        raise ValueError(f'calibration input {path} does not exist')
-    if path.is_file() and is_video(path):
-        picks = set(_spread(_video_frame_count(path), limit)) or set(range(limit))
-        frames = []
-        for index, rgb in iter_video_rgb(path):
-            if index in picks:
-                frames.append(rgb)
-            if index >= max(picks):
-                break
-    else:
-        files = [file for file in expand_inputs([path]) if not is_video(file)]
-        frames = [load_image_rgb(files[i]) for i in _spread(len(files), limit)]
-    if not frames:
-        raise ValueError(f'no calibration images found in {path}')
-    return frames
-
-
-def _video_frame_count(path: Path) -> int:
-    import cv2
-    capture = cv2.VideoCapture(str(path))
-    try:
-        return max(0, int(capture.get(cv2.CAP_PROP_FRAME_COUNT)))
-    finally:
-        capture.release()
-
-
-def _spread(count: int, limit: int) -> list[int]:
-    """`limit` indices of `count` items, evenly spaced (all of them if there are fewer)."""
-    if count <= 0:
-        return []
-    return sorted({int(i) for i in np.linspace(0, count - 1, min(limit, count)).round()})
 
 
 def network_function(tensors, layers, options: QuantizeOptions):
@@ -223,75 +151,3 @@ def _float_node_names(converter, calibration, options: QuantizeOptions) -> list[
                     if kind in ('CONV_2D', 'DEPTHWISE_CONV_2D')]
     last = convolutions[min(options.float_layers, len(convolutions)) - 1]
     return [name for _, name in layers[:last + 1]]
-
-
-class Int8TfliteBackend(TfliteBackend):
-    """
-    `TfliteBackend` whose models are quantized to int8, calibrated per input size.
-
-    Models calibrated ahead (`posenet_quantize`; `models`) are used for their size and
-    stride; any other size is calibrated on `calibration_images` when first needed, in this
-    process (TensorFlow), and stored in the model cache under a key naming the quantization
-    options and a digest of the calibration frames, so another calibration never shares it.
-    """
-
-    name = 'tflite'
-    precision = 'int8'
-    build_in_child = False  # calibration data lives in this process
-
-    def __init__(self, weights, multiplier, device, num_threads,
-                 calibration_images: list[np.ndarray],
-                 options: QuantizeOptions = QuantizeOptions(), models: list[bytes] = ()):
-        super().__init__(weights, multiplier, device, num_threads)
-        self._models = {model_key(model): model for model in models}
-        if not calibration_images and not self._models:
-            raise ValueError('precision int8 needs calibration images (photos or a video) '
-                             'or a model made by posenet_quantize')
-        self._calibration_images = list(calibration_images)
-        self.options = options
-        self.convert_seconds: dict[tuple[int, int, int], float] = {}
-        digest = hashlib.sha256(repr(options).encode())
-        for image in self._calibration_images:
-            digest.update(np.ascontiguousarray(image).tobytes())
-        self._variant = digest.hexdigest()[:16]
-
-    def cache_key(self, height: int, width: int, output_stride: int):
-        return dataclasses.replace(super().cache_key(height, width, output_stride),
-                                   variant=self._variant)
-
-    def model_bytes(self, height: int, width: int, output_stride: int) -> bytes:
-        """Return the int8 model of this size (calibrated now if it was not yet)."""
-        key = (height, width, output_stride)
-        if key not in self._models:
-            self._models[key] = self._model(height, width, output_stride)
-        return self._models[key]
-
-    def _model(self, height: int, width: int, output_stride: int) -> bytes:
-        key = (height, width, output_stride)
-        if key in self._models:  # made ahead by posenet_quantize
-            return self._models[key]
-        if not self._calibration_images:
-            sizes = ', '.join(f'{h}x{w} stride {s}' for h, w, s in self._models)
-            raise ValueError(f'no int8 model for {height}x{width} stride {output_stride} (have '
-                             f'{sizes}) and no calibration images to make one')
-        model = super()._model(height, width, output_stride)  # the cache, else _convert
-        self._models[key] = model  # kept (1-3 MB) so an evicted interpreter is rebuilt fast
-        return model
-
-    def _convert(self, height: int, width: int, output_stride: int) -> bytes:
-        start = time.perf_counter()
-        with tf.device(self._device):
-            frames = calibration_inputs(self._calibration_images, height, width)
-            model = quantized_model(self._tensors, self.layers(output_stride), height, width,
-                                    frames, self.options)
-        self.convert_seconds[(height, width, output_stride)] = time.perf_counter() - start
-        return model
-
-
-def model_key(model: bytes) -> tuple[int, int, int]:
-    """(input height, input width, output stride) of a converted model of our graph."""
-    from ai_edge_litert.interpreter import Interpreter
-    interpreter = Interpreter(model_content=model)
-    _, height, width, _ = interpreter.get_input_details()[0]['shape']
-    _, grid_height, _, _ = interpreter.get_output_details()[0]['shape']
-    return int(height), int(width), int((height - 1) // (grid_height - 1))

@@ -7,11 +7,15 @@ the graph (`backends.TfliteBackend._convert`) and writes the cache entry atomica
 then reads the entry like any other.
 
     python -m posenet_ros.engine.tflite_build WEIGHTS HEIGHT WIDTH STRIDE OUT [--multiplier M]
-        [--threads N]
+        [--threads N] [--int8-calibration FRAMES.npz [--quantize-options JSON]]
+
+With `--int8-calibration` the model is the int8 one calibrated on the frames saved in the .npz
+(uint8 RGB arrays; `int8_backend` writes it), with the `QuantizeOptions` given as JSON.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from pathlib import Path
 import subprocess
@@ -26,7 +30,9 @@ class ModelBuildError(RuntimeError):
 
 
 def build_in_child_process(weights_path: Path, multiplier: float, height: int, width: int,
-                           output_stride: int, num_threads: int, out: Path) -> None:
+                           output_stride: int, num_threads: int, out: Path,
+                           int8_calibration: Path | None = None,
+                           quantize_options: dict | None = None) -> None:
     """Run the conversion in a new Python process writing `out`; ModelBuildError on failure."""
     package_root = str(Path(__file__).resolve().parents[2])  # the folder holding posenet_ros
     env = dict(os.environ)
@@ -36,17 +42,21 @@ def build_in_child_process(weights_path: Path, multiplier: float, height: int, w
     command = [sys.executable, '-m', __name__, str(weights_path), str(height), str(width),
                str(output_stride), str(out), '--multiplier', repr(multiplier),
                '--threads', str(num_threads)]
+    if int8_calibration is not None:
+        command += ['--int8-calibration', str(int8_calibration),
+                    '--quantize-options', json.dumps(quantize_options or {})]
     try:
         done = subprocess.run(command, env=env, stdin=subprocess.DEVNULL,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                               timeout=BUILD_TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired:
-        raise ModelBuildError(f'converting the TFLite model took over {BUILD_TIMEOUT_S:g} s; '
+        raise ModelBuildError(f'building the TFLite model took over {BUILD_TIMEOUT_S:g} s; '
                               'gave up') from None
     if done.returncode != 0:
         tail = done.stderr.decode('utf-8', 'replace').strip().splitlines()[-_STDERR_TAIL_LINES:]
         raise ModelBuildError(
-            f'converting the TFLite model {height}x{width} stride {output_stride} failed '
+            f'building the {"int8" if int8_calibration else "float32"} TFLite model '
+            f'{height}x{width} stride {output_stride} failed '
             f'(exit status {done.returncode}): ' + ' | '.join(tail))
 
 
@@ -60,12 +70,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('out', type=Path)
     parser.add_argument('--multiplier', type=float, default=None)
     parser.add_argument('--threads', type=int, default=0)
+    parser.add_argument('--int8-calibration', type=Path, default=None)
+    parser.add_argument('--quantize-options', type=json.loads, default={})
     args = parser.parse_args(argv)
     from posenet_ros.engine import tflite_cache
     from posenet_ros.engine.backends import TfliteBackend
     from posenet_ros.engine.weights import load_weights
     weights = load_weights(args.weights, args.multiplier)
-    backend = TfliteBackend(weights, weights.multiplier, '/CPU:0', args.threads)
+    if args.int8_calibration is None:
+        backend = TfliteBackend(weights, weights.multiplier, '/CPU:0', args.threads)
+    else:
+        import numpy as np
+        from posenet_ros.engine.int8_backend import Int8TfliteBackend, QuantizeOptions
+        with np.load(args.int8_calibration) as saved:
+            frames = [saved[name] for name in saved.files]
+        backend = Int8TfliteBackend(weights, weights.multiplier, '/CPU:0', args.threads, frames,
+                                    QuantizeOptions(**args.quantize_options))
     model = backend._convert(args.height, args.width, args.stride)  # noqa: SLF001
     tflite_cache.write_entry(args.out, model)
     return 0

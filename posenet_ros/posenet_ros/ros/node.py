@@ -230,7 +230,7 @@ class PoseNetNode(LifecycleNode):
         """
         if startup.precision != 'int8' or not startup.int8_calibration:
             return {}
-        from posenet_ros.engine.quantize import read_calibration_images
+        from posenet_ros.engine.int8_backend import read_calibration_images
         source = Path(startup.int8_calibration)
         if source.suffix == '.tflite':
             return {'precision': 'int8', 'int8_models': [source.read_bytes()]}
@@ -242,23 +242,30 @@ class PoseNetNode(LifecycleNode):
         if startup.precision != 'int8' or startup.int8_calibration:
             return None
         from posenet_ros.engine.estimator import PoseEstimator
+        from posenet_ros.engine.int8_backend import find_calibrated_model
         from posenet_ros.ros.stages.int8_calibration import Int8CalibrationStage
 
-        def make_int8(frames):
+        def make_int8(frames=None, model=None):
             return PoseEstimator(startup.model, multiplier=startup.multiplier,
                                  device=startup.device, backend=startup.backend,
                                  num_threads=startup.num_threads, precision='int8',
-                                 calibration_images=frames)
+                                 calibration_images=frames or (),
+                                 int8_models=[model] if model is not None else ())
+
+        def find_saved(height, width, stride):
+            return find_calibrated_model(self.estimator.model_path, self.estimator.multiplier,
+                                         height, width, stride)
 
         def switch(estimator):
             self._estimate_stage.use_estimator(estimator)
             self.estimator = estimator
 
         self.get_logger().info(
-            f'int8: no calibrated model given; running float32 until '
-            f'{startup.int8_calibration_frames} camera frames are calibrated on')
-        return Int8CalibrationStage(startup.int8_calibration_frames, make_int8, switch,
-                                    self.get_logger().info, self.get_logger().error)
+            'int8: no calibrated model given; running float32 until a model calibrated earlier '
+            f"for the camera frames' size is found, or {startup.int8_calibration_frames} "
+            'camera frames are calibrated on')
+        return Int8CalibrationStage(startup.int8_calibration_frames, find_saved, make_int8,
+                                    switch, self.get_logger().info, self.get_logger().error)
 
     def _depth_stages(self) -> list:
         """

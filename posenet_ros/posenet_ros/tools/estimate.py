@@ -140,7 +140,7 @@ def int8_options(args, files: list[Path]) -> dict:
     """Return the estimator's precision arguments: an int8 model, or frames to calibrate on."""
     if args.precision == 'float32':
         return {}
-    from posenet_ros.engine.quantize import read_calibration_images
+    from posenet_ros.engine.int8_backend import read_calibration_images
     source = args.calibration
     if source is not None and source.suffix == '.tflite':
         try:

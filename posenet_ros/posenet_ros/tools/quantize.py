@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
     from posenet_ros.engine.estimator import PoseEstimator
     from posenet_ros.engine.model_store import ModelNotFoundError
-    from posenet_ros.engine.quantize import read_calibration_images
+    from posenet_ros.engine.int8_backend import read_calibration_images
     start = time.perf_counter()
     try:
         images = read_calibration_images(args.calibration, args.frames)

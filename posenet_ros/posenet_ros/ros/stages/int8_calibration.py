@@ -2,10 +2,13 @@
 Stage: calibrate int8 on the camera's first frames while float32 serves them, then switch.
 
 Asked for `precision: int8` with no calibrated model or calibration input, the node starts on
-float32. This stage keeps one frame in every `FRAME_GAP` (so they differ) until it has
-`frames_wanted`, then calibrates the int8 model for the input size in use in a background
-thread (tens of seconds) and hands it to the estimate stage; frames never wait for it. Both
-moments are logged, and a failed calibration leaves the node on float32 with the reason.
+float32. On the first frame, the size it runs at being known, a model calibrated earlier for
+that size and stride (the model cache keeps what this stage or posenet_quantize calibrated) is
+taken at once. Otherwise this stage keeps one frame in every `FRAME_GAP` (so they differ) until
+it has `frames_wanted`, then calibrates the int8 model for the input size in use in a
+background thread (tens of seconds, in a child process) and hands it to the estimate stage;
+frames never wait for it. Both moments are logged, and a failed calibration leaves the node on
+float32 with the reason.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import time
 from typing import Callable
 
 from posenet_ros.ros.pipeline import Frame
+from posenet_ros.ros.stages.estimate import network_key
 
 FRAME_GAP = 5  # keep one frame in this many: consecutive camera frames are nearly the same
 
@@ -22,15 +26,19 @@ class Int8CalibrationStage:
     """
     Collect frames, then build the int8 estimator and hand it over.
 
-    The estimator is made with `make_int8(frames)` and passed to `switch(estimator)`.
+    The estimator is made with `make_int8(frames=..., model=...)` and passed to
+    `switch(estimator)`.
 
-    make_int8: `(frames) -> PoseEstimator`; switch: `(estimator) -> None`; log_info/log_error:
-    `(message) -> None`.
+    find_saved: `(input height, input width, stride) -> Path | None`, a model calibrated
+    earlier; make_int8: `(frames, model) -> PoseEstimator` from calibration frames or a saved
+    model's bytes; switch: `(estimator) -> None`; log_info/log_error: `(message) -> None`.
     """
 
-    def __init__(self, frames_wanted: int, make_int8: Callable, switch: Callable,
-                 log_info: Callable[[str], object], log_error: Callable[[str], object]):
+    def __init__(self, frames_wanted: int, find_saved: Callable, make_int8: Callable,
+                 switch: Callable, log_info: Callable[[str], object],
+                 log_error: Callable[[str], object]):
         self._frames_wanted = frames_wanted
+        self._find_saved = find_saved
         self._make_int8 = make_int8
         self._switch = switch
         self._log_info = log_info
@@ -43,6 +51,8 @@ class Int8CalibrationStage:
     def __call__(self, frame: Frame) -> None:
         if self.done or self._builder is not None or frame.rgb is None:
             return
+        if self._seen == 0 and self._start_from_saved(frame):
+            return
         if self._seen % FRAME_GAP == 0:
             self._frames.append(frame.rgb.copy())
         self._seen += 1
@@ -52,7 +62,7 @@ class Int8CalibrationStage:
             self._log_info(f'int8: calibrating on {len(self._frames)} camera frames in the '
                            'background; frames go on in float32 meanwhile')
             self._builder = threading.Thread(
-                target=self._build, args=(self._frames, config, height, width),
+                target=self._build, args=(self._frames, None, config, height, width),
                 name='posenet_int8_calibration', daemon=True)
             self._frames = []
             self._builder.start()
@@ -63,17 +73,41 @@ class Int8CalibrationStage:
         if builder is not None:
             builder.join(timeout_s)
 
-    def _build(self, frames, config, height: int, width: int) -> None:
+    def _start_from_saved(self, frame: Frame) -> bool:
+        """Switch to a model calibrated earlier for this frame's size, if there is one."""
+        config = frame.settings.config
+        height, width = frame.rgb.shape[:2]
+        key = network_key(config, height, width)
+        try:
+            saved = self._find_saved(*key)
+        except (OSError, ValueError) as error:
+            self._log_error(f'int8: cannot look for a calibrated model ({error})')
+            saved = None
+        if saved is None:
+            return False
+        self._builder = threading.Thread(
+            target=self._build, args=(None, saved, config, height, width),
+            name='posenet_int8_load', daemon=True)
+        self._builder.start()
+        return True
+
+    def _build(self, frames, saved, config, height: int, width: int) -> None:
         start = time.perf_counter()
         try:
-            estimator = self._make_int8(frames)
+            model = saved.read_bytes() if saved is not None else None
+            estimator = self._make_int8(frames=frames, model=model)
             estimator.warmup(config, height, width)
         except Exception as error:  # noqa: BLE001 - reported; the node stays on float32
-            self._log_error(f'int8: calibration failed ({type(error).__name__}: {error}); '
+            what = f'loading {saved}' if saved is not None else 'calibration'
+            self._log_error(f'int8: {what} failed ({type(error).__name__}: {error}); '
                             'staying on float32')
             self.done = True
             return
         self._switch(estimator)
         self.done = True
-        self._log_info(f'int8: calibrated on {len(frames)} camera frames in '
-                       f'{time.perf_counter() - start:.1f} s; frames now run in int8')
+        if saved is not None:
+            self._log_info(f'int8: using the model calibrated earlier for this size, {saved}; '
+                           'frames now run in int8')
+        else:
+            self._log_info(f'int8: calibrated on {len(frames)} camera frames in '
+                           f'{time.perf_counter() - start:.1f} s; frames now run in int8')
