@@ -76,13 +76,20 @@ class Int8TfliteBackend(TfliteBackend):
         if not calibration_images and not self._models:
             raise ValueError('precision int8 needs calibration images (photos or a video) '
                              'or a model made by posenet_quantize')
-        self._calibration_images = list(calibration_images)
         self.options = options
         self.convert_seconds: dict[tuple[int, int, int], float] = {}
         digest = hashlib.sha256(repr(options).encode())
-        for image in self._calibration_images:
+        for image in calibration_images:
             digest.update(np.ascontiguousarray(image).tobytes())
         self._variant = digest.hexdigest()[:16]
+        # The frames wait on disk, not in memory (48 camera frames are ~44 MB), for the sizes
+        # still to calibrate; the folder goes when this backend does.
+        self._calibration_count = len(calibration_images)
+        self._scratch = self._calibration_file = None
+        if calibration_images:
+            self._scratch = tempfile.TemporaryDirectory(prefix='posenet_int8_')
+            self._calibration_file = Path(self._scratch.name) / 'calibration.npz'
+            np.savez(self._calibration_file, *calibration_images)
 
     def cache_key(self, height: int, width: int, output_stride: int):
         return dataclasses.replace(super().cache_key(height, width, output_stride),
@@ -99,7 +106,7 @@ class Int8TfliteBackend(TfliteBackend):
         key = (height, width, output_stride)
         if key in self._models:  # made ahead by posenet_quantize
             return self._models[key]
-        if not self._calibration_images:
+        if not self._calibration_count:
             sizes = ', '.join(f'{h}x{w} stride {s}' for h, w, s in self._models)
             raise ValueError(f'no int8 model for {height}x{width} stride {output_stride} (have '
                              f'{sizes}) and no calibration images to make one')
@@ -115,20 +122,17 @@ class Int8TfliteBackend(TfliteBackend):
         """Calibrate in a child process into the cache (or a scratch file) and read it back."""
         from .tflite_build import build_in_child_process
         path = tflite_cache.entry_path(self.cache_key(height, width, output_stride))
-        with tempfile.TemporaryDirectory(prefix='posenet_int8_') as scratch:
-            if not tflite_cache.writable_folder(path.parent):
-                path = Path(scratch) / path.name
-            frames = Path(scratch) / 'calibration.npz'
-            np.savez(frames, *self._calibration_images)
-            start = time.perf_counter()
-            build_in_child_process(self._weights.path, self._multiplier, height, width,
-                                   output_stride, self._num_threads, path,
-                                   int8_calibration=frames,
-                                   quantize_options=dataclasses.asdict(self.options))
-            self.convert_seconds[(height, width, output_stride)] = time.perf_counter() - start
-            _log.info('calibrated the int8 model %dx%d stride %d in a child process in %.1f s: '
-                      '%s', height, width, output_stride, time.perf_counter() - start, path)
-            return tflite_cache.read_entry(path)
+        if not tflite_cache.writable_folder(path.parent):
+            path = Path(self._scratch.name) / path.name
+        start = time.perf_counter()
+        build_in_child_process(self._weights.path, self._multiplier, height, width,
+                               output_stride, self._num_threads, path,
+                               int8_calibration=self._calibration_file,
+                               quantize_options=dataclasses.asdict(self.options))
+        self.convert_seconds[(height, width, output_stride)] = time.perf_counter() - start
+        _log.info('calibrated the int8 model %dx%d stride %d in a child process in %.1f s: %s',
+                  height, width, output_stride, time.perf_counter() - start, path)
+        return tflite_cache.read_entry(path)
 
     def _convert(self, height: int, width: int, output_stride: int) -> bytes:
         """Calibrate and convert in this process (imports TensorFlow)."""
@@ -137,11 +141,18 @@ class Int8TfliteBackend(TfliteBackend):
         tf = import_tensorflow(self._num_threads)
         start = time.perf_counter()
         with tf.device(self._device):
-            frames = calibration_inputs(self._calibration_images, height, width)
+            frames = calibration_inputs(load_calibration_frames(self._calibration_file),
+                                        height, width)
             model = quantized_model(self._tensors, self.layers(output_stride), height, width,
                                     frames, self.options)
         self.convert_seconds[(height, width, output_stride)] = time.perf_counter() - start
         return model
+
+
+def load_calibration_frames(path: Path) -> list[np.ndarray]:
+    """Return the frames saved by `Int8TfliteBackend` (an .npz of uint8 RGB arrays)."""
+    with np.load(path) as saved:
+        return [saved[name] for name in saved.files]
 
 
 def model_key(model: bytes) -> tuple[int, int, int]:

@@ -80,10 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.int8_calibration is None:
         backend = TfliteBackend(weights, weights.multiplier, '/CPU:0', args.threads)
     else:
-        import numpy as np
-        from posenet_ros.engine.int8_backend import Int8TfliteBackend, QuantizeOptions
-        with np.load(args.int8_calibration) as saved:
-            frames = [saved[name] for name in saved.files]
+        from posenet_ros.engine.int8_backend import (Int8TfliteBackend, load_calibration_frames,
+                                                     QuantizeOptions)
+        frames = load_calibration_frames(args.int8_calibration)
         backend = Int8TfliteBackend(weights, weights.multiplier, '/CPU:0', args.threads, frames,
                                     QuantizeOptions(**args.quantize_options))
     model = backend._convert(args.height, args.width, args.stride)  # noqa: SLF001

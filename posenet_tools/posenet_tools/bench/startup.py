@@ -11,10 +11,15 @@ without shared library pages; VmHWM, the peak) with the CPU seconds it spent per
 its model first (in a child process); 'warm' starts with the model in the cache (converted
 ahead with `posenet_estimate --prepare` when no earlier run put it there). 'before' runs the
 posenet_ros of `--before-root` (another checkout, e.g. the version before the model cache).
+'int8-cold' and 'int8-warm' run `precision: int8` with the float32 model cached: 'int8-cold'
+with no int8 model, so the node calibrates on its first frames (in a child process) while
+float32 serves them, 'int8-warm' with the model that calibration left in the cache; for both,
+the time until frames run in int8 is reported, and the steady state is measured after it.
 
     python -m posenet_tools.bench.startup                       # cold, then warm
     python -m posenet_tools.bench.startup --threads 1 --seconds 20
     python -m posenet_tools.bench.startup --caches before,cold,warm --before-root ~/old/posenet_ros
+    python -m posenet_tools.bench.startup --caches warm,int8-cold,int8-warm
 """
 from __future__ import annotations
 
@@ -36,7 +41,9 @@ from posenet_tools.bench.ros_session import BenchClient, NodeProcess, RosBenchEr
 from posenet_tools.shared_data import shared_dir
 
 FIRST_POSE_TIMEOUT_S = 180.0
+INT8_SWITCH_TIMEOUT_S = 600.0
 RETRY_PERIOD_S = 0.05
+INT8_RUNNING = 'frames now run in int8'  # the node's log line when int8 takes over
 
 
 def proc_status(pid: int) -> dict[str, float]:
@@ -57,10 +64,12 @@ def cpu_seconds(pid: int) -> float:
 
 def measure(label: str, model: str, frame, config: EstimateConfig, threads: int, seconds: float,
             rate: float, package_root: str | None) -> dict:
-    namespace = f'/posenet_startup_{os.getpid()}_{label}_{uuid.uuid4().hex[:6]}'
+    namespace = f"/posenet_startup_{os.getpid()}_{label.replace('-', '_')}_{uuid.uuid4().hex[:6]}"
     client = BenchClient(namespace)
-    node = NodeProcess(model, None, config, namespace=namespace,
-                       extra_parameters={'num_threads': threads}, package_root=package_root)
+    int8 = label.startswith('int8')
+    parameters = {'num_threads': threads, **({'precision': 'int8'} if int8 else {})}
+    node = NodeProcess(model, None, config, namespace=namespace, extra_parameters=parameters,
+                       package_root=package_root)
     try:
         start = time.perf_counter()
         node.start()
@@ -73,6 +82,7 @@ def measure(label: str, model: str, frame, config: EstimateConfig, threads: int,
             stamp, _ = client.publish(frame)
             first = client.wait_for(stamp, RETRY_PERIOD_S)
         first_pose_s = first - start
+        int8_s = wait_for_int8(node, client, frame, rate, start) if int8 else None
         cpu_before, answered = cpu_seconds(node.pid), 0
         client.take_arrivals()
         end = time.perf_counter() + seconds
@@ -85,8 +95,21 @@ def measure(label: str, model: str, frame, config: EstimateConfig, threads: int,
     finally:
         client.close()
         node.stop()
-    return {'cache': label, 'first_pose_s': first_pose_s, 'frames': answered,
+    return {'cache': label, 'first_pose_s': first_pose_s, 'int8_s': int8_s, 'frames': answered,
             'cpu_s_per_frame': cpu_per_frame, **memory}
+
+
+def wait_for_int8(node: NodeProcess, client: BenchClient, frame, rate: float,
+                  start: float) -> float:
+    """Stream frames at `rate` until the node logs that int8 runs; seconds since `start`."""
+    while INT8_RUNNING not in node.log_tail(40):
+        if time.perf_counter() - start > INT8_SWITCH_TIMEOUT_S:
+            raise RosBenchError(f'int8 not running after {INT8_SWITCH_TIMEOUT_S:.0f} s:\n'
+                                f'{node.log_tail()}')
+        node.check_alive()
+        stamp, _ = client.publish(frame)
+        client.wait_for(stamp, 1.0 / rate)
+    return time.perf_counter() - start
 
 
 def prepare(model: str, config: EstimateConfig, threads: int) -> None:
@@ -112,7 +135,8 @@ def main(argv=None) -> int:
     parser.add_argument('--photo', type=Path, default=None,
                         help='frame to send (default: a 640x480 COCO photo of <shared>/data)')
     parser.add_argument('--caches', default='cold,warm',
-                        help='runs in order: cold, warm, before (default %(default)s)')
+                        help='runs in order: cold, warm, before, int8-cold, int8-warm (default '
+                             '%(default)s)')
     parser.add_argument('--before-root', default=None,
                         help="the folder holding another checkout's posenet_ros package, run "
                              "for 'before'")
@@ -133,8 +157,11 @@ def main(argv=None) -> int:
         for label in labels:
             if label == 'cold':
                 shutil.rmtree(cache / 'tflite', ignore_errors=True)
-            elif label == 'warm':
+            elif label in ('warm', 'int8-cold', 'int8-warm'):
                 prepare(model, config, args.threads)
+            if label == 'int8-cold':
+                for calibrated in (cache / 'tflite').glob('*-int8-*.tflite'):
+                    calibrated.unlink()
             rows.append(measure(label, model, frame, config, args.threads, args.seconds,
                                 args.rate, args.before_root if label == 'before' else None))
             print(f'{label}: done', file=sys.stderr, flush=True)
@@ -151,11 +178,12 @@ def main(argv=None) -> int:
           f'num_threads {args.threads}, frame {frame.width}x{frame.height}, '
           f'{args.seconds:g} s at {args.rate:g} Hz, {os.cpu_count()} cores, '
           f'load {os.getloadavg()[0]:.1f}')
-    print('| cache | first PoseArray after start (s) | VmRSS (MiB) | RssAnon (MiB) | VmHWM (MiB) '
-          '| node CPU s/frame | frames |')
-    print('| --- | --- | --- | --- | --- | --- | --- |')
+    print('| cache | first PoseArray after start (s) | int8 from (s) | VmRSS (MiB) '
+          '| RssAnon (MiB) | VmHWM (MiB) | node CPU s/frame | frames |')
+    print('| --- | --- | --- | --- | --- | --- | --- | --- |')
     for row in rows:
-        print(f"| {row['cache']} | {row['first_pose_s']:.2f} | {row['VmRSS']:.0f} | "
+        int8_s = f"{row['int8_s']:.1f}" if row['int8_s'] is not None else '-'
+        print(f"| {row['cache']} | {row['first_pose_s']:.2f} | {int8_s} | {row['VmRSS']:.0f} | "
               f"{row['RssAnon']:.0f} | {row['VmHWM']:.0f} | {row['cpu_s_per_frame']:.3f} | "
               f"{row['frames']} |")
     return 0
