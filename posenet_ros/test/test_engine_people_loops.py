@@ -1,0 +1,192 @@
+"""
+The per-frame people steps equal plain loops over people and keypoints, bit for bit.
+
+`people_in_3d` works on every person at once, arranged for speed (a few hundred microseconds a
+frame for ten people); here it is computed again one person, keypoint and reading at a time,
+straight from its definition, on real data: the COCO depth scenes of test_engine_depth.py (with
+keypoints moved across the image's border too).
+"""
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+from posenet_ros.engine.camera_model import _UNDISTORT_CRITERIA, map_pixels
+from posenet_ros.engine.depth import (DepthConfig, people_in_3d, SUPPORT_FRACTION,
+                                      TORSO_PARTS)
+from posenet_ros.engine.parts import SKELETON
+import pytest
+from synthetic_people import coco_annotations, depth_scene
+from test_engine_depth import camera_for, CASES, photos_with_people
+
+# pycocotools decodes masks through an __array__ without NumPy 2's copy keyword.
+pytestmark = pytest.mark.filterwarnings('ignore:__array__ implementation:DeprecationWarning')
+
+
+def same(actual, expected) -> None:
+    """Equal bit for bit (NaN where NaN)."""
+    assert actual.shape == expected.shape and actual.dtype == expected.dtype
+    assert np.array_equal(actual, expected, equal_nan=actual.dtype.kind == 'f')
+
+
+# ------------------------------------------------------------------------------------------
+# people_in_3d
+# ------------------------------------------------------------------------------------------
+
+def median(values) -> float:
+    """np.median of float64 values, NaN for none."""
+    return float(np.median(np.asarray(values, dtype=np.float64))) if len(values) else math.nan
+
+
+def window_depth(depth, encoding, x, y, config, near=None) -> float:
+    """
+    Median depth (metres) of the readings in range around pixel (x, y).
+
+    NaN with fewer than min_support. near: only readings within max_deviation of it.
+    """
+    unit = 1e-3 if encoding in ('16UC1', 'mono16') else 1.0
+    height, width = depth.shape
+    if not (math.isfinite(x) and math.isfinite(y)):
+        return math.nan
+    half = config.window // 2
+    cx, cy = math.floor(x + 0.5), math.floor(y + 0.5)
+    kept = []
+    for row in range(cy - half, cy + half + 1):
+        for column in range(cx - half, cx + half + 1):
+            inside = 0 <= row < height and 0 <= column < width
+            reading = depth[row, column] if inside else depth.dtype.type(0)
+            if not config.depth_min / unit <= reading <= config.depth_max / unit:
+                continue
+            if unit != 1.0 and not reading > 0:
+                continue
+            if near is None:
+                kept.append(reading)
+            elif abs(float(reading) * unit - near) <= config.max_deviation:
+                kept.append(float(reading) * unit)  # re-measured in metres
+    if len(kept) < config.min_support:
+        return math.nan
+    return median(kept) if near is not None else median(kept) * unit
+
+
+def person_depth(depths, weights, max_deviation) -> float:
+    """Return the median of the supporters of the nearest reading supported well enough."""
+    finite = [math.isfinite(d) for d in depths]
+    support = [sum(w for e, w in zip(depths, weights) if abs(d - e) <= max_deviation)
+               if ok else 0.0 for d, ok in zip(depths, finite)]
+    best_support = max(support)
+    needed = max(SUPPORT_FRACTION * best_support, min(2.0, best_support))
+    best = None
+    for d, ok, s in zip(depths, finite, support):
+        if ok and s >= needed - 1e-9 and (best is None or d < best):
+            best = d
+    if best is None:
+        return math.nan
+    return median([d for d, ok in zip(depths, finite) if ok and abs(d - best) <= max_deviation])
+
+
+def ray(camera, x, y, rectified) -> tuple[float, float]:
+    """Return (x/z, y/z) of the ray through pixel (x, y), with OpenCV's undistortion."""
+    if rectified or not np.any(camera.D != 0):
+        matrix = camera.P[:, :3] if rectified else camera.K
+        return (x - matrix[0, 2]) / matrix[0, 0], (y - matrix[1, 2]) / matrix[1, 1]
+    point = np.array([[[x, y]]])
+    if camera.distortion_model == 'equidistant':
+        ideal = cv2.fisheye.undistortPoints(point, camera.K, camera.D,
+                                            criteria=_UNDISTORT_CRITERIA)
+    else:
+        ideal = cv2.undistortPoints(point, camera.K, camera.D, criteria=_UNDISTORT_CRITERIA)
+    return float(ideal[0, 0, 0]), float(ideal[0, 0, 1])
+
+
+def torso_centre(torso, reference, tolerance) -> list[float]:
+    """Return the median of the torso points within `tolerance` of the one nearest reference."""
+    reference = float(np.nan_to_num(reference, nan=0.0))
+    have = [all(math.isfinite(v) for v in point) for point in torso]
+    gaps = [abs(point[2] - reference) if ok else math.inf for point, ok in zip(torso, have)]
+    anchor = torso[gaps.index(min(gaps))][2]
+    members = [point for point, ok in zip(torso, have)
+               if ok and abs(point[2] - anchor) <= tolerance]
+    return [median([point[axis] for point in members]) for axis in range(3)]
+
+
+def loop_people_in_3d(depth, encoding, pixels, valid, camera, config, image_size, rectified):
+    """people_in_3d one person and point at a time: (keypoints, positions)."""
+    height, width = depth.shape
+    at_depth = map_pixels(pixels, image_size, (width, height)) \
+        if tuple(image_size) != (width, height) else pixels
+    weights = [2.0 if part in TORSO_PARTS else 1.0 for part in range(17)] \
+        + [1.0] * len(SKELETON) + [2.0]
+    keypoints = np.full((len(pixels), 17, 3), np.nan)
+    positions = np.full((len(pixels), 3), np.nan)
+    for person, points in enumerate(at_depth):
+        ok = [bool(valid[person, k]) and bool(np.isfinite(points[k]).all()) for k in range(17)]
+        places = [points[k] if ok[k] else None for k in range(17)]
+        places += [0.5 * (points[a] + points[b]) if ok[a] and ok[b] else None
+                   for a, b in SKELETON]
+        torso = [points[k] for k in TORSO_PARTS if ok[k]]
+        centre = None
+        if torso:
+            total = np.zeros(2)
+            for point in torso:
+                total = total + point
+            centre = total / len(torso)
+        places.append(centre)
+        depths = [math.nan if place is None else
+                  window_depth(depth, encoding, place[0], place[1], config)
+                  for place in places]
+        reference = person_depth(depths, weights, config.max_deviation)
+        for k in range(17):
+            z = depths[k]
+            if abs(z - reference) > config.max_deviation:
+                z = window_depth(depth, encoding, points[k][0], points[k][1], config,
+                                 near=reference)
+            x, y = pixels[person, k]
+            if math.isnan(z) or not (math.isfinite(x) and math.isfinite(y)):
+                continue
+            rx, ry = ray(camera, x, y, rectified)
+            if math.isfinite(rx) and math.isfinite(ry):
+                keypoints[person, k] = (rx * z, ry * z, z)
+        positions[person] = torso_centre(keypoints[person, list(TORSO_PARTS)], reference,
+                                         0.5 * config.max_deviation)
+    return keypoints, positions
+
+
+def coco_depth_cases(data_path):
+    """(depth, encoding, pixels, valid, camera, image size) of the COCO depth scenes."""
+    coco = coco_annotations(data_path)
+    rng = np.random.default_rng(7)
+    for name in sorted(CASES):
+        scale, encoding, model, coefficients = CASES[name]
+        for image_id in photos_with_people(data_path)[::3]:
+            info = coco['images'][image_id]
+            width, height = info['width'], info['height']
+            scene = depth_scene(data_path, image_id, rng, encoding=encoding,
+                                depth_size=(round(width * scale), round(height * scale)))
+            keep = [i for i, a in enumerate(scene.people) if a['num_keypoints'] > 0]
+            pixels = scene.keypoints[keep]
+            camera = camera_for(width, height, model, coefficients)
+            yield scene.depth, encoding, pixels, np.isfinite(pixels).all(axis=2), camera, (
+                width, height)
+            # Off the joints, some across or past the image's border, some not measured.
+            moved = pixels + rng.normal(0, 15, pixels.shape)
+            moved[rng.random(moved.shape[:2]) < 0.15] *= rng.choice([-0.05, 1.1], 2)
+            valid = np.isfinite(moved).all(axis=2) & (rng.random(moved.shape[:2]) < 0.85)
+            yield scene.depth, encoding, moved, valid, camera, (width, height)
+
+
+@pytest.mark.parametrize('config, rectified', [
+    (DepthConfig(), False), (DepthConfig(window=3, depth_max=5.0, min_support=2), True)])
+def test_people_in_3d_equals_the_loops(data_path, config, rectified):
+    calls = 0
+    for depth, encoding, pixels, valid, camera, size in coco_depth_cases(data_path):
+        people = people_in_3d(depth, encoding, pixels, valid, camera, rectified=rectified,
+                              config=config, image_size=size)
+        keypoints, positions = loop_people_in_3d(depth, encoding, pixels, valid, camera,
+                                                 config, size, rectified)
+        same(people.keypoints, keypoints)
+        same(people.positions, positions)
+        same(people.has_keypoint, np.isfinite(keypoints).all(axis=2))
+        same(people.has_position, np.isfinite(positions).all(axis=1))
+        calls += 1
+    assert calls > 150
