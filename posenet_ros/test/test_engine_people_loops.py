@@ -1,10 +1,11 @@
 """
 The per-frame people steps equal plain loops over people and keypoints, bit for bit.
 
-`people_in_3d` works on every person at once, arranged for speed (a few hundred microseconds a
-frame for ten people); here it is computed again one person, keypoint and reading at a time,
-straight from its definition, on real data: the COCO depth scenes of test_engine_depth.py (with
-keypoints moved across the image's border too).
+`people_in_3d` and the tracker's box areas and motion medians work on every person at once,
+arranged for speed (a few hundred microseconds a frame for ten people); here each is computed
+again one person, keypoint and reading at a time, straight from its definition, on real data:
+the COCO depth scenes of test_engine_depth.py (with keypoints moved across the image's border
+too) and the estimator's poses on the walking sequences.
 """
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from posenet_ros.engine.camera_model import _UNDISTORT_CRITERIA, map_pixels
 from posenet_ros.engine.depth import (DepthConfig, people_in_3d, SUPPORT_FRACTION,
                                       TORSO_PARTS)
 from posenet_ros.engine.parts import SKELETON
+from posenet_ros.engine.tracking import box_areas, median_of_masked
 import pytest
-from synthetic_people import coco_annotations, depth_scene
+from synthetic_people import coco_annotations, depth_scene, estimated_sequence
 from test_engine_depth import camera_for, CASES, photos_with_people
 
 # pycocotools decodes masks through an __array__ without NumPy 2's copy keyword.
@@ -190,3 +192,36 @@ def test_people_in_3d_equals_the_loops(data_path, config, rectified):
         same(people.has_position, np.isfinite(positions).all(axis=1))
         calls += 1
     assert calls > 150
+
+
+# ------------------------------------------------------------------------------------------
+# Tracking
+# ------------------------------------------------------------------------------------------
+
+def sequence_poses(models_path, data_path):
+    """(coords, scores) of every frame of two walking sequences (the estimator's poses)."""
+    for name in ('crossing', 'leave_and_return'):
+        _, poses = estimated_sequence(models_path, data_path, name)
+        for frame in poses:
+            coords = np.array([p.keypoint_coords for p in frame]).reshape(-1, 17, 2)
+            scores = np.array([p.keypoint_scores for p in frame]).reshape(-1, 17)
+            yield coords, scores
+
+
+def test_box_areas_and_motion_medians_equal_the_loops(models_path, data_path):
+    rng = np.random.default_rng(0)
+    frames = 0
+    for coords, scores in sequence_poses(models_path, data_path):
+        valid = scores >= 0.2
+        expected = []
+        for pose, ok in zip(coords, valid):
+            seen = pose[ok]
+            expected.append(float(np.ptp(seen[:, 0]) * np.ptp(seen[:, 1])) if len(seen) else 0.0)
+        same(box_areas(np.where(valid[..., None], coords, 0.0), valid), np.array(expected))
+        motion = coords + rng.normal(0, 3, coords.shape) - coords[::-1]
+        medians = median_of_masked(motion.transpose(2, 0, 1), valid)
+        for axis in (0, 1):
+            same(medians[axis], np.array([median(row[ok]) if ok.any() else 0.0
+                                          for row, ok in zip(motion[..., axis], valid)]))
+        frames += 1
+    assert frames > 50
