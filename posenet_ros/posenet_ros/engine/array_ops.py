@@ -23,3 +23,18 @@ def all_of_last(mask: np.ndarray) -> np.ndarray:
 def all_finite(points: np.ndarray) -> np.ndarray:
     """Return np.isfinite(points).all(axis=-1): which points (..., D) have every coordinate."""
     return all_of_last(np.isfinite(points))
+
+
+def norm_of_last(vectors: np.ndarray) -> np.ndarray:
+    """
+    Return np.linalg.norm(vectors, axis=-1, keepdims=True), bit for bit.
+
+    NumPy adds the squares of a (..., 2) or (..., 3) row in order, as done here.
+    """
+    if vectors.shape[-1] not in (2, 3):
+        return np.linalg.norm(vectors, axis=-1, keepdims=True)
+    squares = vectors * vectors
+    total = squares[..., 0] + squares[..., 1]
+    if vectors.shape[-1] == 3:
+        total += squares[..., 2]
+    return np.sqrt(total)[..., None]
