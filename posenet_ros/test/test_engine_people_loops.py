@@ -18,7 +18,8 @@ from posenet_ros.engine.depth import (DepthConfig, people_in_3d, SUPPORT_FRACTIO
                                       TORSO_PARTS)
 from posenet_ros.engine.parts import SKELETON
 from posenet_ros.engine.smoothing import OneEuroConfig, OneEuroSmoother, smoothing_factor
-from posenet_ros.engine.tracking import box_areas, median_of_masked, PoseTracker
+from posenet_ros.engine.tracking import (box_areas, COCO_SIGMAS, median_of_masked,
+                                         pose_similarity, PoseTracker)
 import pytest
 from synthetic_people import coco_annotations, depth_scene, estimated_sequence
 from test_engine_depth import camera_for, CASES, photos_with_people
@@ -226,6 +227,29 @@ def test_box_areas_and_motion_medians_equal_the_loops(models_path, data_path):
                                           for row, ok in zip(motion[..., axis], valid)]))
         frames += 1
     assert frames > 50
+
+
+def test_pose_similarity_equals_oks_summed_with_einsum(models_path, data_path):
+    """Squared distances from x and y apart equal np.einsum's over the (x, y) axis."""
+    previous = None
+    pairs = 0
+    for coords, scores in sequence_poses(models_path, data_path):
+        valid = scores >= 0.2
+        coords = np.where(valid[..., None], coords, 0.0)
+        areas = box_areas(coords, valid)
+        if previous is not None:
+            diff = previous[0][:, None] - coords[None]
+            squared = np.einsum('abkc,abkc->abk', diff, diff)
+            area = np.maximum(np.maximum(previous[2][:, None], areas[None]), 1.0)
+            similarity = np.exp(-squared / (2.0 * area[..., None] * (3.0 * COCO_SIGMAS) ** 2))
+            both = previous[1][:, None] & valid[None]
+            count = both.sum(axis=2)
+            total = np.where(both, similarity, 0.0).sum(axis=2)
+            same(pose_similarity(*previous, coords, valid, areas, 1.5),
+                 np.where(count > 0, total / np.maximum(count, 1), 0.0))
+            pairs += count.size
+        previous = coords, valid, areas
+    assert pairs > 100
 
 
 # ------------------------------------------------------------------------------------------
