@@ -8,10 +8,12 @@ What people in 3D with lasting identities cost and how they behave (figures, not
 
 --cost: per frame of 10 people (640x480 16UC1 depth, window 5), median and 90th percentile ms of
 `people_in_3d`, `PoseTracker.update`, `OneEuroSmoother.smooth` in pixels and in metres; goal: all
-together at most 1 ms. --video: the estimator (the node's configuration) and the tracker on a
-real pedestrian video: distinct confirmed ids, mean track length, and the same for norfair when
-it can be imported (it is not a dependency). --smoothing: a still photo streamed with sensor
-noise and the same photo sliding sideways: keypoint jitter and lag for One-Euro settings.
+together at most 1 ms. Then `people_to_pose_array`, the node's PoseArray of those people (when
+posenet_msgs can be imported; not part of the goal). --video: the estimator (the node's
+configuration) and the tracker on a real pedestrian video: distinct confirmed ids, mean track
+length, and the same for norfair when it can be imported (it is not a dependency). --smoothing:
+a still photo streamed with sensor noise and the same photo sliding sideways: keypoint jitter and
+lag for One-Euro settings.
 """
 from __future__ import annotations
 
@@ -61,6 +63,7 @@ def bench_cost(frames: int = 400, people: int = 10, seed: int = 0) -> None:
     pixel_smoother, metre_smoother = OneEuroSmoother(), OneEuroSmoother(METRE_DEFAULTS)
     timings = {'depth': [], 'tracking': [], 'smoothing px': [], 'smoothing 3D': [], 'all': []}
     config = DepthConfig()
+    message = _message_builder(width, height)
     for index in range(frames):
         stamp = index / 30.0
         feet = starts + velocities * stamp
@@ -81,16 +84,43 @@ def bench_cost(frames: int = 400, people: int = 10, seed: int = 0) -> None:
         t3 = time.perf_counter()
         metre_smoother.smooth(ids, people3d.keypoints, people3d.has_keypoint, stamp)
         t4 = time.perf_counter()
+        if message is not None:
+            message(coords, scores, people3d, ids)
+        t5 = time.perf_counter()
         if index >= 20:  # after warm-up (first calls, tracks being confirmed)
             for name, value in (('depth', t1 - start), ('tracking', t2 - t1),
                                 ('smoothing px', t3 - t2), ('smoothing 3D', t4 - t3),
-                                ('all', t4 - start)):
-                timings[name].append(value * 1e3)
+                                ('all', t4 - start), ('message', t5 - t4)):
+                timings.setdefault(name, []).append(value * 1e3)
     load = ', '.join(f'{value:.1f}' for value in os.getloadavg())
     print(f'cost per frame, {people} people, 640x480 16UC1 depth, window {config.window}, '
           f'{frames - 20} frames (load average {load} on {os.cpu_count()} cores):')
     for name, values in timings.items():
-        print(f'  {name:13s} {_percentiles(values)}')
+        if name == 'message' and message is None:
+            print('  message       skipped: posenet_msgs cannot be imported (source env.sh)')
+        else:
+            note = ' (the PoseArray, not in all)' if name == 'message' else ''
+            print(f'  {name:13s} {_percentiles(values)}{note}')
+
+
+def _message_builder(width: int, height: int):
+    """Return a function building the node's PoseArray of a frame's people, or None."""
+    try:
+        from posenet_ros.engine.people import PeopleFrame
+        from posenet_ros.ros.messages import people_to_pose_array
+        from std_msgs.msg import Header
+    except ImportError:
+        return None
+    header = Header()
+
+    def build(coords, scores, people3d, ids):
+        people = PeopleFrame(
+            image_width=width, image_height=height, scores=scores.mean(axis=1),
+            keypoint_scores=scores, keypoint_coords=coords,
+            keypoint_positions=people3d.keypoints, has_keypoint_position=people3d.has_keypoint,
+            positions=people3d.positions, has_position=people3d.has_position, track_ids=ids)
+        return people_to_pose_array(people, header)
+    return build
 
 
 def _estimator(models_dir: Path):

@@ -18,9 +18,12 @@ Everything is vectorised: pixel arrays of any shape (..., 2), e.g. (people, 17, 
 from __future__ import annotations
 
 from dataclasses import dataclass
+import functools
 
 import cv2
 import numpy as np
+
+from .array_ops import all_finite
 
 DISTORTION_MODELS = ('plumb_bob', 'rational_polynomial', 'equidistant')
 # Iterative undistortion to well below a thousandth of a pixel (OpenCV's default stops at 5
@@ -80,8 +83,9 @@ class CameraModel:
                 raise ValueError(f'P must have positive focal lengths, got {P[0, 0]}, {P[1, 1]}')
         return cls(width, height, distortion_model, D, K, R, P)
 
-    @property
+    @functools.cached_property
     def has_distortion(self) -> bool:
+        """Whether D bends rays (checked once per model: it is asked for every frame)."""
         return bool(np.any(self.D != 0))
 
     def scaled(self, width: int, height: int) -> 'CameraModel':
@@ -107,33 +111,48 @@ class CameraModel:
             raise ValueError(f'pixels must have shape (..., 2), got {pixels.shape}')
         flat = pixels.reshape(-1, 2)
         out = np.full(flat.shape, np.nan)
-        finite = np.isfinite(flat).all(axis=1)
+        finite = all_finite(flat)
+        out[finite] = self._rays(flat[finite], rectified)
+        return out.reshape(pixels.shape)
+
+    def _rays(self, pixels: np.ndarray, rectified: bool) -> np.ndarray:
+        """Return `normalized` of finite pixels (M, 2)."""
         if rectified or not self.has_distortion:
             matrix = self.P[:, :3] if rectified else self.K
-            out[finite] = (flat[finite] - matrix[:2, 2]) / np.diag(matrix)[:2]
-        elif finite.any():
-            points = np.ascontiguousarray(flat[finite]).reshape(-1, 1, 2)
-            if self.distortion_model == 'equidistant':
-                ideal = cv2.fisheye.undistortPoints(points, self.K, self.D,
-                                                    criteria=_UNDISTORT_CRITERIA)
-            else:
-                ideal = cv2.undistortPoints(points, self.K, self.D, criteria=_UNDISTORT_CRITERIA)
-            out[finite] = ideal.reshape(-1, 2)
-        return out.reshape(pixels.shape)
+            return (pixels - matrix[:2, 2]) / np.diag(matrix)[:2]
+        if not pixels.shape[0]:
+            return pixels
+        points = np.ascontiguousarray(pixels).reshape(-1, 1, 2)
+        if self.distortion_model == 'equidistant':
+            ideal = cv2.fisheye.undistortPoints(points, self.K, self.D,
+                                                criteria=_UNDISTORT_CRITERIA)
+        else:
+            ideal = cv2.undistortPoints(points, self.K, self.D, criteria=_UNDISTORT_CRITERIA)
+        return ideal.reshape(-1, 2)
 
     def deproject(self, pixels, depth, rectified: bool = False) -> np.ndarray:
         """
         3D points (..., 3) in the optical frame for pixels (..., 2) at depth z (...) metres.
 
         z is the distance along the optical axis (what a depth camera measures), not along the
-        ray. NaN pixels or depths give NaN points.
+        ray. NaN pixels or depths give NaN points. Only pixels with a depth are undistorted
+        (the costly part): the others come out NaN either way.
         """
-        ray = self.normalized(pixels, rectified)
+        pixels = np.asarray(pixels, dtype=np.float64)
+        if pixels.shape[-1:] != (2,):
+            raise ValueError(f'pixels must have shape (..., 2), got {pixels.shape}')
         depth = np.asarray(depth, dtype=np.float64)
-        if depth.shape != ray.shape[:-1]:
-            raise ValueError(f'depth shape {depth.shape} does not match pixels {ray.shape[:-1]}')
-        depth = np.where(np.isfinite(ray).all(axis=-1), depth, np.nan)
-        return np.concatenate([ray * depth[..., None], depth[..., None]], axis=-1)
+        if depth.shape != pixels.shape[:-1]:
+            raise ValueError(f'depth shape {depth.shape} does not match pixels '
+                             f'{pixels.shape[:-1]}')
+        flat, depth = pixels.reshape(-1, 2), depth.reshape(-1)
+        points = np.full((depth.shape[0], 3), np.nan)
+        wanted = all_finite(flat) & ~np.isnan(depth)
+        ray = self._rays(flat[wanted], rectified)
+        z = np.where(all_finite(ray), depth[wanted], np.nan)
+        points[wanted, :2] = ray * z[:, None]
+        points[wanted, 2] = z
+        return points.reshape(pixels.shape[:-1] + (3,))
 
     def project(self, points, rectified: bool = False) -> np.ndarray:
         """

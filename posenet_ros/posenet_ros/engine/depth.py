@@ -15,9 +15,12 @@ A person's position is the median of their torso keypoints (shoulders, hips) wit
 from __future__ import annotations
 
 from dataclasses import dataclass
+import functools
+import math
 
 import numpy as np
 
+from .array_ops import all_finite
 from .camera_model import CameraModel, map_pixels
 from .parts import NUM_KEYPOINTS, PART_IDS, SKELETON
 
@@ -33,6 +36,9 @@ _READING_WEIGHTS[-1] = 2.0
 # (measured on the COCO depth scenes of test_engine_depth.py: 0.2 puts the fewest keypoints on
 # the background with no more wrong ones; docs/people3d.md).
 SUPPORT_FRACTION = 0.2
+_LIMB_FIRST = np.array([a for a, _ in SKELETON])
+_LIMB_SECOND = np.array([b for _, b in SKELETON])
+_TORSO_INDEX = np.array(TORSO_PARTS)
 
 
 @dataclass(frozen=True)
@@ -98,38 +104,111 @@ def window_readings(depth_image: np.ndarray, pixels: np.ndarray, window: int) ->
     Return the raw readings in a window x window square around each pixel: (..., window**2).
 
     pixels (..., 2) are (x, y) in the depth image; squares reaching past the border and NaN
-    pixels give 0 (no reading) there.
+    pixels give 0 (no reading) there. Squares inside the image are one gather at fixed offsets
+    from their centres, squares wholly outside read nothing, and only those across the border
+    are clipped.
     """
     height, width = depth_image.shape[:2]
+    half = window // 2
     flat = pixels.reshape(-1, 2)
-    finite = np.isfinite(flat).all(axis=1)
-    centres = np.floor(np.where(finite[:, None], flat, -1e9) + 0.5)
-    centres = np.clip(centres, -1e9, 1e9).astype(np.int64)
-    offsets = np.arange(window) - window // 2
-    xs = centres[:, 0, None] + offsets  # (M, window)
-    ys = centres[:, 1, None] + offsets
-    inside = ((ys >= 0) & (ys < height))[:, :, None] & ((xs >= 0) & (xs < width))[:, None, :]
-    index = (np.clip(ys, 0, height - 1) * width)[:, :, None] + np.clip(xs, 0, width - 1)[:, None]
-    readings = np.take(np.ascontiguousarray(depth_image).reshape(-1), index)
-    readings[~inside] = 0
+    xs = np.floor(flat[:, 0] + 0.5)  # NaN stays NaN: neither inside nor across the border
+    ys = np.floor(flat[:, 1] + 0.5)
+    inside = (xs >= half) & (xs < width - half) & (ys >= half) & (ys < height - half)
+    starts = ys * width + xs
+    offsets = _window_layout(window, width)[0]
+    image = np.ascontiguousarray(depth_image).reshape(-1)
+    if inside.all():
+        readings = np.take(image, starts.astype(np.intp)[:, None] + offsets)
+    else:
+        starts = np.where(inside, starts, 0.0).astype(np.intp)  # the others read 0 below
+        readings = np.where(inside[:, None],
+                            np.take(image, starts[:, None] + offsets, mode='clip'), 0)
+        across = ~inside & (xs >= -half) & (xs < width + half) & (ys >= -half) \
+            & (ys < height + half)
+        if across.any():
+            readings[across] = _clipped_window_readings(image, height, width, flat[across],
+                                                        window)
     return readings.reshape(pixels.shape[:-1] + (window * window,))
+
+
+@functools.lru_cache(maxsize=8)
+def _window_layout(window: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """
+    Offsets of a square's pixels from its centre, row by row, made once per size.
+
+    Flat-index offsets in an image `width` pixels wide, column offsets and row offsets.
+    """
+    steps = np.arange(window) - window // 2
+    dy, dx = (grid.reshape(-1) for grid in np.meshgrid(steps, steps, indexing='ij'))
+    layout = (dy * width + dx, dx, dy)
+    for array in layout:
+        array.flags.writeable = False
+    return layout
+
+
+def _clipped_window_readings(image: np.ndarray, height: int, width: int, pixels: np.ndarray,
+                             window: int) -> np.ndarray:
+    """`window_readings` of (M, 2) pixels whose squares cross the flat (height, width) image."""
+    _, dx, dy = _window_layout(window, width)
+    xs = np.floor(pixels[:, :1] + 0.5) + dx  # (M, window**2)
+    ys = np.floor(pixels[:, 1:] + 0.5) + dy
+    inside = (xs >= 0) & (xs < width) & (ys >= 0) & (ys < height)
+    index = np.where(inside, ys * width + xs, 0.0).astype(np.intp)
+    return np.where(inside, np.take(image, index), 0)
 
 
 def median_of_valid(values: np.ndarray, valid: np.ndarray, min_count: int) -> np.ndarray:
     """Median along the last axis of the `valid` entries; NaN where fewer than `min_count`."""
-    values, valid = np.broadcast_arrays(values, valid)
+    if values.shape != valid.shape:
+        values, valid = np.broadcast_arrays(values, valid)
     length = values.shape[-1]
-    if np.issubdtype(values.dtype, np.integer):
-        fill = np.iinfo(values.dtype).max  # sorts last, like inf for floats
-    else:
-        fill = np.inf
-    ordered = np.sort(np.where(valid, values, fill).reshape(-1, length), axis=1)
+    ordered = np.where(valid, values, _sorts_last(values.dtype)).reshape(-1, length)
+    ordered.sort(axis=1)
     count = valid.reshape(-1, length).sum(axis=1)
-    rows = np.arange(ordered.shape[0])
-    low = ordered[rows, np.maximum((count - 1) // 2, 0)].astype(np.float64)
-    median = 0.5 * (low + ordered[rows, np.minimum(count // 2, length - 1)])
+    # The middle entries of each row, as indexes into the flat array (a row without valid
+    # entries reads any entry and is set to NaN below).
+    starts = np.arange(0, ordered.size, length)
+    ordered = ordered.reshape(-1)
+    low = ordered[starts + (count - 1) // 2].astype(np.float64)
+    median = 0.5 * (low + ordered[starts + count // 2])
     median[count < max(min_count, 1)] = np.nan
     return median.reshape(values.shape[:-1])
+
+
+def _window_medians(readings: np.ndarray, in_range: np.ndarray, min_count: int) -> np.ndarray:
+    """
+    Return `median_of_valid` of window readings whose in-range ones are all >= 0.
+
+    Whole-number readings out of range become 0, which sorts before every in-range one: after
+    one sort each row's in-range readings are its last `count` (a product is cheaper than a
+    fill, and the count a product with ones is cheaper than a sum of booleans).
+    """
+    if readings.dtype.kind not in 'iu':
+        return median_of_valid(readings, in_range, min_count)
+    length = readings.shape[-1]
+    ordered = (readings * in_range).reshape(-1, length)
+    ordered.sort(axis=1)
+    count = (in_range.reshape(-1, length) @ _ones(length)).astype(np.intp)
+    first = np.arange(length, ordered.size + 1, length) - count  # of each row's in-range run
+    ordered = ordered.reshape(-1)
+    low = ordered[first + (count - 1) // 2].astype(np.float64)
+    # A row without in-range readings reads past its end (clipped at the last row); it is NaN.
+    median = 0.5 * (low + np.take(ordered, first + count // 2, mode='clip'))
+    median[count < max(min_count, 1)] = np.nan
+    return median.reshape(readings.shape[:-1])
+
+
+@functools.lru_cache(maxsize=8)
+def _ones(length: int) -> np.ndarray:
+    ones = np.ones(length)
+    ones.flags.writeable = False
+    return ones
+
+
+@functools.lru_cache(maxsize=8)
+def _sorts_last(dtype: np.dtype):
+    """Return the fill for invalid entries: the type's largest integer, or inf for floats."""
+    return np.iinfo(dtype).max if np.issubdtype(dtype, np.integer) else np.inf
 
 
 def body_points(pixels: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -140,15 +219,14 @@ def body_points(pixels: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.n
     (mean of the valid shoulders and hips). Keypoints sit at joints, often on the silhouette's
     edge; these lie inside the body more often.
     """
-    first = np.array([a for a, _ in SKELETON])
-    second = np.array([b for _, b in SKELETON])
-    limbs = 0.5 * (pixels[:, first] + pixels[:, second])
-    limbs_valid = valid[:, first] & valid[:, second]
-    torso = list(TORSO_PARTS)
-    torso_valid = valid[:, torso]
+    limbs = pixels[:, _LIMB_FIRST]
+    limbs += pixels[:, _LIMB_SECOND]
+    limbs *= 0.5
+    limbs_valid = valid[:, _LIMB_FIRST] & valid[:, _LIMB_SECOND]
+    torso_valid = valid[:, _TORSO_INDEX]
     count = torso_valid.sum(axis=1, keepdims=True)
-    centre = np.where(torso_valid[..., None], pixels[:, torso], 0.0).sum(axis=1) / np.maximum(
-        count, 1)
+    centre = np.where(torso_valid[..., None], pixels[:, _TORSO_INDEX], 0.0).sum(
+        axis=1) / np.maximum(count, 1)
     points = np.concatenate([limbs, centre[:, None]], axis=1)
     points_valid = np.concatenate([limbs_valid, count > 0], axis=1)
     return points, points_valid
@@ -168,12 +246,12 @@ def person_depths(depths: np.ndarray, weights: np.ndarray, max_deviation: float,
     """
     have = np.isfinite(depths)
     close = np.abs(depths[:, :, None] - depths[:, None, :]) <= max_deviation  # NaN compares False
-    support = np.where(have, (close * weights[None, None, :]).sum(axis=2), 0.0)
+    support = np.where(have, close @ weights, 0.0)  # sums of whole weights: exact in any order
     best_support = support.max(axis=1, keepdims=True)
     needed = np.maximum(SUPPORT_FRACTION * best_support, np.minimum(min_support, best_support))
     eligible = have & (support >= needed - 1e-9)
     best = np.argmin(np.where(eligible, depths, np.inf), axis=1)
-    best_depth = np.take_along_axis(depths, best[:, None], 1)[:, 0]
+    best_depth = depths[np.arange(depths.shape[0]), best]
     members = have & (np.abs(depths - best_depth[:, None]) <= max_deviation)
     return median_of_valid(depths, members, 1)
 
@@ -195,7 +273,7 @@ def keypoint_depths(depth_image: np.ndarray, encoding: str, pixels, keypoint_val
 def _keypoint_and_person_depths(depth_image, encoding, pixels, keypoint_valid, image_size,
                                 config) -> tuple[np.ndarray, np.ndarray]:
     """`keypoint_depths` and each person's reference depth (N,)."""
-    config.check()
+    _checked(config)
     depth_image = np.asarray(depth_image)
     if depth_image.ndim != 2:
         raise ValueError(f'expected a single-channel depth image, got shape {depth_image.shape}')
@@ -206,7 +284,7 @@ def _keypoint_and_person_depths(depth_image, encoding, pixels, keypoint_valid, i
     if keypoint_valid.shape != pixels.shape[:2]:
         raise ValueError(f'keypoint_valid must be (people, keypoints) = {pixels.shape[:2]}, got '
                          f'{keypoint_valid.shape}')
-    valid = keypoint_valid & np.isfinite(pixels).all(axis=2)
+    valid = keypoint_valid & all_finite(pixels)
     if pixels.shape[0] == 0:
         return np.full(pixels.shape[:2], np.nan), np.full(0, np.nan)
     depth_height, depth_width = depth_image.shape
@@ -214,15 +292,14 @@ def _keypoint_and_person_depths(depth_image, encoding, pixels, keypoint_valid, i
         pixels = map_pixels(pixels, image_size, (depth_width, depth_height))
     extra, extra_valid = body_points(pixels, valid)
     everywhere = np.concatenate([pixels, extra], axis=1)
+    everywhere_valid = np.concatenate([valid, extra_valid], axis=1)
     # Medians are taken in the image's own units (millimetre integers sort fastest); only the
     # results are turned into metres.
     readings = window_readings(depth_image, everywhere, config.window)
     unit = _metres_per_unit(encoding)
-    in_range = (readings >= config.depth_min / unit) & (readings <= config.depth_max / unit)
-    if unit != 1.0:
-        in_range &= readings > 0
-    depths = median_of_valid(readings, in_range, config.min_support) * unit
-    depths[~np.concatenate([valid, extra_valid], axis=1)] = np.nan
+    in_range = _in_range(readings, config.depth_min / unit, config.depth_max / unit, unit != 1.0)
+    depths = np.where(everywhere_valid,
+                      _window_medians(readings, in_range, config.min_support) * unit, np.nan)
     reference = person_depths(depths, _READING_WEIGHTS, config.max_deviation)
     keypoints = pixels.shape[1]
     depths = depths[:, :keypoints]
@@ -234,6 +311,24 @@ def _keypoint_and_person_depths(depth_image, encoding, pixels, keypoint_valid, i
         near = in_range[rows, parts] & (deviation <= config.max_deviation)
         depths[rows, parts] = median_of_valid(window, near, config.min_support)
     return depths, reference
+
+
+def _in_range(readings: np.ndarray, low: float, high: float, positive: bool) -> np.ndarray:
+    """Return which readings lie in [low, high] (and > 0 if `positive`: no reading is 0)."""
+    if readings.dtype.kind in 'iu' and readings.dtype.itemsize <= 4 and math.isfinite(high):
+        # Whole numbers against whole bounds: the same answer without converting to float.
+        low = max(math.ceil(low), 1) if positive else math.ceil(low)
+        return (readings >= low) & (readings <= math.floor(high))
+    in_range = (readings >= low) & (readings <= high)
+    if positive:
+        in_range &= readings > 0
+    return in_range
+
+
+@functools.lru_cache(maxsize=16)
+def _checked(config: DepthConfig) -> DepthConfig:
+    """Return `config.check()`, run once per distinct configuration rather than every frame."""
+    return config.check()
 
 
 def _metres_per_unit(encoding: str) -> float:
@@ -263,10 +358,10 @@ def people_in_3d(depth_image: np.ndarray, encoding: str, pixels, keypoint_valid,
     depths, reference = _keypoint_and_person_depths(depth_image, encoding, pixels,
                                                     keypoint_valid, image_size, config)
     points = camera.deproject(pixels, depths, rectified)
-    has_keypoint = np.isfinite(points).all(axis=2)
-    positions = torso_centres(points[:, list(TORSO_PARTS)], reference, 0.5 * config.max_deviation)
+    has_keypoint = all_finite(points)
+    positions = torso_centres(points[:, _TORSO_INDEX], reference, 0.5 * config.max_deviation)
     return People3D(keypoints=points, has_keypoint=has_keypoint, positions=positions,
-                    has_position=np.isfinite(positions).all(axis=1))
+                    has_position=all_finite(positions))
 
 
 def torso_centres(torso: np.ndarray, reference: np.ndarray, tolerance: float) -> np.ndarray:
@@ -280,8 +375,20 @@ def torso_centres(torso: np.ndarray, reference: np.ndarray, tolerance: float) ->
     rather than averaged in.
     """
     depth = torso[..., 2]
-    have = np.isfinite(torso).all(axis=2)
-    gap = np.where(have, np.abs(depth - np.nan_to_num(reference, nan=0.0)[:, None]), np.inf)
-    anchor = np.take_along_axis(depth, np.argmin(gap, axis=1)[:, None], 1)
-    members = have & (np.abs(depth - anchor) <= tolerance)
-    return median_of_valid(np.moveaxis(torso, 2, 1), members[:, None, :], 1)
+    have = all_finite(torso)
+    reference = np.where(np.isnan(reference), 0.0, reference)  # as np.nan_to_num, cheaper
+    if np.isinf(reference).any():
+        reference = np.nan_to_num(reference)
+    gap = np.where(have, np.abs(depth - reference[:, None]), np.inf)
+    rows = np.arange(torso.shape[0])
+    anchor = depth[rows, np.argmin(gap, axis=1)]
+    members = have & (np.abs(depth - anchor[:, None]) <= tolerance)
+    # `median_of_valid` of each coordinate over the members: one sort, and the same middle
+    # entries for x, y and z.
+    ordered = np.where(members[..., None], torso, np.inf)
+    ordered.sort(axis=1)
+    count = members.sum(axis=1)
+    low = ordered[rows, (count - 1) // 2]  # a row without members reads its last; NaN below
+    centres = 0.5 * (low + ordered[rows, count // 2])
+    centres[count < 1] = np.nan
+    return centres

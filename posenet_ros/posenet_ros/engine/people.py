@@ -48,18 +48,7 @@ class PeopleFrame:
         kept = [pose for pose in result.poses if float(pose.score) >= min_pose_score]
         count = len(kept)
         scores = np.array([float(pose.score) for pose in kept], dtype=np.float64)
-        keypoint_scores = np.zeros((count, NUM_KEYPOINTS))
-        keypoint_coords = np.zeros((count, NUM_KEYPOINTS, 2))
-        for index, pose in enumerate(kept):
-            pose_scores = np.asarray(pose.keypoint_scores, dtype=np.float64)
-            pose_coords = np.asarray(pose.keypoint_coords, dtype=np.float64)
-            if pose_scores.shape != (NUM_KEYPOINTS,) or pose_coords.shape != (NUM_KEYPOINTS, 2):
-                raise ValueError(
-                    f'a pose has keypoint_scores of shape {pose_scores.shape} and keypoint_coords '
-                    f'of shape {pose_coords.shape}; expected ({NUM_KEYPOINTS},) and '
-                    f'({NUM_KEYPOINTS}, 2)')
-            keypoint_scores[index] = pose_scores
-            keypoint_coords[index] = pose_coords
+        keypoint_scores, keypoint_coords = _stacked(kept)
         return cls(
             image_width=int(result.image_width), image_height=int(result.image_height),
             scores=scores, keypoint_scores=keypoint_scores, keypoint_coords=keypoint_coords,
@@ -67,3 +56,34 @@ class PeopleFrame:
             has_keypoint_position=np.zeros((count, NUM_KEYPOINTS), dtype=bool),
             positions=np.full((count, 3), np.nan), has_position=np.zeros(count, dtype=bool),
             track_ids=np.zeros(count, dtype=np.int64))
+
+
+def _stacked(poses: list[Pose]) -> tuple[np.ndarray, np.ndarray]:
+    """
+    Return the poses' keypoint scores (N, 17) and pixels (N, 17, 2) as float64 arrays.
+
+    One np.array per field; a pose of another shape is named by the per-pose check.
+    """
+    count = len(poses)
+    if count:
+        try:
+            keypoint_scores = np.array([pose.keypoint_scores for pose in poses], dtype=np.float64)
+            keypoint_coords = np.array([pose.keypoint_coords for pose in poses], dtype=np.float64)
+        except (TypeError, ValueError):  # ragged or not numbers: the loop below says which
+            keypoint_scores = keypoint_coords = None
+        if keypoint_scores is not None and keypoint_scores.shape == (count, NUM_KEYPOINTS) \
+                and keypoint_coords.shape == (count, NUM_KEYPOINTS, 2):
+            return keypoint_scores, keypoint_coords
+    keypoint_scores = np.zeros((count, NUM_KEYPOINTS))
+    keypoint_coords = np.zeros((count, NUM_KEYPOINTS, 2))
+    for index, pose in enumerate(poses):
+        pose_scores = np.asarray(pose.keypoint_scores, dtype=np.float64)
+        pose_coords = np.asarray(pose.keypoint_coords, dtype=np.float64)
+        if pose_scores.shape != (NUM_KEYPOINTS,) or pose_coords.shape != (NUM_KEYPOINTS, 2):
+            raise ValueError(
+                f'a pose has keypoint_scores of shape {pose_scores.shape} and keypoint_coords '
+                f'of shape {pose_coords.shape}; expected ({NUM_KEYPOINTS},) and '
+                f'({NUM_KEYPOINTS}, 2)')
+        keypoint_scores[index] = pose_scores
+        keypoint_coords[index] = pose_coords
+    return keypoint_scores, keypoint_coords

@@ -17,6 +17,8 @@ import math
 
 import numpy as np
 
+from .array_ops import all_finite, norm_of_last
+
 
 @dataclass(frozen=True)
 class OneEuroConfig:
@@ -97,16 +99,22 @@ class OneEuroSmoother:
         if track_ids.shape[0] != values.shape[0]:
             raise ValueError(f'{track_ids.shape[0]} track ids for {values.shape[0]} people')
         tracked = track_ids > 0
-        if np.unique(track_ids[tracked]).size != int(tracked.sum()):
+        ids = track_ids[tracked].tolist()
+        if len(set(ids)) != len(ids):
             raise ValueError(f'a track id repeats within one frame: {track_ids.tolist()}')
-        valid = np.asarray(valid, dtype=bool) & np.isfinite(values).all(axis=2)
-        out = np.where(valid[..., None], values, np.nan)
-        if tracked.any():
+        valid = np.asarray(valid, dtype=bool) & all_finite(values)
+        if ids:
             if self._value is not None and self._value.shape[1:] != values.shape[1:]:
                 self.reset()
-            rows = self._rows_for(track_ids[tracked].tolist(), values.shape[1:])
-            out[tracked] = self._filter(rows, values[tracked], valid[tracked], stamp)
+            rows = self._rows_for(ids, values.shape[1:])
+            if len(ids) == values.shape[0]:  # everyone tracked (the usual case)
+                out = self._filter(rows, values, valid, stamp)
+            else:
+                out = np.where(valid[..., None], values, np.nan)
+                out[tracked] = self._filter(rows, values[tracked], valid[tracked], stamp)
             self._seen[rows] = np.maximum(self._seen[rows], stamp)
+        else:
+            out = np.where(valid[..., None], values, np.nan)
         self._forget(stamp - self.config.forget_after)
         return out
 
@@ -149,20 +157,22 @@ class OneEuroSmoother:
         elapsed = stamp - state_stamp
         step = valid & ~fresh & (elapsed > 0)
         # valid & not fresh & not step: the same or an older stamp; the state stands.
-        state_value[fresh] = value[fresh]
-        state_speed[fresh] = 0.0
-        state_stamp[fresh] = stamp
         if step.any():
-            dt = elapsed[step][:, None]
-            previous = state_value[step]
-            raw_speed = (value[step] - previous) / dt
-            speed = state_speed[step] + smoothing_factor(config.d_cutoff, dt) * (
-                raw_speed - state_speed[step])
-            speed_norm = np.linalg.norm(speed, axis=1, keepdims=True)
-            cutoff = config.min_cutoff + config.beta * speed_norm
-            state_value[step] = previous + smoothing_factor(cutoff, dt) * (value[step] - previous)
-            state_speed[step] = speed
-            state_stamp[step] = stamp
+            # Every keypoint is filtered at once and only the stepped ones are kept: the others
+            # may divide by a zero or NaN time step.
+            with np.errstate(divide='ignore', invalid='ignore', over='ignore'):
+                dt = elapsed[..., None]
+                raw_speed = (value - state_value) / dt
+                speed = state_speed + smoothing_factor(config.d_cutoff, dt) * (
+                    raw_speed - state_speed)
+                cutoff = config.min_cutoff + config.beta * norm_of_last(speed)
+                filtered = state_value + smoothing_factor(cutoff, dt) * (value - state_value)
+            state_value = np.where(step[..., None], filtered, state_value)
+            state_speed = np.where(step[..., None], speed, state_speed)
+        if fresh.any():
+            state_value = np.where(fresh[..., None], value, state_value)
+            state_speed = np.where(fresh[..., None], 0.0, state_speed)
+        state_stamp = np.where(fresh | step, stamp, state_stamp)
         self._value[rows], self._speed[rows], self._stamp[rows] = (state_value, state_speed,
                                                                    state_stamp)
         return np.where(valid[..., None], state_value, np.nan)

@@ -19,6 +19,7 @@ import math
 
 import numpy as np
 
+from .array_ops import all_finite
 from .parts import NUM_KEYPOINTS
 
 # COCO's per-keypoint OKS sigmas (cocoeval.py), in part order.
@@ -72,10 +73,11 @@ class TrackerConfig:
 
 def box_areas(coords: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """(N,) area in px^2 of the box around each pose's valid keypoints (0 with none)."""
-    low = np.where(valid[..., None], coords, np.inf).min(axis=1)
-    high = np.where(valid[..., None], coords, -np.inf).max(axis=1)
-    size = np.where(valid.any(axis=1)[:, None], high - low, 0.0)
-    return size[:, 0] * size[:, 1]
+    # As planes of x and y: NumPy's reductions over the short (x, y) axis are slow.
+    planes = np.ascontiguousarray(coords.transpose(2, 0, 1))
+    size = np.where(valid, planes, -np.inf).max(axis=2) - np.where(valid, planes, np.inf).min(
+        axis=2)
+    return np.where(valid.any(axis=1), size[0] * size[1], 0.0)
 
 
 def pose_similarity(coords_a: np.ndarray, valid_a: np.ndarray, area_a: np.ndarray,
@@ -88,8 +90,10 @@ def pose_similarity(coords_a: np.ndarray, valid_a: np.ndarray, area_a: np.ndarra
     with s^2 the larger of the two poses' box areas and k = `sigma_scale`; 0 where no keypoint
     is valid in both.
     """
-    diff = coords_a[:, None] - coords_b[None]
-    squared = np.einsum('abkc,abkc->abk', diff, diff)
+    # Squared distances of x and y apart (np.einsum over the (x, y) axis adds them alike).
+    dx = coords_a[:, None, :, 0] - coords_b[None, :, :, 0]
+    dy = coords_a[:, None, :, 1] - coords_b[None, :, :, 1]
+    squared = dx * dx + dy * dy
     area = np.maximum(np.maximum(area_a[:, None], area_b[None]), _MIN_AREA)
     variances = (2.0 * sigma_scale * COCO_SIGMAS) ** 2
     similarity = np.exp(-squared / (2.0 * area[..., None] * variances))
@@ -125,20 +129,26 @@ class _Tracks:
                      'area'):
             setattr(self, name, getattr(self, name)[rows])
 
-    def match(self, rows, coords, valid, areas, stamp: float, time_constant: float) -> None:
-        """Update tracks `rows` with the poses matched to them (rows and poses aligned)."""
+    def match(self, rows, coords, valid, areas, stamp: float, time_constant: float,
+              predicted: np.ndarray) -> None:
+        """
+        Update tracks `rows` with the poses matched to them (rows and poses aligned).
+
+        predicted: `predicted(stamp)` of every track, as the matching computed it.
+        """
         if not len(rows):
             return
         elapsed = stamp - self.stamp[rows]
         common = valid & self.known[rows]
         motion = coords - self.coords[rows]
-        measured = np.stack([median_of_masked(motion[..., axis], common) for axis in (0, 1)],
-                            axis=1) / np.where(elapsed > 0, elapsed, np.inf)[:, None]
+        # The median motion of x and y in one pass: (2, R, K) -> (R, 2).
+        measured = median_of_masked(motion.transpose(2, 0, 1), common).T / np.where(
+            elapsed > 0, elapsed, np.inf)[:, None]
         measurable = (elapsed > 0) & common.any(axis=1)
         weight = (1.0 - np.exp(-np.maximum(elapsed, 0.0) / time_constant))[:, None]
         blended = np.where(self.has_velocity[rows, None],
                            (1.0 - weight) * self.velocity[rows] + weight * measured, measured)
-        predicted = self.predicted(stamp)[rows]
+        predicted = predicted[rows]
         self.velocity[rows] = np.where(measurable[:, None], blended, self.velocity[rows])
         self.has_velocity[rows] |= measurable
         self.coords[rows] = np.where(valid[..., None], coords, predicted)
@@ -149,6 +159,8 @@ class _Tracks:
 
     def add(self, coords, valid, areas, stamp: float) -> None:
         count = coords.shape[0]
+        if not count:
+            return
         self.coords = np.concatenate([self.coords, np.where(valid[..., None], coords, 0.0)])
         self.known = np.concatenate([self.known, valid])
         self.stamp = np.concatenate([self.stamp, np.full(count, stamp)])
@@ -160,11 +172,18 @@ class _Tracks:
 
 
 def median_of_masked(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Row-wise median of values (R, K) where mask (R, K); 0 for rows with none."""
-    ordered = np.sort(np.where(mask, values, np.inf), axis=1)
+    """
+    Row-wise median of values (..., R, K) where mask (R, K); 0 for rows with none.
+
+    Leading axes of values share the mask (e.g. x and y of the same keypoints).
+    """
+    ordered = np.where(mask, values, np.inf)
+    ordered.sort(axis=-1)
     count = mask.sum(axis=1)
-    low = np.take_along_axis(ordered, np.maximum((count - 1) // 2, 0)[:, None], 1)[:, 0]
-    high = np.take_along_axis(ordered, np.maximum(count // 2, 0)[:, None], 1)[:, 0]
+    rows = np.arange(mask.shape[0])
+    # A row without entries reads its first (inf) and is 0 below.
+    low = ordered[..., rows, np.maximum((count - 1) // 2, 0)]
+    high = ordered[..., rows, count // 2]
     return np.where(count > 0, 0.5 * (low + high), 0.0)
 
 
@@ -210,21 +229,27 @@ class PoseTracker:
             raise ValueError(f'{coords.shape[0]} poses but {scores.shape[0]} score rows')
         self._last_stamp = stamp
         config, tracks = self.config, self._tracks
-        tracks.keep(stamp - tracks.stamp <= config.max_age)
-        valid = (scores >= config.min_keypoint_score) & np.isfinite(coords).all(axis=2)
+        recent = stamp - tracks.stamp <= config.max_age
+        if not recent.all():
+            tracks.keep(recent)
+        valid = (scores >= config.min_keypoint_score) & all_finite(coords)
         coords = np.where(valid[..., None], coords, 0.0)
         areas = box_areas(coords, valid)
-        rows, poses = self._associate(coords, valid, areas, stamp)
+        predicted = tracks.predicted(stamp)
+        rows, poses = self._associate(coords, valid, areas, predicted)
         tracks.match(rows, coords[poses], valid[poses], areas[poses], stamp,
-                     config.velocity_time_constant)
+                     config.velocity_time_constant, predicted)
         # Tentative tracks missed in this frame end; confirmed ones coast until max_age.
         matched = np.zeros(len(tracks), dtype=bool)
         matched[rows] = True
         confirm = matched & (tracks.ids == 0) & (tracks.hits >= config.min_hits)
-        tracks.ids[confirm] = self._issue_ids(int(confirm.sum()))
+        if confirm.any():
+            tracks.ids[confirm] = self._issue_ids(int(confirm.sum()))
         ids = np.zeros(coords.shape[0], dtype=np.int64)
         ids[poses] = tracks.ids[rows]
-        tracks.keep(matched | (tracks.ids > 0))
+        kept = matched | (tracks.ids > 0)
+        if not kept.all():
+            tracks.keep(kept)
         new = np.ones(coords.shape[0], dtype=bool)
         new[poses] = False
         new &= valid.any(axis=1)
@@ -240,12 +265,12 @@ class PoseTracker:
         self._next_id += count
         return issued
 
-    def _associate(self, coords, valid, areas, stamp: float) -> tuple[np.ndarray, np.ndarray]:
-        """(track rows, pose indices) matched by optimal assignment on OKS."""
+    def _associate(self, coords, valid, areas, predicted) -> tuple[np.ndarray, np.ndarray]:
+        """(track rows, pose indices) matched by optimal assignment on OKS with `predicted`."""
         tracks = self._tracks
         if not len(tracks) or coords.shape[0] == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        similarity = pose_similarity(tracks.predicted(stamp), tracks.known, tracks.area,
+        similarity = pose_similarity(predicted, tracks.known, tracks.area,
                                      coords, valid, areas, self.config.sigma_scale)
         # Imported on first use: importing scipy.optimize costs ~0.7 s, paid by the node's
         # start-up when it came with the parameters module.

@@ -8,6 +8,7 @@ smooth.
 from __future__ import annotations
 
 import numpy as np
+from posenet_ros.engine.array_ops import all_finite
 from posenet_ros.engine.smoothing import OneEuroSmoother
 from posenet_ros.ros.pipeline import Frame
 
@@ -47,4 +48,4 @@ class SmoothingStage:
                                            people.has_keypoint_position, stamp)
             people.keypoint_positions = np.where(tracked[:, None, None], smoothed,
                                                  people.keypoint_positions)
-            people.has_keypoint_position = np.isfinite(people.keypoint_positions).all(axis=2)
+            people.has_keypoint_position = all_finite(people.keypoint_positions)
