@@ -16,7 +16,8 @@ def dds_description(image_reliability: str | None) -> dict:
 def time_through_ros(model: str, backend: str | None, rows: list[dict], messages,
                      options: BenchOptions, log) -> None:
     """Add each row's frame latency through posenet_node (one node, configs set live)."""
-    from posenet_tools.bench.ros_session import RosBenchError, RosSession, measure_latency
+    from posenet_tools.bench.ros_measure import measure_latency
+    from posenet_tools.bench.ros_session import RosBenchError, RosSession
     first = case_of(rows[0]).config()
     try:
         with RosSession(model, backend, first.snapped(), options.image_reliability) as session:
