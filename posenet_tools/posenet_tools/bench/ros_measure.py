@@ -14,24 +14,63 @@ from posenet_tools.bench.ros_session import (BenchClient, FIRST_FRAME_TIMEOUT_S,
                                              RosBenchError, rss_mib, undelivered_hint)
 
 
+def builds_in_progress(node_log: str) -> int:
+    """
+    Return how many network builds the node's log shows started and not ended yet.
+
+    A new input size or stride is built in the background while frames go on at the size in
+    use (`ros/stages/estimate.py`), so frames timed before the build ends would be timed at
+    the old size.
+    """
+    started = ended = 0
+    for line in node_log.splitlines():
+        if 'building the network for input' in line:
+            started += 1
+        elif 'could not build the network for input' in line or (
+                'network for input' in line and line.rstrip().endswith('is ready')):
+            ended += 1
+    return max(0, started - ended)
+
+
+def wait_for_builds(client: BenchClient, node: NodeProcess, frame,
+                    timeout_s: float = FIRST_FRAME_TIMEOUT_S) -> None:
+    """Feed frames until the node has no network build in progress (a new size or stride)."""
+    deadline = time.monotonic() + timeout_s
+    while builds_in_progress(node.log_text()):
+        node.check_alive()
+        if time.monotonic() > deadline:
+            raise RosBenchError(f'posenet_node did not finish building a network within '
+                                f'{timeout_s:.0f} s:\n{node.log_tail()}')
+        stamp_ns, _ = client.publish(frame)
+        client.wait_for(stamp_ns, FRAME_TIMEOUT_S)
+
+
 def measure_latency(client: BenchClient, node: NodeProcess, frames, config: EstimateConfig,
                     repeat: int, warmup: int = 2) -> dict:
-    """Publish-to-PoseArray time (ms) of each frame, one frame in flight at a time."""
+    """
+    Publish-to-PoseArray time (ms) of each frame, one frame in flight at a time.
+
+    After `warmup` untimed passes over the frames and any network build they started.
+    """
     client.set_parameters(node_parameters(config))
     samples, lost = [], 0
-    for index in range(warmup * len(frames) + repeat * len(frames)):
-        timed = index >= warmup * len(frames)
+    for index in range(warmup * len(frames)):
         frame = frames[index % len(frames)]
-        stamp_ns, sent = client.publish(frame)
-        arrived = client.wait_for(stamp_ns, FRAME_TIMEOUT_S if timed else FIRST_FRAME_TIMEOUT_S)
-        if arrived is None:
+        stamp_ns, _ = client.publish(frame)
+        if client.wait_for(stamp_ns, FIRST_FRAME_TIMEOUT_S) is None:
             node.check_alive()
             if index == 0:
                 raise RosBenchError(undelivered_hint(frame))
             lost += 1
+    wait_for_builds(client, node, frames[0])
+    for index in range(repeat * len(frames)):
+        stamp_ns, sent = client.publish(frames[index % len(frames)])
+        arrived = client.wait_for(stamp_ns, FRAME_TIMEOUT_S)
+        if arrived is None:
+            node.check_alive()
+            lost += 1
             continue
-        if timed:
-            samples.append((arrived - sent) * 1e3)
+        samples.append((arrived - sent) * 1e3)
     client.take_arrivals()
     return {'samples': samples, 'lost': lost}
 

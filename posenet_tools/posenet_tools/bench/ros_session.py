@@ -126,12 +126,15 @@ class NodeProcess:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def log_tail(self, lines: int = 15) -> str:
+    def log_text(self) -> str:
+        """Return what the node has logged so far ('' once stopped)."""
         try:
-            text = Path(self._log.name).read_text(errors='replace')
-            return '\n'.join(text.splitlines()[-lines:])
+            return Path(self._log.name).read_text(errors='replace')
         except OSError:
             return ''
+
+    def log_tail(self, lines: int = 15) -> str:
+        return '\n'.join(self.log_text().splitlines()[-lines:])
 
     def check_alive(self) -> None:
         if not self.alive():
@@ -290,10 +293,12 @@ class RosSession:
     backend: str | None
     config: EstimateConfig
     image_reliability: str | None = None  # None: the node's default (best effort)
+    extra_parameters: dict | None = None  # e.g. precision int8 and its int8_calibration
 
     def __enter__(self) -> 'RosSession':
         self.node = NodeProcess(self.model, self.backend, self.config,
-                                image_reliability=self.image_reliability)
+                                image_reliability=self.image_reliability,
+                                extra_parameters=self.extra_parameters)
         self.node.start()
         self.client = None
         try:
