@@ -1,4 +1,4 @@
-"""Frame latency through posenet_node over DDS, for the rows of one model and inference path."""
+"""Frame latency through posenet_node over DDS, row by row, for one model and inference path."""
 from __future__ import annotations
 
 import os
@@ -21,37 +21,62 @@ def configured_line(node_log: str) -> str | None:
     return None
 
 
-def time_through_ros(model: str, backend: str | None, rows: list[dict], messages,
-                     options: BenchOptions, log, node_parameters: dict | None = None,
-                     label: str | None = None) -> dict:
+class NodeTimer:
     """
-    Add each row's frame latency through posenet_node (one node, configs set live).
+    posenet_node of one model and path, timing rows through it as they come; a context manager.
 
-    `node_parameters`: its read-only parameters besides model and backend (e.g. precision).
-    Returns what the node said it configured, or why it could not be timed.
+    Started once (its configurations set live), so each row is timed right after its in-process
+    timing and before the original's, all three under the same load. A node that cannot start
+    or stops answering gives the rows still to come the reason instead of a time.
     """
-    from posenet_tools.bench.ros_measure import measure_latency
-    from posenet_tools.bench.ros_session import RosBenchError, RosSession
-    label = label or str(backend)
-    first = case_of(rows[0]).config()
-    session_info = {'model': model, 'path': label, 'parameters': node_parameters or {}}
-    try:
-        with RosSession(model, backend, first.snapped(), options.image_reliability,
-                        node_parameters) as session:
-            session_info['configured'] = configured_line(session.node.log_text())
-            for row in rows:
-                case = case_of(row)
-                result = measure_latency(session.client, session.node, messages,
-                                         case.config().snapped(),
-                                         options.ros_repeat or options.repeat)
-                row['ros'] = {**stats(result['samples']), 'lost': result['lost']}
-                row['samples_ms']['ros'] = [round(v, 3) for v in result['samples']]
-                log(f'{case.label} [{label}] through ROS: median '
-                    f"{row['ros']['median']:.1f} ms, p90 {row['ros']['p90']:.1f} ms"
-                    + (f", {result['lost']} lost" if result['lost'] else ''))
-    except RosBenchError as error:
-        log(f'{model} [{label}]: ROS timing failed: {error}')
-        session_info['error'] = error_reason(error)
-        for row in rows:
-            row.setdefault('ros', {'median': None, 'error': error_reason(error)})
-    return session_info
+
+    def __init__(self, model: str, backend: str | None, config, options: BenchOptions, log,
+                 node_parameters: dict | None = None, label: str | None = None):
+        self._start = (model, backend, config, options.image_reliability, node_parameters)
+        self._options = options
+        self._log = log
+        self.label = label or str(backend)
+        self.info = {'model': model, 'path': self.label, 'parameters': node_parameters or {}}
+        self._session = None
+
+    def __enter__(self) -> 'NodeTimer':
+        from posenet_tools.bench.ros_session import RosBenchError, RosSession
+        try:
+            self._session = RosSession(*self._start).__enter__()
+        except RosBenchError as error:
+            self._failed(error)
+            return self
+        self.info['configured'] = configured_line(self._session.node.log_text())
+        return self
+
+    def time_row(self, row: dict, messages) -> None:
+        """Add the row's frame latency through the node (`row['ros']`), or why there is none."""
+        from posenet_tools.bench.ros_measure import measure_latency
+        from posenet_tools.bench.ros_session import RosBenchError
+        if self._session is None:
+            row['ros'] = {'median': None, 'error': self.info.get('error')}
+            return
+        case = case_of(row)
+        try:
+            result = measure_latency(self._session.client, self._session.node, messages,
+                                     case.config().snapped(),
+                                     self._options.ros_repeat or self._options.repeat)
+        except RosBenchError as error:
+            self._failed(error)
+            row['ros'] = {'median': None, 'error': self.info['error']}
+            return
+        row['ros'] = {**stats(result['samples']), 'lost': result['lost']}
+        row['samples_ms']['ros'] = [round(v, 3) for v in result['samples']]
+        self._log(f'{case.label} [{self.label}] through ROS: median '
+                  f"{row['ros']['median']:.1f} ms, p90 {row['ros']['p90']:.1f} ms"
+                  + (f", {result['lost']} lost" if result['lost'] else ''))
+
+    def _failed(self, error: BaseException) -> None:
+        self._log(f"{self.info['model']} [{self.label}]: ROS timing failed: {error}")
+        self.info['error'] = error_reason(error)
+        self.__exit__(None, None, None)
+
+    def __exit__(self, *exc) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            session.__exit__(None, None, None)

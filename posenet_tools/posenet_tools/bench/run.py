@@ -1,11 +1,13 @@
 """
 One posenet_bench run.
 
-Every configuration on every inference path and precision, the original beside each, then
-ROS latency per precision, the goals checked, and the camera-rate runs.
+Every configuration on every inference path and precision in process, through posenet_node
+on the node's paths (a node per precision), and the original, one configuration at a time;
+then the goals checked and the camera-rate runs.
 """
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 import datetime
 import gc
@@ -25,7 +27,7 @@ from posenet_tools.bench.machine import load_average, machine_info
 from posenet_tools.bench.original import node_version, time_and_log_original
 from posenet_tools.bench.precision import (BenchPath, calibrate, Int8Calibration,
                                            make_path_estimator)
-from posenet_tools.bench.ros_latency import dds_description, time_through_ros
+from posenet_tools.bench.ros_latency import dds_description, NodeTimer
 from posenet_tools.tfjs_reference import TfjsReference
 
 
@@ -42,6 +44,7 @@ class _RunState:
     runner: TfjsReference | None
     accuracy: tuple | None           # (ground truth, [(image id, photo path)])
     calibration: Int8Calibration | None
+    use_ros: bool                    # time the node's paths through posenet_node too
     originals: dict = field(default_factory=dict)      # case -> the original's timing
     original_aps: dict = field(default_factory=dict)   # case -> the original's AP
     int8_builds: dict = field(default_factory=dict)    # model -> calibrate()'s report
@@ -70,13 +73,13 @@ def run_bench(cases, paths: list[BenchPath], photo_paths, options: BenchOptions,
         options, log, list(photo_paths), photos, ros,
         [ros.image_message(p) for p in photos] if ros.available else None,
         TfjsReference() if options.original else None, _accuracy_data(options, meta),
-        Int8Calibration(options.int8_calibration) if uses_int8 else None)
+        Int8Calibration(options.int8_calibration) if uses_int8 else None, use_ros)
     rows, nodes = [], []
     try:
         for model in dict.fromkeys(case.model for case in cases):
-            by_path = _time_model(state, model, [c for c in cases if c.model == model], paths)
-            if use_ros:
-                nodes += _time_model_through_ros(state, model, by_path)
+            by_path, model_nodes = _time_model(state, model,
+                                               [c for c in cases if c.model == model], paths)
+            nodes += model_nodes
             rows += sorted((row for path_rows in by_path.values() for row in path_rows),
                            key=lambda row: cases.index(case_of(row)))
         if uses_int8:
@@ -125,12 +128,13 @@ def _accuracy_data(options: BenchOptions, meta: dict) -> tuple | None:
 
 
 def _time_model(state: _RunState, model: str, cases: list[BenchCase],
-                paths: list[BenchPath]) -> dict[BenchPath, list[dict]]:
+                paths: list[BenchPath]) -> tuple[dict[BenchPath, list[dict]], list[dict]]:
     """
-    Return the rows of one model, per path.
+    Return the rows of one model, per path, and the nodes that timed them through ROS.
 
-    Every path of a case timed back to back (int8 calibrated before anything), the original
-    right after them, so that all see the same load on a shared machine.
+    int8 is calibrated before anything is timed. Then, case by case: every path in process
+    (in turns), the node's paths through ROS, the original, so that all see the same load on a
+    shared machine.
     """
     estimators = {}
     for path in paths:
@@ -143,16 +147,33 @@ def _time_model(state: _RunState, model: str, cases: list[BenchCase],
         if path.precision == 'int8':
             state.int8_builds[model] = calibrate(estimators[path], model, cases, state.log)
     by_path = {path: [] for path in paths}
-    for case in cases:
-        for path, row in _time_case(state, case, paths, estimators).items():
-            row['primary'] = path.primary  # the node's path at its precision
-            by_path[path].append(row)
-        if state.options.original and case not in state.originals:
-            state.originals[case] = time_and_log_original(state.runner, case, state.photo_paths,
-                                                          state.options, state.log)
+    with ExitStack() as nodes:
+        timers = {path: nodes.enter_context(_node_timer(state, model, cases[0], path,
+                                                        estimators[path]))
+                  for path in paths if state.use_ros and path.primary
+                  and not isinstance(estimators[path], str)}
+        for case in cases:
+            rows = _time_case(state, case, paths, estimators)
+            for path, timer in timers.items():
+                if not rows[path].get('error'):
+                    timer.time_row(rows[path], state.messages)
+            for path, row in rows.items():
+                row['primary'] = path.primary  # the node's path at its precision
+                by_path[path].append(row)
+            if state.options.original and case not in state.originals:
+                state.originals[case] = time_and_log_original(
+                    state.runner, case, state.photo_paths, state.options, state.log)
     estimators.clear()
     gc.collect()
-    return by_path
+    return by_path, [timer.info for timer in timers.values()]
+
+
+def _node_timer(state: _RunState, model: str, first: BenchCase, path: BenchPath,
+                estimator) -> NodeTimer:
+    """Return posenet_node for a path: its backend, and for int8 the same calibration."""
+    parameters = state.calibration.node_parameters() if path.precision == 'int8' else None
+    return NodeTimer(model, estimator.backend, first.config().snapped(), state.options,
+                     state.log, parameters, f'{estimator.backend} {path.precision}')
 
 
 def _time_case(state: _RunState, case: BenchCase, paths: list[BenchPath],
@@ -189,22 +210,6 @@ def _time_case(state: _RunState, case: BenchCase, paths: list[BenchPath],
         state.log(_progress_line(row))
         rows[path] = row
     return {path: rows[path] for path in paths}
-
-
-def _time_model_through_ros(state: _RunState, model: str,
-                            by_path: dict[BenchPath, list[dict]]) -> list[dict]:
-    """Time the rows of the node's path at each precision through posenet_node; the nodes."""
-    nodes = []
-    for path, rows in by_path.items():
-        rows = [row for row in rows if not row.get('error')]
-        if not path.primary or not rows:
-            continue
-        parameters = (state.calibration.node_parameters() if path.precision == 'int8'
-                      else None)
-        backend = rows[0]['backend']  # resolved ('default' is the estimator's choice)
-        nodes.append(time_through_ros(model, backend, rows, state.messages, state.options,
-                                      state.log, parameters, f'{backend} {path.precision}'))
-    return nodes
 
 
 def _attach_originals(state: _RunState, cases: list[BenchCase], rows: list[dict]) -> None:
