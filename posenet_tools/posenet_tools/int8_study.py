@@ -27,7 +27,7 @@ from posenet_ros.engine.results_json import write_json_atomic
 from posenet_tools.eval import (annotated_images, default_annotations, EVAL_MAX_DETECTIONS,
                                 EVAL_NMS_RADIUS, EVAL_SCORE_THRESHOLD, evaluate_results,
                                 load_annotations, run_estimator)
-from posenet_tools.shared_data import shared_dir
+from posenet_tools.shared_data import coco_calibration_photos, shared_dir
 
 # name -> (precision, QuantizeOptions, calibration source, calibration frames)
 VARIANTS = {
@@ -49,14 +49,9 @@ VARIANTS = {
 
 def calibration_photos(limit: int) -> list[np.ndarray]:
     """Photos of annotations.json that are not in the val annotations, spread evenly."""
-    coco = shared_dir() / 'data' / 'coco_kpts'
-    val = {image['file_name'] for image in
-           json.loads((coco / 'annotations_val2017.json').read_text())['images']}
-    names = sorted(image['file_name'] for image in
-                   json.loads((coco / 'annotations.json').read_text())['images']
-                   if image['file_name'] not in val)
-    picks = sorted({int(i) for i in np.linspace(0, len(names) - 1, min(limit, len(names)))})
-    return [load_image_rgb(coco / 'images' / names[i]) for i in picks]
+    paths = coco_calibration_photos()
+    picks = sorted({int(i) for i in np.linspace(0, len(paths) - 1, min(limit, len(paths)))})
+    return [load_image_rgb(paths[i]) for i in picks]
 
 
 def calibration_set(source: str | None, frames: int) -> list[np.ndarray]:

@@ -70,7 +70,8 @@ def soak(minutes: float, rate_hz: float, fuzz: float, model: str, log) -> dict:
 
     from posenet_ros.engine.image_io import load_image_rgb
     from posenet_ros.ros.image_conversion import rgb_to_image_msg
-    from posenet_tools.bench.ros_session import RosSession, measure_latency, rss_mib
+    from posenet_tools.bench.ros_measure import measure_latency
+    from posenet_tools.bench.ros_session import RosSession, rss_mib
 
     photo = load_image_rgb(shared_dir() / 'data' / 'coco_kpts' / 'images' / '000000005802.jpg')
     frame = rgb_to_image_msg(cv2.resize(photo, (640, 480), interpolation=cv2.INTER_AREA),

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 from posenet_ros.engine.resolution import parse_resolution
 from posenet_tools.bench import cli as bench
-from posenet_tools.tfjs_reference import patch_dilations, TfjsReference, TfjsReferenceError
+from posenet_tools.tfjs_reference import patch_dilations
 import pytest
 
 
@@ -38,19 +37,6 @@ def test_stride8_dilations_are_rewritten_to_nhwc(models_path):
     assert patch_dilations(graph16) == 0
 
 
-@pytest.fixture(scope='module')
-def tfjs_runner():
-    """Return the original, installed once into the cache (npm registry needed the first time)."""
-    if shutil.which('node') is None or shutil.which('npm') is None:
-        pytest.skip('Node.js/npm not installed: the original cannot be run')
-    runner = TfjsReference()
-    try:
-        runner.install()
-    except TfjsReferenceError as error:
-        pytest.skip(f'the original could not be installed: {error}')
-    return runner
-
-
 def test_original_runner_reproduces_the_stored_reference(tfjs_runner, models_path, data_path,
                                                          reference_path):
     photos = sorted((data_path / 'smoke').glob('*.jpg'))[:2]
@@ -67,13 +53,6 @@ def test_original_runner_reproduces_the_stored_reference(tfjs_runner, models_pat
         assert got['score'] == pytest.approx(expected['score'], abs=1e-6)
         assert np.allclose([[k['x'], k['y']] for k in got['keypoints']],
                            [[k['x'], k['y']] for k in expected['keypoints']], atol=1e-4)
-
-
-@pytest.fixture
-def shared_models(models_path, monkeypatch):
-    """Model names resolve to the shared weights (never a download)."""
-    monkeypatch.setenv('POSENET_MODELS', str(models_path))
-    return models_path
 
 
 def test_quick_bench_prints_a_table_and_writes_reports(tmp_path, capsys, data_path, shared_models):

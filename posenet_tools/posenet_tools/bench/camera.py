@@ -10,8 +10,8 @@ def camera_rate_run(photo: np.ndarray, options: BenchOptions, log) -> dict:
     import cv2
 
     from posenet_ros.ros.image_conversion import rgb_to_image_msg
-    from posenet_tools.bench.ros_session import (
-        RosBenchError, RosSession, measure_camera_rate, measure_latency)
+    from posenet_tools.bench.ros_measure import measure_camera_rate, measure_latency
+    from posenet_tools.bench.ros_session import RosBenchError, RosSession
     case = options.camera_case
     config = case.config().snapped()
     frame = rgb_to_image_msg(cv2.resize(photo, (640, 480), interpolation=cv2.INTER_AREA),

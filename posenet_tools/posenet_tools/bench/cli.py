@@ -1,12 +1,15 @@
 """
 posenet_bench: how fast each stage of posenet_ros runs, per configuration, beside the original.
 
-For every model x output stride x input size x decoding x inference path it times, on the same
-photos, after warm-up: the conversion of a ROS image message to pixels, preprocessing,
-inference, pose decoding, the building of the PoseArray message, the estimate call and the whole
-in-process pipeline (message in -> message out). In the same run the original tfjs PoseNet 2.2.2
+For every model x output stride x input size x decoding x inference path x precision (float32;
+int8 on the tflite path, calibrated before timing) it times, on the same photos, after warm-up:
+the conversion of a ROS image message to pixels, preprocessing, inference, pose decoding, the
+building of the PoseArray message, the estimate call and the whole in-process pipeline (message
+in -> message out). In the same run the original tfjs PoseNet 2.2.2
 (Node.js, wasm backend, same weights and photos; `posenet_tools.tfjs_reference`) is timed on the
-same configuration, and our speed is given as a ratio to it. Medians and 90th percentiles.
+same configuration, and our speed is given as a ratio to it. Medians and 90th percentiles. The
+report ends with the speed goals checked within the run (int8's network >= 2x float32's;
+through ROS >= 8x the original at 0.75 353x481 stride 16 multi, >= 5x everywhere).
 
     posenet_bench --quick                          # one small configuration: a smoke test
     posenet_bench --out docs/benchmarks/NAME       # the whole grid: NAME.json, NAME.md, plots
@@ -27,6 +30,7 @@ from posenet_ros.engine.resolution import parse_resolution
 from posenet_tools.bench.grid import (available_backends, BenchCase, BenchOptions, build_grid,
                                       DEFAULT_MODELS, DEFAULT_MODES, DEFAULT_RESOLUTIONS,
                                       DEFAULT_STRIDES)
+from posenet_tools.bench.precision import bench_paths, check_int8_calibration
 from posenet_tools.bench.report import to_text_table, write_report
 from posenet_tools.bench.run import run_bench
 from posenet_tools.shared_data import shared_dir
@@ -41,10 +45,11 @@ def _csv(text: str) -> list[str]:
 # What a full run and a --quick smoke run measure, unless given on the command line.
 FULL_RUN = {'models': list(DEFAULT_MODELS), 'strides': [str(s) for s in DEFAULT_STRIDES],
             'resolutions': list(DEFAULT_RESOLUTIONS), 'modes': list(DEFAULT_MODES),
-            'backends': None, 'repeat': 5, 'original': True, 'ros': True, 'photos': None}
+            'backends': None, 'repeat': 5, 'original': True, 'ros': True, 'photos': None,
+            'precisions': ['float32', 'int8']}
 QUICK_RUN = {'models': ['mobilenet_quant2_075'], 'strides': ['16'], 'resolutions': ['257'],
              'modes': ['single', 'multi'], 'backends': ['default'], 'repeat': 2,
-             'original': False, 'ros': False, 'photos': 2}
+             'original': False, 'ros': False, 'photos': 2, 'precisions': ['float32']}
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -54,7 +59,7 @@ def _build_parser() -> argparse.ArgumentParser:
                     'original tfjs PoseNet (Node.js, wasm).')
     parser.add_argument('--quick', action='store_true',
                         help='smoke run: 0.75, stride 16, 257, single and multi, default path, '
-                             '2 photos x 2, no original (options given still apply)')
+                             'float32, 2 photos x 2, no original (options given still apply)')
     parser.add_argument('--models', type=_csv,
                         help='comma-separated model names or folders '
                              f"({','.join(DEFAULT_MODELS)})")
@@ -66,6 +71,15 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--backends', type=_csv,
                         help='inference paths (default: every compiled one the engine offers, but '
                              "XLA on a CPU; 'default' for the estimator's default)")
+    parser.add_argument('--precisions', type=_csv,
+                        help='comma-separated float32,int8 (default: both; float32 with --quick). '
+                             'int8 runs on the tflite path, each input size and stride '
+                             'calibrated once before timing (not counted) and reused by '
+                             'posenet_node through the model cache')
+    parser.add_argument('--int8-calibration', type=Path, metavar='PHOTOS_OR_VIDEO',
+                        help='folder of photos or video int8 is calibrated on (default: the '
+                             'photos of <shared>/data/coco_kpts/annotations.json that are not '
+                             'val photos: never a photo AP is scored on)')
     parser.add_argument('--images', type=Path, nargs='+',
                         help='photos (default: the 6 of <shared>/data/smoke)')
     parser.add_argument('--repeat', type=int, help='timed passes over the photos (5)')
@@ -108,18 +122,25 @@ def _parse_camera_config(text: str) -> BenchCase:
     return case
 
 
-def main(argv=None) -> int:
-    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # TensorFlow's start-up INFO lines
+def parse_arguments(argv=None) -> argparse.Namespace:
+    """Return the command line with what was not given filled in (a full or a --quick run)."""
     args = _build_parser().parse_args(argv)
-    reuse_frame_memory()  # as posenet_node and posenet_estimate do (engine/heap.py)
     defaults = QUICK_RUN if args.quick else FULL_RUN
     for name in ('models', 'strides', 'resolutions', 'modes', 'backends', 'repeat', 'original',
-                 'ros'):
+                 'ros', 'precisions'):
         if getattr(args, name) is None:
             setattr(args, name, defaults[name])
-    images = args.images or sorted((shared_dir() / 'data' / 'smoke').glob('*.jpg'))
-    if not args.images and defaults['photos']:
-        images = images[:defaults['photos']]
+    if not args.images:
+        smoke = sorted((shared_dir() / 'data' / 'smoke').glob('*.jpg'))
+        args.images = smoke[:defaults['photos']] if defaults['photos'] else smoke
+    return args
+
+
+def main(argv=None) -> int:
+    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # TensorFlow's start-up INFO lines
+    args = parse_arguments(argv)
+    reuse_frame_memory()  # as posenet_node and posenet_estimate do (engine/heap.py)
+    images = args.images
     try:
         if not all(s.isdigit() for s in args.strides):
             raise ValueError(f'strides must be whole numbers (8, 16, 32), got {args.strides}')
@@ -147,13 +168,19 @@ def main(argv=None) -> int:
         backends = available_backends()
     else:
         backends = [None if b == 'default' else b for b in args.backends]
+    try:
+        paths = bench_paths(backends, args.precisions)
+        check_int8_calibration(args.int8_calibration)
+    except ValueError as error:
+        print(f'error: {error}', file=sys.stderr)
+        return 2
     options = BenchOptions(
         repeat=args.repeat, original=args.original, original_repeat=args.original_repeat,
         accuracy=args.accuracy, ros=args.ros, ros_repeat=args.ros_repeat,
         camera_rates=camera_rates, camera_seconds=args.camera_seconds, camera_case=camera_case,
-        image_reliability=args.image_reliability)
+        image_reliability=args.image_reliability, int8_calibration=args.int8_calibration)
     try:
-        report = run_bench(cases, backends, images, options,
+        report = run_bench(cases, paths, images, options,
                            log=lambda line: print(line, file=sys.stderr, flush=True))
     except (InputReadError, ValueError) as error:
         print(f'error: {error}', file=sys.stderr)

@@ -110,40 +110,52 @@ class RosStages:
 
 # -- timing our engine ----------------------------------------------------------------------
 
-def time_case(estimator, config: EstimateConfig, photos, repeat: int, ros: RosStages | None,
-              messages=None) -> dict[str, list[float]]:
-    """Per-stage timings (ms) of `repeat` passes over the photos, after one untimed pass."""
-    samples = {stage: [] for stage in STAGES}
-    use_ros = ros is not None and ros.available
-    if use_ros and messages is None:
-        messages = [ros.image_message(photo) for photo in photos]
+def warm_up(estimator, config: EstimateConfig, photos, ros: RosStages | None,
+            messages=None) -> None:
+    """Build what the config needs and run every photo size once: shapes traced, caches warm."""
     estimator.warmup(config)
-    for index, photo in enumerate(photos):  # every photo size once: shapes traced, caches warm
+    for index, photo in enumerate(photos):
         result = estimator.estimate(photo, config)
-        if use_ros:
+        if ros is not None and ros.available:
             ros.to_pose_array(result, messages[index].header)
+
+
+def time_passes(estimators: list, config: EstimateConfig, photos, repeat: int,
+                ros: RosStages | None, messages=None) -> list[dict[str, list[float]]]:
+    """
+    Return per-stage timings (ms) of `repeat` passes over the photos for each estimator.
+
+    The estimators (warmed up) take turns pass by pass, so that a shared machine's load moves
+    all of them alike and their ratios hold.
+    """
+    samples = [{stage: [] for stage in STAGES} for _ in estimators]
+    use_ros = ros is not None and ros.available
     for _ in range(repeat):
-        for index, photo in enumerate(photos):
-            start = time.perf_counter()
-            if use_ros:
-                rgb = ros.image_to_rgb(messages[index])
-                converted = time.perf_counter()
-            else:
-                rgb, converted = photo, start
-            before_estimate = time.perf_counter()
-            result = estimator.estimate(rgb, config)
-            estimated = time.perf_counter()
-            if use_ros:
-                ros.to_pose_array(result, messages[index].header)
-            end = time.perf_counter()
-            timings = result.timings_ms or {}
-            samples['ros_image'].append((converted - start) * 1e3 if use_ros else None)
-            for stage in ('preprocess', 'inference', 'decode'):
-                samples[stage].append(timings.get(stage))
-            samples['message'].append((end - estimated) * 1e3 if use_ros else None)
-            samples['estimate'].append((estimated - before_estimate) * 1e3)
-            samples['pipeline'].append((end - start) * 1e3)
+        for estimator, into in zip(estimators, samples):
+            for index, photo in enumerate(photos):
+                _time_frame(estimator, config, photo, ros if use_ros else None,
+                            messages[index] if use_ros else None, into)
     return samples
+
+
+def _time_frame(estimator, config: EstimateConfig, photo, ros: RosStages | None, message,
+                samples: dict[str, list]) -> None:
+    """Time one frame, message in -> message out, into `samples` (stage -> ms)."""
+    start = time.perf_counter()
+    rgb = ros.image_to_rgb(message) if ros else photo
+    converted = time.perf_counter()
+    result = estimator.estimate(rgb, config)
+    estimated = time.perf_counter()
+    if ros:
+        ros.to_pose_array(result, message.header)
+    end = time.perf_counter()
+    timings = result.timings_ms or {}
+    samples['ros_image'].append((converted - start) * 1e3 if ros else None)
+    for stage in ('preprocess', 'inference', 'decode'):
+        samples[stage].append(timings.get(stage))
+    samples['message'].append((end - estimated) * 1e3 if ros else None)
+    samples['estimate'].append((estimated - converted) * 1e3)
+    samples['pipeline'].append((end - start) * 1e3)
 
 
 def available_backends() -> list[str]:
@@ -160,11 +172,6 @@ def available_backends() -> list[str]:
     default = default_backend(device)
     skipped = ('eager', default) if 'GPU' in device else ('eager', 'xla', default)
     return [default] + [name for name in BACKENDS if name not in skipped]
-
-
-def make_estimator(model: str, backend: str | None):
-    from posenet_ros.engine.estimator import PoseEstimator
-    return PoseEstimator(model) if backend is None else PoseEstimator(model, backend=backend)
 
 
 def model_folder(model: str) -> Path:
@@ -188,6 +195,7 @@ class BenchOptions:
     camera_seconds: float = 60.0
     camera_case: BenchCase = BenchCase('mobilenet_quant2_075', 16, 353, 481, 'multi')
     image_reliability: str | None = None  # the node's image subscription; None: its default
+    int8_calibration: Path | None = None  # folder or video; None: the non-val COCO photos
 
 
 def error_reason(error: BaseException) -> str:
@@ -195,10 +203,11 @@ def error_reason(error: BaseException) -> str:
     return f'{type(error).__name__}: {text[0] if text else ""}'
 
 
-def make_row(case: BenchCase, backend, samples, error=None) -> dict:
+def make_row(case: BenchCase, backend, samples, error=None, precision: str = 'float32') -> dict:
     row = {'model': case.model, 'multiplier': multiplier_from_model_name(Path(case.model).name),
            'stride': case.stride, 'height': case.height, 'width': case.width,
-           'resolution': case.resolution, 'mode': case.mode, 'backend': backend, 'error': error}
+           'resolution': case.resolution, 'mode': case.mode, 'backend': backend,
+           'precision': precision, 'error': error}
     if samples is not None:
         row['stages'] = {stage: stats(values) for stage, values in samples.items()}
         row['samples_ms'] = {stage: [round(v, 3) for v in values if v is not None]

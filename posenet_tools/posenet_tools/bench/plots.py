@@ -7,11 +7,15 @@ from pathlib import Path
 from posenet_ros.engine.atomic_write import write_file_atomic
 
 
+def _path(row: dict) -> str:
+    return f"{row['backend']} {row.get('precision', 'float32')}"
+
+
 def plot_speed(report: dict, path: Path) -> None:
     """
     Plot the median pipeline time by input size.
 
-    One panel per model x inference path, the original dashed.
+    One panel per model x inference path and precision, the original dashed.
     """
     import matplotlib
     matplotlib.use('Agg')
@@ -20,7 +24,7 @@ def plot_speed(report: dict, path: Path) -> None:
 
     rows = [r for r in report['rows'] if not r.get('error')]
     models = list(dict.fromkeys(r['model'] for r in rows))
-    backends = list(dict.fromkeys(str(r['backend']) for r in rows))
+    backends = list(dict.fromkeys(_path(r) for r in rows))
     if not rows:
         return
     resolutions = list(dict.fromkeys(r['resolution'] for r in rows))
@@ -33,7 +37,7 @@ def plot_speed(report: dict, path: Path) -> None:
             ax = axes[i][j]
             for k, (stride, mode) in enumerate(series):
                 pick = {r['resolution']: r for r in rows if r['model'] == model
-                        and str(r['backend']) == backend and r['stride'] == stride
+                        and _path(r) == backend and r['stride'] == stride
                         and r['mode'] == mode}
                 xs = [n for n, res in enumerate(resolutions) if res in pick]
                 if not xs:
@@ -77,17 +81,20 @@ def plot_ap_vs_fps(report: dict, path: Path) -> bool:
     import matplotlib.pyplot as plt
     import matplotlib.ticker
     fig, ax = plt.subplots(figsize=(7, 4.5))
+    colors = {'float32': 'tab:blue', 'int8': 'tab:green'}
     for row in rows:
         label = f"{row['multiplier']:.2f} s{row['stride']} {row['resolution']} {row['mode']}"
         fps = 1000.0 / row['stages']['pipeline']['median']
-        ax.scatter(fps, row['ap'], color='tab:blue')
+        ax.scatter(fps, row['ap'], color=colors.get(row.get('precision'), 'tab:blue'))
         ax.annotate(label, (fps, row['ap']), fontsize=6, xytext=(3, 2), textcoords='offset points')
         original = row.get('original') or {}
         if original.get('median') and row.get('original_ap') is not None:
             orig_fps = 1000.0 / original['median']
             ax.scatter(orig_fps, row['original_ap'], color='tab:orange', marker='x')
             ax.plot([orig_fps, fps], [row['original_ap'], row['ap']], color='grey', lw=0.5)
-    ax.scatter([], [], color='tab:blue', label='posenet_ros')
+    for precision in dict.fromkeys(row.get('precision', 'float32') for row in rows):
+        ax.scatter([], [], color=colors.get(precision, 'tab:blue'),
+                   label=f'posenet_ros {precision}')
     ax.scatter([], [], color='tab:orange', marker='x', label='original (tfjs wasm)')
     ax.set_xscale('log')
     ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
@@ -97,6 +104,44 @@ def plot_ap_vs_fps(report: dict, path: Path) -> bool:
     ax.set_ylabel('COCO keypoint AP')
     ax.grid(True, which='both', alpha=0.3)
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save_figure(fig, path)
+    plt.close(fig)
+    return True
+
+
+def plot_ros_speedup(report: dict, path: Path) -> bool:
+    """
+    Plot how many times as fast as the original each configuration is through ROS.
+
+    One bar per configuration and precision, the goals (5x everywhere, 8x at 0.75 353x481
+    stride 16 multi) as lines. False if nothing was timed through ROS against the original.
+    """
+    from posenet_tools.bench.goals import config_label, KEY_LABEL, ROS_GOAL, ROS_KEY_GOAL
+    rows = [r for r in report['rows'] if r.get('speedup_ros')]
+    if not rows:
+        return False
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    configs = list(dict.fromkeys(config_label(r) for r in rows))
+    precisions = list(dict.fromkeys(r.get('precision', 'float32') for r in rows))
+    width = 0.8 / len(precisions)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.45 * len(configs) * len(precisions) + 2), 4.5))
+    for k, precision in enumerate(precisions):
+        values = {config_label(r): r['speedup_ros'] for r in rows
+                  if r.get('precision', 'float32') == precision}
+        xs = [n + (k - (len(precisions) - 1) / 2) * width for n in range(len(configs))]
+        ax.bar(xs, [values.get(c, 0.0) for c in configs], width, label=precision)
+    ax.axhline(ROS_GOAL, color='tab:red', lw=1, ls='--', label=f'goal {ROS_GOAL:g}x')
+    if KEY_LABEL in configs:
+        ax.plot([configs.index(KEY_LABEL) - 0.45, configs.index(KEY_LABEL) + 0.45],
+                [ROS_KEY_GOAL] * 2, color='black', lw=1.5,
+                label=f'goal {ROS_KEY_GOAL:g}x at {KEY_LABEL}')
+    ax.set_xticks(range(len(configs)), configs, rotation=60, ha='right', fontsize=7)
+    ax.set_ylabel('x faster than the original, through ROS')
+    ax.grid(True, axis='y', alpha=0.3)
+    ax.legend(fontsize=7)
     fig.tight_layout()
     _save_figure(fig, path)
     plt.close(fig)

@@ -5,8 +5,9 @@ import json
 from pathlib import Path
 
 from posenet_ros.engine.atomic_write import write_file_atomic
+from posenet_tools.bench.goals import config_label, goal_lines
 from posenet_tools.bench.grid import case_of, MULTI_SETTINGS, STAGE_TITLES, STAGES
-from posenet_tools.bench.plots import plot_ap_vs_fps, plot_speed
+from posenet_tools.bench.plots import plot_ap_vs_fps, plot_ros_speedup, plot_speed
 
 
 def _ms(stat: dict | None) -> str:
@@ -19,7 +20,8 @@ def to_markdown(report: dict) -> str:
     """
     Return the report as a Markdown page.
 
-    How it was measured, one table row per configuration and path, then the camera-rate runs.
+    How it was measured, the goals, one row per configuration and precision (the node's
+    paths), every stage of every path, then the camera-rate runs.
     """
     meta = report['meta']
     machine = meta['machine']
@@ -35,11 +37,17 @@ def to_markdown(report: dict) -> str:
              f"Multi-pose decoding uses max {MULTI_SETTINGS['max_pose_detections']}, score "
              f"{MULTI_SETTINGS['score_threshold']}, NMS radius {MULTI_SETTINGS['nms_radius']:g}. "
              "'pipeline' is the in-process path from the image message "
-             f"({meta['ros_image_encoding']}) to the PoseArray message. 'ROS' (first inference "
-             'path only) is publish-to-receive time through posenet_node in another process '
-             'over DDS, one frame at a time. '
-             "'x faster' is the original's median estimate time over our median (pipeline; ROS).",
+             f"({meta['ros_image_encoding']}) to the PoseArray message; 'network' its inference "
+             "stage. 'ROS' (the node's path at each precision: the first inference path in "
+             'float32, tflite in int8; a node process per precision) is publish-to-receive time '
+             'through posenet_node in another process over DDS, one frame at a time. '
+             "'x faster' is the original's median estimate time over our median (pipeline; ROS); "
+             "'int8 network x' float32's network median over int8's, timed in turns.",
              '']
+    int8 = meta.get('int8_calibration')
+    if int8:
+        lines += ['int8: the tflite path, calibrated per input size and stride before timing '
+                  f"(not counted) on {int8['frames']} frames: {int8['source']}.", '']
     if meta.get('dds'):
         dds = meta['dds']
         lines += [f"DDS: {dds['rmw']}, FASTDDS_BUILTIN_TRANSPORTS="
@@ -48,16 +56,21 @@ def to_markdown(report: dict) -> str:
     if meta.get('original'):
         lines += [f"Original: {meta['original']}, same weights, photos and configuration; "
                   'stride 8 with the dilations as trained.', '']
+    if report.get('goals'):
+        lines += ['## Goals', ''] + goal_lines(report['goals']) + ['']
+    lines += ['## Per precision', ''] + precision_table(report['rows'])
+    lines += ['', '## Every stage, every path', '']
     has_ap = any('ap' in row for row in report['rows'])
     has_ros = any('ros' in row for row in report['rows'])
-    header = ['model', 'stride', 'input', 'decoding', 'path'] + [STAGE_TITLES[s] for s in STAGES]
+    header = ['model', 'stride', 'input', 'decoding', 'path', 'precision']
+    header += [STAGE_TITLES[s] for s in STAGES]
     header += (['ROS'] if has_ros else []) + ['original', 'x faster']
     if has_ap:
         header += ['AP', 'original AP']
     lines += ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
     for row in report['rows']:
         cells = [row['model'], str(row['stride']), row['resolution'], row['mode'],
-                 str(row['backend'])]
+                 str(row['backend']), row.get('precision', 'float32')]
         if row.get('error'):
             cells += [f"n/a: {row['error']}"] + [''] * (len(header) - len(cells) - 1)
         else:
@@ -100,6 +113,38 @@ def to_markdown(report: dict) -> str:
     return '\n'.join(lines) + '\n'
 
 
+def _x(value) -> str:
+    return f'{value:.1f}x' if value else '-'
+
+
+def precision_table(rows: list[dict]) -> list[str]:
+    """
+    Return the Markdown table of the node's paths: one row per configuration and precision.
+
+    Medians in ms: network (the inference stage), in process (image message to PoseArray),
+    through ROS, the original; our speed-ups over it; int8's network over float32's; AP.
+    """
+    rows = [row for row in rows if row.get('primary', True) and not row.get('error')]
+    has_ap = any('ap' in row for row in rows)
+    header = ['configuration', 'precision', 'network ms', 'in process ms', 'ROS ms',
+              'original ms', 'x faster in process', 'x faster ROS', 'int8 network x']
+    header += ['AP', 'original AP'] if has_ap else []
+    lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+    for row in rows:
+        medians = [row['stages']['inference'].get('median'),
+                   row['stages']['pipeline'].get('median'), (row.get('ros') or {}).get('median'),
+                   (row.get('original') or {}).get('median')]
+        cells = [config_label(row), row.get('precision', 'float32')]
+        cells += [f'{value:.1f}' if value else '-' for value in medians]
+        cells += [_x(row.get('speedup')), _x(row.get('speedup_ros')),
+                  _x(row.get('int8_network_speedup'))]
+        if has_ap:
+            cells += [f'{row[key]:.3f}' if row.get(key) is not None else '-'
+                      for key in ('ap', 'original_ap')]
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return lines
+
+
 def _mib(value) -> str:
     return f'{value:.0f} MiB' if value is not None else '-'
 
@@ -110,17 +155,18 @@ def to_text_table(report: dict) -> str:
 
     Estimate, pipeline and ROS median / p90, the original, ratios.
     """
-    lines = [f"{'configuration':<44} {'path':<9} {'estimate':>13} {'pipeline':>13} {'ROS':>13} "
+    lines = [f"{'configuration':<44} {'path':<14} {'estimate':>13} {'pipeline':>13} {'ROS':>13} "
              f"{'original':>9} {'x faster':>12}"]
     for row in report['rows']:
         label = case_of(row).label
+        path = f"{row['backend']} {row.get('precision', 'float32')}"
         if row.get('error'):
-            lines.append(f"{label:<44} {str(row['backend']):<9} n/a: {row['error'][:70]}")
+            lines.append(f"{label:<44} {path:<14} n/a: {row['error'][:70]}")
             continue
         original = row.get('original') or {}
         orig = f"{original['median']:9.1f}" if original.get('median') else f"{'-':>9}"
         ratio = '; '.join(f'{row[k]:.1f}x' for k in ('speedup', 'speedup_ros') if row.get(k))
-        lines.append(f"{label:<44} {str(row['backend']):<9} {_ms(row['stages']['estimate']):>13} "
+        lines.append(f"{label:<44} {path:<14} {_ms(row['stages']['estimate']):>13} "
                      f"{_ms(row['stages']['pipeline']):>13} {_ms(row.get('ros')):>13} {orig} "
                      f"{ratio or '-':>12}")
     camera = report.get('camera')
@@ -135,11 +181,12 @@ def to_text_table(report: dict) -> str:
                 f"RSS {_mib(run['rss_start_mib'])} -> {_mib(run['rss_end_mib'])}")
     elif camera:
         lines.append(f"camera-rate run failed: {camera['error']}")
+    lines += [line[2:] for line in goal_lines(report.get('goals') or [])]
     return '\n'.join(lines)
 
 
 def write_report(report: dict, out_stem: Path, plots: bool = True) -> list[Path]:
-    """NAME.json, NAME.md and (with plots) NAME_speed.png, NAME_ap_fps.png; atomically."""
+    """NAME.json, NAME.md and (with plots) NAME_speed.png, NAME_ap_fps.png, NAME_ros_x.png."""
     written = []
     json_path = out_stem.with_name(out_stem.name + '.json')
     write_file_atomic(json_path, json.dumps(report, indent=1))
@@ -154,4 +201,7 @@ def write_report(report: dict, out_stem: Path, plots: bool = True) -> list[Path]
         ap_fps = out_stem.with_name(out_stem.name + '_ap_fps.png')
         if plot_ap_vs_fps(report, ap_fps):
             written.append(ap_fps)
+        ros_x = out_stem.with_name(out_stem.name + '_ros_x.png')
+        if plot_ros_speedup(report, ros_x):
+            written.append(ros_x)
     return written

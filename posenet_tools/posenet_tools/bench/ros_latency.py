@@ -1,4 +1,4 @@
-"""Frame latency through posenet_node over DDS, for the rows of one model and inference path."""
+"""Frame latency through posenet_node over DDS, row by row, for one model and inference path."""
 from __future__ import annotations
 
 import os
@@ -13,24 +13,70 @@ def dds_description(image_reliability: str | None) -> dict:
             'image_subscription_reliability': image_reliability or 'node default (best effort)'}
 
 
-def time_through_ros(model: str, backend: str | None, rows: list[dict], messages,
-                     options: BenchOptions, log) -> None:
-    """Add each row's frame latency through posenet_node (one node, configs set live)."""
-    from posenet_tools.bench.ros_session import RosBenchError, RosSession, measure_latency
-    first = case_of(rows[0]).config()
-    try:
-        with RosSession(model, backend, first.snapped(), options.image_reliability) as session:
-            for row in rows:
-                case = case_of(row)
-                result = measure_latency(session.client, session.node, messages,
-                                         case.config().snapped(),
-                                         options.ros_repeat or options.repeat)
-                row['ros'] = {**stats(result['samples']), 'lost': result['lost']}
-                row['samples_ms']['ros'] = [round(v, 3) for v in result['samples']]
-                log(f'{case.label} [{backend}] through ROS: median '
-                    f"{row['ros']['median']:.1f} ms, p90 {row['ros']['p90']:.1f} ms"
-                    + (f", {result['lost']} lost" if result['lost'] else ''))
-    except RosBenchError as error:
-        log(f'{model} [{backend}]: ROS timing failed: {error}')
-        for row in rows:
-            row.setdefault('ros', {'median': None, 'error': error_reason(error)})
+def configured_line(node_log: str) -> str | None:
+    """Return the node's own 'configured: ...' log line (model, backend, precision), if any."""
+    for line in node_log.splitlines():
+        if ': configured: ' in line:
+            return line.split(': configured: ', 1)[1].strip()
+    return None
+
+
+class NodeTimer:
+    """
+    posenet_node of one model and path, timing rows through it as they come; a context manager.
+
+    Started once (its configurations set live), so each row is timed right after its in-process
+    timing and before the original's, all three under the same load. A node that cannot start
+    or stops answering gives the rows still to come the reason instead of a time.
+    """
+
+    def __init__(self, model: str, backend: str | None, config, options: BenchOptions, log,
+                 node_parameters: dict | None = None, label: str | None = None):
+        self._start = (model, backend, config, options.image_reliability, node_parameters)
+        self._options = options
+        self._log = log
+        self.label = label or str(backend)
+        self.info = {'model': model, 'path': self.label, 'parameters': node_parameters or {}}
+        self._session = None
+
+    def __enter__(self) -> 'NodeTimer':
+        from posenet_tools.bench.ros_session import RosBenchError, RosSession
+        try:
+            self._session = RosSession(*self._start).__enter__()
+        except RosBenchError as error:
+            self._failed(error)
+            return self
+        self.info['configured'] = configured_line(self._session.node.log_text())
+        return self
+
+    def time_row(self, row: dict, messages) -> None:
+        """Add the row's frame latency through the node (`row['ros']`), or why there is none."""
+        from posenet_tools.bench.ros_measure import measure_latency
+        from posenet_tools.bench.ros_session import RosBenchError
+        if self._session is None:
+            row['ros'] = {'median': None, 'error': self.info.get('error')}
+            return
+        case = case_of(row)
+        try:
+            result = measure_latency(self._session.client, self._session.node, messages,
+                                     case.config().snapped(),
+                                     self._options.ros_repeat or self._options.repeat)
+        except RosBenchError as error:
+            self._failed(error)
+            row['ros'] = {'median': None, 'error': self.info['error']}
+            return
+        row['ros'] = {**stats(result['samples']), 'lost': result['lost']}
+        row['samples_ms']['ros'] = [round(v, 3) for v in result['samples']]
+        self._log(f'{case.label} [{self.label}] through ROS: median '
+                  f"{row['ros']['median']:.1f} ms, p90 {row['ros']['p90']:.1f} ms"
+                  + (f", {result['lost']} lost" if result['lost'] else ''))
+
+    def _failed(self, error: BaseException) -> None:
+        self._log(f"{self.info['model']} [{self.label}]: ROS timing failed: {error}")
+        self.info['error'] = error_reason(error)
+        self.__exit__(None, None, None)
+
+    def __exit__(self, *exc) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            session.__exit__(None, None, None)

@@ -12,6 +12,8 @@ consumer would. Two measurements:
 * camera rate: frames published at a fixed rate for a while; for each PoseArray its age at
   arrival (now - header.stamp), frames dropped by the node (it keeps only the newest), frames
   processed per second, and the node's resident memory before and after.
+
+The measurements themselves are in `ros_measure`.
 """
 from __future__ import annotations
 
@@ -26,7 +28,6 @@ import threading
 import time
 import uuid
 
-import numpy as np
 import posenet_ros
 from posenet_ros.engine.config import EstimateConfig
 
@@ -125,12 +126,15 @@ class NodeProcess:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def log_tail(self, lines: int = 15) -> str:
+    def log_text(self) -> str:
+        """Return what the node has logged so far ('' once stopped)."""
         try:
-            text = Path(self._log.name).read_text(errors='replace')
-            return '\n'.join(text.splitlines()[-lines:])
+            return Path(self._log.name).read_text(errors='replace')
         except OSError:
             return ''
+
+    def log_tail(self, lines: int = 15) -> str:
+        return '\n'.join(self.log_text().splitlines()[-lines:])
 
     def check_alive(self) -> None:
         if not self.alive():
@@ -281,81 +285,6 @@ class BenchClient:
         self._spinner.join(timeout=2.0)
 
 
-def measure_latency(client: BenchClient, node: NodeProcess, frames, config: EstimateConfig,
-                    repeat: int, warmup: int = 2) -> dict:
-    """Publish-to-PoseArray time (ms) of each frame, one frame in flight at a time."""
-    client.set_parameters(node_parameters(config))
-    samples, lost = [], 0
-    for index in range(warmup * len(frames) + repeat * len(frames)):
-        timed = index >= warmup * len(frames)
-        frame = frames[index % len(frames)]
-        stamp_ns, sent = client.publish(frame)
-        arrived = client.wait_for(stamp_ns, FRAME_TIMEOUT_S if timed else FIRST_FRAME_TIMEOUT_S)
-        if arrived is None:
-            node.check_alive()
-            if index == 0:
-                raise RosBenchError(undelivered_hint(frame))
-            lost += 1
-            continue
-        if timed:
-            samples.append((arrived - sent) * 1e3)
-    client.take_arrivals()
-    return {'samples': samples, 'lost': lost}
-
-
-def measure_camera_rate(client: BenchClient, node: NodeProcess, frame, config: EstimateConfig,
-                        rate_hz: float, duration_s: float, warmup_frames: int = 10) -> dict:
-    """Frames at `rate_hz` for `duration_s`: PoseArray ages, drops, throughput, node memory."""
-    client.set_parameters(node_parameters(config))
-    for index in range(warmup_frames):  # settle the configuration before the clock starts
-        stamp_ns, _ = client.publish(frame)
-        if client.wait_for(stamp_ns, FIRST_FRAME_TIMEOUT_S) is None and index == 0:
-            node.check_alive()
-            raise RosBenchError(undelivered_hint(frame))
-    time.sleep(0.5)
-    client.take_arrivals()
-    rss_start = rss_mib(node.pid)
-    rss_peak = rss_start or 0.0
-    published = []
-    period = 1.0 / rate_hz
-    start = time.perf_counter()
-    next_at = start
-    next_rss = start + 1.0
-    while True:
-        now = time.perf_counter()
-        if now - start >= duration_s:
-            break
-        if now < next_at:
-            time.sleep(min(next_at - now, 0.01))
-            continue
-        published.append(client.publish(frame)[0])
-        next_at += period
-        if next_at < now - period:  # fell behind (slow publisher): do not burst to catch up
-            next_at = now
-        if now >= next_rss:
-            rss_peak = max(rss_peak, rss_mib(node.pid) or 0.0)
-            next_rss += 1.0
-    elapsed = time.perf_counter() - start
-    time.sleep(1.0)  # the frame in progress
-    node.check_alive()
-    arrivals = client.take_arrivals()
-    sent = set(published)
-    ages = [(now_ns - stamp) / 1e6 for stamp, (_, now_ns) in arrivals.items() if stamp in sent]
-    rss_end = rss_mib(node.pid)
-    processed = len(ages)
-    ages_array = np.asarray(ages) if ages else np.asarray([np.nan])
-    return {
-        'rate_hz': rate_hz, 'duration_s': round(elapsed, 2), 'published': len(published),
-        'processed': processed, 'dropped': len(published) - processed,
-        'processed_per_s': processed / elapsed if elapsed else 0.0,
-        'age_p50_ms': float(np.nanpercentile(ages_array, 50)),
-        'age_p99_ms': float(np.nanpercentile(ages_array, 99)),
-        'age_max_ms': float(np.nanmax(ages_array)),
-        'rss_start_mib': rss_start, 'rss_end_mib': rss_end,
-        'rss_peak_mib': max(rss_peak, rss_end or 0.0),
-    }
-
-
 @dataclass
 class RosSession:
     """One node (model + inference path) and the client talking to it; a context manager."""
@@ -364,10 +293,12 @@ class RosSession:
     backend: str | None
     config: EstimateConfig
     image_reliability: str | None = None  # None: the node's default (best effort)
+    extra_parameters: dict | None = None  # e.g. precision int8 and its int8_calibration
 
     def __enter__(self) -> 'RosSession':
         self.node = NodeProcess(self.model, self.backend, self.config,
-                                image_reliability=self.image_reliability)
+                                image_reliability=self.image_reliability,
+                                extra_parameters=self.extra_parameters)
         self.node.start()
         self.client = None
         try:
