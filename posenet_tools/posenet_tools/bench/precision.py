@@ -92,7 +92,7 @@ class Int8Calibration:
     def images(self) -> list:
         """Return the calibration frames (uint8 RGB), read once."""
         if self._images is None:
-            from posenet_ros.engine.quantize import read_calibration_images
+            from posenet_ros.engine.int8_backend import read_calibration_images
             self._images = read_calibration_images(self.path)
         return self._images
 
