@@ -66,9 +66,7 @@ def plot_speed(report: dict, path: Path) -> None:
                ncol=min(4, len(handles)), frameon=False)
     fig.suptitle('posenet_ros pipeline time vs the original (tfjs wasm, dashed)', fontsize=10)
     rows_of_legend = -(-len(handles) // 4)
-    fig.tight_layout(rect=(0, 0.04 * rows_of_legend + 0.02, 1, 1))
-    _save_figure(fig, path)
-    plt.close(fig)
+    _save_figure(fig, path, layout_rect=(0, 0.04 * rows_of_legend + 0.02, 1, 1))
 
 
 def plot_ap_vs_fps(report: dict, path: Path) -> bool:
@@ -104,9 +102,7 @@ def plot_ap_vs_fps(report: dict, path: Path) -> bool:
     ax.set_ylabel('COCO keypoint AP')
     ax.grid(True, which='both', alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
     _save_figure(fig, path)
-    plt.close(fig)
     return True
 
 
@@ -142,13 +138,15 @@ def plot_ros_speedup(report: dict, path: Path) -> bool:
     ax.set_ylabel('x faster than the original, through ROS')
     ax.grid(True, axis='y', alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
     _save_figure(fig, path)
-    plt.close(fig)
     return True
 
 
-def _save_figure(fig, path: Path) -> None:
+def _save_figure(fig, path: Path, layout_rect=None) -> None:
+    """Lay the figure out (in `layout_rect`), write it atomically (format by suffix), free it."""
+    import matplotlib.pyplot as plt
+    fig.tight_layout(rect=layout_rect)
     encoded = io.BytesIO()
     fig.savefig(encoded, dpi=120, format=path.suffix.lstrip('.') or 'png')
     write_file_atomic(path, encoded.getvalue())
+    plt.close(fig)
