@@ -16,6 +16,7 @@ import threading
 import time
 from typing import Callable
 
+from posenet_ros.engine.heap import return_free_memory
 from posenet_ros.ros.pipeline import Frame
 from posenet_ros.ros.stages.estimate import network_key
 
@@ -62,9 +63,8 @@ class Int8CalibrationStage:
             self._log_info(f'int8: calibrating on {len(self._frames)} camera frames in the '
                            'background; frames go on in float32 meanwhile')
             self._builder = threading.Thread(
-                target=self._build, args=(self._frames, None, config, height, width),
+                target=self._build, args=(None, None, config, height, width),
                 name='posenet_int8_calibration', daemon=True)
-            self._frames = []
             self._builder.start()
 
     def wait(self, timeout_s: float | None = None) -> None:
@@ -93,9 +93,13 @@ class Int8CalibrationStage:
 
     def _build(self, frames, saved, config, height: int, width: int) -> None:
         start = time.perf_counter()
+        if saved is None:  # the kept frames: from here on only the estimator's copy on disk
+            frames, self._frames = self._frames, []
         try:
             model = saved.read_bytes() if saved is not None else None
             estimator = self._make_int8(frames=frames, model=model)
+            count, frames = len(frames or ()), None
+            return_free_memory()  # the ~44 MB of frames, back to the system
             estimator.warmup(config, height, width)
         except Exception as error:  # noqa: BLE001 - reported; the node stays on float32
             what = f'loading {saved}' if saved is not None else 'calibration'
@@ -109,5 +113,5 @@ class Int8CalibrationStage:
             self._log_info(f'int8: using the model calibrated earlier for this size, {saved}; '
                            'frames now run in int8')
         else:
-            self._log_info(f'int8: calibrated on {len(frames)} camera frames in '
+            self._log_info(f'int8: calibrated on {count} camera frames in '
                            f'{time.perf_counter() - start:.1f} s; frames now run in int8')
