@@ -17,6 +17,7 @@ COMMANDS = {
     'posenet_bench_cpu': ('posenet_tools.bench.cpu_budget:main', None),
     'posenet_accuracy_study': ('posenet_tools.accuracy_study:main', None),
     'posenet_int8_study': ('posenet_tools.int8_study:main', None),
+    'posenet_frontier_study': ('posenet_tools.frontier_study:main', None),
     'posenet_tfjs_reference': ('posenet_tools.tfjs_reference:main', None),
     'posenet_soak': ('posenet_tools.soak:main', None),
     'posenet_bench_people': ('posenet_tools.bench_people:main', None),
