@@ -266,10 +266,17 @@ def time_in_turns(runners: list, repeats: int) -> list[tuple[float, float]]:
     return [(float(np.median(v)), float(np.percentile(v, 90))) for v in samples]
 
 
-def measure_grid(bench: Bench, points: list[Point], skip_ms: float, repeats: int) -> None:
-    """Pilot and score each point (skipping the costly), then time the scored ones in turns."""
+def measure_grid(bench: Bench, points: list[Point], skip_ms: float, repeats: int,
+                 save=None) -> None:
+    """
+    Pilot and score each point (skipping the costly), then time the scored ones in turns.
+
+    `save()`, if given, is called after each point (a long run keeps what it measured).
+    """
     over: list[Point] = []
     for point in points:
+        if save is not None:
+            save()
         dearer = next((o for o in over if costs_at_least(point, o)), None)
         if dearer is not None:
             point.skipped = f'costs at least {dearer.key} ({dearer.pilot_ms:.0f} ms)'
@@ -450,7 +457,13 @@ def main(argv=None) -> int:
         else:
             points = grid(args.models, args.precisions, args.sizes, args.strides,
                           [flip == 'on' for flip in args.flips])
-            measure_grid(bench, points, args.skip_ms, args.repeats)
+            out = args.out
+
+            def save():
+                if out:
+                    write_json_atomic(out, document(points, None, bench, args.budget_ms, loads))
+
+            measure_grid(bench, points, args.skip_ms, args.repeats, save)
             loads['end'] = list(os.getloadavg())
     except ValueError as error:
         print(f'error: {error}', file=sys.stderr)

@@ -101,7 +101,10 @@ class FakeBench:
 def test_points_over_the_pilot_limit_and_those_costing_more_are_not_scored():
     bench = FakeBench()
     points = grid(['m'], ['float32'], ['353x481', '481x641', '577x769'], [16], [False, True])
-    frontier_study.measure_grid(bench, points, skip_ms=40.0, repeats=2)
+    saves = []
+    frontier_study.measure_grid(bench, points, skip_ms=40.0, repeats=2,
+                                save=lambda: saves.append(sum(p.ap is not None for p in points)))
+    assert saves == [0, 1, 2, 3, 3, 3]  # before each point: what was scored so far
     by_key = {p.key: p for p in points}
     # 353x481: 17 / 34 ms; 481x641: 31 / 62 ms (over); 577x769: 44 ms (over).
     assert bench.scored == ['m float32 s16 353x481', 'm float32 s16 353x481 flip',
