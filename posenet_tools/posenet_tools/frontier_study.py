@@ -317,10 +317,11 @@ def retime(bench: Bench, points: list[Point], repeats: int, budget_ms: float, co
 # -- output ---------------------------------------------------------------------------------
 
 def markdown(points: list[Point], chosen: Point | None) -> str:
-    """Return the frontier table: every point, the chosen one in bold."""
+    """Return the frontier table: every point reached, the chosen one in bold."""
     lines = ['| model | precision | stride | input (budget) | flip test | AP | ms/frame | '
              'frames/s | retimed ms |', '|---|---|---|---|---|---|---|---|---|']
-    for p in sorted(points, key=lambda p: (p.model, p.precision, p.stride, p.pixels, p.flip)):
+    reached = [p for p in points if p.ap is not None or p.skipped or p.pilot_ms is not None]
+    for p in sorted(reached, key=lambda p: (p.model, p.precision, p.stride, p.pixels, p.flip)):
         if p.ap is None:
             cells = ['–', f'({p.pilot_ms:.0f})' if p.pilot_ms else '–', '–', '']
         else:
@@ -336,15 +337,28 @@ def markdown(points: list[Point], chosen: Point | None) -> str:
 
 
 def plot(points: list[Point], path: Path, target_fps: float, chosen: Point | None) -> None:
-    """AP against frames per second: float32 and int8, their frontiers and the fps line."""
+    """
+    Plot AP against frames per second: float32 and int8, their frontiers and the fps line.
+
+    The chosen point's model (else the first) in colour, other models as grey markers.
+    """
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     styles = {'float32': ('tab:blue', 'o'), 'int8': ('tab:orange', '^')}
+    timed = [p for p in points if p.ap is not None and p.ms is not None]
+    if not timed:
+        return
+    main = chosen.model if chosen is not None else timed[0].model
     figure, axes = plt.subplots(figsize=(7.0, 4.4), dpi=100)
+    for model in dict.fromkeys(p.model for p in timed if p.model != main):
+        for precision, (_, marker) in styles.items():
+            shown = [p for p in timed if (p.model, p.precision) == (model, precision)]
+            axes.scatter([1e3 / p.ms for p in shown], [p.ap for p in shown], marker=marker,
+                         s=16, color='0.65', label=f"{model.replace('mobilenet_', '')} "
+                         f'{precision}' if shown else None)
     for precision, (colour, marker) in styles.items():
-        mine = [p for p in points if p.precision == precision and p.ap is not None
-                and p.ms is not None]
+        mine = [p for p in timed if (p.model, p.precision) == (main, precision)]
         if not mine:
             continue
         for flip, fill in ((False, colour), (True, 'none')):
@@ -360,19 +374,20 @@ def plot(points: list[Point], path: Path, target_fps: float, chosen: Point | Non
             axes.annotate(label, (1e3 / p.ms, p.ap), textcoords='offset points',
                           xytext=(4, 3), fontsize=7, color=colour)
     axes.axvline(target_fps, color='grey', linestyle='--', linewidth=1)
-    axes.text(target_fps, axes.get_ylim()[0], f' {target_fps:g} frames/s', color='grey',
-              fontsize=8, va='bottom')
-    old_yaml = next((p for p in points if is_old_yaml(p) and p.ms is not None), None)
+    axes.text(target_fps, axes.get_ylim()[1], f' {target_fps:g} frames/s', color='grey',
+              fontsize=8, va='top')
+    old_yaml = next((p for p in timed if is_old_yaml(p)), None)
     for point, text in ((chosen, 'chosen'), (old_yaml, 'old yaml')):
-        if point is not None and point.ap is not None:
+        if point is not None and point.ms is not None:
             axes.annotate(text, (1e3 / point.ms, point.ap), textcoords='offset points',
                           xytext=(-10, -14), fontsize=8, fontweight='bold', ha='right',
                           arrowprops={'arrowstyle': '-', 'color': 'black', 'linewidth': 0.6})
-    axes.set_xlabel('frames/s, 640x480, in process (2 threads)')
+    axes.set_xlabel('frames/s, 640x480 frame, in process (2 threads)')
     axes.set_ylabel('COCO keypoint AP (44 val photos)')
-    axes.set_title('AP against speed, config/posenet.yaml options', fontsize=10)
+    axes.set_title(f"{main.replace('mobilenet_', '')}: AP against speed with "
+                   "config/posenet.yaml's options", fontsize=10)
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=8, loc='lower left')
+    axes.legend(fontsize=7, loc='lower right')
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
