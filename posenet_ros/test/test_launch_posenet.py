@@ -4,7 +4,8 @@ posenet.launch.py run by launch_testing: namespace, remapped input and output, p
 posenet.launch.py is included with every argument a user sets (`namespace`, `image`, `poses`,
 `params_file`); `posenet_image_publisher` streams a photo into the remapped input. The poses
 must come out on the remapped, namespaced topic (markers beside them), the node must hold the
-parameters of the given file, and every process must exit cleanly when launch stops them.
+parameters of the given file and switch to its precision (int8 calibrated on the first frames),
+and every process must exit cleanly when launch stops them.
 
 Needs launch, launch_ros and launch_testing: a ROS 2 install, or what scripts/setup.sh builds
 from ../shared/ros2_overlay. Run it with pytest (launch_testing's plugin) or `launch_test`.
@@ -44,8 +45,10 @@ NAMESPACE = 'launch_test'
 POSES = 'people'  # the `poses` argument: /launch_test/people, /launch_test/people/markers
 CLAIM = DomainClaim('launch_posenet')
 # The package's own parameters file with a few values changed, so that the node's parameters
-# show which file it read.
-CHANGED = {'decoding': 'single', 'nms_radius': 25.0, 'min_pose_score': 0.2}
+# show which file it read. Its precision is kept (int8, calibrated on the first camera frames),
+# on fewer frames than the 48 it asks for, so that the switch to int8 comes within seconds.
+CHANGED = {'decoding': 'single', 'nms_radius': 25.0, 'min_pose_score': 0.2,
+           'int8_calibration_frames': 3}
 
 
 def params_file() -> Path:
@@ -120,6 +123,16 @@ class TestPosesArrive(unittest.TestCase):
         self.assertTrue(self.spin_until(future.done, 10.0))
         values = [parameter_value_to_python(value) for value in future.result().values]
         self.assertEqual(dict(zip(CHANGED, values)), CHANGED)
+
+    def test_the_files_precision_is_served_from_the_first_frames(self, proc_output):
+        shipped = yaml.safe_load((Path(get_package_share_directory('posenet_ros')) / 'config'
+                                  / 'posenet.yaml').read_text())['/**']['ros__parameters']
+        if shipped['precision'] != 'int8' or shipped['int8_calibration']:
+            self.skipTest('the package file does not calibrate int8 on the first frames')
+        # float32 until calibrated (in a child process), then int8; frames go on throughout.
+        proc_output.assertWaitFor('running float32 until 3 camera frames are calibrated on',
+                                  timeout=120)
+        proc_output.assertWaitFor('frames now run in int8', timeout=240)
 
 
 @launch_testing.post_shutdown_test()

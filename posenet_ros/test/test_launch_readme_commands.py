@@ -25,6 +25,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from ros_tools_support import (assert_clean_output, GroupProcess, REPO, require_ros_tools,
                                run_tool, stop_ros2_daemon, tool_env)
 from sensor_msgs.msg import Image
+import yaml
 
 pytestmark = pytest.mark.dds
 
@@ -32,6 +33,9 @@ require_ros_tools()
 
 README = (REPO / 'README.md').read_text()
 CAMERA_TOPIC = '/camera/image_raw'
+# The package's params file, which the README's commands run as shipped.
+PARAMS = yaml.safe_load((REPO / 'posenet_ros' / 'config' / 'posenet.yaml').read_text())[
+    '/**']['ros__parameters']
 
 
 def readme_commands() -> list[str]:
@@ -91,8 +95,9 @@ def test_ros2_run_param_set_and_topic_echo_as_the_readme_says(claim, frame, mode
         first = camera.client.wait_until_serving(frame, node)
         assert len(first.poses) == 1, f'{len(first.poses)} poses:\n{node.log()[-3000:]}'
         # The params file was read: its values, not the node's defaults.
-        assert camera.client.get_parameter('input_width') == 481
+        assert camera.client.get_parameter('input_width') == PARAMS['input_width']
         assert camera.client.get_parameter('match_aspect_ratio') is True
+        assert camera.client.get_parameter('precision') == PARAMS['precision']
 
         param_set = readme_command('ros2 param set /posenet_node output_stride 8')
         deadline = time.monotonic() + 30.0
@@ -156,7 +161,7 @@ def test_ros2_launch_as_the_readme_says_serves_poses(claim, frame, models_path, 
     launch, camera = start_launch(claim, models_path, tmp_path, frame)
     try:
         # The package's params file is the launch file's default: its input size, not PoseNet's.
-        assert camera.client.get_parameter('input_width') == 481
+        assert camera.client.get_parameter('input_width') == PARAMS['input_width'] != 257
         assert camera.client.exchange(frame).image_width == 640
     finally:
         camera.close()

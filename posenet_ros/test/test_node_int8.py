@@ -107,3 +107,26 @@ def test_int8_from_a_saved_model_runs_int8_from_the_first_frame(
         assert_same_poses(client.exchange(message), estimators['int8'].estimate(photo, CONFIG),
                           MIN_POSE_SCORE)
         assert '(int8)' in node.log()
+        assert tensorflow_libraries_loaded(node.process.pid) == []
+
+
+def test_int8_on_first_frames_stays_float32_on_another_backend(models_path, photo, tmp_path):
+    """
+    Check a backend other than tflite (a GPU's) keeps float32 instead of failing to calibrate.
+
+    The package's parameters file asks for int8 on the first frames; on a GPU the node serves
+    float32 there, and says so once.
+    """
+    parameters = {'model': str(models_path / MODEL), 'precision': 'int8', 'backend': 'function',
+                  'int8_calibration_frames': 1,
+                  'qos_overrides./image.subscription.reliability': 'reliable'}
+    message = rgb_to_image_msg(photo)
+    expected = PoseEstimator(str(models_path / MODEL), backend='function').estimate(photo, CONFIG)
+    with running_node('int8_other_backend', parameters, tmp_path, message) as (node, client):
+        for _ in range(3):
+            answer = client.exchange(message)
+        log = node.log()
+    assert_same_poses(answer, expected, MIN_POSE_SCORE)
+    assert 'int8: runs on the tflite backend (CPU) only; staying on float32 with the function' \
+        in log
+    assert 'calibrat' not in log.replace('int8_calibration', '')

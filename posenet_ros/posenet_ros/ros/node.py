@@ -241,6 +241,11 @@ class PoseNetNode(LifecycleNode):
         """With int8 and nothing to calibrate on: the stage calibrating on the first frames."""
         if startup.precision != 'int8' or startup.int8_calibration:
             return None
+        if self.estimator.backend != 'tflite':  # a GPU's: int8 would be slower on the CPU
+            self.get_logger().warning(
+                f'int8: runs on the tflite backend (CPU) only; staying on float32 with the '
+                f'{self.estimator.backend} backend on {self.estimator.device}')
+            return None
         from posenet_ros.engine.estimator import PoseEstimator
         from posenet_ros.engine.int8_backend import find_calibrated_model
         from posenet_ros.ros.stages.int8_calibration import Int8CalibrationStage
