@@ -6,6 +6,7 @@ posenet_frontier_study: COCO AP against the cost of a 640x480 frame, float32 and
                            [--plot docs/frontier_ap_fps.png] [--markdown table.md]
     posenet_frontier_study --retime docs/frontier_study.json [--finalists 6]
                            [--merge more.json ...]
+    posenet_frontier_study --report docs/frontier_study.json --plot docs/frontier_ap_fps.png
 
 Each point is config/posenet.yaml's accuracy options (`match_aspect_ratio`, `refine_keypoints`,
 the pose score of the 5 best keypoints; multi-pose 10 / 0.1 / 30) at one model, precision,
@@ -340,54 +341,66 @@ def plot(points: list[Point], path: Path, target_fps: float, chosen: Point | Non
     """
     Plot AP against frames per second: float32 and int8, their frontiers and the fps line.
 
-    The chosen point's model (else the first) in colour, other models as grey markers.
+    The chosen point's model (else the first) in colour (hollow: flip test; small: stride 8),
+    its frontier points labelled; other models as grey markers.
     """
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    styles = {'float32': ('tab:blue', 'o'), 'int8': ('tab:orange', '^')}
+    from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter
+    # precision -> colour, marker, label offset and alignment (the two frontiers apart)
+    styles = {'float32': ('tab:blue', 'o', (-5, -10), 'right'),
+              'int8': ('tab:orange', '^', (5, 3), 'left')}
     timed = [p for p in points if p.ap is not None and p.ms is not None]
     if not timed:
         return
     main = chosen.model if chosen is not None else timed[0].model
-    figure, axes = plt.subplots(figsize=(7.0, 4.4), dpi=100)
+    figure, axes = plt.subplots(figsize=(7.5, 4.8), dpi=100)
     for model in dict.fromkeys(p.model for p in timed if p.model != main):
-        for precision, (_, marker) in styles.items():
+        for precision, (_, marker, _, _) in styles.items():
             shown = [p for p in timed if (p.model, p.precision) == (model, precision)]
-            axes.scatter([1e3 / p.ms for p in shown], [p.ap for p in shown], marker=marker,
-                         s=16, color='0.65', label=f"{model.replace('mobilenet_', '')} "
-                         f'{precision}' if shown else None)
-    for precision, (colour, marker) in styles.items():
+            if shown:
+                axes.scatter([1e3 / p.ms for p in shown], [p.ap for p in shown], s=14,
+                             marker=marker, color='0.7',
+                             label=f"{model.replace('mobilenet_', '')} {precision}")
+    for precision, (colour, marker, offset, align) in styles.items():
         mine = [p for p in timed if (p.model, p.precision) == (main, precision)]
         if not mine:
             continue
-        for flip, fill in ((False, colour), (True, 'none')):
-            shown = [p for p in mine if p.flip == flip]
-            axes.scatter([1e3 / p.ms for p in shown], [p.ap for p in shown], marker=marker,
-                         s=36, facecolors=fill, edgecolors=colour,
-                         label=f"{precision}{', flip test' if flip else ''}")
+        for flip, stride in ((False, 16), (True, 16), (False, 8), (True, 8)):
+            shown = [p for p in mine if (p.flip, p.stride) == (flip, stride)]
+            if shown:
+                axes.scatter([1e3 / p.ms for p in shown], [p.ap for p in shown],
+                             marker=marker, s=40 if stride == 16 else 16,
+                             facecolors='none' if flip else colour, edgecolors=colour,
+                             label=f"{precision}{', flip test' if flip else ''}"
+                             f"{', stride 8' if stride == 8 else ''}")
         front = pareto(mine)
         axes.plot([1e3 / p.ms for p in front], [p.ap for p in front], color=colour,
                   linewidth=1, alpha=0.6)
         for p in front:
-            label = p.resolution + (f' s{p.stride}' if p.stride != 16 else '')
-            axes.annotate(label, (1e3 / p.ms, p.ap), textcoords='offset points',
-                          xytext=(4, 3), fontsize=7, color=colour)
+            label = p.resolution + (' s8' if p.stride == 8 else '') + (' flip' if p.flip else '')
+            axes.annotate(label, (1e3 / p.ms, p.ap), textcoords='offset points', xytext=offset,
+                          ha=align, fontsize=7, color=colour)
+    axes.set_xscale('log')
+    axes.xaxis.set_major_locator(FixedLocator([5, 10, 20, 30, 50, 100, 150]))
+    axes.xaxis.set_major_formatter(ScalarFormatter())
+    axes.xaxis.set_minor_locator(NullLocator())
     axes.axvline(target_fps, color='grey', linestyle='--', linewidth=1)
-    axes.text(target_fps, axes.get_ylim()[1], f' {target_fps:g} frames/s', color='grey',
-              fontsize=8, va='top')
+    axes.text(target_fps, axes.get_ylim()[0], f' {target_fps:g} frames/s', color='grey',
+              fontsize=8, va='bottom')
     old_yaml = next((p for p in timed if is_old_yaml(p)), None)
-    for point, text in ((chosen, 'chosen'), (old_yaml, 'old yaml')):
+    for point, text, where in ((chosen, 'chosen', (16, 10)), (old_yaml, 'old yaml', (12, -18))):
         if point is not None and point.ms is not None:
             axes.annotate(text, (1e3 / point.ms, point.ap), textcoords='offset points',
-                          xytext=(-10, -14), fontsize=8, fontweight='bold', ha='right',
+                          xytext=where, fontsize=8, fontweight='bold',
                           arrowprops={'arrowstyle': '-', 'color': 'black', 'linewidth': 0.6})
-    axes.set_xlabel('frames/s, 640x480 frame, in process (2 threads)')
+    axes.set_xlabel('frames/s (log), one 640x480 frame at a time, in process, 2 threads')
     axes.set_ylabel('COCO keypoint AP (44 val photos)')
     axes.set_title(f"{main.replace('mobilenet_', '')}: AP against speed with "
                    "config/posenet.yaml's options", fontsize=10)
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=7, loc='lower right')
+    axes.legend(fontsize=7, loc='lower left')
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
@@ -440,6 +453,8 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--finalists', type=int, default=6)
     parser.add_argument('--final-repeats', type=int, default=60,
                         help='with --retime: timed calls per finalist')
+    parser.add_argument('--report', type=Path, default=None,
+                        help='measure nothing: the table and plot of this saved study')
     parser.add_argument('--merge', type=Path, nargs='+', default=[],
                         help='with --retime: add the points of these saved studies first')
     parser.add_argument('--out', type=Path, default=None, help='write every point as JSON')
@@ -452,6 +467,10 @@ def _build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
     args = _build_parser().parse_args(argv)
+    if args.report:  # no measuring: the table and plot of a saved study
+        saved = json.loads(args.report.read_text())
+        points = load_points(saved)
+        return _report(points, args, saved.get('photos'), saved.get('load_average'))
     try:
         for size in args.sizes:
             parse_resolution(size)
@@ -483,15 +502,20 @@ def main(argv=None) -> int:
     except ValueError as error:
         print(f'error: {error}', file=sys.stderr)
         return 2
+    if args.out:
+        write_json_atomic(args.out, document(points, choose(points, args.budget_ms), bench,
+                                             args.budget_ms, loads))
+    return _report(points, args, len(bench.images), loads)
+
+
+def _report(points: list[Point], args, photos, loads) -> int:
     chosen = choose(points, args.budget_ms)
     text = markdown(points, chosen)
-    print(f'COCO keypoint AP on {len(bench.images)} photos; ms per 640x480 frame, '
+    print(f'COCO keypoint AP on {photos} photos; ms per 640x480 frame, '
           f'{args.threads} threads; load average {loads}')
     print(text)
     print(f'chosen (most accurate within {args.budget_ms:g} ms): '
           f'{chosen.key if chosen else "none"}')
-    if args.out:
-        write_json_atomic(args.out, document(points, chosen, bench, args.budget_ms, loads))
     if args.plot:
         plot(points, args.plot, args.fps, chosen)
     if args.markdown:

@@ -137,3 +137,6 @@ def test_the_command_scores_times_plots_and_retimes(models_path, data_path, tmp_
     assert frontier_study.main(common + ['--retime', str(out), '--final-repeats', '2']) == 0
     (retimed,) = json.loads(out.read_text())['points']
     assert retimed['final_ms'] > 0 and retimed['ap'] == only['ap']
+    plot.unlink()
+    assert frontier_study.main(['--report', str(out), '--plot', str(plot)]) == 0
+    assert plot.is_file() and json.loads(out.read_text())['points'] == [retimed]
