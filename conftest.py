@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+import shutil
 
 import pytest
 
@@ -44,3 +45,24 @@ def data_path() -> Path:
 def reference_path() -> Path:
     """../shared/reference: outputs of the original tfjs PoseNet 2.2.2."""
     return _need(shared_dir() / 'reference', 'reference outputs')
+
+
+@pytest.fixture(scope='session')
+def tfjs_runner():
+    """Return the original, installed once into the cache (npm registry needed the first time)."""
+    from posenet_tools.tfjs_reference import TfjsReference, TfjsReferenceError
+    if shutil.which('node') is None or shutil.which('npm') is None:
+        pytest.skip('Node.js/npm not installed: the original cannot be run')
+    runner = TfjsReference()
+    try:
+        runner.install()
+    except TfjsReferenceError as error:
+        pytest.skip(f'the original could not be installed: {error}')
+    return runner
+
+
+@pytest.fixture
+def shared_models(models_path, monkeypatch):
+    """Model names resolve to the shared weights (never a download)."""
+    monkeypatch.setenv('POSENET_MODELS', str(models_path))
+    return models_path
