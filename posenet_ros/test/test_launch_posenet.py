@@ -130,7 +130,7 @@ class TestPosesArrive(unittest.TestCase):
         if shipped['precision'] != 'int8' or shipped['int8_calibration']:
             self.skipTest('the package file does not calibrate int8 on the first frames')
         # float32 until calibrated (in a child process), then int8; frames go on throughout.
-        proc_output.assertWaitFor('running float32 until 3 camera frames are calibrated on',
+        proc_output.assertWaitFor('or 3 camera frames are calibrated on',
                                   timeout=120)
         proc_output.assertWaitFor('frames now run in int8', timeout=240)
 
