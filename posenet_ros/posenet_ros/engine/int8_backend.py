@@ -175,11 +175,7 @@ def find_calibrated_model(weights_path: str | os.PathLike, multiplier: float, he
         weights_sha256=tflite_cache.weights_checksum(weights_path), multiplier=multiplier,
         input_height=height, input_width=width, output_stride=output_stride, precision='int8',
         variant='*')
-    folder = tflite_cache.tflite_cache_dir()
-    if not folder.is_dir():
-        return None
-    found = sorted(folder.glob(key.file_name(None)), key=lambda path: path.stat().st_mtime)
-    return found[-1] if found else None
+    return tflite_cache.newest_entry(key)
 
 
 def read_calibration_images(path: str | os.PathLike,

@@ -96,6 +96,11 @@ def find_entry(key: TfliteModelKey) -> Path | None:
     if converter is not None:
         path = entry_path(key, converter)
         return path if path.is_file() else None
+    return newest_entry(key)
+
+
+def newest_entry(key: TfliteModelKey) -> Path | None:
+    """Return the newest cache file matching `key` (any converter; glob patterns allowed)."""
     folder = tflite_cache_dir()
     if not folder.is_dir():
         return None
