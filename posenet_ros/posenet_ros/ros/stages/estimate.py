@@ -10,10 +10,12 @@ estimated directly.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import threading
 from typing import Callable
 
 from posenet_ros.engine.config import EstimateConfig, FrameBudgetError
+from posenet_ros.engine.heap import return_free_memory
 from posenet_ros.ros.pipeline import Frame, FrameRejected
 
 # Network sizes remembered as built (the network itself bounds its cache).
@@ -40,6 +42,7 @@ class EstimateStage:
         self._building: NetworkKey | None = None
         self._builder: threading.Thread | None = None
         self._in_use: NetworkKey | None = None
+        self._replaced = False  # the estimator was replaced: free the old one's memory
 
     @property
     def in_use(self) -> NetworkKey | None:
@@ -72,7 +75,10 @@ class EstimateStage:
         with self._lock:
             self._built.add(use)
             self._in_use = use
+            release, self._replaced = self._replaced, False
         frame.notes['network'] = use
+        if release:
+            self._release_replaced()
 
     def use_estimator(self, estimator) -> None:
         """
@@ -84,6 +90,19 @@ class EstimateStage:
             self._estimator = estimator
             self._built = {self._in_use} if self._in_use is not None else set()
             self._failed.clear()
+            self._replaced = True
+
+    @staticmethod
+    def _release_replaced() -> None:
+        """
+        Give the replaced estimator's memory back to the system.
+
+        Called after the first frame on the new one: the frame that was running on the old
+        one when it was replaced has finished, so nothing holds it any more. Its interpreters
+        (tens of MB) are freed to glibc's heap, which keeps them unless trimmed.
+        """
+        gc.collect()
+        return_free_memory()
 
     def wait_for_build(self, timeout_s: float | None = None) -> None:
         """Wait until a background build in progress has finished (for stopping cleanly)."""
