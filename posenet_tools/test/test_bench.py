@@ -102,19 +102,24 @@ def test_bench_through_ros_and_at_camera_rate(shared_models, data_path, tmp_path
     # Reliable image delivery: large best-effort frames need FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA
     # with Fast DDS, which this test does not assume.
     code = bench.main(['--quick', '--modes', 'single', '--ros', '--ros-repeat', '1',
+                       '--precisions', 'float32,int8',
                        '--camera-rates', '30', '--camera-seconds', '2',
                        '--camera-config', 'mobilenet_quant2_075:16:257:single',
                        '--image-reliability', 'reliable', '--out', str(out), '--no-plots'])
     printed = capsys.readouterr().out
     assert code == 0
     report = json.loads(out.with_name('ros.json').read_text())
-    row = report['rows'][0]
-    assert row['ros']['n'] == len(report['meta']['photos']) and row['ros']['lost'] == 0
-    camera = report['camera']
-    assert 'error' not in camera, camera.get('error')
-    run = camera['runs'][0]
-    assert run['rate_hz'] == 30 and 0 < run['processed'] <= run['published']
-    assert run['dropped'] == run['published'] - run['processed']
-    assert run['rss_start_mib'] > 0 and run['rss_end_mib'] > 0
+    for row in report['rows']:
+        assert row['ros']['n'] == len(report['meta']['photos']) and row['ros']['lost'] == 0
+    # A camera-rate run per precision, the int8 node on the run's calibration.
+    assert [camera['precision'] for camera in report['cameras']] == ['float32', 'int8']
+    for camera in report['cameras']:
+        assert 'error' not in camera, camera.get('error')
+        run = camera['runs'][0]
+        assert run['rate_hz'] == 30 and 0 < run['processed'] <= run['published']
+        assert run['dropped'] == run['published'] - run['processed']
+        assert run['rss_start_mib'] > 0 and run['rss_end_mib'] > 0
     assert '30 Hz: age p50' in printed
-    assert '## Under a camera rate' in out.with_name('ros.md').read_text()
+    markdown = out.with_name('ros.md').read_text()
+    assert '## Under a camera rate, float32' in markdown
+    assert '## Under a camera rate, int8' in markdown

@@ -87,29 +87,28 @@ def to_markdown(report: dict) -> str:
                 cells.append(f"{row['original_ap']:.3f}" if row.get('original_ap') is not None
                              else '-')
         lines.append('| ' + ' | '.join(c.replace('|', '/') for c in cells) + ' |')
-    camera = report.get('camera')
-    if camera:
-        lines += ['', '## Under a camera rate', '',
-                  f"posenet_node ({camera['config']}, "
+    for camera in report.get('cameras', []):
+        lines += ['', f"## Under a camera rate, {camera.get('precision', 'float32')}", '',
+                  f"posenet_node ({camera['config']}, {camera.get('precision', 'float32')}, "
                   f"{camera.get('backend', 'default')} path) fed "
                   f"{camera['frame']} frames at a fixed rate; age = now - header.stamp when the "
                   'PoseArray arrives; the node processes only the newest frame, the others count '
                   'as dropped. RSS: the node process, after warm-up and at the end.', '']
         if camera.get('error'):
             lines.append(f"Failed: {camera['error']}")
-        else:
-            lines += [f"Single-frame latency through ROS: {_ms(camera.get('latency'))} ms.", '',
-                      '| rate | seconds | published | processed/s | dropped | age p50 | age p99 '
-                      '| p99 / latency | RSS start | RSS end | RSS peak |',
-                      '|' + '---|' * 11]
-            for run in camera['runs']:
-                ratio = run.get('p99_age_over_latency')
-                lines.append(
-                    f"| {run['rate_hz']:g} Hz | {run['duration_s']:g} | {run['published']} | "
-                    f"{run['processed_per_s']:.1f} | {run['dropped']} | {run['age_p50_ms']:.1f} | "
-                    f"{run['age_p99_ms']:.1f} | {f'{ratio:.2f}' if ratio else '-'} | "
-                    f"{_mib(run['rss_start_mib'])} | {_mib(run['rss_end_mib'])} | "
-                    f"{_mib(run['rss_peak_mib'])} |")
+            continue
+        lines += [f"Single-frame latency through ROS: {_ms(camera.get('latency'))} ms.", '',
+                  '| rate | seconds | published | processed/s | dropped | age p50 | age p99 '
+                  '| p99 / latency | RSS start | RSS end | RSS peak |',
+                  '|' + '---|' * 11]
+        for run in camera['runs']:
+            ratio = run.get('p99_age_over_latency')
+            lines.append(
+                f"| {run['rate_hz']:g} Hz | {run['duration_s']:g} | {run['published']} | "
+                f"{run['processed_per_s']:.1f} | {run['dropped']} | {run['age_p50_ms']:.1f} | "
+                f"{run['age_p99_ms']:.1f} | {f'{ratio:.2f}' if ratio else '-'} | "
+                f"{_mib(run['rss_start_mib'])} | {_mib(run['rss_end_mib'])} | "
+                f"{_mib(run['rss_peak_mib'])} |")
     return '\n'.join(lines) + '\n'
 
 
@@ -169,18 +168,19 @@ def to_text_table(report: dict) -> str:
         lines.append(f"{label:<44} {path:<14} {_ms(row['stages']['estimate']):>13} "
                      f"{_ms(row['stages']['pipeline']):>13} {_ms(row.get('ros')):>13} {orig} "
                      f"{ratio or '-':>12}")
-    camera = report.get('camera')
-    if camera and not camera.get('error'):
-        lines.append(f"camera ({camera['config']}, {camera['frame']}): single-frame latency "
-                     f"{_ms(camera.get('latency'))} ms")
+    for camera in report.get('cameras', []):
+        precision = camera.get('precision', 'float32')
+        if camera.get('error'):
+            lines.append(f"camera-rate run ({precision}) failed: {camera['error']}")
+            continue
+        lines.append(f"camera ({camera['config']}, {precision}, {camera['frame']}): "
+                     f"single-frame latency {_ms(camera.get('latency'))} ms")
         for run in camera['runs']:
             lines.append(
                 f"  {run['rate_hz']:g} Hz: age p50 {run['age_p50_ms']:.1f} / p99 "
                 f"{run['age_p99_ms']:.1f} ms, {run['processed_per_s']:.1f} frames/s, "
                 f"{run['dropped']}/{run['published']} dropped, "
                 f"RSS {_mib(run['rss_start_mib'])} -> {_mib(run['rss_end_mib'])}")
-    elif camera:
-        lines.append(f"camera-rate run failed: {camera['error']}")
     lines += [line[2:] for line in goal_lines(report.get('goals') or [])]
     return '\n'.join(lines)
 

@@ -3,7 +3,7 @@ One posenet_bench run.
 
 Every configuration on every inference path and precision in process, through posenet_node
 on the node's paths (a node per precision), and the original, one configuration at a time;
-then the goals checked and the camera-rate runs.
+then the camera-rate runs, one per precision, and the goals checked.
 """
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def run_bench(cases, paths: list[BenchPath], photo_paths, options: BenchOptions,
     """
     Time the grid; return a JSON-ready dict.
 
-    meta, one row per (case, path), the goals, the camera runs.
+    meta, one row per (case, path), the goals, the camera runs (one per precision).
     """
     from posenet_ros.engine import estimator as _  # noqa: F401  (missing engine: fail here)
     photos = [load_image_rgb(path) for path in photo_paths]
@@ -86,6 +86,13 @@ def run_bench(cases, paths: list[BenchPath], photo_paths, options: BenchOptions,
             meta['int8_calibration'] = {'source': state.calibration.description,
                                         'frames': len(state.calibration.images),
                                         'models': state.int8_builds}
+        cameras = []
+        if use_ros and options.camera_rates and options.camera_seconds > 0:
+            # After the grid, at each precision of the run (int8 on the same calibration).
+            for precision in dict.fromkeys(path.precision for path in paths if path.primary):
+                parameters = (state.calibration.node_parameters() if precision == 'int8'
+                              else None)
+                cameras.append(camera_rate_run(photos[0], options, log, precision, parameters))
     finally:
         if state.calibration is not None:
             state.calibration.close()
@@ -97,8 +104,8 @@ def run_bench(cases, paths: list[BenchPath], photo_paths, options: BenchOptions,
                             'wasm backend (Node.js ' + node_version() + ')')
     add_int8_network_ratios(rows)
     report = {'meta': meta, 'rows': rows, 'goals': check_goals(rows)}
-    if use_ros and options.camera_rates and options.camera_seconds > 0:
-        report['camera'] = camera_rate_run(photos[0], options, log)
+    if cameras:
+        report['cameras'] = cameras
     meta['load_average_end'] = load_average()
     return report
 
