@@ -7,7 +7,7 @@ run, at the configuration the goal names and at every configuration, per precisi
 """
 from __future__ import annotations
 
-from posenet_tools.bench.grid import case_of
+from posenet_tools.bench.grid import case_of, stage_median
 
 INT8_NETWORK_GOAL = 2.0   # int8's network at least this many times as fast as float32's
 ROS_KEY_GOAL = 8.0        # through ROS, this many times as fast as the original at KEY_CONFIG
@@ -21,10 +21,6 @@ def config_label(row: dict) -> str:
     return f"{row['multiplier']:.2f} {row['resolution']} s{row['stride']} {row['mode']}"
 
 
-def _median(row: dict | None, stage: str):
-    return ((row or {}).get('stages') or {}).get(stage, {}).get('median')
-
-
 def add_int8_network_ratios(rows: list[dict]) -> None:
     """Give each int8 row float32's network median over its own (same case and backend)."""
     float32 = {(case_of(row), row['backend']): row for row in rows
@@ -32,8 +28,8 @@ def add_int8_network_ratios(rows: list[dict]) -> None:
     for row in rows:
         if row.get('precision') != 'int8' or row.get('error'):
             continue
-        ours = _median(row, 'inference')
-        theirs = _median(float32.get((case_of(row), row['backend'])), 'inference')
+        ours = stage_median(row, 'inference')
+        theirs = stage_median(float32.get((case_of(row), row['backend'])), 'inference')
         if ours and theirs:
             row['int8_network_speedup'] = theirs / ours
 

@@ -217,3 +217,8 @@ def make_row(case: BenchCase, backend, samples, error=None, precision: str = 'fl
 
 def case_of(row: dict) -> BenchCase:
     return BenchCase(row['model'], row['stride'], row['height'], row['width'], row['mode'])
+
+
+def stage_median(row: dict | None, stage: str):
+    """Return a row's median ms of one stage, None if the row or the stage was not timed."""
+    return ((row or {}).get('stages') or {}).get(stage, {}).get('median')

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from posenet_ros.engine.atomic_write import write_file_atomic
 from posenet_tools.bench.goals import config_label, goal_lines
-from posenet_tools.bench.grid import case_of, MULTI_SETTINGS, STAGE_TITLES, STAGES
+from posenet_tools.bench.grid import (case_of, MULTI_SETTINGS, stage_median, STAGE_TITLES,
+                                      STAGES)
 from posenet_tools.bench.plots import plot_ap_vs_fps, plot_ros_speedup, plot_speed
 
 
@@ -88,8 +89,9 @@ def to_markdown(report: dict) -> str:
                              else '-')
         lines.append('| ' + ' | '.join(c.replace('|', '/') for c in cells) + ' |')
     for camera in report.get('cameras', []):
-        lines += ['', f"## Under a camera rate, {camera.get('precision', 'float32')}", '',
-                  f"posenet_node ({camera['config']}, {camera.get('precision', 'float32')}, "
+        precision = camera.get('precision', 'float32')
+        lines += ['', f'## Under a camera rate, {precision}', '',
+                  f"posenet_node ({camera['config']}, {precision}, "
                   f"{camera.get('backend', 'default')} path) fed "
                   f"{camera['frame']} frames at a fixed rate; age = now - header.stamp when the "
                   'PoseArray arrives; the node processes only the newest frame, the others count '
@@ -130,9 +132,8 @@ def precision_table(rows: list[dict]) -> list[str]:
     header += ['AP', 'original AP'] if has_ap else []
     lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
     for row in rows:
-        medians = [row['stages']['inference'].get('median'),
-                   row['stages']['pipeline'].get('median'), (row.get('ros') or {}).get('median'),
-                   (row.get('original') or {}).get('median')]
+        medians = [stage_median(row, 'inference'), stage_median(row, 'pipeline'),
+                   (row.get('ros') or {}).get('median'), (row.get('original') or {}).get('median')]
         cells = [config_label(row), row.get('precision', 'float32')]
         cells += [f'{value:.1f}' if value else '-' for value in medians]
         cells += [_x(row.get('speedup')), _x(row.get('speedup_ros')),

@@ -21,8 +21,8 @@ from posenet_tools.bench.accuracy import case_accuracy
 from posenet_tools.bench.camera import camera_rate_run
 from posenet_tools.bench.goals import add_int8_network_ratios, check_goals
 from posenet_tools.bench.grid import (BenchCase, BenchOptions, case_of, error_reason, make_row,
-                                      MULTI_SETTINGS, RosStages, STAGE_TITLES, STAGES,
-                                      time_passes, warm_up)
+                                      MULTI_SETTINGS, RosStages, stage_median, STAGE_TITLES,
+                                      STAGES, time_passes, warm_up)
 from posenet_tools.bench.machine import load_average, machine_info
 from posenet_tools.bench.original import node_version, time_and_log_original
 from posenet_tools.bench.precision import (BenchPath, calibrate, Int8Calibration,
@@ -229,14 +229,10 @@ def _attach_originals(state: _RunState, cases: list[BenchCase], rows: list[dict]
         for row in rows:
             if case_of(row) == case:
                 row['original'] = summary
-                for key, ours in (('speedup', _median(row, 'pipeline')),
+                for key, ours in (('speedup', stage_median(row, 'pipeline')),
                                   ('speedup_ros', (row.get('ros') or {}).get('median'))):
                     if ours and summary['median']:
                         row[key] = summary['median'] / ours
-
-
-def _median(row: dict, stage: str):
-    return row.get('stages', {}).get(stage, {}).get('median')
 
 
 def _progress_line(row: dict) -> str:

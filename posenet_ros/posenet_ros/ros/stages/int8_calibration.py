@@ -63,7 +63,7 @@ class Int8CalibrationStage:
             self._log_info(f'int8: calibrating on {len(self._frames)} camera frames in the '
                            'background; frames go on in float32 meanwhile')
             self._builder = threading.Thread(
-                target=self._build, args=(None, None, config, height, width),
+                target=self._build, args=(None, config, height, width),
                 name='posenet_int8_calibration', daemon=True)
             self._builder.start()
 
@@ -86,13 +86,15 @@ class Int8CalibrationStage:
         if saved is None:
             return False
         self._builder = threading.Thread(
-            target=self._build, args=(None, saved, config, height, width),
+            target=self._build, args=(saved, config, height, width),
             name='posenet_int8_load', daemon=True)
         self._builder.start()
         return True
 
-    def _build(self, frames, saved, config, height: int, width: int) -> None:
+    def _build(self, saved, config, height: int, width: int) -> None:
+        """Make the int8 estimator from `saved` (a model's path) or else the kept frames."""
         start = time.perf_counter()
+        frames = None
         if saved is None:  # the kept frames: from here on only the estimator's copy on disk
             frames, self._frames = self._frames, []
         try:
