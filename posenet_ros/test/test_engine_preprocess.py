@@ -104,12 +104,14 @@ def test_an_image_already_at_input_size_is_only_rescaled():
     ((1080, 810), (257, 257)), ((426, 640), (353, 481)), ((480, 640), (257, 257)),
     ((333, 500), (513, 257)), ((257, 257), (257, 257)), ((1, 1000), (17, 33)),
     ((31, 17), (641, 641)), ((720, 1280), (1025, 1025)), ((5, 3), (1, 1)),
-    ((640, 200), (97, 257)), ((200, 640), (129, 65))])
+    ((640, 200), (97, 257)), ((200, 640), (129, 65)), ((1000, 1), (33, 17)),
+    ((4, 400), (257, 257))])
 def test_numpy_pad_and_resize_equals_tensorflow_bit_for_bit(image_hw, input_hw):
     """
     The TFLite path's NumPy resize (no TensorFlow) gives TensorFlow's ResizeBilinear exactly.
 
-    Down- and upscaling, padding on either side or none.
+    Down- and upscaling, padding on either side or none; rows or columns whose samples all fall
+    into the padding (written as zeros, not computed), down to none left to compute.
     """
     rng = np.random.default_rng(sum(image_hw) + sum(input_hw))
     image = rng.integers(0, 256, size=(*image_hw, 3), dtype=np.uint8)

@@ -111,19 +111,29 @@ def pad_and_resize(image: np.ndarray, padding: Padding, input_height: int,
     `pad_resize_normalize` without the last step, in NumPy: the zero padding is not copied but
     read as zeros where a sample falls outside the image. Rows are interpolated first, then
     columns between them, as TensorFlow's kernel does: the result equals
-    `resize_bilinear(np.pad(image, ...))` exactly. With `threads` > 1 bands of output rows are
-    computed in parallel (NumPy releases the GIL), each row exactly as in one band.
+    `resize_bilinear(np.pad(image, ...))` exactly. Output rows and columns that sample only the
+    padding are zero and not computed: a 4:3 camera frame in a square input skips a quarter of
+    the rows. With `threads` > 1 bands of output rows are computed in parallel (NumPy releases
+    the GIL), each row exactly as in one band.
     """
     height, width, channels = image.shape
     plan = _resize_plan(height, width, channels, padding.top, padding.bottom, padding.left,
                         padding.right, input_height, input_width)
     flat = image.reshape(height, width * channels)
     out = np.empty((input_height, input_width * channels), dtype=np.float32)
-    bands = max(1, min(threads, MAX_RESIZE_THREADS, input_height // MIN_BAND_ROWS))
-    bounds = [input_height * band // bands for band in range(bands + 1)]
+    first, stop = plan.live_rows
+    left, right = plan.live_columns
+    out[:first] = 0
+    out[stop:] = 0
+    out[first:stop, :left] = 0
+    out[first:stop, right:] = 0
+    live = stop - first
+    bands = max(1, min(threads, MAX_RESIZE_THREADS, live // MIN_BAND_ROWS))
+    bounds = [first + live * band // bands for band in range(bands + 1)]
     helpers = [_resize_pool().submit(_resize_band, flat, plan, bounds[band], bounds[band + 1],
                                      out) for band in range(1, bands)]
-    _resize_band(flat, plan, bounds[0], bounds[1], out)
+    if live:
+        _resize_band(flat, plan, bounds[0], bounds[1], out)
     for helper in helpers:
         helper.result()
     return out.reshape(1, input_height, input_width, channels)
@@ -131,7 +141,11 @@ def pad_and_resize(image: np.ndarray, padding: Padding, input_height: int,
 
 def _resize_band(flat: np.ndarray, plan: _ResizePlan, first: int, stop: int,
                  out: np.ndarray) -> None:
-    """Write output rows [first, stop) of `pad_and_resize` into `out` [height, width * C]."""
+    """
+    Write output rows [first, stop) of `pad_and_resize` into `out` [height, width * C].
+
+    Only the plan's live columns: the others are zero, written by the caller.
+    """
     rows = np.concatenate([plan.row_low[first:stop], plan.row_high[first:stop]])
     rows_in_padding = None
     if plan.rows_in_padding is not None:
@@ -149,7 +163,7 @@ def _resize_band(flat: np.ndarray, plan: _ResizePlan, first: int, stop: int,
     top, bottom = right[:count], right[count:]
     bottom -= top  # top + (bottom - top) * y_lerp
     bottom *= plan.y_lerp[first:stop]
-    np.add(bottom, top, out=out[first:stop])
+    np.add(bottom, top, out=out[first:stop, plan.live_columns[0]:plan.live_columns[1]])
 
 
 @functools.lru_cache(maxsize=1)
@@ -192,7 +206,8 @@ class _ResizePlan:
 
     Rows are image rows (outside the image inside the padding); columns are flat (column,
     channel) indices into a row; a `*_in_padding` mask says which samples fall into the zero
-    padding (None: none do).
+    padding (None: none do). Only output rows and columns with a sample inside the image are
+    computed (`live_rows`, `live_columns`): the column arrays cover those columns alone.
     """
 
     row_low: np.ndarray            # image row of each output row's top samples
@@ -202,8 +217,10 @@ class _ResizePlan:
     left_in_padding: np.ndarray | None
     right_columns: np.ndarray
     right_in_padding: np.ndarray | None
-    x_lerp: np.ndarray             # float32 [input_width * channels]
+    x_lerp: np.ndarray             # float32 [live columns * channels]
     y_lerp: np.ndarray             # float32 [input_height, 1]
+    live_rows: tuple[int, int]     # [first, stop) output rows computed; the rest are zero
+    live_columns: tuple[int, int]  # [first, stop) flat output columns computed
 
 
 def _axis_samples(size: int, pad_before: int, pad_after: int, out_size: int):
@@ -237,10 +254,23 @@ def _flat_columns(columns: np.ndarray, width: int, channels: int) -> np.ndarray:
             + np.arange(channels)).ravel()
 
 
+def _live_range(low: np.ndarray, high: np.ndarray, size: int) -> tuple[int, int]:
+    """
+    Return [first, stop) of the output positions with a sample inside the image.
+
+    Positions grow along an axis, so the ones whose two samples both fall into the padding
+    are a run at each end (output zero there); with no sample inside, the range is empty.
+    """
+    live = np.flatnonzero(~(_outside_mask(low, size) & _outside_mask(high, size)))
+    return (int(live[0]), int(live[-1]) + 1) if live.size else (0, 0)
+
+
 @functools.lru_cache(maxsize=32)  # frames of a camera share one plan
 def _resize_plan(height, width, channels, top, bottom, left, right, out_height, out_width):
     row_low, row_high, y_lerp = _axis_samples(height, top, bottom, out_height)
     col_low, col_high, x_lerp = _axis_samples(width, left, right, out_width)
+    first_column, stop_column = _live_range(col_low, col_high, width)
+    col_low, col_high = col_low[first_column:stop_column], col_high[first_column:stop_column]
     low_outside, high_outside = _outside(row_low, height), _outside(row_high, height)
     return _ResizePlan(
         row_low=row_low, row_high=row_high,
@@ -250,4 +280,7 @@ def _resize_plan(height, width, channels, top, bottom, left, right, out_height, 
         left_in_padding=_outside(col_low, width, channels),
         right_columns=_flat_columns(col_high, width, channels),
         right_in_padding=_outside(col_high, width, channels),
-        x_lerp=np.repeat(x_lerp, channels), y_lerp=y_lerp[:, np.newaxis])
+        x_lerp=np.repeat(x_lerp[first_column:stop_column], channels),
+        y_lerp=y_lerp[:, np.newaxis],
+        live_rows=_live_range(row_low, row_high, height),
+        live_columns=(first_column * channels, stop_column * channels))
