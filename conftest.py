@@ -9,10 +9,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 import shutil
+import signal
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent
+# The commands tests start (`ros2 launch`, the node) take Ctrl-C as from a terminal. A test run
+# started in the background by a non-interactive shell (`scripts/test.sh &`, nohup) has SIGINT
+# ignored, and a child inherits that: `ros2 launch` never hears its Ctrl-C (launch relies on
+# Python's own SIGINT handler, which Python does not install over an ignored SIGINT).
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 # The tools take the shared folder from $POSENET_SHARED or the current folder; tests may start
 # anywhere, so point them (and the processes they start) at the one beside the checkout.
 os.environ.setdefault('POSENET_SHARED', str(REPO_ROOT.parent / 'shared'))

@@ -55,11 +55,12 @@ def tool_env(domain_id: int, models_path: Path | None = None) -> dict[str, str]:
     """
     Return this process's environment on the test's own ROS domain.
 
-    Logs unbuffered and plain.
+    Logs unbuffered and plain; Python's faulthandler on, so a command that hangs can be made to
+    print where each of its threads is (`GroupProcess.interrupt`).
     """
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain_id), ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST',
                PYTHONUNBUFFERED='1', RCUTILS_LOGGING_BUFFERED_STREAM='0',
-               RCUTILS_COLORIZED_OUTPUT='0')
+               RCUTILS_COLORIZED_OUTPUT='0', PYTHONFAULTHANDLER='1')
     if models_path is not None:
         env['POSENET_MODELS'] = str(models_path)
     return env
@@ -101,7 +102,8 @@ class GroupProcess:
         Press Ctrl-C as in a terminal; return the exit code, None if it hung.
 
         SIGINT goes to the group (`group=False`: to the command alone, as `kill -INT <pid>`).
-        The group is killed afterwards.
+        A command that hangs is made to print its threads' Python stacks into the log (SIGABRT,
+        with `tool_env`'s faulthandler), for the failure message. The group is killed afterwards.
         """
         code = None
         if self.process.poll() is None:
@@ -109,10 +111,10 @@ class GroupProcess:
                 self._signal_group(signal.SIGINT)
             else:
                 self.process.send_signal(signal.SIGINT)
-            try:
-                code = self.process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                code = None
+            code = self.wait(timeout_s)
+            if code is None:
+                self.process.send_signal(signal.SIGABRT)
+                self.wait(5.0)
         else:
             code = self.process.returncode
         self.kill_group()
