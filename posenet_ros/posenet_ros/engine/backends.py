@@ -33,7 +33,7 @@ import sys
 import tempfile
 import threading
 import time
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 import numpy as np
 
@@ -168,6 +168,8 @@ class TfliteBackend(InferenceBackend):
     # runs this class's float32 `_convert`: a subclass converting otherwise (another precision,
     # calibration data in this process) keeps it False or gives its child what it needs.
     build_in_child: ClassVar[bool] = True
+    # Frame -> network input (float32, 0-255): exact for float32 (parity with the original).
+    resize_input: ClassVar[Callable] = staticmethod(pad_and_resize)
 
     def __init__(self, weights, multiplier, device, num_threads=0):
         if 'GPU' in device:
@@ -181,8 +183,8 @@ class TfliteBackend(InferenceBackend):
 
     def run(self, image_rgb, padding, input_height, input_width, output_stride, with_mirror):
         start = time.perf_counter()
-        inputs = pad_and_resize(image_rgb, padding, input_height, input_width,  # 0-255
-                                threads=thread_count(self._num_threads))
+        inputs = self.resize_input(image_rgb, padding, input_height, input_width,  # 0-255
+                                   threads=thread_count(self._num_threads))
         middle = time.perf_counter()
         entry = self._interpreter(input_height, input_width, output_stride)
         interpreter = entry.interpreter

@@ -23,6 +23,7 @@ import numpy as np
 
 from . import tflite_cache
 from .backends import TfliteBackend
+from .preprocess import pad_and_resize_rounded
 
 # Calibration frames used when more are given: more than about 50 changes no scale measurably.
 DEFAULT_CALIBRATION_FRAMES = 48
@@ -67,6 +68,7 @@ class Int8TfliteBackend(TfliteBackend):
     name = 'tflite'
     precision = 'int8'
     build_in_child = False  # the float32 child cannot calibrate: `_build_int8_in_child` does
+    resize_input = staticmethod(pad_and_resize_rounded)  # what the network keeps of the input
 
     def __init__(self, weights, multiplier, device, num_threads,
                  calibration_images: list[np.ndarray],

@@ -8,7 +8,9 @@ JavaScript's float64 arithmetic and `Math.round`, so it is bit-identical to the 
 
 The same three steps exist in two forms: `pad_resize_normalize`, one graph for the TensorFlow
 backends, and `pad_and_resize` + `normalize` for TFLite, where padding and resizing run in
-NumPy and the normalization is the first op of the TFLite graph. The NumPy resize repeats
+NumPy and the normalization is the first op of the TFLite graph. The int8 network, which
+rounds its input to whole grey levels first, takes `pad_and_resize_rounded`: the same samples
+by OpenCV, already rounded, in half the time. The NumPy resize repeats
 TensorFlow's CPU kernel operation for operation in float32 (same sample positions, same
 interpolation order), so its output equals `tf.raw_ops.ResizeBilinear`'s bit for bit (tested);
 it needs no TensorFlow, which a process running a cached TFLite model never loads. TFLite's own
@@ -20,6 +22,7 @@ import concurrent.futures
 from dataclasses import dataclass
 import functools
 
+import cv2
 import numpy as np
 
 from .config import FrameBudgetError
@@ -137,6 +140,44 @@ def pad_and_resize(image: np.ndarray, padding: Padding, input_height: int,
     for helper in helpers:
         helper.result()
     return out.reshape(1, input_height, input_width, channels)
+
+
+def limit_opencv_threads(num_threads: int) -> None:
+    """
+    Limit OpenCV's pool (image conversion, `pad_and_resize_rounded`) to `num_threads`.
+
+    0 leaves OpenCV's default (every core). The pool is the process's: programs call this with
+    their thread budget, as they give it to the network.
+    """
+    if num_threads:
+        cv2.setNumThreads(num_threads)
+
+
+def pad_and_resize_rounded(image: np.ndarray, padding: Padding, input_height: int,
+                           input_width: int, threads: int = 1) -> np.ndarray:
+    """
+    `pad_and_resize` rounded to whole grey levels, made by OpenCV: the int8 network's input.
+
+    The int8 network's first op rounds its input to whole grey levels (scale 1), so of the exact
+    resize it sees only the rounded values. OpenCV's bilinear warp, given TF1's sample positions
+    (source = output * scale: no half-pixel centres) and the image's last row and column
+    repeated beyond it (TensorFlow clamps there), gives those rounded values in all but a few per
+    million (by one level; tested), in half the time of `pad_and_resize`: 0.36 against 0.70 ms
+    at 257, 0.63 against 1.43 ms at 353x481 (640x480 frames, 2 threads). It runs on OpenCV's
+    threads (`cv2.setNumThreads`, which the programs set from `num_threads`); `threads` is
+    accepted for the same call as `pad_and_resize`.
+    """
+    del threads  # OpenCV's own pool
+    if padding.top or padding.bottom or padding.left or padding.right:
+        image = cv2.copyMakeBorder(image, padding.top, padding.bottom, padding.left,
+                                   padding.right, cv2.BORDER_CONSTANT, value=0)
+    padded_height, padded_width = image.shape[:2]
+    to_source = np.array([[padded_width / input_width, 0.0, 0.0],
+                          [0.0, padded_height / input_height, 0.0]])
+    resized = cv2.warpAffine(image, to_source, (input_width, input_height),
+                             flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                             borderMode=cv2.BORDER_REPLICATE)
+    return resized.astype(np.float32).reshape(1, input_height, input_width, image.shape[2])
 
 
 def _resize_band(flat: np.ndarray, plan: _ResizePlan, first: int, stop: int,

@@ -30,7 +30,12 @@ from .preprocess import compute_padding, normalize, pad_and_resize
 
 
 def calibration_inputs(images: list[np.ndarray], height: int, width: int) -> list[np.ndarray]:
-    """Each uint8 RGB image as the TFLite model's input of this size (padded, resized, 0-255)."""
+    """
+    Each uint8 RGB image as the TFLite model's input of this size (padded, resized, 0-255).
+
+    The exact resize: the network run later takes `pad_and_resize_rounded`, which its first op
+    makes the same input (test_engine_int8).
+    """
     return [pad_and_resize(image, compute_padding(image.shape[0], image.shape[1], height, width),
                            height, width) for image in images]
 

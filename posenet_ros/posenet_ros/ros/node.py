@@ -148,8 +148,9 @@ class PoseNetNode(LifecycleNode):
             # Building a model not in the cache takes seconds (TensorFlow, in a child process
             # for tflite). A stop request meanwhile ends configure at the next step.
             from posenet_ros.engine.estimator import PoseEstimator
+            from posenet_ros.engine.preprocess import limit_opencv_threads
             self._give_up_if_stopping()
-            _limit_opencv_threads(startup.num_threads)
+            limit_opencv_threads(startup.num_threads)
             self.estimator = PoseEstimator(startup.model, multiplier=startup.multiplier,
                                            device=startup.device, backend=startup.backend,
                                            num_threads=startup.num_threads,
@@ -502,13 +503,6 @@ class _EngineLogForwarder(logging.Handler):
 
 class _StopRequested(Exception):
     """The process is stopping: a transition in progress gives up."""
-
-
-def _limit_opencv_threads(num_threads: int) -> None:
-    """Limit OpenCV's pool (image conversion) to the thread budget; 0 leaves its default."""
-    if num_threads:
-        import cv2
-        cv2.setNumThreads(num_threads)
 
 
 def _threads_text(num_threads: int) -> str:

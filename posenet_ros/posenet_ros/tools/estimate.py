@@ -270,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # TensorFlow's INFO lines
     from posenet_ros.engine.estimator import PoseEstimator
     from posenet_ros.engine.model_store import ModelNotFoundError
+    from posenet_ros.engine.preprocess import limit_opencv_threads
+    limit_opencv_threads(args.threads)
     options = {} if args.backend is None else {'backend': args.backend}
     try:
         options.update(int8_options(args, files))

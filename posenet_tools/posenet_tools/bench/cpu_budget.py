@@ -22,7 +22,9 @@ import time
 
 from posenet_ros.engine.config import EstimateConfig
 from posenet_ros.engine.image_io import load_image_rgb
+from posenet_ros.engine.preprocess import limit_opencv_threads
 from posenet_ros.engine.resolution import parse_resolution
+from posenet_ros.engine.tf_runtime import available_cores
 from posenet_tools.shared_data import shared_dir
 
 
@@ -65,6 +67,7 @@ def main(argv=None) -> int:
                           'wall': [], 'preprocess': [], 'cpu': 0.0, 'frames': 0})
     for _ in range(args.rounds):
         for case in cases:
+            limit_opencv_threads(case['threads'] or available_cores())
             cpu_start = time.process_time()
             for image in images:
                 start = time.perf_counter()
