@@ -31,7 +31,6 @@ parameter changes and lifecycle requests are served while a frame is being proce
 from __future__ import annotations
 
 import faulthandler
-import gc
 import importlib.util
 import logging
 import os
@@ -53,6 +52,8 @@ from posenet_ros.ros.parameter_guard import guard_parameter_services
 from posenet_ros.ros.parameters import describe_config, LiveSettings, PoseNetParameters
 from posenet_ros.ros.pipeline import FramePipeline
 from posenet_ros.ros.rate_limited_log import RateLimitedLog
+from posenet_ros.ros.stages.collector import (collect_everything, freeze_long_lived,
+                                              FreezeAfterImportsStage)
 from posenet_ros.ros.stages.convert import ConvertStage
 from posenet_ros.ros.stages.depth import DepthStage
 from posenet_ros.ros.stages.estimate import EstimateStage
@@ -190,6 +191,7 @@ class PoseNetNode(LifecycleNode):
             f'{self.estimator.device} with the {self.estimator.backend} backend '
             f'({self.estimator.precision}), {_threads_text(startup.num_threads)}; '
             f'{describe_config(settings)}')
+        freeze_long_lived()  # what lives as long as the node, out of the collector's way
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -212,7 +214,8 @@ class PoseNetNode(LifecycleNode):
              self._smoothing_stage,
              PoseArrayStage(),
              PublishPosesStage(self._poses_pub, lambda: self.get_clock().now().nanoseconds),
-             VisualizationStage(self._markers_pub, self._image_pub)],
+             VisualizationStage(self._markers_pub, self._image_pub),
+             FreezeAfterImportsStage()],
             self._stats, self._input_topic, self._bad_input_log, self._failure_log)
         result = super().on_activate(state)  # enables the lifecycle publishers
         self._worker = FrameWorker(self._frames, self._process, self._on_worker_error)
@@ -364,7 +367,7 @@ class PoseNetNode(LifecycleNode):
         self._pipeline = None
         self.estimator = None
         self.parameters.unbind_model()
-        gc.collect()
+        collect_everything()
         return_free_memory()
 
     def _lifecycle_publisher(self, *args, **kwargs):

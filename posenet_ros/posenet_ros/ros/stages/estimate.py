@@ -10,13 +10,13 @@ estimated directly.
 from __future__ import annotations
 
 import dataclasses
-import gc
 import threading
 from typing import Callable
 
 from posenet_ros.engine.config import EstimateConfig, FrameBudgetError
 from posenet_ros.engine.heap import return_free_memory
 from posenet_ros.ros.pipeline import Frame, FrameRejected
+from posenet_ros.ros.stages.collector import collect_everything
 
 # Network sizes remembered as built (the network itself bounds its cache).
 MAX_REMEMBERED_BUILDS = 64
@@ -101,7 +101,7 @@ class EstimateStage:
         one when it was replaced has finished, so nothing holds it any more. Its interpreters
         (tens of MB) are freed to glibc's heap, which keeps them unless trimmed.
         """
-        gc.collect()
+        collect_everything(freeze_after=True)
         return_free_memory()
 
     def wait_for_build(self, timeout_s: float | None = None) -> None:
