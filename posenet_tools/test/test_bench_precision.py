@@ -112,3 +112,20 @@ def test_both_precisions_through_ros_against_the_original(tfjs_runner, shared_mo
             assert goal['met'] == (speedup >= target)
             assert f"- {goal['text']}" in markdown
     assert out.with_name('ros_ros_x.png').stat().st_size > 0
+
+
+def test_cpu_budget_times_float32_and_int8_per_thread_count(capsys, shared_models, data_path):
+    """posenet_bench_cpu: a row per input size, precision and thread count; bad input refused."""
+    from posenet_tools.bench import cpu_budget
+    photo = sorted((data_path / 'smoke').glob('*.jpg'))[0]
+    assert cpu_budget.main(['--resolutions', '257', '--threads', '1,2', '--rounds', '1',
+                            '--images', str(photo)]) == 0
+    rows = [[cell.strip() for cell in line.strip('|').split('|')]
+            for line in capsys.readouterr().out.splitlines() if line.startswith('| 257x257')]
+    assert [(row[2], row[3]) for row in rows] == [
+        ('float32', '1'), ('float32', '2'), ('int8', '1'), ('int8', '2')]
+    assert all(float(row[4]) > 0 and float(row[5]) > 0 for row in rows)  # wall ms, CPU s
+    with pytest.raises(SystemExit) as refused:
+        cpu_budget.main(['--precisions', 'float16'])
+    assert refused.value.code == 2
+    assert '--precisions takes float32 and/or int8' in capsys.readouterr().err
