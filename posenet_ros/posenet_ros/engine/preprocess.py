@@ -142,17 +142,6 @@ def pad_and_resize(image: np.ndarray, padding: Padding, input_height: int,
     return out.reshape(1, input_height, input_width, channels)
 
 
-def limit_opencv_threads(num_threads: int) -> None:
-    """
-    Limit OpenCV's pool (image conversion, `pad_and_resize_rounded`) to `num_threads`.
-
-    0 leaves OpenCV's default (every core). The pool is the process's: programs call this with
-    their thread budget, as they give it to the network.
-    """
-    if num_threads:
-        cv2.setNumThreads(num_threads)
-
-
 def pad_and_resize_rounded(image: np.ndarray, padding: Padding, input_height: int,
                            input_width: int, threads: int = 1) -> np.ndarray:
     """

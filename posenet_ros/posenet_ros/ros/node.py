@@ -149,7 +149,7 @@ class PoseNetNode(LifecycleNode):
             # Building a model not in the cache takes seconds (TensorFlow, in a child process
             # for tflite). A stop request meanwhile ends configure at the next step.
             from posenet_ros.engine.estimator import PoseEstimator
-            from posenet_ros.engine.preprocess import limit_opencv_threads
+            from posenet_ros.engine.opencv_pool import limit_opencv_threads
             self._give_up_if_stopping()
             limit_opencv_threads(startup.num_threads)
             self.estimator = PoseEstimator(startup.model, multiplier=startup.multiplier,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 
 from posenet_ros.engine.heap import reuse_frame_memory
+from posenet_ros.engine.opencv_pool import sleep_idle_workers
 from posenet_ros.ros.stop_signals import StopSignals
 
 
@@ -17,6 +18,7 @@ def main(args=None) -> int:
     if stop_requested():
         return 0
     reuse_frame_memory()  # a frame's large arrays are reused, not mapped anew (engine/heap.py)
+    sleep_idle_workers()  # before OpenCV loads: no spinning between frames (engine/opencv_pool.py)
     from posenet_ros.ros.node import run
     try:
         return run(stop_requested, args)

@@ -26,6 +26,7 @@ import sys
 
 from posenet_ros.engine.heap import reuse_frame_memory
 from posenet_ros.engine.image_io import InputReadError
+from posenet_ros.engine.opencv_pool import sleep_idle_workers
 from posenet_ros.engine.resolution import parse_resolution
 from posenet_tools.bench.grid import (available_backends, BenchCase, BenchOptions, build_grid,
                                       DEFAULT_MODELS, DEFAULT_MODES, DEFAULT_RESOLUTIONS,
@@ -140,6 +141,7 @@ def main(argv=None) -> int:
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # TensorFlow's start-up INFO lines
     args = parse_arguments(argv)
     reuse_frame_memory()  # as posenet_node and posenet_estimate do (engine/heap.py)
+    sleep_idle_workers()  # as they do too, before OpenCV loads (engine/opencv_pool.py)
     images = args.images
     try:
         if not all(s.isdigit() for s in args.strides):

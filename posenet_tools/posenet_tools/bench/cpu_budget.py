@@ -23,8 +23,9 @@ import sys
 import time
 
 from posenet_ros.engine.config import EstimateConfig
+from posenet_ros.engine.heap import reuse_frame_memory
 from posenet_ros.engine.image_io import load_image_rgb
-from posenet_ros.engine.preprocess import limit_opencv_threads
+from posenet_ros.engine.opencv_pool import limit_opencv_threads, sleep_idle_workers
 from posenet_ros.engine.resolution import parse_resolution
 from posenet_ros.engine.tf_runtime import available_cores
 from posenet_tools.bench.precision import Int8Calibration
@@ -51,6 +52,8 @@ def main(argv=None) -> int:
     parser.add_argument('--images', type=Path, nargs='+',
                         help='photos (default: the 6 of <shared>/data/smoke)')
     args = parser.parse_args(argv)
+    reuse_frame_memory()  # the process set up as posenet_node sets up its own
+    sleep_idle_workers()
     unknown = set(args.precisions) - {'float32', 'int8'}
     if unknown or not args.precisions:
         parser.error(f"--precisions takes float32 and/or int8, got {','.join(args.precisions)}")
