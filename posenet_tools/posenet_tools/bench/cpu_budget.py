@@ -27,7 +27,7 @@ from posenet_ros.engine.heap import reuse_frame_memory
 from posenet_ros.engine.image_io import load_image_rgb
 from posenet_ros.engine.opencv_pool import limit_opencv_threads, sleep_idle_workers
 from posenet_ros.engine.resolution import parse_resolution
-from posenet_ros.engine.tf_runtime import available_cores
+from posenet_ros.engine.tf_runtime import thread_count
 from posenet_tools.bench.precision import Int8Calibration
 from posenet_tools.shared_data import shared_dir
 
@@ -120,7 +120,7 @@ def _time_cases(cases: list[dict], images, rounds: int) -> None:
     """Time `rounds` passes over the photos, the cases taking turns: wall, preprocessing, CPU."""
     for _ in range(rounds):
         for case in cases:
-            limit_opencv_threads(case['threads'] or available_cores())
+            limit_opencv_threads(thread_count(case['threads']))
             cpu_start = time.process_time()
             for image in images:
                 start = time.perf_counter()
