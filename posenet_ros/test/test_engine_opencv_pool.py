@@ -43,5 +43,6 @@ def test_the_programs_that_run_frames_do_not_load_opencv_before_setting_it():
     code = ('import sys\n'
             'import posenet_ros.ros.node_main, posenet_ros.tools.estimate\n'
             'import posenet_tools.bench.cli, posenet_tools.bench.cpu_budget\n'
+            'import posenet_tools.frontier_study\n'
             'print("cv2" in sys.modules)\n')
     assert _fresh_python(code) == ['False']

@@ -172,8 +172,10 @@ class Bench:
         from posenet_ros.engine import backends
         from posenet_ros.engine.heap import reuse_frame_memory
         from posenet_ros.engine.image_io import load_image_rgb
+        from posenet_ros.engine.opencv_pool import sleep_idle_workers
         from posenet_ros.engine.tf_runtime import import_tensorflow
         reuse_frame_memory()  # as posenet_node and posenet_estimate do (engine/heap.py)
+        sleep_idle_workers()  # as they do too, before OpenCV loads (engine/opencv_pool.py)
         # Every point's interpreters stay built, so none is rebuilt while timing.
         backends.TFLITE_CACHE_BYTES = max(backends.TFLITE_CACHE_BYTES, 8 << 30)
         import_tensorflow()  # float sizes convert in this process; int8 calibrates here anyway
