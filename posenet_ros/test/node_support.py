@@ -19,6 +19,8 @@ import time
 from typing import Any, Callable, Iterator
 
 from diagnostic_msgs.msg import DiagnosticArray
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState, GetState
 import numpy as np
 from PIL import Image as PILImage
 from posenet_msgs.msg import PoseArray
@@ -288,6 +290,31 @@ class PoseNetClient:
         future = client.call_async(request)
         assert self.spin_until(future.done, 10.0), f'{client.srv_name} did not answer'
         return future.result()
+
+
+class Lifecycle:
+    """Calls the node's lifecycle services from the test client."""
+
+    def __init__(self, client: PoseNetClient):
+        self.client = client
+        self._change = client.node.create_client(ChangeState, f'/{NODE_NAME}/change_state')
+        self._get = client.node.create_client(GetState, f'/{NODE_NAME}/get_state')
+
+    def state(self) -> str:
+        return self.client._call(self._get, GetState.Request()).current_state.label
+
+    def change(self, transition_id: int, timeout_s: float = 120.0) -> bool:
+        assert self._change.wait_for_service(timeout_sec=30.0)
+        future = self._change.call_async(ChangeState.Request(
+            transition=Transition(id=transition_id)))
+        assert self.client.spin_until(future.done, timeout_s), 'change_state did not answer'
+        return future.result().success
+
+
+def image_subscribers(client: PoseNetClient) -> list:
+    """Return posenet_node's subscriptions to the camera topic (none unless it is active)."""
+    return [info for info in client.node.get_subscriptions_info_by_topic('/image')
+            if info.node_name == NODE_NAME]
 
 
 @contextlib.contextmanager

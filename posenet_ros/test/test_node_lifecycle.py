@@ -14,9 +14,8 @@ import time
 
 from diagnostic_msgs.msg import DiagnosticStatus
 from lifecycle_msgs.msg import Transition
-from lifecycle_msgs.srv import ChangeState, GetState
-from node_support import (diagnostic_values, DomainClaim, load_rgb, NODE_NAME, NodeProcess,
-                          PoseNetClient)
+from node_support import (diagnostic_values, DomainClaim, image_subscribers, Lifecycle,
+                          load_rgb, NodeProcess, PoseNetClient)
 from posenet_ros.ros.image_conversion import rgb_to_image_msg
 import pytest
 
@@ -25,25 +24,6 @@ pytestmark = pytest.mark.dds
 MODEL = 'mobilenet_quant2_075'
 PHOTO = 'coco_kpts/images/000000005802.jpg'  # one person
 RSS_TOLERANCE_MB = 50.0
-
-
-class Lifecycle:
-    """Calls the node's lifecycle services from the test client."""
-
-    def __init__(self, client: PoseNetClient):
-        self.client = client
-        self._change = client.node.create_client(ChangeState, f'/{NODE_NAME}/change_state')
-        self._get = client.node.create_client(GetState, f'/{NODE_NAME}/get_state')
-
-    def state(self) -> str:
-        return self.client._call(self._get, GetState.Request()).current_state.label
-
-    def change(self, transition_id: int, timeout_s: float = 120.0) -> bool:
-        assert self._change.wait_for_service(timeout_sec=30.0)
-        future = self._change.call_async(ChangeState.Request(
-            transition=Transition(id=transition_id)))
-        assert self.client.spin_until(future.done, timeout_s), 'change_state did not answer'
-        return future.result().success
 
 
 def rss_mb(pid: int, field: str = 'RssAnon') -> float:
@@ -80,11 +60,6 @@ def engine_import_mb() -> float:
     output = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
                             check=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2'))
     return float(output.stdout.split()[-1])
-
-
-def image_subscribers(client: PoseNetClient) -> list:
-    return [info for info in client.node.get_subscriptions_info_by_topic('/image')
-            if info.node_name == NODE_NAME]
 
 
 @pytest.fixture(scope='module')
