@@ -148,3 +148,55 @@ def test_a_person_keeps_one_id_frame_after_frame_and_ids_are_not_reused(ros, dat
     confirmed = [i for i in ids if i]
     assert confirmed and len(set(confirmed)) == 1, ids
     assert ids[-1] == confirmed[0]
+
+
+def _unusable_info(width: int, height: int, **fields):
+    info = camera_info(width, height, 'plumb_bob', [0.0] * 5)
+    for name, value in fields.items():
+        setattr(info, name, value)
+    return info
+
+
+# What a broken driver or a hostile publisher may send beside good colour frames, and the cause
+# the node names for it. (depth changes, camera_info fields)
+HOSTILE_RGBD = {
+    'a focal length of zero': ({}, {'k': [0.0] * 9}, 'K must have positive focal lengths'),
+    'NaN in K': ({}, {'k': [math.nan] * 9}, 'K holds non-finite values'),
+    'an unknown lens model': ({}, {'distortion_model': 'fisheye_magic'}, 'is not supported'),
+    'a thousand distortion coefficients': ({}, {'d': [0.01] * 1000}, 'got 1000'),
+    'depth in rgb8': ({'encoding': 'rgb8'}, {}, "depth encoding 'rgb8' is not supported"),
+    'depth data shorter than its rows': ({'data': bytes(100)}, {}, 'holds 100 bytes, fewer'),
+    'depth rows shorter than its width': ({'step': 2}, {}, 'with step 2 is malformed'),
+}
+
+
+def test_hostile_depth_or_camera_info_leaves_poses_without_positions_and_says_why(
+        ros, data_path):
+    node, client, camera = ros
+    scene = depth_scene(data_path, PHOTO_ID, np.random.default_rng(4))
+    height, width = scene.image.shape[:2]
+    colour = rgb_to_image_msg(scene.image)
+    good_info = camera_info(width, height, 'plumb_bob', [0.0] * 5)
+    for case, (depth_fields, info_fields, cause) in HOSTILE_RGBD.items():
+        depth = depth_message(scene.depth, '16UC1')
+        for name, value in depth_fields.items():
+            setattr(depth, name, value)
+        info = _unusable_info(width, height, **info_fields) if info_fields else good_info
+        since = len(client.diagnostics)
+        answer = camera.exchange(colour, depth, info)
+        assert answer.poses, case
+        assert not any(pose.has_position or any(k.has_position for k in pose.keypoints)
+                       for pose in answer.poses), case
+        client.wait_for_diagnostic(
+            'depth', lambda s: s.level == DiagnosticStatus.WARN and cause in s.message,
+            timeout_s=5.0, since=since)
+        assert node.running(), (case, node.log()[-3000:])
+    # Good depth and camera info again: people are back in 3D.
+    depth = depth_message(scene.depth, '16UC1')
+    for _ in range(10):
+        answer = camera.exchange(colour, depth, good_info)
+        if any(k.has_position for pose in answer.poses for k in pose.keypoints):
+            break
+    else:
+        raise AssertionError('no positions after good depth and camera info came back')
+    assert 'Traceback' not in node.log()
