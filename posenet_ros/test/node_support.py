@@ -285,11 +285,22 @@ class PoseNetClient:
         assert value.type != ParameterType.PARAMETER_NOT_SET, f'{name} is not declared'
         return parameter_value_to_python(value)
 
-    def _call(self, client, request):
+    def _call(self, client, request, attempts: int = 3, timeout_s: float = 5.0):
+        """
+        Return the service's response to `request`, sent again if it goes unanswered.
+
+        For requests that may be repeated (getting state or parameters, setting the same
+        values): a node answering before its response writer has discovered this client loses
+        the response (Fast DDS waits 100 ms for that, then logs "client will not receive
+        response"), which happens on a loaded machine right after a node starts.
+        """
         assert client.wait_for_service(timeout_sec=10.0), f'{client.srv_name} is not available'
-        future = client.call_async(request)
-        assert self.spin_until(future.done, 10.0), f'{client.srv_name} did not answer'
-        return future.result()
+        for _ in range(attempts):
+            future = client.call_async(request)
+            if self.spin_until(future.done, timeout_s):
+                return future.result()
+            client.remove_pending_request(future)
+        raise AssertionError(f'{client.srv_name} did not answer {attempts} requests')
 
 
 class Lifecycle:
@@ -299,6 +310,20 @@ class Lifecycle:
         self.client = client
         self._change = client.node.create_client(ChangeState, f'/{NODE_NAME}/change_state')
         self._get = client.node.create_client(GetState, f'/{NODE_NAME}/get_state')
+
+    def wait_ready(self, timeout_s: float = 60.0) -> None:
+        """
+        Wait until both services answer: get_state, and change_state refusing a transition.
+
+        A refused transition changes nothing and may be sent again, so a response lost while
+        discovery completes (see `PoseNetClient._call`) is lost here rather than for a
+        transition that happened.
+        """
+        assert self.client.spin_until(lambda: self._get.service_is_ready()
+                                      and self._change.service_is_ready(), timeout_s)
+        self.state()
+        refused = ChangeState.Request(transition=Transition(id=Transition.TRANSITION_CREATE))
+        assert not self.client._call(self._change, refused).success
 
     def state(self) -> str:
         return self.client._call(self._get, GetState.Request()).current_state.label

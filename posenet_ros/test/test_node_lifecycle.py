@@ -91,7 +91,7 @@ def test_two_full_cycles_serve_frames_only_while_active_and_give_memory_back(
         managed, models_path, rgb):
     node, client, lifecycle = managed({'model': str(models_path / MODEL)})
     good = rgb_to_image_msg(rgb)
-    assert client.spin_until(lambda: lifecycle._get.service_is_ready(), 60.0)
+    lifecycle.wait_ready()
     assert lifecycle.state() == 'unconfigured'
     status = client.wait_for_diagnostic('lifecycle', lambda s: True, timeout_s=10.0)
     assert diagnostic_values(status)['state'] == 'unconfigured'
@@ -143,7 +143,7 @@ def test_two_full_cycles_serve_frames_only_while_active_and_give_memory_back(
 
 def test_live_parameters_are_taken_in_every_state(managed, models_path, rgb):
     node, client, lifecycle = managed({'model': str(models_path / MODEL)})
-    assert client.spin_until(lambda: lifecycle._get.service_is_ready(), 60.0)
+    lifecycle.wait_ready()
     (result,) = client.set_parameters(min_pose_score=0.99)  # unconfigured
     assert result.successful, result.reason
     (result,) = client.set_parameters(output_stride=12)
@@ -162,7 +162,7 @@ def test_live_parameters_are_taken_in_every_state(managed, models_path, rgb):
 def test_a_failing_configure_is_reported_and_can_be_retried(managed, models_path, tmp_path):
     weights = tmp_path / 'robot_models' / MODEL  # where the weights will be, not there yet
     node, client, lifecycle = managed({'model': str(weights)})
-    assert client.spin_until(lambda: lifecycle._get.service_is_ready(), 60.0)
+    lifecycle.wait_ready()
     assert not lifecycle.change(Transition.TRANSITION_CONFIGURE)
     assert lifecycle.state() == 'unconfigured'
     status = client.wait_for_diagnostic(
@@ -184,7 +184,7 @@ def test_diagnostics_warn_when_the_camera_stops_and_recover_when_it_resumes(
     node, client, lifecycle = managed({'model': str(models_path / MODEL),
                                        'diagnostics_input_timeout': 1.0})
     good = rgb_to_image_msg(rgb)
-    assert client.spin_until(lambda: lifecycle._get.service_is_ready(), 60.0)
+    lifecycle.wait_ready()
     assert lifecycle.change(Transition.TRANSITION_CONFIGURE)
     assert lifecycle.change(Transition.TRANSITION_ACTIVATE)
     client.exchange(good)

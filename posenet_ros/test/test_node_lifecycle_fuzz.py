@@ -76,7 +76,7 @@ def start_managed(models_path, log_path, salt: str):
                        log_path)
     client = PoseNetClient(claim.domain_id)
     lifecycle = Lifecycle(client)
-    assert client.spin_until(lambda: lifecycle._get.service_is_ready(), 60.0), node.log()[-3000:]
+    lifecycle.wait_ready()
     return claim, node, client, lifecycle
 
 
