@@ -8,8 +8,9 @@ named "<node name>: <aspect>", with the hardware_id, a level, a one-line message
 - input: frames received / processed / dropped / rejected in the last period, rate; WARN when
   active and no frame arrived for `diagnostics_input_timeout` s, or frames failed conversion.
 - processing: latency p50 / p95 (image stamp to publish), inference ms, the mean time of each
-  pipeline stage, failures, the worker;
-  ERROR after repeated estimation failures or when the worker thread died or is stuck.
+  pipeline stage, failures, frames published without a failed optional stage (3D, ids,
+  smoothing, markers), the worker; WARN on failures or such frames, ERROR after repeated
+  estimation failures or when the worker thread died or is stuck.
 - model: model, multiplier, device, backend, output stride and input size in use.
 The node never reports STALE itself (that is the aggregator's word for a silent node).
 """
@@ -145,6 +146,8 @@ def processing_status(node_name: str, hardware_id: str,
         'failures': period.failed,
         'failures since start': period.total_failed,
         'consecutive failures': period.consecutive_failures,
+        'frames without an optional stage': period.degraded,
+        'frames without an optional stage since start': period.total_degraded,
         'worker alive': inputs.worker_alive,
         'worker restarts': inputs.worker_restarts,
         **{f'stage {name} mean (ms)': ms for name, ms in period.stage_ms_mean.items()},
@@ -165,6 +168,10 @@ def processing_status(node_name: str, hardware_id: str,
         values['last failure'] = period.last_failure
         return _status(name, hardware_id, WARN, f'estimation failed on {period.failed} frames: '
                        f'{period.last_failure}', values)
+    if period.degraded:
+        values['last optional stage failure'] = period.last_degradation
+        return _status(name, hardware_id, WARN, f'{period.degraded} frames published without '
+                       f'a failed optional stage: {period.last_degradation}', values)
     if period.latency_ms_p50 is None:
         return _status(name, hardware_id, OK, 'no frame processed in the last period', values)
     return _status(name, hardware_id, OK, f'latency p50 {period.latency_ms_p50:.0f} ms, p95 '

@@ -24,6 +24,7 @@ class PeriodStats:
     processed: int
     rejected: int          # bad input: could not be converted
     failed: int            # estimation or publishing raised
+    degraded: int          # published without what a failed optional stage adds
     consecutive_failures: int
     latency_ms_p50: float | None
     latency_ms_p95: float | None
@@ -31,9 +32,11 @@ class PeriodStats:
     stage_ms_mean: dict            # stage name -> mean ms over the period's processed frames
     last_rejection: str
     last_failure: str
+    last_degradation: str  # '<stage>: <error>'
     total_processed: int
     total_rejected: int
     total_failed: int
+    total_degraded: int
 
     @property
     def rate_hz(self) -> float:
@@ -41,13 +44,17 @@ class PeriodStats:
 
 
 class FrameStats:
-    """Thread-safe counters: `processed`, `rejected`, `failed` by the worker; `take` by a timer."""
+    """
+    Thread-safe counters: `processed`, `rejected`, `failed`, `degraded` by the worker.
+
+    `take` by a timer.
+    """
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._totals = [0, 0, 0]
+        self._totals = [0, 0, 0, 0]
         self._consecutive_failures = 0
-        self._last_rejection = self._last_failure = ''
+        self._last_rejection = self._last_failure = self._last_degradation = ''
         self._reset_period(time.monotonic())
 
     def processed(self, latency_ms: float | None, inference_ms: float | None,
@@ -77,13 +84,20 @@ class FrameStats:
             self._consecutive_failures += 1
             self._last_failure = reason
 
+    def degraded(self, reason: str) -> None:
+        """Count a frame that goes on without an optional stage's part (and is processed)."""
+        with self._lock:
+            self._degraded += 1
+            self._totals[3] += 1
+            self._last_degradation = reason
+
     def take(self) -> PeriodStats:
         """Return the period since the last `take` (or start), and begin a new one."""
         now = time.monotonic()
         with self._lock:
             stats = PeriodStats(
                 seconds=now - self._period_start, processed=self._processed,
-                rejected=self._rejected, failed=self._failed,
+                rejected=self._rejected, failed=self._failed, degraded=self._degraded,
                 consecutive_failures=self._consecutive_failures,
                 latency_ms_p50=_percentile(self._latencies, 50),
                 latency_ms_p95=_percentile(self._latencies, 95),
@@ -92,14 +106,15 @@ class FrameStats:
                                for name, (total, count) in self._stage_ms.items()},
                 last_rejection=self._last_rejection if self._rejected else '',
                 last_failure=self._last_failure if self._failed else '',
+                last_degradation=self._last_degradation if self._degraded else '',
                 total_processed=self._totals[0], total_rejected=self._totals[1],
-                total_failed=self._totals[2])
+                total_failed=self._totals[2], total_degraded=self._totals[3])
             self._reset_period(now)
         return stats
 
     def _reset_period(self, now: float) -> None:
         self._period_start = now
-        self._processed = self._rejected = self._failed = 0
+        self._processed = self._rejected = self._failed = self._degraded = 0
         self._latencies: list[float] = []
         self._inference: list[float] = []
         self._stage_ms: dict[str, tuple[float, int]] = {}

@@ -6,9 +6,16 @@ adds its own part. Adding a capability (depth, tracking, smoothing, ...) is a ne
 own module under `stages/` and one line in the node's list. A stage raises `FrameRejected` for
 bad input (the frame is skipped with a warning, by cause); anything else it raises is a failure
 of the node's own processing (logged as an error); either way the next frame is served.
+
+A stage whose class sets `optional = True` adds to the people what they can go out without
+(positions in metres, ids, smoothing, markers). If it fails, the frame's people are put back as
+they were before it and the frame goes on: the poses are published without that part, and the
+frame is counted as degraded rather than lost. A fault in 3D or tracking, whatever the camera
+sends, then never silences the poses.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 import re
 import time
@@ -91,7 +98,10 @@ class FramePipeline:
         try:
             start = time.perf_counter()
             for name, stage in zip(self._names, self.stages):
-                stage(frame)
+                if getattr(stage, 'optional', False):
+                    self._run_optional(name, stage, frame)
+                else:
+                    stage(frame)
                 end = time.perf_counter()
                 stage_ms[name] = (end - start) * 1e3
                 start = end
@@ -108,3 +118,17 @@ class FramePipeline:
         timings = frame.result.timings_ms if frame.result is not None else {}
         self._stats.processed(frame.latency_ms, timings.get('inference'), stage_ms)
         return frame
+
+    def _run_optional(self, name: str, stage: Stage, frame: Frame) -> None:
+        """Run an optional stage; if it fails, undo its changes to the people and go on."""
+        people = copy.copy(frame.people)  # the stages replace the arrays, never write into them
+        try:
+            stage(frame)
+        except FrameRejected:
+            raise
+        except Exception as error:  # noqa: BLE001 - counted and logged; the frame goes on
+            frame.people = people
+            reason = f'{name}: {type(error).__name__}: {error}'
+            self._stats.degraded(reason)
+            self._failure_log(f'{name} failed on a frame from {self._topic}; its poses go out '
+                              f'without it: {type(error).__name__}: {error}')

@@ -42,6 +42,8 @@ class DepthCounts:
 class DepthStage:
     """Fills keypoint and person positions from `depth_input` for the frame's people."""
 
+    optional = True  # poses go out without positions if this fails (pipeline.py)
+
     def __init__(self, depth_input: DepthInput, log_warning: Callable[[str], object]):
         self._input = depth_input
         self._log_warning = log_warning

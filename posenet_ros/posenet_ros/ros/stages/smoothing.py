@@ -16,6 +16,8 @@ from posenet_ros.ros.pipeline import Frame
 class SmoothingStage:
     """Smooths `frame.people` in place when the `smoothing` parameter is on."""
 
+    optional = True  # poses go out unsmoothed if this fails (pipeline.py)
+
     def __init__(self):
         self._pixels: OneEuroSmoother | None = None
         self._metres: OneEuroSmoother | None = None

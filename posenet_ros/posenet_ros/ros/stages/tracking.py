@@ -16,6 +16,8 @@ from posenet_ros.ros.pipeline import Frame
 class TrackingStage:
     """Ids from a PoseTracker whose settings follow the live parameters (0 with tracking off)."""
 
+    optional = True  # poses go out with id 0 if this fails (pipeline.py)
+
     def __init__(self, log_info: Callable[[str], object]):
         self._tracker: PoseTracker | None = None
         self._log_info = log_info

@@ -15,6 +15,8 @@ from posenet_ros.ros.pipeline import Frame
 class VisualizationStage:
     """poses/markers (MarkerArray) and poses/image (the frame with the skeletons drawn)."""
 
+    optional = True  # after the poses are out: a failure here costs only the drawing
+
     def __init__(self, markers_publisher, image_publisher):
         self._markers_pub = markers_publisher
         self._image_pub = image_publisher
