@@ -14,7 +14,9 @@ from posenet_ros.ros.diagnostics import HealthInputs, processing_status
 from posenet_ros.ros.frame_stats import FrameStats
 from posenet_ros.ros.parameters import LIVE, live_settings, SPECS
 from posenet_ros.ros.pipeline import FramePipeline, FrameRejected
+from posenet_ros.ros.stages.collector import FreezeAfterImportsStage
 from posenet_ros.ros.stages.depth import DepthStage
+from posenet_ros.ros.stages.int8_calibration import Int8CalibrationStage
 from posenet_ros.ros.stages.smoothing import SmoothingStage
 from posenet_ros.ros.stages.tracking import TrackingStage
 from posenet_ros.ros.stages.visualization import VisualizationStage
@@ -122,6 +124,7 @@ def test_a_frame_without_failures_reports_ok(settings):
     assert status.level == DiagnosticStatus.OK
 
 
-@pytest.mark.parametrize('stage', [DepthStage, TrackingStage, SmoothingStage, VisualizationStage])
-def test_the_stages_the_people_can_go_out_without_are_optional(stage):
+@pytest.mark.parametrize('stage', [Int8CalibrationStage, DepthStage, TrackingStage, SmoothingStage,
+                                   VisualizationStage, FreezeAfterImportsStage])
+def test_the_stages_the_poses_can_go_out_without_are_optional(stage):
     assert stage.optional is True

@@ -42,6 +42,8 @@ def collect_everything(freeze_after: bool = False) -> None:
 class FreezeAfterImportsStage:
     """After a frame that loaded modules, `freeze_long_lived` (cheap once the bulk is frozen)."""
 
+    optional = True  # housekeeping after the poses are out (pipeline.py)
+
     def __init__(self):
         self._modules = len(sys.modules)
 

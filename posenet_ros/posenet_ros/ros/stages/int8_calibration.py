@@ -35,6 +35,8 @@ class Int8CalibrationStage:
     model's bytes; switch: `(estimator) -> None`; log_info/log_error: `(message) -> None`.
     """
 
+    optional = True  # frames go on in float32 if this fails (pipeline.py)
+
     def __init__(self, frames_wanted: int, find_saved: Callable, make_int8: Callable,
                  switch: Callable, log_info: Callable[[str], object],
                  log_error: Callable[[str], object]):
