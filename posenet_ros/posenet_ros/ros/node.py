@@ -42,6 +42,7 @@ import time
 from diagnostic_msgs.msg import DiagnosticArray
 from posenet_msgs.msg import PoseArray
 from posenet_ros.engine.heap import return_free_memory
+from posenet_ros.engine.opencv_pool import limit_opencv_threads
 from posenet_ros.ros.depth_input import DepthInput
 from posenet_ros.ros.diagnostics import build_diagnostics, HealthInputs
 from posenet_ros.ros.frame_reader import NewestFrameReader
@@ -149,7 +150,6 @@ class PoseNetNode(LifecycleNode):
             # Building a model not in the cache takes seconds (TensorFlow, in a child process
             # for tflite). A stop request meanwhile ends configure at the next step.
             from posenet_ros.engine.estimator import PoseEstimator
-            from posenet_ros.engine.opencv_pool import limit_opencv_threads
             self._give_up_if_stopping()
             limit_opencv_threads(startup.num_threads)
             self.estimator = PoseEstimator(startup.model, multiplier=startup.multiplier,

@@ -128,7 +128,7 @@ class FramePipeline:
             raise
         except Exception as error:  # noqa: BLE001 - counted and logged; the frame goes on
             frame.people = people
-            reason = f'{name}: {type(error).__name__}: {error}'
-            self._stats.degraded(reason)
+            cause = f'{type(error).__name__}: {error}'
+            self._stats.degraded(f'{name}: {cause}')
             self._failure_log(f'{name} failed on a frame from {self._topic}; its poses go out '
-                              f'without it: {type(error).__name__}: {error}')
+                              f'without it: {cause}')

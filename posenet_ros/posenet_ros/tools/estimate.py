@@ -30,7 +30,7 @@ from posenet_ros.engine.atomic_write import write_file_atomic
 from posenet_ros.engine.config import EstimateConfig
 from posenet_ros.engine.heap import reuse_frame_memory
 from posenet_ros.engine.image_io import expand_inputs, Frame, InputReadError, is_video, iter_frames
-from posenet_ros.engine.opencv_pool import sleep_idle_workers
+from posenet_ros.engine.opencv_pool import limit_opencv_threads, sleep_idle_workers
 from posenet_ros.engine.results_json import (config_record, result_record, results_document,
                                              write_json_atomic)
 from posenet_ros.tools import estimate_tracking
@@ -272,7 +272,6 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # TensorFlow's INFO lines
     from posenet_ros.engine.estimator import PoseEstimator
     from posenet_ros.engine.model_store import ModelNotFoundError
-    from posenet_ros.engine.opencv_pool import limit_opencv_threads
     limit_opencv_threads(args.threads)
     options = {} if args.backend is None else {'backend': args.backend}
     try:
