@@ -21,6 +21,8 @@ from pathlib import Path
 import subprocess
 import sys
 
+from .atomic_write import remove_temporary_files
+
 BUILD_TIMEOUT_S = 600.0
 _STDERR_TAIL_LINES = 12
 
@@ -33,34 +35,65 @@ def build_in_child_process(weights_path: Path, multiplier: float, height: int, w
                            output_stride: int, num_threads: int, out: Path,
                            int8_calibration: Path | None = None,
                            quantize_options: dict | None = None) -> None:
-    """Run the conversion in a new Python process writing `out`; ModelBuildError on failure."""
+    """
+    Run the conversion in a new Python process writing `out`; ModelBuildError on failure.
+
+    weights_path: the descriptor file of the weights (or their folder, for its default one).
+    """
+    command = child_command(weights_path, multiplier, height, width, output_stride,
+                            num_threads, out, int8_calibration, quantize_options)
+    run_child(command, out, f'{"int8" if int8_calibration else "float32"} TFLite model '
+                            f'{height}x{width} stride {output_stride}')
+
+
+def child_command(weights_path: Path, multiplier: float, height: int, width: int,
+                  output_stride: int, num_threads: int, out: Path,
+                  int8_calibration: Path | None = None,
+                  quantize_options: dict | None = None) -> list[str]:
+    """Return the command line of the child process (`main` parses it)."""
+    # str(float()): repr of a NumPy float is 'np.float64(0.5)', which the child cannot parse.
+    command = [sys.executable, '-m', __name__, str(weights_path), str(height), str(width),
+               str(output_stride), str(out), '--multiplier', str(float(multiplier)),
+               '--threads', str(num_threads)]
+    if int8_calibration is not None:
+        command += ['--int8-calibration', str(int8_calibration),
+                    '--quantize-options', json.dumps(quantize_options or {})]
+    return command
+
+
+def run_child(command: list[str], out: Path, what: str,
+              timeout: float = BUILD_TIMEOUT_S) -> None:
+    """
+    Run a child process that writes `out`; ModelBuildError if it fails or takes over `timeout`.
+
+    A child that fails or is killed leaves no temporary file of `out` behind.
+    """
     package_root = str(Path(__file__).resolve().parents[2])  # the folder holding posenet_ros
     env = dict(os.environ)
     env['PYTHONPATH'] = os.pathsep.join(
         [package_root] + ([env['PYTHONPATH']] if env.get('PYTHONPATH') else []))
     env.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-    command = [sys.executable, '-m', __name__, str(weights_path), str(height), str(width),
-               str(output_stride), str(out), '--multiplier', repr(multiplier),
-               '--threads', str(num_threads)]
-    if int8_calibration is not None:
-        command += ['--int8-calibration', str(int8_calibration),
-                    '--quantize-options', json.dumps(quantize_options or {})]
-    try:
-        done = subprocess.run(command, env=env, stdin=subprocess.DEVNULL,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              timeout=BUILD_TIMEOUT_S, check=False)
-    except subprocess.TimeoutExpired:
-        raise ModelBuildError(f'building the TFLite model took over {BUILD_TIMEOUT_S:g} s; '
-                              'gave up') from None
-    if done.returncode != 0:
-        tail = done.stderr.decode('utf-8', 'replace').strip().splitlines()[-_STDERR_TAIL_LINES:]
-        raise ModelBuildError(
-            f'building the {"int8" if int8_calibration else "float32"} TFLite model '
-            f'{height}x{width} stride {output_stride} failed '
-            f'(exit status {done.returncode}): ' + ' | '.join(tail))
+    with subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as child:
+        try:
+            _, stderr = child.communicate(timeout=timeout)
+        except BaseException as error:  # the timeout, or this process interrupted
+            child.kill()
+            child.communicate()
+            remove_temporary_files(out, child.pid)
+            if isinstance(error, subprocess.TimeoutExpired):
+                raise ModelBuildError(f'building the {what} took over {timeout:g} s; '
+                                      'gave up') from None
+            raise
+    if child.returncode != 0:
+        remove_temporary_files(out, child.pid)
+        tail = stderr.decode('utf-8', 'replace').strip().splitlines()[-_STDERR_TAIL_LINES:]
+        raise ModelBuildError(f'building the {what} failed (exit status {child.returncode}): '
+                              + ' | '.join(tail))
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    """Return the child's arguments, as `child_command` gives them."""
     parser = argparse.ArgumentParser(prog='python -m posenet_ros.engine.tflite_build',
                                      description=__doc__.split('\n\n')[0])
     parser.add_argument('weights', type=Path)
@@ -72,7 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--threads', type=int, default=0)
     parser.add_argument('--int8-calibration', type=Path, default=None)
     parser.add_argument('--quantize-options', type=json.loads, default={})
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_arguments(argv)
     from posenet_ros.engine import tflite_cache
     from posenet_ros.engine.backends import TfliteBackend
     from posenet_ros.engine.weights import load_weights
