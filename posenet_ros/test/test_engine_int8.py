@@ -246,3 +246,41 @@ def test_a_process_without_tensorflow_calibrates_in_a_child_the_same_model(
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv('POSENET_CACHE', str(tmp_path / 'cache_here'))
         assert here.int8_model(129, 129, 16) == child.stdout
+
+
+def test_a_damaged_int8_cache_entry_is_calibrated_again_in_a_child(
+        models_path, data_path, tmp_path):
+    """
+    A damaged int8 cache entry is rebuilt as a missing one is: in a child process.
+
+    The process, which had not loaded TensorFlow, says the entry was unusable, still has no
+    TensorFlow, runs the new model and finds it stored whole in the damaged one's place.
+    """
+    photos = [str(path) for path in sorted((data_path / 'smoke').glob('*.jpg'))[:2]]
+    weights = str(models_path / 'mobilenet_quant2_050')
+    script = (
+        'import logging, sys\n'
+        'import numpy as np\n'
+        'from posenet_ros.engine import load_weights, tflite_cache\n'
+        'from posenet_ros.engine.image_io import load_image_rgb\n'
+        'from posenet_ros.engine.network import PoseNetwork\n'
+        'logging.basicConfig(level=logging.INFO)\n'
+        f'frames = [load_image_rgb(p) for p in {photos!r}]\n'
+        f"network = PoseNetwork(load_weights({weights!r}), backend='tflite', device='cpu',\n"
+        "                      precision='int8', calibration_images=frames)\n"
+        'entry = tflite_cache.entry_path(network.inference.cache_key(129, 129, 16))\n'
+        'entry.parent.mkdir(parents=True)\n'
+        "entry.write_bytes(b'not a whole model')\n"
+        'outputs = network.run(frames[0], 129, 129, 16)[0]\n'
+        "assert 'tensorflow' not in sys.modules, 'TensorFlow was imported'\n"
+        'assert outputs.heatmap_scores.shape == (9, 9, 17)\n'
+        'assert np.isfinite(outputs.heatmap_scores).all()\n'
+        'assert tflite_cache.read_entry(entry) == network.inference.model_bytes(129, 129, 16)\n'
+        'print(entry)\n')
+    child = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
+                           timeout=600, env=dict(os.environ, POSENET_CACHE=str(tmp_path / 'cache'),
+                                                 TF_CPP_MIN_LOG_LEVEL='2'))
+    assert child.returncode == 0, child.stderr[-2000:]
+    entry = child.stdout.strip().splitlines()[-1]
+    assert f'rebuilding the TFLite model: cached file unusable: {entry}' in child.stderr
+    assert 'calibrated the int8 model 129x129 stride 16 in a child process' in child.stderr

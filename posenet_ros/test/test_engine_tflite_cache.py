@@ -43,6 +43,23 @@ _ESTIMATE_SCRIPT = textwrap.dedent("""
 """)
 
 
+# Runs in a fresh interpreter, where a missing model is converted in a child process: the
+# heatmaps of the TFLite network for one photo, saved to a .npy file.
+_HEATMAPS_SCRIPT = textwrap.dedent("""
+    import sys
+    import numpy as np
+    from PIL import Image
+    from posenet_ros.engine.config import EstimateConfig
+    from posenet_ros.engine.estimator import PoseEstimator
+    model, photo, out = sys.argv[1:4]
+    image = np.asarray(Image.open(photo).convert('RGB'))
+    estimator = PoseEstimator(model, backend='tflite', device='cpu', num_threads=1)
+    outputs = estimator.infer(image, EstimateConfig())[0]
+    assert 'tensorflow' not in sys.modules, 'TensorFlow was imported'
+    np.save(out, outputs.heatmap_scores)
+""")
+
+
 def _environment(cache: Path, models_path: Path) -> dict:
     env = dict(os.environ, POSENET_CACHE=str(cache), POSENET_MODELS=str(models_path))
     package_root = str(Path(__file__).resolve().parents[1])
@@ -162,6 +179,66 @@ def test_the_key_changes_with_the_weights_size_stride_and_precision(tmp_path, mo
              tflite_cache.TfliteModelKey(original, 0.5, 161, 225, 16, 'int8').file_name('2.21.0'),
              key.file_name('2.20.0')}
     assert len(names) == 5 and key.precision == 'float32'
+
+
+def _folder_with_tuned_weights(stock: Path, folder: Path) -> Path:
+    """
+    Return tuned.json: a second descriptor beside the stock files (linked) in `folder`.
+
+    It lists a copy of the stock shard with the heatmap head's weights doubled.
+    """
+    folder.mkdir()
+    for file in stock.iterdir():
+        (folder / file.name).symlink_to(file)
+    document = json.loads((stock / 'model-stride16.json').read_text())
+    [group] = document['weightsManifest']
+    [shard] = group['paths']
+    data = bytearray((stock / shard).read_bytes())
+    offset = 0
+    for spec in group['weights']:
+        assert spec['dtype'] == 'float32' and not spec.get('quantization')
+        count = int(np.prod(spec['shape']))
+        if spec['name'] == 'MobilenetV1/heatmap_2/weights':
+            values = np.frombuffer(data, '<f4', count, offset) * np.float32(2.0)
+            data[offset:offset + 4 * count] = values.astype('<f4').tobytes()
+        offset += 4 * count
+    (folder / 'tuned-shard1of1.bin').write_bytes(bytes(data))
+    group['paths'] = ['tuned-shard1of1.bin']
+    (folder / 'tuned.json').write_text(json.dumps(document))
+    return folder / 'tuned.json'
+
+
+def test_weights_given_by_descriptor_file_are_the_ones_converted_and_keyed(
+        tmp_path, models_path, photo, monkeypatch):
+    """
+    A descriptor file beside the folder's stock one: TFLite runs the weights it names.
+
+    Converted in a child process (a fresh process has no TensorFlow) and keyed in the cache by
+    that descriptor's files, the folder's default descriptor (other weights) left aside.
+    """
+    cache = tmp_path / 'cache'
+    tuned = _folder_with_tuned_weights(models_path / 'mobilenet_float_050', tmp_path / 'weights')
+    saved = tmp_path / 'heatmaps.npy'
+    done = subprocess.run(
+        [sys.executable, '-c', _HEATMAPS_SCRIPT, str(tuned), str(photo), str(saved)],
+        env=_environment(cache, models_path), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    [entry] = _cache_entries(cache)
+    assert entry.name.startswith(f'posenet-{tflite_cache.weights_checksum(tuned)[:24]}-')
+
+    monkeypatch.setenv('POSENET_CACHE', str(tmp_path / 'unused'))
+    image = np.asarray(Image.open(photo).convert('RGB'))
+    tflite = np.load(saved)
+    expected = _function_heatmaps(tuned, image)
+    np.testing.assert_allclose(tflite, expected, rtol=0, atol=1e-4)
+    stock = _function_heatmaps(tuned.parent / 'model-stride16.json', image)
+    assert np.abs(tflite - stock).max() > 0.05  # the tuned weights are told apart
+
+
+def _function_heatmaps(weights: Path, image: np.ndarray) -> np.ndarray:
+    """Return the heatmaps of TensorFlow's own graph (no TFLite, no cache) on the image."""
+    estimator = PoseEstimator(str(weights), backend='function', device='cpu')
+    return estimator.infer(image, EstimateConfig())[0].heatmap_scores
 
 
 def test_num_threads_must_be_zero_or_a_count(models_path):

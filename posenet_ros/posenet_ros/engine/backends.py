@@ -260,7 +260,7 @@ class TfliteBackend(InferenceBackend):
                   output_stride: int) -> tflite_cache.TfliteModelKey:
         """Return the disk cache's key of the model of this size."""
         return tflite_cache.TfliteModelKey(
-            weights_sha256=tflite_cache.weights_checksum(self._weights.path),
+            weights_sha256=tflite_cache.weights_checksum(self._weights.descriptor),
             multiplier=self._multiplier, input_height=height, input_width=width,
             output_stride=output_stride, precision=self.precision)
 
@@ -270,20 +270,32 @@ class TfliteBackend(InferenceBackend):
 
         A damaged cache entry is logged and rebuilt.
         """
-        key = self.cache_key(height, width, output_stride)
-        path = tflite_cache.find_entry(key)
-        if path is not None:
-            try:
-                return tflite_cache.read_entry(path)
-            except (tflite_cache.CorruptModelError, OSError) as error:
-                _log.warning('rebuilding the TFLite model: cached file unusable: %s', error)
-        path = tflite_cache.entry_path(key)
+        model = self._read_cached(height, width, output_stride)
+        if model is not None:
+            return model
         if (self.build_in_child and 'tensorflow' not in sys.modules
                 and type(self)._convert is TfliteBackend._convert):
+            path = tflite_cache.entry_path(self.cache_key(height, width, output_stride))
             return self._build_in_child(path, height, width, output_stride)
+        return self._convert_and_store(height, width, output_stride)
+
+    def _read_cached(self, height: int, width: int, output_stride: int) -> bytes | None:
+        """Return the model of this size from the disk cache; None if missing or damaged."""
+        path = tflite_cache.find_entry(self.cache_key(height, width, output_stride))
+        if path is None:
+            return None
+        try:
+            return tflite_cache.read_entry(path)
+        except (tflite_cache.CorruptModelError, OSError) as error:
+            _log.warning('rebuilding the TFLite model: cached file unusable: %s', error)
+            return None
+
+    def _convert_and_store(self, height: int, width: int, output_stride: int) -> bytes:
+        """`_convert` in this process, then stored in the disk cache where it can be written."""
         model = self._convert(height, width, output_stride)
         try:
-            tflite_cache.write_entry(path, model)
+            tflite_cache.write_entry(
+                tflite_cache.entry_path(self.cache_key(height, width, output_stride)), model)
         except OSError as error:  # a read-only or full disk: run it all the same
             _log.warning('cannot store the TFLite model in the cache: %s', error)
         return model
@@ -301,7 +313,7 @@ class TfliteBackend(InferenceBackend):
                              'converted for this process only', path.parent)
                 path = Path(scratch) / path.name
             start = time.perf_counter()
-            build_in_child_process(self._weights.path, self._multiplier, height, width,
+            build_in_child_process(self._weights.descriptor, self._multiplier, height, width,
                                    output_stride, self._num_threads, path)
             _log.info('built the TFLite model %dx%d stride %d in a child process in %.1f s: %s',
                       height, width, output_stride, time.perf_counter() - start, path)

@@ -112,11 +112,12 @@ class Int8TfliteBackend(TfliteBackend):
             sizes = ', '.join(f'{h}x{w} stride {s}' for h, w, s in self._models)
             raise ValueError(f'no int8 model for {height}x{width} stride {output_stride} (have '
                              f'{sizes}) and no calibration images to make one')
-        path = tflite_cache.find_entry(self.cache_key(height, width, output_stride))
-        if path is None and 'tensorflow' not in sys.modules:
+        model = self._read_cached(height, width, output_stride)
+        if model is None and 'tensorflow' not in sys.modules:
+            # Missing or damaged: a process without TensorFlow keeps it out.
             model = self._build_int8_in_child(height, width, output_stride)
-        else:
-            model = super()._model(height, width, output_stride)  # the cache, else _convert
+        elif model is None:
+            model = self._convert_and_store(height, width, output_stride)
         self._models[key] = model  # kept (1-3 MB) so an evicted interpreter is rebuilt fast
         return model
 
@@ -127,7 +128,7 @@ class Int8TfliteBackend(TfliteBackend):
         if not tflite_cache.writable_folder(path.parent):
             path = Path(self._scratch.name) / path.name
         start = time.perf_counter()
-        build_in_child_process(self._weights.path, self._multiplier, height, width,
+        build_in_child_process(self._weights.descriptor, self._multiplier, height, width,
                                output_stride, self._num_threads, path,
                                int8_calibration=self._calibration_file,
                                quantize_options=dataclasses.asdict(self.options))

@@ -65,11 +65,18 @@ class WeightsError(ValueError):
 
 @dataclass
 class ModelWeights:
-    """Every tensor PoseNet needs, by canonical name, plus what the shapes say about the model."""
+    """
+    Every tensor PoseNet needs, by canonical name, plus what the shapes say about the model.
+
+    path: the folder of the files; descriptor: the graph-model JSON or checkpoint manifest
+    read, which names the weights when a folder holds more than one (the cache key and a child
+    process's conversion must use these, not the folder's default).
+    """
 
     tensors: dict[str, np.ndarray]
     multiplier: float
     path: Path
+    descriptor: Path
     format: str  # noqa: A003 - public field, 'graph-model' or 'checkpoint'
 
     def __getitem__(self, name: str) -> np.ndarray:
@@ -145,7 +152,8 @@ def load_weights(path: str | Path, multiplier: float | None = None) -> ModelWeig
         tensors, fmt = _read_graph_model(descriptor, document), 'graph-model'
     folder = descriptor.parent
     resolved = _check_and_infer_multiplier(tensors, descriptor, multiplier, folder.name)
-    return ModelWeights(tensors=tensors, multiplier=resolved, path=folder, format=fmt)
+    return ModelWeights(tensors=tensors, multiplier=resolved, path=folder,
+                        descriptor=descriptor, format=fmt)
 
 
 def _read_json(path: Path) -> dict:
