@@ -224,6 +224,34 @@ def test_window_median_ignores_missing_and_out_of_range_readings():
     assert np.isnan(depths[0, 1:]).all()  # not asked for
 
 
+def test_holes_and_the_border_are_no_reading_in_metres_even_with_depth_min_zero():
+    """
+    32FC1 zeros (holes) and a window's pixels off the image are no readings, not 0 m.
+
+    With depth_min 0 every positive reading counts. Keypoints by the left border, their windows
+    a fifth off the image and two fifths over holes, get the depth of the readings they have,
+    as the same scene in 16UC1 millimetres gives; one over holes alone gets no depth rather
+    than a point at the camera.
+    """
+    depth = np.full((40, 40), 2.0, dtype=np.float32)
+    depth[:, :2] = 0.0  # holes along the left border
+    depth[:5, :5] = 0.0  # and in the top left corner
+    pixels = np.ones((1, 17, 2))
+    pixels[0, 1:, 1] = np.linspace(10.0, 34.0, 16)  # keypoint 0 stays at (1, 1), in the corner
+    valid = np.ones((1, 17), dtype=bool)
+    config = DepthConfig(depth_min=0.0)
+    people = people_in_3d(depth, '32FC1', pixels, valid, camera_for(40, 40, 'plumb_bob', []),
+                          config=config)
+    assert not people.has_keypoint[0, 0] and np.isnan(people.keypoints[0, 0]).all()
+    assert people.has_keypoint[0, 1:].all()
+    np.testing.assert_allclose(people.keypoints[0, 1:, 2], 2.0)
+    assert people.has_position[0] and people.positions[0, 2] == pytest.approx(2.0)
+    millimetres = keypoint_depths((depth * 1000).astype(np.uint16), '16UC1', pixels, valid,
+                                  (40, 40), config)
+    np.testing.assert_array_equal(
+        keypoint_depths(depth, '32FC1', pixels, valid, (40, 40), config), millimetres)
+
+
 def test_keypoints_outside_the_image_or_without_readings_have_no_depth():
     depth = np.zeros((50, 50), dtype=np.uint16)
     depth[:, :25] = 1500
@@ -256,3 +284,14 @@ def test_no_people_and_bad_input():
     with pytest.raises(ValueError, match='single-channel'):
         keypoint_depths(np.zeros((5, 5, 3)), '16UC1', np.zeros((1, 17, 2)),
                         np.ones((1, 17), bool), (5, 5))
+
+
+def test_a_window_of_float_or_bool_pixels_is_refused_when_checked():
+    """A whole-number float passed the check and then failed on every frame (np.take)."""
+    for not_a_count in (5.0, np.float64(3.0), True):
+        with pytest.raises(ValueError, match='window must be an odd number of pixels'):
+            DepthConfig(window=not_a_count).check()
+    depth = np.full((20, 20), 1500, dtype=np.uint16)
+    depths = keypoint_depths(depth, '16UC1', np.full((1, 17, 2), 10.0), np.ones((1, 17), bool),
+                             (20, 20), DepthConfig(window=np.int64(3)))
+    np.testing.assert_allclose(depths, 1.5)

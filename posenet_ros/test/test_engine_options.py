@@ -78,12 +78,15 @@ def test_option_defaults_keep_the_originals_results(estimator, data_path, refere
 def test_config_check_rejects_bad_option_values():
     for bad in ({'pose_score_keypoints': 0}, {'pose_score_keypoints': 18},
                 {'pose_score_keypoints': True}, {'pose_score_keypoints': 2.5},
+                # Whole-number floats passed, then failed slicing the scores on every frame.
+                {'pose_score_keypoints': 5.0}, {'pose_score_keypoints': np.float64(17.0)},
                 {'flip_test': 'yes'}, {'refine_keypoints': 1}, {'match_aspect_ratio': None}):
         name = next(iter(bad))
         with pytest.raises(ValueError, match=name):
             dataclasses.replace(DEMO, **bad).check(0.75)
     dataclasses.replace(DEMO, flip_test=True, refine_keypoints=True, match_aspect_ratio=True,
                         pose_score_keypoints=1).check(0.75)
+    dataclasses.replace(DEMO, pose_score_keypoints=np.int64(5)).check(0.75)
 
 
 # -- flip test -----------------------------------------------------------------------------

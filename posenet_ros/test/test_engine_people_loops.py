@@ -62,7 +62,7 @@ def window_depth(depth, encoding, x, y, config, near=None) -> float:
             reading = depth[row, column] if inside else depth.dtype.type(0)
             if not config.depth_min / unit <= reading <= config.depth_max / unit:
                 continue
-            if unit != 1.0 and not reading > 0:
+            if not reading > 0:  # 0 is no reading in every encoding, whatever depth_min
                 continue
             if near is None:
                 kept.append(reading)
@@ -180,7 +180,8 @@ def coco_depth_cases(data_path):
 
 
 @pytest.mark.parametrize('config, rectified', [
-    (DepthConfig(), False), (DepthConfig(window=3, depth_max=5.0, min_support=2), True)])
+    (DepthConfig(), False),
+    (DepthConfig(window=3, depth_min=0.0, depth_max=5.0, min_support=2), True)])
 def test_people_in_3d_equals_the_loops(data_path, config, rectified):
     calls = 0
     for depth, encoding, pixels, valid, camera, size in coco_depth_cases(data_path):

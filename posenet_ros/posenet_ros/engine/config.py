@@ -5,6 +5,7 @@ import dataclasses
 from dataclasses import dataclass
 import functools
 import math
+import numbers
 
 from .parts import NUM_KEYPOINTS
 
@@ -198,8 +199,10 @@ class EstimateConfig:
         for name in ('match_aspect_ratio', 'flip_test', 'refine_keypoints'):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f'{name} must be true or false, got {getattr(self, name)!r}')
-        if (isinstance(self.pose_score_keypoints, bool) or self.pose_score_keypoints != int(
-                self.pose_score_keypoints) or not 1 <= self.pose_score_keypoints <= NUM_KEYPOINTS):
+        # A count slices the sorted scores: a whole-number float would fail on every frame.
+        if (isinstance(self.pose_score_keypoints, bool)
+                or not isinstance(self.pose_score_keypoints, numbers.Integral)
+                or not 1 <= self.pose_score_keypoints <= NUM_KEYPOINTS):
             raise ValueError(f'pose_score_keypoints must be an integer from 1 to {NUM_KEYPOINTS}, '
                              f'got {self.pose_score_keypoints!r}')
         self._check_input_shape()

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 import functools
 import math
+import numbers
 
 import numpy as np
 
@@ -59,8 +60,11 @@ class DepthConfig:
     min_support: int = 3
 
     def check(self) -> 'DepthConfig':
-        if int(self.window) != self.window or self.window < 1 or self.window % 2 == 0:
-            raise ValueError(f'window must be an odd number of pixels >= 1, got {self.window}')
+        # A whole-number float would pass a value check, then fail on every frame (np.take).
+        if (isinstance(self.window, bool) or not isinstance(self.window, numbers.Integral)
+                or self.window < 1 or self.window % 2 == 0):
+            raise ValueError(f'window must be an odd number of pixels >= 1 (an integer), got '
+                             f'{self.window!r}')
         if not 0.0 <= self.depth_min < self.depth_max:
             raise ValueError(f'need 0 <= depth_min < depth_max, got {self.depth_min} and '
                              f'{self.depth_max}')
@@ -297,7 +301,7 @@ def _keypoint_and_person_depths(depth_image, encoding, pixels, keypoint_valid, i
     # results are turned into metres.
     readings = window_readings(depth_image, everywhere, config.window)
     unit = _metres_per_unit(encoding)
-    in_range = _in_range(readings, config.depth_min / unit, config.depth_max / unit, unit != 1.0)
+    in_range = _in_range(readings, config.depth_min / unit, config.depth_max / unit)
     depths = np.where(everywhere_valid,
                       _window_medians(readings, in_range, config.min_support) * unit, np.nan)
     reference = person_depths(depths, _READING_WEIGHTS, config.max_deviation)
@@ -313,16 +317,17 @@ def _keypoint_and_person_depths(depth_image, encoding, pixels, keypoint_valid, i
     return depths, reference
 
 
-def _in_range(readings: np.ndarray, low: float, high: float, positive: bool) -> np.ndarray:
-    """Return which readings lie in [low, high] (and > 0 if `positive`: no reading is 0)."""
+def _in_range(readings: np.ndarray, low: float, high: float) -> np.ndarray:
+    """
+    Return which readings lie in [low, high] and are not 0.
+
+    0 is no reading in every encoding (and what `window_readings` gives off the image), even
+    with a depth_min of 0.
+    """
     if readings.dtype.kind in 'iu' and readings.dtype.itemsize <= 4 and math.isfinite(high):
         # Whole numbers against whole bounds: the same answer without converting to float.
-        low = max(math.ceil(low), 1) if positive else math.ceil(low)
-        return (readings >= low) & (readings <= math.floor(high))
-    in_range = (readings >= low) & (readings <= high)
-    if positive:
-        in_range &= readings > 0
-    return in_range
+        return (readings >= max(math.ceil(low), 1)) & (readings <= math.floor(high))
+    return (readings >= low) & (readings <= high) & (readings != 0)
 
 
 @functools.lru_cache(maxsize=16)
