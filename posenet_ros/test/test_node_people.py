@@ -200,3 +200,49 @@ def test_hostile_depth_or_camera_info_leaves_poses_without_positions_and_says_wh
     else:
         raise AssertionError('no positions after good depth and camera info came back')
     assert 'Traceback' not in node.log()
+
+
+def test_mirrored_poses_are_placed_and_drawn_where_the_person_is(ros, data_path):
+    """
+    flip_horizontal mirrors the published pixels, not the camera.
+
+    Depth is still read, and the skeleton still drawn on poses/image, where the person is.
+    """
+    node, client, camera = ros
+    scene = depth_scene(data_path, PHOTO_ID, np.random.default_rng(4))
+    height, width = scene.image.shape[:2]
+    info = camera_info(width, height, 'plumb_bob', [0.0] * 5)
+    colour, depth = rgb_to_image_msg(scene.image), depth_message(scene.depth, '16UC1')
+    client.subscribe_visualization()
+    answers = {}
+    try:
+        for flip in (False, True):  # tracking off: a mirrored pose would start a new track
+            results = client.set_parameters(flip_horizontal=flip, tracking=False)
+            assert all(result.successful for result in results), results
+            answers[flip] = camera.exchange(colour, depth, info)
+            drawn = client.spin_until(lambda: any(
+                image.header.frame_id == answers[flip].header.frame_id
+                for image in client.images), 10.0)
+            assert drawn, 'no poses/image for the frame'
+    finally:
+        client.set_parameters(flip_horizontal=False, tracking=True)
+        client.unsubscribe_visualization()
+    plain, mirrored = answers[False], answers[True]
+    assert plain.poses and len(plain.poses) == len(mirrored.poses)
+    placed = 0
+    for pose, flipped in zip(plain.poses, mirrored.poses):
+        pixels = np.array([(k.x, k.y) for k in pose.keypoints])
+        flipped_pixels = np.array([(k.x, k.y) for k in flipped.keypoints])
+        np.testing.assert_allclose(flipped_pixels[:, 0], width - 1 - pixels[:, 0], atol=1e-3)
+        np.testing.assert_allclose(flipped_pixels[:, 1], pixels[:, 1], atol=1e-3)
+        assert [k.has_position for k in flipped.keypoints] == \
+            [k.has_position for k in pose.keypoints]
+        for k, f in zip(pose.keypoints, flipped.keypoints):
+            if k.has_position:
+                placed += 1
+                np.testing.assert_allclose((f.position.x, f.position.y, f.position.z),
+                                           (k.position.x, k.position.y, k.position.z), atol=1e-6)
+    assert placed >= 8
+    images = {image.header.frame_id: bytes(image.data) for image in client.images}
+    assert images[mirrored.header.frame_id] == images[plain.header.frame_id], \
+        'the mirrored poses were not drawn on the person'

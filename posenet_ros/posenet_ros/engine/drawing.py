@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from .parts import NUM_KEYPOINTS, SKELETON
+from .postprocess import mirror_x
 from .types import Pose
 
 _SUBPIXEL_BITS = 4  # OpenCV's fixed-point `shift`: positions are drawn to 1/16 pixel
@@ -61,7 +62,8 @@ def person_sizes_px(points: np.ndarray, thickness: int, radius: int) -> tuple[in
 
 
 def draw_poses(image_rgb: np.ndarray, poses: Iterable[Pose], min_pose_score: float = 0.0,
-               min_keypoint_score: float = 0.1, track_ids=None) -> np.ndarray:
+               min_keypoint_score: float = 0.1, track_ids=None,
+               flip_horizontal: bool = False) -> np.ndarray:
     """
     Return a copy of `image_rgb` (H, W, 3 uint8) with `poses` (source-image pixels) drawn on it.
 
@@ -69,7 +71,8 @@ def draw_poses(image_rgb: np.ndarray, poses: Iterable[Pose], min_pose_score: flo
     limb is drawn when both its ends are. Joints are coloured by their score, limbs by the mean of
     their two ends (`score_colors`); line width and dot size grow with the image. With
     `track_ids` (one per pose) limbs take the colour of their track (`track_color`) and each
-    tracked pose is labelled with its id.
+    tracked pose is labelled with its id. With `flip_horizontal` the poses are mirrored ones
+    (`EstimateConfig.flip_horizontal`) and are drawn mirrored back, onto the person.
     """
     image = np.asarray(image_rgb)
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
@@ -85,6 +88,8 @@ def draw_poses(image_rgb: np.ndarray, poses: Iterable[Pose], min_pose_score: flo
             continue
         scores = np.asarray(pose.keypoint_scores, dtype=np.float64).reshape(NUM_KEYPOINTS)
         coords = np.asarray(pose.keypoint_coords, dtype=np.float64).reshape(NUM_KEYPOINTS, 2)
+        if flip_horizontal:
+            coords = mirror_x(coords, width)
         shown = (scores >= min_keypoint_score) & np.isfinite(coords).all(axis=1)
         points = np.round(np.clip(np.nan_to_num(coords), -_FAR, _FAR) * _SUBPIXEL).astype(np.int64)
         points = points.tolist()

@@ -6,6 +6,18 @@ import numpy as np
 from .types import Padding, Pose
 
 
+def mirror_x(coords, image_width: int) -> np.ndarray:
+    """
+    Return a float64 copy of (..., 2) pixels mirrored left-right, x' = image_width - 1 - x.
+
+    Its own inverse. `flip_horizontal` mirrors the poses, not the image: where poses meet the
+    image again (its depth, a drawing on it) they are mirrored back.
+    """
+    mirrored = np.array(coords, dtype=np.float64, copy=True)
+    mirrored[..., 0] = (image_width - 1) - mirrored[..., 0]
+    return mirrored
+
+
 def scale_and_flip_poses(poses: list[Pose], image_height: int, image_width: int,
                          input_height: int, input_width: int, padding: Padding,
                          flip_horizontal: bool = False) -> list[Pose]:

@@ -319,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
                                      poses, track_ids))
         if drawing is not None:
             annotated = drawing(frame.image, poses, args.draw_min_pose_score,
-                                args.draw_min_part_score, track_ids)
+                                args.draw_min_part_score, track_ids, flip_horizontal=args.flip)
             save_image_atomic(args.draw / drawing_name(frame), annotated)
     progress.close()
 

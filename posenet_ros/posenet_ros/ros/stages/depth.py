@@ -12,6 +12,7 @@ import threading
 from typing import Callable
 
 from posenet_ros.engine.depth import people_in_3d
+from posenet_ros.engine.postprocess import mirror_x
 from posenet_ros.ros.depth_input import depth_image_array, DepthInput, DepthUnavailable, stamp_ns
 from posenet_ros.ros.pipeline import Frame
 
@@ -62,7 +63,10 @@ class DepthStage:
             return
         if len(people):
             measured = people.keypoint_scores >= settings.min_keypoint_score
-            placed = people_in_3d(depth, depth_message.encoding.strip(), people.keypoint_coords,
+            pixels = people.keypoint_coords  # mirrored with flip_horizontal; the depth is not
+            if settings.config.flip_horizontal:
+                pixels = mirror_x(pixels, people.image_width)
+            placed = people_in_3d(depth, depth_message.encoding.strip(), pixels,
                                   measured, camera, rectified=settings.image_rectified,
                                   config=settings.depth,
                                   image_size=(people.image_width, people.image_height))

@@ -31,5 +31,6 @@ class VisualizationStage:
         if settings.publish_image and self._image_pub.get_subscription_count() > 0:
             people = frame.people
             drawn = draw_poses(frame.rgb, people.poses(), 0.0, settings.min_keypoint_score,
-                               track_ids=people.track_ids if settings.tracking else None)
+                               track_ids=people.track_ids if settings.tracking else None,
+                               flip_horizontal=settings.config.flip_horizontal)
             self._image_pub.publish(rgb_to_image_msg(drawn, frame.header))
