@@ -50,6 +50,7 @@ class Frame:
     latency_ms: float | None = None      # image stamp to publish, set when published
     frame_id: str | None = None          # the output's frame when positions were moved (tf2)
     notes: dict = field(default_factory=dict)  # what stages tell later ones
+    received_s: float = field(default_factory=time.time)  # when the node took it up (s)
 
     @property
     def header(self):
@@ -57,8 +58,15 @@ class Frame:
 
     @property
     def stamp_s(self) -> float:
-        """Return the image's capture time in seconds (header.stamp)."""
+        """
+        Return the image's capture time in seconds (header.stamp).
+
+        A camera that leaves the stamp at zero gets the time the node took the frame up instead:
+        tracks still end and smoothing still follows the person.
+        """
         stamp = self.message.header.stamp
+        if stamp.sec == 0 and stamp.nanosec == 0:
+            return self.received_s
         return stamp.sec + stamp.nanosec * 1e-9
 
 

@@ -3,7 +3,8 @@ Stage: One-Euro smoothing of every tracked person's keypoints, in pixels and in 
 
 Only tracked people (id > 0) are smoothed, each with filter states of its own: tracks never mix,
 and a new track starts fresh. Time from the image stamps. With tracking off there is nothing to
-smooth.
+smooth. Positions start afresh when the frame they are given in changes (`target_frame`): a
+filter never blends two frames' coordinates.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ class SmoothingStage:
     def __init__(self):
         self._pixels: OneEuroSmoother | None = None
         self._metres: OneEuroSmoother | None = None
+        self._metres_frame: str | None = None  # the frame the positions are filtered in
         self._last_stamp: float | None = None
 
     def __call__(self, frame: Frame) -> None:
@@ -32,9 +34,12 @@ class SmoothingStage:
         if self._pixels is None or self._pixels.config != settings.pixel_smoothing or (
                 self._last_stamp is not None and stamp < self._last_stamp):
             self._pixels = OneEuroSmoother(settings.pixel_smoothing)
+        positions_frame = frame.frame_id or frame.header.frame_id
         if self._metres is None or self._metres.config != settings.metric_smoothing or (
-                self._last_stamp is not None and stamp < self._last_stamp):
+                self._last_stamp is not None and stamp < self._last_stamp) or (
+                positions_frame != self._metres_frame):
             self._metres = OneEuroSmoother(settings.metric_smoothing)
+            self._metres_frame = positions_frame
         self._last_stamp = stamp
         ids = people.track_ids
         tracked = ids > 0
