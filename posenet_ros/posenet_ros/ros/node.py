@@ -265,8 +265,12 @@ class PoseNetNode(LifecycleNode):
             return find_calibrated_model(self.estimator.model_path, self.estimator.multiplier,
                                          height, width, stride)
 
-        def switch(estimator):
-            self._estimate_stage.use_estimator(estimator)
+        estimate_stage = self._estimate_stage
+
+        def switch(estimator, ready):
+            if self._estimate_stage is not estimate_stage:
+                return  # cleaned up (and maybe configured again) while it was being made
+            estimate_stage.use_estimator(estimator, ready)
             self.estimator = estimator
 
         self.get_logger().info(

@@ -80,15 +80,17 @@ class EstimateStage:
         if release:
             self._release_replaced()
 
-    def use_estimator(self, estimator) -> None:
+    def use_estimator(self, estimator, ready: NetworkKey) -> None:
         """
-        Run the next frames on `estimator` (e.g. int8 once calibrated).
+        Run the next frames on `estimator` (e.g. int8 once calibrated), warmed up for `ready`.
 
-        It must be warmed up for the size in use; other sizes are built as usual.
+        Frames run at `ready` until the size they want is built on it, in the background as
+        usual: the size in use may have changed while `estimator` was being made.
         """
         with self._lock:
             self._estimator = estimator
-            self._built = {self._in_use} if self._in_use is not None else set()
+            self._built = {ready}
+            self._in_use = ready
             self._failed.clear()
             self._replaced = True
 
@@ -118,26 +120,31 @@ class EstimateStage:
         self._log_info(f'building the network for input {key[1]}x{key[0]} (width x height), '
                        f'output stride {key[2]} in the background; frames go on at input '
                        f'{self._in_use[1]}x{self._in_use[0]}, stride {self._in_use[2]} meanwhile')
-        self._builder = threading.Thread(target=self._build, args=(config, height, width, key),
-                                         name='posenet_network_build', daemon=True)
+        self._builder = threading.Thread(
+            target=self._build, args=(self._estimator, config, height, width, key),
+            name='posenet_network_build', daemon=True)
         self._builder.start()
 
-    def _build(self, config: EstimateConfig, height: int, width: int, key: NetworkKey) -> None:
+    def _build(self, estimator, config: EstimateConfig, height: int, width: int,
+               key: NetworkKey) -> None:
         try:
-            self._estimator.warmup(config, height, width)
+            estimator.warmup(config, height, width)
         except Exception as error:  # noqa: BLE001 - reported; frames go on with the old size
             with self._lock:
-                self._failed.add(key)
+                if estimator is self._estimator:
+                    self._failed.add(key)
                 self._building = None
             self._log_error(f'could not build the network for input {key[1]}x{key[0]}, '
                             f'output stride {key[2]}: {type(error).__name__}: {error}; '
                             'frames go on with the previous size')
             return
         with self._lock:
+            self._building = None
+            if estimator is not self._estimator:
+                return  # replaced meanwhile (int8 took over): this size is not built on it
             if len(self._built) >= MAX_REMEMBERED_BUILDS:
                 self._built.clear()
             self._built.add(key)
-            self._building = None
         self._log_info(f'network for input {key[1]}x{key[0]}, output stride {key[2]} is ready')
 
 

@@ -27,12 +27,13 @@ class Int8CalibrationStage:
     """
     Collect frames, then build the int8 estimator and hand it over.
 
-    The estimator is made with `make_int8(frames=..., model=...)` and passed to
-    `switch(estimator)`.
+    The estimator is made with `make_int8(frames=..., model=...)`, warmed up for the size the
+    frames ran at, and passed to `switch(estimator, size)`.
 
     find_saved: `(input height, input width, stride) -> Path | None`, a model calibrated
     earlier; make_int8: `(frames, model) -> PoseEstimator` from calibration frames or a saved
-    model's bytes; switch: `(estimator) -> None`; log_info/log_error: `(message) -> None`.
+    model's bytes; switch: `(estimator, (input height, input width, stride)) -> None`;
+    log_info/log_error: `(message) -> None`.
     """
 
     optional = True  # frames go on in float32 if this fails (pipeline.py)
@@ -111,7 +112,7 @@ class Int8CalibrationStage:
                             'staying on float32')
             self.done = True
             return
-        self._switch(estimator)
+        self._switch(estimator, network_key(config, height, width))
         self.done = True
         if saved is not None:
             self._log_info(f'int8: using the model calibrated earlier for this size, {saved}; '
