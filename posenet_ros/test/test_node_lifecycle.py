@@ -179,6 +179,26 @@ def test_a_failing_configure_is_reported_and_can_be_retried(managed, models_path
     assert 'Traceback' not in node.log()
 
 
+def test_a_failing_activate_is_reported_and_leaves_the_node_inactive(managed, models_path):
+    # A typo in a QoS override of the input: only subscribing at activate finds it out.
+    node, client, lifecycle = managed({
+        'model': str(models_path / MODEL),
+        'qos_overrides./image.subscription.reliability': 'reliabel'})
+    lifecycle.wait_ready()
+    assert lifecycle.change(Transition.TRANSITION_CONFIGURE)
+    assert not lifecycle.change(Transition.TRANSITION_ACTIVATE)
+    assert lifecycle.state() == 'inactive'
+    status = client.wait_for_diagnostic(
+        'lifecycle', lambda s: s.level == DiagnosticStatus.ERROR, timeout_s=5.0)
+    assert status.message.startswith('activate failed: RuntimeError: Unexpected QoS override'), \
+        status.message
+    assert 'reliabel' in diagnostic_values(status)['activate error']
+    assert node.wait_for_log('activate failed: RuntimeError')
+    assert not image_subscribers(client), 'a camera subscription left behind'
+    assert lifecycle.change(Transition.TRANSITION_CLEANUP)
+    assert 'Traceback' not in node.log()
+
+
 def test_diagnostics_warn_when_the_camera_stops_and_recover_when_it_resumes(
         managed, models_path, rgb):
     node, client, lifecycle = managed({'model': str(models_path / MODEL),

@@ -24,6 +24,13 @@ CASES = {
     'unknown device': ({'device': 'tpu'}, 'device must be one of'),
     'unknown model name': ({'model': 'mobilenet_float_042'}, 'unknown PoseNet model'),
     'weights nowhere to be found': ({'model': 'mobilenet_float_075'}, 'POSENET_MODELS'),
+    # rclpy would swallow these two (raised in configure's and activate's own work)
+    'unusable QoS override of poses': (
+        {'qos_overrides./poses.publisher.reliability': 'reliabel'},
+        'Unexpected QoS override for policy `reliability`: `reliabel`'),
+    'unusable QoS override of the input': (
+        {'qos_overrides./image.subscription.history': 'keep_some'},
+        'Unexpected QoS override for policy `history`: `keep_some`'),
 }
 
 

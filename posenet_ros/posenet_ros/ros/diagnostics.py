@@ -32,6 +32,7 @@ class HealthInputs:
 
     state: str                          # lifecycle state label
     configure_error: str = ''           # why the last configure failed ('' when it did not)
+    activate_error: str = ''            # why the last activate failed ('' when it did not)
     period: PeriodStats | None = None   # frames of the last period (None when not active)
     received: int = 0                   # frames that arrived in the period (incl. dropped)
     dropped: int = 0                    # frames not processed (replaced by newer or lost)
@@ -98,6 +99,10 @@ def lifecycle_status(node_name: str, hardware_id: str, inputs: HealthInputs) -> 
         values['configure error'] = inputs.configure_error
         return _status(f'{node_name}: lifecycle', hardware_id, ERROR,
                        f'configure failed: {inputs.configure_error}', values)
+    if inputs.activate_error and inputs.state == 'inactive':
+        values['activate error'] = inputs.activate_error
+        return _status(f'{node_name}: lifecycle', hardware_id, ERROR,
+                       f'activate failed: {inputs.activate_error}', values)
     return _status(f'{node_name}: lifecycle', hardware_id, OK, inputs.state, values)
 
 

@@ -107,6 +107,7 @@ class PoseNetNode(LifecycleNode):
         self._failure_log = RateLimitedLog(self.get_logger().error, BAD_INPUT_LOG_PERIOD_S)
         self._state = 'unconfigured'
         self._configure_error = ''
+        self._activate_error = ''  # why the last activate failed ('' when it did not)
         self.estimator = None
         self._estimate_stage: EstimateStage | None = None
         self._int8_stage = None  # Int8CalibrationStage while int8 calibrates on first frames
@@ -131,6 +132,10 @@ class PoseNetNode(LifecycleNode):
     @property
     def configure_error(self) -> str:
         return self._configure_error
+
+    @property
+    def activate_error(self) -> str:
+        return self._activate_error
 
     @property
     def state(self) -> str:
@@ -163,6 +168,19 @@ class PoseNetNode(LifecycleNode):
             settings = self.parameters.live
             self.estimator.warmup(settings.config)
             self._give_up_if_stopping()
+            self._estimate_stage = EstimateStage(self.estimator, self.get_logger().info,
+                                                 self.get_logger().error)
+            self._estimate_stage.mark_built(settings.config)
+            self._int8_stage = self._int8_calibration_stage(startup)
+            self._tracking_stage = TrackingStage(self.get_logger().info)
+            self._smoothing_stage = SmoothingStage()
+            # A QoS override of `poses` that cannot be used fails here (RuntimeError).
+            self._poses_pub = self._lifecycle_publisher(
+                PoseArray, 'poses', POSES_QOS,
+                qos_overriding_options=QoSOverridingOptions.with_default_policies())
+            self._markers_pub = self._lifecycle_publisher(
+                MarkerArray, 'poses/markers', VISUALIZATION_QOS)
+            self._image_pub = self._lifecycle_publisher(Image, 'poses/image', VISUALIZATION_QOS)
         except _StopRequested:
             self._release_model()
             return TransitionCallbackReturn.FAILURE
@@ -170,18 +188,6 @@ class PoseNetNode(LifecycleNode):
             return self._configure_failed(str(error))
         except Exception as error:  # noqa: BLE001 - unexpected: still reported, not fatal
             return self._configure_failed(f'{type(error).__name__}: {error}')
-        self._estimate_stage = EstimateStage(self.estimator, self.get_logger().info,
-                                             self.get_logger().error)
-        self._estimate_stage.mark_built(settings.config)
-        self._int8_stage = self._int8_calibration_stage(startup)
-        self._tracking_stage = TrackingStage(self.get_logger().info)
-        self._smoothing_stage = SmoothingStage()
-        self._poses_pub = self._lifecycle_publisher(
-            PoseArray, 'poses', POSES_QOS,
-            qos_overriding_options=QoSOverridingOptions.with_default_policies())
-        self._markers_pub = self._lifecycle_publisher(
-            MarkerArray, 'poses/markers', VISUALIZATION_QOS)
-        self._image_pub = self._lifecycle_publisher(Image, 'poses/image', VISUALIZATION_QOS)
         self._configure_error = ''
         self._state = 'inactive'
         self.get_logger().info(cv_bridge_status()[1])
@@ -195,6 +201,18 @@ class PoseNetNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            return self._activate(state)
+        except Exception as error:  # noqa: BLE001 - rclpy would swallow it without a word
+            self._activate_error = f'{type(error).__name__}: {error}'
+            self.get_logger().error(f'activate failed: {self._activate_error}')
+            self._stop_frames()
+            super().on_deactivate(state)  # the publishers, if they were enabled already
+            self._state = 'inactive'
+            return TransitionCallbackReturn.FAILURE
+
+    def _activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Subscribe to the frames and start serving them; may raise (on_activate reports it)."""
         startup = self.parameters.startup
         message_type, convert = ((CompressedImage, compressed_to_rgb) if startup.use_compressed
                                  else (Image, image_to_rgb))
@@ -221,6 +239,7 @@ class PoseNetNode(LifecycleNode):
         self._worker = FrameWorker(self._frames, self._process, self._on_worker_error)
         self._worker.start()
         self._state = 'active'
+        self._activate_error = ''
         self.get_logger().info(f'active: listening on {self._input_topic}, publishing '
                                f'{self._poses_pub.topic_name}')
         return result
@@ -403,6 +422,7 @@ class PoseNetNode(LifecycleNode):
     def _health(self) -> HealthInputs:
         inputs = HealthInputs(
             state=self._state, configure_error=self._configure_error,
+            activate_error=self._activate_error,
             input_topic=self._input_topic,
             input_timeout_s=self.parameters.live.diagnostics_input_timeout,
             model=self._model_values())
@@ -535,7 +555,8 @@ def run(stop_requested, args=None) -> int:
         node = PoseNetNode(stop_requested=stop_requested)
         if node.autostart and not stop_requested() and not node.start_up():
             if not stop_requested():
-                _fail(f'cannot start: {node.configure_error or "activation failed"}')
+                _fail('cannot start: ' + (node.configure_error or node.activate_error
+                                          or 'activation failed'))
                 code = 1
         executor = SingleThreadedExecutor()
         executor.add_node(node)
