@@ -464,7 +464,7 @@ class PoseNetNode(LifecycleNode):
         return f'posenet ({estimator.device})' if estimator is not None else 'posenet'
 
     def _watch_worker(self) -> None:
-        """Restart the worker if it died, or if it is stuck in one frame while frames arrive."""
+        """Restart the worker if it died, or if it is stuck in one frame while a camera sends."""
         worker, frames = self._worker, self._frames
         self._stuck_s = 0.0
         if self._state != 'active' or worker is None or frames is None:
@@ -475,13 +475,13 @@ class PoseNetNode(LifecycleNode):
             worker.restart()
             return
         stuck_s = worker.seconds_in_frame()
-        arrived = frames.last_arrival is not None and (
-            time.monotonic() - frames.last_arrival < stuck_s)
-        if stuck_s > STUCK_FRAME_S and arrived:
+        # The worker takes the frames itself, so while stuck it takes none: whether frames
+        # wait is told by the publishers on the input topic.
+        if stuck_s > STUCK_FRAME_S and self.count_publishers(frames.topic_name) > 0:
             self._stuck_s = stuck_s
             self.get_logger().error(
-                f'the frame worker has been on one frame for {stuck_s:.0f} s while frames '
-                'arrive; starting a new worker thread')
+                f'the frame worker has been on one frame for {stuck_s:.0f} s while '
+                f'{frames.topic_name} has a publisher; starting a new worker thread')
             worker.restart()
 
     def _report_drops(self) -> None:
