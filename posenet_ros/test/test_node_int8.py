@@ -110,16 +110,23 @@ def test_int8_from_a_saved_model_runs_int8_from_the_first_frame(
         assert tensorflow_libraries_loaded(node.process.pid) == []
 
 
-def test_int8_on_first_frames_stays_float32_on_another_backend(models_path, photo, tmp_path):
+@pytest.mark.parametrize('calibration', ['', 'photos'])
+def test_int8_stays_float32_on_another_backend(models_path, data_path, photo, tmp_path,
+                                               calibration):
     """
-    Check a backend other than tflite (a GPU's) keeps float32 instead of failing to calibrate.
+    Check a backend other than tflite (a GPU's) keeps float32 instead of failing to start.
 
-    The package's parameters file asks for int8 on the first frames; on a GPU the node serves
-    float32 there, and says so once.
+    The package's parameters file asks for int8 on the first frames, and a robot's may name
+    photos to calibrate on; on a GPU the node serves float32 there, and says so once.
     """
     parameters = {'model': str(models_path / MODEL), 'precision': 'int8', 'backend': 'function',
                   'int8_calibration_frames': 1,
                   'qos_overrides./image.subscription.reliability': 'reliable'}
+    if calibration:
+        photos = tmp_path / 'photos'
+        photos.mkdir()
+        (photos / 'zidane.jpg').symlink_to(data_path / PHOTO)
+        parameters['int8_calibration'] = str(photos)
     message = rgb_to_image_msg(photo)
     expected = PoseEstimator(str(models_path / MODEL), backend='function').estimate(photo, CONFIG)
     with running_node('int8_other_backend', parameters, tmp_path, message) as (node, client):
@@ -127,6 +134,6 @@ def test_int8_on_first_frames_stays_float32_on_another_backend(models_path, phot
             answer = client.exchange(message)
         log = node.log()
     assert_same_poses(answer, expected, MIN_POSE_SCORE)
-    assert 'int8: runs on the tflite backend (CPU) only; staying on float32 with the function' \
-        in log
+    assert log.count('int8: runs on the tflite backend (CPU) only; staying on float32 with the '
+                     'function') == 1, log
     assert 'calibrat' not in log.replace('int8_calibration', '')

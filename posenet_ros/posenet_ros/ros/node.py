@@ -249,9 +249,15 @@ class PoseNetNode(LifecycleNode):
         Return the precision arguments of the PoseEstimator.
 
         int8 from a saved model or calibrated now on a folder or video; float32 until
-        calibrated when int8 comes from the first frames.
+        calibrated when int8 comes from the first frames, and on a backend other than tflite.
         """
         if startup.precision != 'int8' or not startup.int8_calibration:
+            return {}
+        from posenet_ros.engine.network import BACKEND_NAMES, default_backend, resolve_device
+        device = resolve_device(startup.device, startup.num_threads)
+        backend = startup.backend or default_backend(device)
+        if backend in BACKEND_NAMES and backend != 'tflite':  # an unknown one: refused below
+            self._int8_stays_float32(backend, device)
             return {}
         from posenet_ros.engine.int8_backend import read_calibration_images
         source = Path(startup.int8_calibration)
@@ -260,14 +266,18 @@ class PoseNetNode(LifecycleNode):
         self.get_logger().info(f'int8: calibrating on {source} (this takes a while)')
         return {'precision': 'int8', 'calibration_images': read_calibration_images(source)}
 
+    def _int8_stays_float32(self, backend: str, device: str) -> None:
+        """Say why int8 was not taken: another backend (a GPU's) would run it on the CPU."""
+        self.get_logger().warning(
+            f'int8: runs on the tflite backend (CPU) only; staying on float32 with the '
+            f'{backend} backend on {device}')
+
     def _int8_calibration_stage(self, startup):
         """With int8 and nothing to calibrate on: the stage calibrating on the first frames."""
         if startup.precision != 'int8' or startup.int8_calibration:
             return None
-        if self.estimator.backend != 'tflite':  # a GPU's: int8 would be slower on the CPU
-            self.get_logger().warning(
-                f'int8: runs on the tflite backend (CPU) only; staying on float32 with the '
-                f'{self.estimator.backend} backend on {self.estimator.device}')
+        if self.estimator.backend != 'tflite':
+            self._int8_stays_float32(self.estimator.backend, self.estimator.device)
             return None
         from posenet_ros.engine.estimator import PoseEstimator
         from posenet_ros.engine.int8_backend import find_calibrated_model
