@@ -115,6 +115,7 @@ class PoseNetNode(LifecycleNode):
         self._frames: NewestFrameReader | None = None
         self._depth_input: DepthInput | None = None
         self._depth_stage: DepthStage | None = None
+        self._transform_stage = None  # TransformStage while active with target_frame support
         self._worker: FrameWorker | None = None
         self._stats: FrameStats | None = None
         self._input_topic = self._input_topic_name()
@@ -322,7 +323,8 @@ class PoseNetNode(LifecycleNode):
         stages = [self._depth_stage]
         if importlib.util.find_spec('tf2_ros') is not None:
             from posenet_ros.ros.stages.transform import TransformStage
-            stages.append(TransformStage(self, self._bad_input_log))
+            self._transform_stage = TransformStage(self, self._bad_input_log)
+            stages.append(self._transform_stage)
         self.get_logger().info(f'people in 3D: depth from {self._depth_input.depth_topic}, camera '
                                f'model from {self._depth_input.info_topic}')
         return stages
@@ -390,6 +392,9 @@ class PoseNetNode(LifecycleNode):
         depth_input, self._depth_input = self._depth_input, None
         if depth_input is not None:
             depth_input.destroy(self)
+        transform_stage, self._transform_stage = self._transform_stage, None
+        if transform_stage is not None:
+            transform_stage.close()  # its /tf subscriptions; activate makes a new one
 
     def _release_model(self) -> None:
         for publisher in self._publishers_made:

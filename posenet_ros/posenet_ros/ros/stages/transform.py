@@ -32,8 +32,12 @@ class TransformStage:
         self._listener = tf2_ros.TransformListener(self._buffer, node)
         self._timeout = Duration(seconds=LOOKUP_TIMEOUT_S)
         self._log_warning = log_warning
-        self._errors = (tf2_ros.LookupException, tf2_ros.ConnectivityException,
-                        tf2_ros.ExtrapolationException)
+        # Lookup, connectivity, extrapolation, timeout, an invalid frame id: all tf2's own.
+        self._errors = tf2_ros.TransformException
+
+    def close(self) -> None:
+        """Drop the /tf and /tf_static subscriptions (the node deactivates)."""
+        self._listener.unregister()
 
     def __call__(self, frame: Frame) -> None:
         target = frame.settings.target_frame
@@ -46,8 +50,9 @@ class TransformStage:
             transform = self._buffer.lookup_transform(
                 target, header.frame_id, Time.from_msg(header.stamp), self._timeout)
         except self._errors as error:
-            self._log_warning(f'positions stay in {header.frame_id}: no transform to {target} '
-                              f'at the image stamp ({type(error).__name__}: {error})')
+            self._log_warning(f'poses go out without positions: no transform from '
+                              f'{header.frame_id!r} to {target!r} at the image stamp '
+                              f'({type(error).__name__}: {error})')
             people.keypoint_positions[:] = np.nan
             people.has_keypoint_position[:] = False
             people.positions[:] = np.nan
