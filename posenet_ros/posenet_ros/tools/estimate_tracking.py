@@ -35,7 +35,8 @@ def add_tracking_arguments(parser: argparse.ArgumentParser) -> None:
                        help='seconds a person is kept while unseen (default %(default)s)')
     group.add_argument('--track-min-pose-score', type=float, default=0.35,
                        help='poses scoring lower are not tracked (id 0), as the node does not '
-                            'publish them (its min_pose_score; default %(default)s)')
+                            'publish poses below its min_pose_score (0.15 by default, 0.4 in '
+                            'config/posenet.yaml) (default %(default)s)')
 
 
 def tracker_config(args) -> TrackerConfig:
