@@ -9,8 +9,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
+import os
 from pathlib import Path
 import socket
+import stat
 import threading
 
 import numpy as np
@@ -121,6 +123,19 @@ def test_download_graph_model_verifies_and_caches(model_server, cache, models_pa
     assert resolve_model('mobilenet_quant2_050', base_url=base_url) == folder
     assert len(requests) == 2
     assert [p.name for p in cache.iterdir()] == ['mobilenet_quant2_050']
+
+
+def test_downloaded_weights_are_readable_by_other_users_as_the_umask_allows(model_server, cache):
+    """A cache filled by one user (a robot image's build) serves a node run by another."""
+    _, base_url, _ = model_server
+    previous = os.umask(0o022)
+    try:
+        folder = resolve_model('mobilenet_quant2_050', base_url=base_url)
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o755
+    for item in folder.iterdir():
+        assert stat.S_IMODE(item.stat().st_mode) & 0o044 == 0o044, item
 
 
 def test_download_checkpoint_fetches_every_listed_file(model_server, cache, monkeypatch):

@@ -47,7 +47,7 @@ if _UMASK_AT_IMPORT is None:
     _UMASK_AT_IMPORT = _swap_umask()
 
 
-def _umask() -> int:
+def current_umask() -> int:
     """Return the umask without changing it (os.umask would, for the whole process)."""
     mask = _umask_from_proc()
     return mask if mask is not None else _UMASK_AT_IMPORT
@@ -66,7 +66,8 @@ def write_file_atomic(path: str | os.PathLike, data: bytes | str) -> None:
             stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it 0600; give it a normal file's
+        # mkstemp makes it 0600; give it a normal file's mode
+        os.chmod(temporary, 0o666 & ~current_umask())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -24,6 +24,7 @@ import urllib.request
 
 from tqdm import tqdm
 
+from .atomic_write import current_umask
 from .weights import find_weights_file, listed_files, load_weights, WeightsError
 
 DEFAULT_BASE_URL = 'https://storage.googleapis.com/tfjs-models'
@@ -255,6 +256,8 @@ def download_model(name: str, destination: Path, base_url: str) -> Path:
             load_weights(staging)
         except WeightsError as error:
             raise _DownloadError(f'the files fetched from {url} do not load: {error}')
+        # mkdtemp makes it 0700: a node run by another user could not read the cache it shares.
+        os.chmod(staging, 0o777 & ~current_umask())
         try:
             staging.rename(destination)
         except OSError:
