@@ -23,6 +23,11 @@ from launch.substitutions import LaunchConfiguration, PythonExpression
 from launch_ros.actions import Node
 
 
+def _is_true(argument):
+    """Return a launch argument as a bool, spelt as launch's conditions take it (true, True, 1)."""
+    return PythonExpression(["'", argument, "'.strip().lower() in ('true', '1')"])
+
+
 def generate_launch_description():
     share = Path(get_package_share_directory('posenet_ros'))
     default_params = str(share / 'config' / 'posenet.yaml')
@@ -66,9 +71,9 @@ def generate_launch_description():
             name='posenet_node',
             namespace=namespace,
             parameters=[LaunchConfiguration('params_file'),
-                        {'use_compressed': PythonExpression(["'", use_compressed, "' == 'true'"]),
-                         'autostart': PythonExpression(["'", autostart, "' == 'true'"]),
-                         'use_depth': PythonExpression(["'", use_depth, "' == 'true'"])}],
+                        {'use_compressed': _is_true(use_compressed),
+                         'autostart': _is_true(autostart),
+                         'use_depth': _is_true(use_depth)}],
             remappings=[
                 ('image', image),
                 ('image/compressed', [image, '/compressed']),

@@ -2,7 +2,8 @@
 posenet.launch.py run by launch_testing: namespace, remapped input and output, params file.
 
 posenet.launch.py is included with every argument a user sets (`namespace`, `image`, `poses`,
-`params_file`); `posenet_image_publisher` streams a photo into the remapped input. The poses
+`params_file`, and `autostart` spelt `True`); `posenet_image_publisher` streams a photo into the
+remapped input. The poses
 must come out on the remapped, namespaced topic (markers beside them), the node must hold the
 parameters of the given file and switch to its precision (int8 calibrated on the first frames),
 and every process must exit cleanly when launch stops them.
@@ -65,8 +66,9 @@ def generate_test_description():
     share = get_package_share_directory('posenet_ros')
     posenet = launch.actions.IncludeLaunchDescription(
         PythonLaunchDescriptionSource(f'{share}/launch/posenet.launch.py'),
+        # autostart spelt as many launch files do: launch's conditions take True as true.
         launch_arguments={'namespace': NAMESPACE, 'image': 'camera/image', 'poses': POSES,
-                          'params_file': str(params_file())}.items())
+                          'params_file': str(params_file()), 'autostart': 'True'}.items())
     publisher = launch_ros.actions.Node(
         package='posenet_ros', executable='posenet_image_publisher', name='photo',
         arguments=['--rate', '5'],
