@@ -93,6 +93,30 @@ def test_bad_arguments_get_a_clear_message(capsys, tmp_path):
     assert 'photos not found' in capsys.readouterr().err
 
 
+@pytest.mark.parametrize('option', ['--ros-repeat', '--original-repeat'])
+@pytest.mark.parametrize('value', ['0', '-1'])
+def test_repeat_counts_below_one_are_refused(option, value, capsys):
+    """0 used to mean --repeat and -1 to time nothing, both silently."""
+    with pytest.raises(SystemExit) as refused:
+        bench.parse_arguments(['--quick', option, value])
+    assert refused.value.code == 2
+    assert f'{option}: must be at least 1, got {value}' in capsys.readouterr().err
+    assert getattr(bench.parse_arguments(['--quick']), option[2:].replace('-', '_')) is None
+
+
+def test_a_model_folder_named_without_its_width(tmp_path, capsys, data_path, shared_models):
+    """The width comes from the weights: the report's labels and the goals' need it."""
+    folder = tmp_path / 'my_posenet'
+    folder.symlink_to(shared_models / 'mobilenet_quant2_075', target_is_directory=True)
+    out = tmp_path / 'named'
+    assert bench.main(['--quick', '--models', str(folder), '--modes', 'single', '--repeat', '1',
+                       '--out', str(out), '--no-plots']) == 0
+    capsys.readouterr()
+    report = json.loads(out.with_name('named.json').read_text())
+    assert [row['multiplier'] for row in report['rows']] == [0.75]
+    assert '| 0.75 257 s16 single | float32 |' in out.with_name('named.md').read_text()
+
+
 @pytest.mark.dds
 def test_bench_through_ros_and_at_camera_rate(shared_models, data_path, tmp_path, capsys):
     """posenet_node in its own process, frames and PoseArrays over DDS (real rclpy, no mocks)."""
@@ -115,6 +139,9 @@ def test_bench_through_ros_and_at_camera_rate(shared_models, data_path, tmp_path
     assert [camera['precision'] for camera in report['cameras']] == ['float32', 'int8']
     for camera in report['cameras']:
         assert 'error' not in camera, camera.get('error')
+        # int8 on the tflite path, not the node's default (float32 on a GPU)
+        assert f"({camera['precision']})" in camera['configured']
+        assert camera['backend'] == ('tflite' if camera['precision'] == 'int8' else 'default')
         run = camera['runs'][0]
         assert run['rate_hz'] == 30 and 0 < run['processed'] <= run['published']
         assert run['dropped'] == run['published'] - run['processed']

@@ -48,6 +48,21 @@ def test_int8_is_never_calibrated_on_a_photo_ap_is_scored_on(data_path):
     assert not val & {photo.name for photo in photos}
 
 
+def test_int8_without_calibration_photos_says_so_and_leaves_no_folder(
+        tmp_path, monkeypatch, capsys, data_path, shared_models):
+    """No annotations: exit 2 with the way out, not a traceback and a temporary folder left."""
+    import tempfile
+    monkeypatch.setenv('POSENET_SHARED', str(tmp_path / 'empty_shared'))
+    monkeypatch.setattr(tempfile, 'tempdir', str(tmp_path / 'tmp'))
+    (tmp_path / 'tmp').mkdir()
+    photo = data_path / 'smoke' / 'bus.jpg'
+    assert bench.main(['--quick', '--precisions', 'int8', '--images', str(photo)]) == 2
+    err = capsys.readouterr().err
+    assert 'no photos to calibrate int8 on (FileNotFoundError' in err
+    assert '--int8-calibration' in err
+    assert list((tmp_path / 'tmp').iterdir()) == []
+
+
 def _rows_by_precision(report: dict) -> dict[str, dict]:
     return {row['precision']: row for row in report['rows']}
 

@@ -3,14 +3,37 @@ from __future__ import annotations
 
 import numpy as np
 from posenet_tools.bench.grid import BenchOptions, error_reason, stats
+from posenet_tools.bench.ros_latency import configured_line
+
+
+def _mib(value) -> str:
+    return f'{value:.0f}' if value is not None else '?'
+
+
+def latency_line(latency: dict, label: str, precision: str) -> str:
+    """Return the log line of the single-frame latency (its error when no frame answered)."""
+    what = (f"median {latency['median']:.1f} ms" if latency.get('median') is not None
+            else latency.get('error', 'not measured'))
+    return f'camera frame latency through ROS ({label}, {precision}): {what}'
+
+
+def camera_run_line(run: dict, precision: str) -> str:
+    """Return the log line of one camera rate ('?' for a memory figure /proc would not give)."""
+    return (f"camera {run['rate_hz']:g} Hz {precision} for {run['duration_s']:g} s: age p50 "
+            f"{run['age_p50_ms']:.1f} ms, p99 {run['age_p99_ms']:.1f} ms, "
+            f"{run['processed_per_s']:.1f} frames/s processed, {run['dropped']} of "
+            f"{run['published']} dropped, RSS {_mib(run['rss_start_mib'])} -> "
+            f"{_mib(run['rss_end_mib'])} MiB")
 
 
 def camera_rate_run(photo: np.ndarray, options: BenchOptions, log, precision: str = 'float32',
-                    node_parameters: dict | None = None) -> dict:
+                    node_parameters: dict | None = None, backend: str | None = None) -> dict:
     """
     posenet_node fed at camera rates: ages, drops, throughput, memory (one config, precision).
 
-    `node_parameters`: what the node needs beyond the configuration (int8: its calibration).
+    `node_parameters`: what the node needs beyond the configuration (int8: its calibration);
+    `backend`: the node's inference path at that precision (None: the node's default), the
+    one the grid timed through ROS, so that int8 is not left to a default that is float32.
     """
     import cv2
 
@@ -21,16 +44,18 @@ def camera_rate_run(photo: np.ndarray, options: BenchOptions, log, precision: st
     config = case.config().snapped()
     frame = rgb_to_image_msg(cv2.resize(photo, (640, 480), interpolation=cv2.INTER_AREA),
                              encoding='bgr8')
-    result = {'config': case.label, 'precision': precision, 'frame': '640x480 bgr8', 'runs': []}
+    result = {'config': case.label, 'precision': precision, 'frame': '640x480 bgr8',
+              'backend': backend or 'default', 'runs': []}
     try:
-        with RosSession(case.model, None, config, options.image_reliability,
+        with RosSession(case.model, backend, config, options.image_reliability,
                         node_parameters) as session:
-            result['backend'] = 'default'
+            result['configured'] = configured_line(session.node.log_text())
             single = measure_latency(session.client, session.node, [frame], config,
                                      repeat=max(20, options.repeat * 4))
             result['latency'] = stats(single['samples'])
-            log(f'camera frame latency through ROS ({case.label}, {precision}): median '
-                f"{result['latency']['median']:.1f} ms")
+            if result['latency']['median'] is None:
+                result['latency']['error'] = f"no frame answered ({single['lost']} lost)"
+            log(latency_line(result['latency'], case.label, precision))
             for rate in options.camera_rates:
                 run = measure_camera_rate(session.client, session.node, frame, config, rate,
                                           options.camera_seconds)
@@ -39,11 +64,7 @@ def camera_rate_run(photo: np.ndarray, options: BenchOptions, log, precision: st
                 if run['rss_start_mib'] is not None and run['rss_end_mib'] is not None:
                     run['rss_growth_mib'] = run['rss_end_mib'] - run['rss_start_mib']
                 result['runs'].append(run)
-                log(f"camera {rate:g} Hz {precision} for {run['duration_s']:g} s: age p50 "
-                    f"{run['age_p50_ms']:.1f} ms, p99 {run['age_p99_ms']:.1f} ms, "
-                    f"{run['processed_per_s']:.1f} frames/s processed, {run['dropped']} of "
-                    f"{run['published']} dropped, RSS {run['rss_start_mib']:.0f} -> "
-                    f"{run['rss_end_mib']:.0f} MiB")
+                log(camera_run_line(run, precision))
     except RosBenchError as error:
         result['error'] = error_reason(error)
         log(f'camera-rate run ({precision}) failed: {error}')

@@ -203,8 +203,17 @@ def error_reason(error: BaseException) -> str:
     return f'{type(error).__name__}: {text[0] if text else ""}'
 
 
-def make_row(case: BenchCase, backend, samples, error=None, precision: str = 'float32') -> dict:
-    row = {'model': case.model, 'multiplier': multiplier_from_model_name(Path(case.model).name),
+def make_row(case: BenchCase, backend, samples, error=None, precision: str = 'float32',
+             multiplier: float | None = None) -> dict:
+    """
+    Return the report's row of a case on a path, timed (`samples`) or not (`error`).
+
+    `multiplier`: the estimator's, read from the weights; without one (no estimator), the
+    model name's, None for a folder whose name does not end in its width.
+    """
+    if multiplier is None:
+        multiplier = multiplier_from_model_name(Path(case.model).name)
+    row = {'model': case.model, 'multiplier': multiplier,
            'stride': case.stride, 'height': case.height, 'width': case.width,
            'resolution': case.resolution, 'mode': case.mode, 'backend': backend,
            'precision': precision, 'error': error}

@@ -34,7 +34,8 @@ def time_original(runner: TfjsReference, case: BenchCase, photo_paths, repeat: i
 
 def time_and_log_original(runner, case: BenchCase, photo_paths, options: BenchOptions,
                           log) -> dict:
-    original = time_original(runner, case, photo_paths, options.original_repeat or options.repeat)
+    repeat = options.repeat if options.original_repeat is None else options.original_repeat
+    original = time_original(runner, case, photo_paths, repeat)
     summary = {**stats(original['samples']), 'error': original['error']}
     log(f'{case.label} [original, wasm]: '
         + (f"median {summary['median']:.1f} ms" if summary['median'] else original['error']))

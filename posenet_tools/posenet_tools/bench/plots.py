@@ -11,22 +11,23 @@ def _path(row: dict) -> str:
     return f"{row['backend']} {row.get('precision', 'float32')}"
 
 
-def plot_speed(report: dict, path: Path) -> None:
+def plot_speed(report: dict, path: Path) -> bool:
     """
     Plot the median pipeline time by input size.
 
-    One panel per model x inference path and precision, the original dashed.
+    One panel per model x inference path and precision, the original dashed. False (nothing
+    written) if no configuration was timed.
     """
+    rows = [r for r in report['rows'] if not r.get('error')]
+    if not rows:
+        return False
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     import matplotlib.ticker
 
-    rows = [r for r in report['rows'] if not r.get('error')]
     models = list(dict.fromkeys(r['model'] for r in rows))
     backends = list(dict.fromkeys(_path(r) for r in rows))
-    if not rows:
-        return
     resolutions = list(dict.fromkeys(r['resolution'] for r in rows))
     series = list(dict.fromkeys((r['stride'], r['mode']) for r in rows))
     colors = plt.rcParams['axes.prop_cycle'].by_key()['color']
@@ -67,10 +68,12 @@ def plot_speed(report: dict, path: Path) -> None:
     fig.suptitle('posenet_ros pipeline time vs the original (tfjs wasm, dashed)', fontsize=10)
     rows_of_legend = -(-len(handles) // 4)
     _save_figure(fig, path, layout_rect=(0, 0.04 * rows_of_legend + 0.02, 1, 1))
+    return True
 
 
 def plot_ap_vs_fps(report: dict, path: Path) -> bool:
     """COCO AP against frames per second, ours and the original's. False if no AP was measured."""
+    from posenet_tools.bench.goals import config_label
     rows = [r for r in report['rows'] if not r.get('error') and r.get('ap') is not None]
     if not rows:
         return False
@@ -81,7 +84,7 @@ def plot_ap_vs_fps(report: dict, path: Path) -> bool:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     colors = {'float32': 'tab:blue', 'int8': 'tab:green'}
     for row in rows:
-        label = f"{row['multiplier']:.2f} s{row['stride']} {row['resolution']} {row['mode']}"
+        label = config_label(row)
         fps = 1000.0 / row['stages']['pipeline']['median']
         ax.scatter(fps, row['ap'], color=colors.get(row.get('precision'), 'tab:blue'))
         ax.annotate(label, (fps, row['ap']), fontsize=6, xytext=(3, 2), textcoords='offset points')
@@ -106,35 +109,50 @@ def plot_ap_vs_fps(report: dict, path: Path) -> bool:
     return True
 
 
+def ros_speedup_bars(rows: list[dict]) -> tuple[list[str], dict[str, list[float]], list[int]]:
+    """
+    Return the bars of the through-ROS plot: labels, values per precision, the key bars.
+
+    One bar per model, configuration and precision (0 where a precision was not timed): two
+    models of the same width are two bars. The key bars are those at the 8x goal's
+    configuration.
+    """
+    from posenet_tools.bench.goals import config_label, is_key_config
+    rows = [r for r in rows if r.get('speedup_ros')]
+    bars = list(dict.fromkeys((r['model'], config_label(r)) for r in rows))
+    values = {}
+    for row in rows:
+        speedups = values.setdefault(row.get('precision', 'float32'), [0.0] * len(bars))
+        speedups[bars.index((row['model'], config_label(row)))] = row['speedup_ros']
+    keys = sorted({bars.index((r['model'], config_label(r))) for r in rows if is_key_config(r)})
+    return [f'{Path(model).name} {label}' for model, label in bars], values, keys
+
+
 def plot_ros_speedup(report: dict, path: Path) -> bool:
     """
     Plot how many times as fast as the original each configuration is through ROS.
 
-    One bar per configuration and precision, the goals (5x everywhere, 8x at 0.75 353x481
-    stride 16 multi) as lines. False if nothing was timed through ROS against the original.
+    One bar per model, configuration and precision, the goals (5x everywhere, 8x at 0.75
+    353x481 stride 16 multi) as lines. False if nothing was timed through ROS against the
+    original.
     """
-    from posenet_tools.bench.goals import config_label, KEY_LABEL, ROS_GOAL, ROS_KEY_GOAL
-    rows = [r for r in report['rows'] if r.get('speedup_ros')]
-    if not rows:
+    from posenet_tools.bench.goals import KEY_LABEL, ROS_GOAL, ROS_KEY_GOAL
+    labels, values, keys = ros_speedup_bars(report['rows'])
+    if not labels:
         return False
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    configs = list(dict.fromkeys(config_label(r) for r in rows))
-    precisions = list(dict.fromkeys(r.get('precision', 'float32') for r in rows))
-    width = 0.8 / len(precisions)
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.45 * len(configs) * len(precisions) + 2), 4.5))
-    for k, precision in enumerate(precisions):
-        values = {config_label(r): r['speedup_ros'] for r in rows
-                  if r.get('precision', 'float32') == precision}
-        xs = [n + (k - (len(precisions) - 1) / 2) * width for n in range(len(configs))]
-        ax.bar(xs, [values.get(c, 0.0) for c in configs], width, label=precision)
+    width = 0.8 / len(values)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.45 * len(labels) * len(values) + 2), 4.5))
+    for k, (precision, speedups) in enumerate(values.items()):
+        xs = [n + (k - (len(values) - 1) / 2) * width for n in range(len(labels))]
+        ax.bar(xs, speedups, width, label=precision)
     ax.axhline(ROS_GOAL, color='tab:red', lw=1, ls='--', label=f'goal {ROS_GOAL:g}x')
-    if KEY_LABEL in configs:
-        ax.plot([configs.index(KEY_LABEL) - 0.45, configs.index(KEY_LABEL) + 0.45],
-                [ROS_KEY_GOAL] * 2, color='black', lw=1.5,
-                label=f'goal {ROS_KEY_GOAL:g}x at {KEY_LABEL}')
-    ax.set_xticks(range(len(configs)), configs, rotation=60, ha='right', fontsize=7)
+    for n, key in enumerate(keys):
+        ax.plot([key - 0.45, key + 0.45], [ROS_KEY_GOAL] * 2, color='black', lw=1.5,
+                label=f'goal {ROS_KEY_GOAL:g}x at {KEY_LABEL}' if n == 0 else '_nolegend_')
+    ax.set_xticks(range(len(labels)), labels, rotation=60, ha='right', fontsize=7)
     ax.set_ylabel('x faster than the original, through ROS')
     ax.grid(True, axis='y', alpha=0.3)
     ax.legend(fontsize=7)

@@ -79,14 +79,32 @@ class Int8Calibration:
     def __init__(self, source: Path | None = None):
         self._temporary = None
         if source is None:
-            self._temporary = Path(tempfile.mkdtemp(prefix='posenet_bench_int8_'))
-            for photo in coco_calibration_photos():
-                os.symlink(photo, self._temporary / photo.name)
-            source = self._temporary
+            source = self._temporary = self._link_coco_photos()
         self.path = Path(source).resolve()
         self.description = ('photos of annotations.json that are not val photos'
                             if self._temporary else str(source))
         self._images = None
+
+    @staticmethod
+    def _link_coco_photos() -> Path:
+        """
+        Return a temporary folder linking the non-val COCO photos.
+
+        ValueError when they cannot be listed (no annotations), with nothing left behind.
+        """
+        try:
+            photos = coco_calibration_photos()
+        except (OSError, ValueError, KeyError) as error:
+            raise ValueError(f'no photos to calibrate int8 on ({error_reason(error)}): pass '
+                             '--int8-calibration PHOTOS_OR_VIDEO') from None
+        folder = Path(tempfile.mkdtemp(prefix='posenet_bench_int8_'))
+        try:
+            for photo in photos:
+                os.symlink(photo, folder / photo.name)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return folder
 
     @property
     def images(self) -> list:

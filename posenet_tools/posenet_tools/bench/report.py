@@ -187,7 +187,11 @@ def to_text_table(report: dict) -> str:
 
 
 def write_report(report: dict, out_stem: Path, plots: bool = True) -> list[Path]:
-    """NAME.json, NAME.md and (with plots) NAME_speed.png, NAME_ap_fps.png, NAME_ros_x.png."""
+    """
+    Write NAME.json, NAME.md and (with plots) NAME_speed.png, NAME_ap_fps.png, NAME_ros_x.png.
+
+    Return the files written: a plot with nothing to show is not.
+    """
     written = []
     json_path = out_stem.with_name(out_stem.name + '.json')
     write_file_atomic(json_path, json.dumps(report, indent=1))
@@ -197,8 +201,8 @@ def write_report(report: dict, out_stem: Path, plots: bool = True) -> list[Path]
     written.append(md_path)
     if plots:
         speed = out_stem.with_name(out_stem.name + '_speed.png')
-        plot_speed(report, speed)
-        written.append(speed)
+        if plot_speed(report, speed):
+            written.append(speed)
         ap_fps = out_stem.with_name(out_stem.name + '_ap_fps.png')
         if plot_ap_vs_fps(report, ap_fps):
             written.append(ap_fps)

@@ -21,6 +21,23 @@ def configured_line(node_log: str) -> str | None:
     return None
 
 
+def record_latency(row: dict, result: dict, label: str, log) -> None:
+    """
+    Put measure_latency's result in the row (`row['ros']`) and log it.
+
+    No frame answered (all lost) is the row's error, so that no median is made up.
+    """
+    row['ros'] = {**stats(result['samples']), 'lost': result['lost']}
+    row.setdefault('samples_ms', {})['ros'] = [round(v, 3) for v in result['samples']]
+    lost = f", {result['lost']} lost" if result['lost'] else ''
+    if row['ros']['median'] is None:
+        row['ros']['error'] = f"no frame answered ({result['lost']} lost)"
+        log(f"{case_of(row).label} [{label}] through ROS: {row['ros']['error']}")
+        return
+    log(f"{case_of(row).label} [{label}] through ROS: median {row['ros']['median']:.1f} ms, "
+        f"p90 {row['ros']['p90']:.1f} ms{lost}")
+
+
 class NodeTimer:
     """
     posenet_node of one model and path, timing rows through it as they come; a context manager.
@@ -56,20 +73,16 @@ class NodeTimer:
         if self._session is None:
             row['ros'] = {'median': None, 'error': self.info.get('error')}
             return
-        case = case_of(row)
+        repeat = self._options.ros_repeat
         try:
             result = measure_latency(self._session.client, self._session.node, messages,
-                                     case.config().snapped(),
-                                     self._options.ros_repeat or self._options.repeat)
+                                     case_of(row).config().snapped(),
+                                     self._options.repeat if repeat is None else repeat)
         except RosBenchError as error:
             self._failed(error)
             row['ros'] = {'median': None, 'error': self.info['error']}
             return
-        row['ros'] = {**stats(result['samples']), 'lost': result['lost']}
-        row['samples_ms']['ros'] = [round(v, 3) for v in result['samples']]
-        self._log(f'{case.label} [{self.label}] through ROS: median '
-                  f"{row['ros']['median']:.1f} ms, p90 {row['ros']['p90']:.1f} ms"
-                  + (f", {result['lost']} lost" if result['lost'] else ''))
+        record_latency(row, result, self.label, self._log)
 
     def _failed(self, error: BaseException) -> None:
         self._log(f"{self.info['model']} [{self.label}]: ROS timing failed: {error}")

@@ -116,8 +116,11 @@ class NodeProcess:
         env = dict(os.environ)
         env['PYTHONPATH'] = os.pathsep.join(
             [self.package_root] + [p for p in env.get('PYTHONPATH', '').split(os.pathsep) if p])
-        self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, env=env)
+        try:
+            self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, env=env)
+        except OSError as error:  # the reason, as for a node that starts and fails
+            raise RosBenchError(f'cannot start posenet_node: {error}') from error
 
     @property
     def pid(self) -> int:
@@ -163,6 +166,20 @@ class BenchClient:
 
     def __init__(self, namespace: str):
         import rclpy
+        from rclpy.signals import SignalHandlerOptions
+
+        self._context = rclpy.Context()
+        # No rclpy signal handlers: Ctrl-C stays a KeyboardInterrupt for the calling program.
+        rclpy.init(context=self._context, signal_handler_options=SignalHandlerOptions.NO)
+        try:
+            self._start(namespace)
+        except BaseException:  # no context left initialized by a client that never was
+            rclpy.try_shutdown(context=self._context)
+            raise
+
+    def _start(self, namespace: str) -> None:
+        """Create the client node, its publisher, subscription and threads in the context."""
+        import rclpy
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.parameter_client import AsyncParameterClient
         from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -171,11 +188,6 @@ class BenchClient:
         from posenet_msgs.msg import PoseArray
         from posenet_ros.ros.frame_reader import DirectSubscription
 
-        from rclpy.signals import SignalHandlerOptions
-
-        self._context = rclpy.Context()
-        # No rclpy signal handlers: Ctrl-C stays a KeyboardInterrupt for the calling program.
-        rclpy.init(context=self._context, signal_handler_options=SignalHandlerOptions.NO)
         self.node = rclpy.create_node(f'posenet_bench_client_{uuid.uuid4().hex[:6]}',
                                       context=self._context)
         # Like a camera driver: the node's sensor-data subscription gets best-effort delivery.
@@ -299,9 +311,9 @@ class RosSession:
         self.node = NodeProcess(self.model, self.backend, self.config,
                                 image_reliability=self.image_reliability,
                                 extra_parameters=self.extra_parameters)
-        self.node.start()
         self.client = None
-        try:
+        try:  # a node that cannot start, or a client that cannot, leave nothing behind
+            self.node.start()
             self.client = BenchClient(self.node.namespace)
             self.client.wait_connected(self.node)
         except BaseException:

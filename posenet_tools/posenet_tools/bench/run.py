@@ -88,11 +88,13 @@ def run_bench(cases, paths: list[BenchPath], photo_paths, options: BenchOptions,
                                         'models': state.int8_builds}
         cameras = []
         if use_ros and options.camera_rates and options.camera_seconds > 0:
-            # After the grid, at each precision of the run (int8 on the same calibration).
-            for precision in dict.fromkeys(path.precision for path in paths if path.primary):
-                parameters = (state.calibration.node_parameters() if precision == 'int8'
+            # After the grid, at each precision of the run on the node's path timed through ROS
+            # (int8: tflite, on the same calibration).
+            for path in camera_paths(paths):
+                parameters = (state.calibration.node_parameters() if path.precision == 'int8'
                               else None)
-                cameras.append(camera_rate_run(photos[0], options, log, precision, parameters))
+                cameras.append(camera_rate_run(photos[0], options, log, path.precision,
+                                               parameters, path.backend))
     finally:
         if state.calibration is not None:
             state.calibration.close()
@@ -108,6 +110,15 @@ def run_bench(cases, paths: list[BenchPath], photo_paths, options: BenchOptions,
         report['cameras'] = cameras
     meta['load_average_end'] = load_average()
     return report
+
+
+def camera_paths(paths: list[BenchPath]) -> list[BenchPath]:
+    """Return the node's path of each precision (the camera-rate runs'), in the run's order."""
+    first = {}
+    for path in paths:
+        if path.primary:
+            first.setdefault(path.precision, path)
+    return list(first.values())
 
 
 def _meta(photo_paths, photos, ros: RosStages, options: BenchOptions, paths) -> dict:
@@ -206,11 +217,12 @@ def _time_case(state: _RunState, case: BenchCase, paths: list[BenchPath],
         except Exception as error:  # e.g. a fixed-size TFLite model at another size
             state.log(f'{case.label} [{path.label}]: not available: {error_reason(error)}')
             rows[path] = make_row(case, estimator.backend, None, error=error_reason(error),
-                                  precision=path.precision)
+                                  precision=path.precision, multiplier=estimator.multiplier)
     timed = time_passes(list(ready.values()), config.snapped(), state.photos,
                         state.options.repeat, state.ros, state.messages)
     for (path, estimator), samples in zip(ready.items(), timed):
-        row = make_row(case, estimator.backend, samples, precision=path.precision)
+        row = make_row(case, estimator.backend, samples, precision=path.precision,
+                       multiplier=estimator.multiplier)
         if state.accuracy and path.primary:
             row.update(case_accuracy(estimator, case, *state.accuracy, state.runner,
                                      state.original_aps))
