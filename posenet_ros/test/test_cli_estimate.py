@@ -84,6 +84,22 @@ def test_unreadable_inputs_are_skipped_and_reported(models_env, photo_dir, tmp_p
     assert len(ours['times_ms']) == 4  # --repeat 2: every run timed
 
 
+def test_int8_calibrates_on_the_readable_inputs_and_skips_the_others(
+        models_env, data_path, tmp_path, capsys, monkeypatch):
+    """No --calibration: the inputs are calibrated on, and an unreadable one is only skipped."""
+    monkeypatch.setenv('POSENET_CACHE', str(tmp_path / 'cache'))
+    folder = tmp_path / 'photos'
+    folder.mkdir()
+    (folder / 'zidane.jpg').symlink_to(data_path / 'smoke' / 'zidane.jpg')
+    (folder / 'broken.jpg').write_bytes(b'not a jpeg at all')
+    out = tmp_path / 'poses.json'
+    assert main([str(folder), '--precision', 'int8', '--json', str(out), '--quiet']) == 1
+    assert 'skipping ' in capsys.readouterr().err
+    ours = read_results(out)
+    assert [r['id'] for r in ours['results']] == ['zidane'] and ours['results'][0]['poses']
+    assert ours['config']['precision'] == 'int8'
+
+
 def write_video(path, frames) -> None:
     import cv2
     height, width = frames[0].shape[:2]

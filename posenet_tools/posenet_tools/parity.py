@@ -11,7 +11,7 @@ our estimator with the configuration stored in each reference file of
 $POSENET_SHARED/reference/{coco,smoke} on the same photos and prints one table row per file;
 `--weights` swaps in other weights of the same width (e.g. the float checkpoint for the uint16
 0.75 graph model: differences then include weight quantization). Exit status 0 when every
-comparison meets the target, 1 otherwise, 2 on bad input.
+comparison meets the target, 1 otherwise, 2 on bad input (nothing to compare among it).
 """
 from __future__ import annotations
 
@@ -246,9 +246,14 @@ def table_row(set_name: str, reference_name: str, weights: str, report: ParityRe
 def run_all(shared: Path, sets: list[str], weights: str | None, backend: str | None,
             limit: int | None, out_dir: Path | None, tolerance_px: float = TOLERANCE_PX,
             stream=sys.stdout) -> bool:
-    """Re-run every reference file of `sets`, print the Markdown table; True if all pass."""
+    """
+    Re-run every reference file of `sets`, print the Markdown table; True if all pass.
+
+    ValueError when none could be compared (no reference of the width of `weights`): a run
+    that compared nothing has not shown parity.
+    """
     cache = EstimatorCache(models_dir(shared), backend)
-    all_pass = True
+    all_pass, compared = True, 0
     print(TABLE_HEADER, file=stream, flush=True)
     for set_name, path in reference_files(shared, sets):
         reference = read_results(path)
@@ -267,8 +272,21 @@ def run_all(shared: Path, sets: list[str], weights: str | None, backend: str | N
                                                  if r['id'] in kept])
         report = compare_results(ours, reference, tolerance_px)
         all_pass &= not report.failures()
+        compared += 1
         print(table_row(set_name, path.stem, model, report), file=stream, flush=True)
+    if not compared:
+        raise ValueError(f"nothing compared: no reference of {', '.join(sets)} has the width of "
+                         f'{weights}' if weights is not None else
+                         f"nothing compared: no reference files in {', '.join(sets)}")
     return all_pass
+
+
+def _at_least_one(text: str) -> int:
+    """Return --limit: 0 images would compare nothing and pass, so it is refused."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'must be at least 1, got {value}')
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -283,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--weights', default=None,
                         help='--all: use these weights for the references of the same width')
     parser.add_argument('--backend', default=None, help="--all: the estimator's backend")
-    parser.add_argument('--limit', type=int, default=None,
+    parser.add_argument('--limit', type=_at_least_one, default=None,
                         help='--all: only the first N images of each reference file')
     parser.add_argument('--out-dir', type=Path, default=None,
                         help='--all: keep our results as OUT_DIR/<set>/<reference name>.json')

@@ -9,7 +9,8 @@ two seconds. Printed and written (`--out OUT.json`): the single-frame latency me
 the node's RSS after warm-up and at the end, frame ages (now - header.stamp) p50 / p99 per
 minute and overall, frames processed, worker restarts and bad frames counted by the node
 (/diagnostics). Goals (issue "Nothing a camera or a caller sends may silence the node"): RSS
-growth under 50 MB after warm-up, p99 age within 2x the single-frame latency, no restart.
+growth under 50 MB after warm-up, p99 age within 2x the single-frame latency, no restart. Exit
+status 1 when one is not met or could not be measured (RSS unreadable, no diagnostics).
 
     posenet_soak --minutes 10 --rate 100 --fuzz 0.01 --out docs/benchmarks/soak
 """
@@ -137,8 +138,10 @@ def soak(minutes: float, rate_hz: float, fuzz: float, model: str, log) -> dict:
                 next_at = now
             if rss_warm is not None and now - minute_marks[-1] >= 60.0:
                 minute_marks.append(now)
-                log(f'{(now - start) / 60:.0f} min: RSS {rss_mib(node.pid):.0f} MiB, '
-                    f'{len(published)} good frames published so far')
+                rss = rss_mib(node.pid)
+                log(f'{(now - start) / 60:.0f} min: RSS '
+                    + (f'{rss:.0f} MiB' if rss is not None else 'unreadable')
+                    + f', {len(published)} good frames published so far')
         elapsed = time.perf_counter() - start - warmup_s
         time.sleep(1.0)
         node.check_alive()
@@ -183,6 +186,29 @@ def _parameter(name, value):
     return Parameter(name, value=value)
 
 
+def unmet_goals(result: dict) -> list[str]:
+    """
+    Return the goals the soak did not meet, one line each (empty when all are met).
+
+    A figure that could not be read (RSS, the node's diagnostics) is a goal not shown met.
+    """
+    unmet = [] if result['node_alive'] else ['the node died']
+    growth = result['rss_growth_mib']
+    if growth is None:
+        unmet.append('RSS growth not measured (RSS unreadable)')
+    elif growth >= 50:
+        unmet.append(f'RSS grew {growth:.0f} MiB (limit 50)')
+    ratio = result['p99_age_over_latency']
+    if ratio is None or not ratio <= 2.0:  # NaN: no frame processed
+        unmet.append(f'p99 age over single-frame latency {ratio} (limit 2)')
+    restarts = result['worker_restarts']
+    if restarts is None:
+        unmet.append('worker restarts not measured (no diagnostics from the node)')
+    elif restarts:
+        unmet.append(f'{restarts} worker restart(s)')
+    return unmet
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog='posenet_soak', description=__doc__.split('\n\n')[0])
     parser.add_argument('--minutes', type=float, default=10.0)
@@ -197,10 +223,9 @@ def main(argv=None) -> int:
     print(text)
     if args.out:
         write_file_atomic(args.out.with_suffix('.json'), text + '\n')
-    ok = (result['node_alive'] and (result['rss_growth_mib'] or 0) < 50
-          and result['p99_age_over_latency'] <= 2.0 and not result['worker_restarts'])
-    print('goals met' if ok else 'goals NOT met', flush=True)
-    return 0
+    unmet = unmet_goals(result)
+    print('goals NOT met: ' + '; '.join(unmet) if unmet else 'goals met', flush=True)
+    return 1 if unmet else 0
 
 
 if __name__ == '__main__':

@@ -97,3 +97,16 @@ def test_cli_exit_status(reference_path, tmp_path, capsys):
     bad = tmp_path / 'bad.json'
     bad.write_text('[]')
     assert main([str(bad), str(ref)]) == 2
+
+
+def test_nothing_compared_is_not_a_pass(reference_path, capsys):
+    """No reference of the weights' width, or 0 images: nothing shown, so no exit status 0."""
+    shared = str(reference_path.parent)
+    assert main(['--all', '--shared', shared, '--sets', 'smoke',
+                 '--weights', 'mobilenet_quant1_100']) == 2
+    assert 'nothing compared: no reference of smoke has the width of mobilenet_quant1_100' in \
+        capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:
+        main(['--all', '--shared', shared, '--limit', '0'])
+    assert refused.value.code == 2
+    assert '--limit: must be at least 1, got 0' in capsys.readouterr().err

@@ -149,7 +149,11 @@ def int8_options(args, files: list[Path]) -> dict:
         except OSError as error:
             raise ValueError(f'cannot read {source}: {error.strerror}') from None
     if source is None:
-        images = [frame.image for _, frame in zip(range(48), iter_frames(files))]
+        # Unreadable inputs are left out here and reported by the estimation pass (exit 1).
+        frames = iter_frames(files, on_error=lambda error: None)
+        images = [frame.image for _, frame in zip(range(48), frames)]
+        if not images:
+            raise ValueError('no readable input to calibrate int8 on: pass --calibration')
     else:
         images = read_calibration_images(source)
     return {'precision': 'int8', 'calibration_images': images}
