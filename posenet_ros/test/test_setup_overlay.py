@@ -62,3 +62,25 @@ def test_with_the_overlay_built_setup_leaves_it_alone_and_env_sh_sources_it(tmp_
     assert check.returncode == 0, check.stdout + check.stderr
     overlay = str(REPO / '.ros2_overlay' / 'install')
     assert all(line.startswith(overlay) for line in check.stdout.split()), check.stdout
+
+
+def test_from_a_shell_that_sourced_env_sh_setup_finds_its_work_done(tmp_path):
+    """
+    The venv first on PATH does not change what setup was made with.
+
+    scripts/test.sh and demo.sh run setup.sh; run from a sourced shell they must not redo the
+    install and the build (the stamp named the venv's own python3.11 instead of the system's).
+    """
+    stamp = (REPO / '.setup-stamp').read_text()
+    clean = {key: value for key, value in os.environ.items()
+             if key in ('HOME', 'USER', 'LANG', 'TMPDIR', 'POSENET_MODELS', 'POSENET_CACHE')}
+    clean['PATH'] = ':'.join(part for part in os.environ.get('PATH', '').split(':')
+                             if not part.startswith(str(REPO)) and '.venv' not in part
+                             and 'ros2_overlay' not in part)
+    clean['POSENET_SKIP_WEIGHTS'] = '1'
+    result = subprocess.run(
+        ['bash', '-c', f'source {REPO}/env.sh && bash {REPO}/scripts/setup.sh'],
+        cwd=tmp_path, env=clean, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert 'installing' not in result.stdout and 'building' not in result.stdout, result.stdout
+    assert (REPO / '.setup-stamp').read_text() == stamp
