@@ -19,16 +19,22 @@ pytestmark = pytest.mark.skipif(not (SET_UP and WHEELS),
                                 reason='needs a finished wheels-mode set-up of this checkout')
 
 
-def setup(tmp_path: Path, **env) -> subprocess.CompletedProcess:
-    """scripts/setup.sh in an environment without this process's venv or ROS variables."""
+def clean_environment(**env) -> dict:
+    """Return this process's environment without its venv or ROS variables, weights skipped."""
     clean = {key: value for key, value in os.environ.items()
              if key in ('HOME', 'USER', 'LANG', 'TMPDIR', 'POSENET_MODELS', 'POSENET_CACHE')}
     clean['PATH'] = ':'.join(part for part in os.environ.get('PATH', '').split(':')
                              if not part.startswith(str(REPO)) and '.venv' not in part
                              and 'ros2_overlay' not in part)
     clean.update(POSENET_SKIP_WEIGHTS='1', **env)
-    return subprocess.run(['bash', str(REPO / 'scripts' / 'setup.sh')], cwd=tmp_path, env=clean,
-                          capture_output=True, text=True, timeout=600)
+    return clean
+
+
+def setup(tmp_path: Path, **env) -> subprocess.CompletedProcess:
+    """scripts/setup.sh in an environment without this process's venv or ROS variables."""
+    return subprocess.run(['bash', str(REPO / 'scripts' / 'setup.sh')], cwd=tmp_path,
+                          env=clean_environment(**env), capture_output=True, text=True,
+                          timeout=600)
 
 
 def test_without_the_overlay_setup_warns_and_goes_on(tmp_path):
@@ -72,15 +78,9 @@ def test_from_a_shell_that_sourced_env_sh_setup_finds_its_work_done(tmp_path):
     install and the build (the stamp named the venv's own python3.11 instead of the system's).
     """
     stamp = (REPO / '.setup-stamp').read_text()
-    clean = {key: value for key, value in os.environ.items()
-             if key in ('HOME', 'USER', 'LANG', 'TMPDIR', 'POSENET_MODELS', 'POSENET_CACHE')}
-    clean['PATH'] = ':'.join(part for part in os.environ.get('PATH', '').split(':')
-                             if not part.startswith(str(REPO)) and '.venv' not in part
-                             and 'ros2_overlay' not in part)
-    clean['POSENET_SKIP_WEIGHTS'] = '1'
     result = subprocess.run(
         ['bash', '-c', f'source {REPO}/env.sh && bash {REPO}/scripts/setup.sh'],
-        cwd=tmp_path, env=clean, capture_output=True, text=True, timeout=600)
+        cwd=tmp_path, env=clean_environment(), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     assert 'installing' not in result.stdout and 'building' not in result.stdout, result.stdout
     assert (REPO / '.setup-stamp').read_text() == stamp
