@@ -37,12 +37,30 @@ class Frame:
 def image_id(path: str | os.PathLike) -> int | str:
     """Return a photo's id: its file stem, as an int when it is all digits (COCO file names)."""
     stem = Path(path).stem
-    return int(stem) if stem.isdigit() else stem
+    # isdecimal, not isdigit: '²' is a digit that int() refuses.
+    return int(stem) if stem.isascii() and stem.isdecimal() else stem
 
 
 def _image_extensions() -> frozenset[str]:
+    """Return the extensions of the formats Pillow can open (not those it can only write)."""
     from PIL import Image
-    return frozenset(ext.lower() for ext in Image.registered_extensions())
+    return frozenset(ext.lower() for ext, name in Image.registered_extensions().items()
+                     if name in Image.OPEN)
+
+
+def _as_rgb(image) -> np.ndarray:
+    """
+    Return a Pillow image as RGB uint8.
+
+    16-bit grey keeps its high byte, as the node reads mono16 frames (Pillow's own conversion
+    clips every value above 255, turning such a photo white); 32-bit grey ('I', which Pillow
+    also uses for 16-bit data) the same, saturated.
+    """
+    if image.mode in ('I;16', 'I;16B', 'I;16L', 'I'):
+        grey = np.asarray(image).astype(np.int64)
+        grey = np.clip(grey >> 8, 0, 255).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=2)
+    return np.asarray(image.convert('RGB'))
 
 
 def is_video(path: str | os.PathLike) -> bool:
@@ -65,14 +83,15 @@ def load_image_rgb(path: str | os.PathLike) -> np.ndarray:
                 check_decodable(ImageHeader(image.format or 'image', width, height, 4, 1))
             except ImageHeaderError as error:
                 raise InputReadError(f'{path}: refused: {error}') from None
-            return np.asarray(image.convert('RGB'))
+            return _as_rgb(image)
     except FileNotFoundError:
         raise InputReadError(f'{path}: no such file') from None
     except IsADirectoryError:
         raise InputReadError(f'{path}: is a folder') from None
     except UnidentifiedImageError:
         raise InputReadError(f'{path}: not an image Pillow can read') from None
-    except (OSError, ValueError, Image.DecompressionBombError) as error:
+    except (OSError, ValueError, Image.DecompressionBombError, SyntaxError, NotImplementedError,
+            OverflowError, MemoryError) as error:  # SyntaxError: Pillow's 'broken PNG file'
         raise InputReadError(f'{path}: cannot decode: {error}') from None
 
 
