@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -184,6 +185,32 @@ def test_missing_model_exits_2_with_the_reason(data_path, tmp_path, capsys):
     status = main([str(data_path / 'smoke' / 'bus.jpg'), '--model', str(tmp_path / 'nowhere')])
     assert status == 2
     assert 'nowhere' in capsys.readouterr().err
+
+
+def test_a_model_that_cannot_be_built_exits_2_with_the_reason(models_env, data_path, tmp_path):
+    """
+    The conversion's child process fails (here: its TensorFlow cannot be imported).
+
+    posenet_estimate says why in one line and exits 2, as for any unusable model, no traceback.
+    """
+    shadow = tmp_path / 'shadow' / 'tensorflow'
+    shadow.mkdir(parents=True)
+    (shadow / '__init__.py').write_text("raise ImportError('tensorflow is broken here')\n")
+    env = dict(os.environ, POSENET_CACHE=str(tmp_path / 'empty_cache'),
+               PYTHONPATH=os.pathsep.join([str(shadow.parent), os.environ.get('PYTHONPATH', '')]))
+    done = subprocess.run([sys.executable, '-m', 'posenet_ros.tools.estimate',
+                           str(data_path / 'smoke' / 'bus.jpg'), '--quiet'],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert 'cannot use model' in done.stderr and 'tensorflow is broken here' in done.stderr
+    assert 'Traceback' not in done.stderr
+
+
+def test_prepare_refuses_int8_and_names_the_tool_that_makes_it(models_env, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(['--prepare', '--precision', 'int8'])
+    assert exit_info.value.code == 2
+    assert 'posenet_quantize' in capsys.readouterr().err
 
 
 def test_module_entry_point(models_env, data_path, tmp_path):

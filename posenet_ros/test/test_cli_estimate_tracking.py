@@ -99,3 +99,18 @@ def test_bad_tracking_options_exit_2(models_env, data_path, capsys):
             main([str(data_path / 'smoke' / 'bus.jpg'), '--track'] + options)
         assert exit_info.value.code == 2
         assert message in capsys.readouterr().err
+
+
+def test_the_same_video_listed_twice_is_tracked_twice_from_the_start(
+        models_env, walking_video, tmp_path):
+    """Its frames start over: the second pass is a new run of the tracker, not time going back."""
+    out = tmp_path / 'twice.json'
+    assert main([str(walking_video), str(walking_video), '--track', '--json', str(out)]
+                + OPTIONS) == 0
+    results = read_results(out)['results']
+    assert len(results) == 82
+    first = [[pose['track_id'] for pose in r['poses']] for r in results[:41]]
+    second = [[pose['track_id'] for pose in r['poses']] for r in results[41:]]
+    # The same poses again: the same pattern of tentative and confirmed, with new ids.
+    assert [[i > 0 for i in ids] for ids in second] == [[i > 0 for i in ids] for ids in first]
+    assert {i for ids in second for i in ids if i} == {3, 4}

@@ -256,6 +256,9 @@ def main(argv: list[str] | None = None) -> int:
             parser.error('--prepare takes no inputs: it only fills the model cache')
         if args.backend not in (None, 'tflite'):
             parser.error('--prepare converts TFLite models: leave out --backend or give tflite')
+        if args.precision == 'int8':
+            parser.error('--prepare converts float32 models; posenet_quantize calibrates int8 '
+                         'ones into the model cache')
         return prepare(args, config)
     if not args.inputs:
         parser.error('give photos, folders or videos to estimate (or --prepare)')
@@ -287,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     except ModelNotFoundError as error:
         _say(str(error))
         return 2
-    except (ValueError, InputReadError) as error:
+    except (ValueError, InputReadError, RuntimeError) as error:  # RuntimeError: a model build
         _say(f'cannot use model {args.model!r}: {error}')
         return 2
 

@@ -59,15 +59,19 @@ class FrameTracks:
         self._tracks = PoseTracks(config, PIXEL_DEFAULTS if smooth else None)
         self._min_pose_score = float(min_pose_score)
         self._source: Path | None = None
+        self._last_index: int | None = None
         self._rate = DEFAULT_RATE_HZ
 
     def update(self, frame, poses):
         """(track ids, poses) for this frame's poses (smoothed with --smooth)."""
-        if frame.source != self._source or frame.frame_index is None:
+        # A new source, a photo, or the same video listed again (its frames start over).
+        if frame.source != self._source or frame.frame_index is None or (
+                self._last_index is not None and frame.frame_index <= self._last_index):
             self._tracks.reset()
             self._source = frame.source
             self._rate = video_rate(frame.source) if frame.frame_index is not None \
                 else DEFAULT_RATE_HZ
+        self._last_index = frame.frame_index
         stamp = (frame.frame_index or 0) / self._rate
         poses = list(poses)
         chosen = [i for i, pose in enumerate(poses) if pose.score >= self._min_pose_score]
