@@ -137,6 +137,13 @@ def test_a_saved_int8_model_is_used_as_calibrated(estimators, coco, models_path)
     assert [pose.score for pose in got] == [pose.score for pose in expected]
     with pytest.raises(ValueError, match='no int8 model for 257x257 stride 16'):
         reused.estimate(rgb, EstimateConfig())
+    # Given to other weights (0.50), it would run in their place and be reported as them.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv('POSENET_MODELS', str(models_path))
+        with pytest.raises(ValueError, match='made from other weights: its first layer has 24 '
+                                             'channels, these have 16'):
+            PoseEstimator('mobilenet_quant2_050', backend='tflite', precision='int8',
+                          int8_models=[model])
 
 
 def test_the_int8_network_keeps_whole_grey_levels_of_its_input(estimators, coco):

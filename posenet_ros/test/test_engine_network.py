@@ -240,3 +240,21 @@ def test_prepare_in_another_thread_does_not_stall_run(models_path, data_path, mo
     assert outputs.heatmap_scores.shape == (9, 9, 17)
     assert conversions == [(161, 161, 16)]
     assert (161, 161, 16) in network.inference.cached_sizes()
+
+
+def test_a_gpu_without_tensorflow_runs_on_the_cpu_by_default(monkeypatch):
+    """
+    A machine with a GPU device but only LiteRT installed (README: the cached models run there).
+
+    'auto' takes the CPU; an explicit 'gpu' says what is missing.
+    """
+    from posenet_ros.engine import network
+
+    def no_tensorflow(num_threads=0):
+        raise ModuleNotFoundError("No module named 'tensorflow'")
+
+    monkeypatch.setattr(network, 'gpu_device_present', lambda: True)
+    monkeypatch.setattr(network, 'import_tensorflow', no_tensorflow)
+    assert network.resolve_device('auto') == '/CPU:0'
+    with pytest.raises(ValueError, match="device 'gpu' needs TensorFlow"):
+        network.resolve_device('gpu')

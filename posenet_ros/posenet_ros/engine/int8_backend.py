@@ -75,6 +75,7 @@ class Int8TfliteBackend(TfliteBackend):
                  options: QuantizeOptions = QuantizeOptions(), models: list[bytes] = ()):
         super().__init__(weights, multiplier, device, num_threads)
         self._models = {model_key(model): model for model in models}
+        check_models_width(self._models, weights)
         if not calibration_images and not self._models:
             raise ValueError('precision int8 needs calibration images (photos or a video) '
                              'or a model made by posenet_quantize')
@@ -165,6 +166,34 @@ def model_key(model: bytes) -> tuple[int, int, int]:
     _, height, width, _ = interpreter.get_input_details()[0]['shape']
     _, grid_height, _, _ = interpreter.get_output_details()[0]['shape']
     return int(height), int(width), int((height - 1) // (grid_height - 1))
+
+
+def first_layer_channels(model: bytes) -> int | None:
+    """Return the channels of a converted model's first convolution (the one over RGB)."""
+    from ai_edge_litert.interpreter import Interpreter
+    for tensor in Interpreter(model_content=model).get_tensor_details():
+        shape = tuple(int(side) for side in tensor['shape'])
+        if len(shape) == 4 and shape[1:] == (3, 3, 3):
+            return shape[0]
+    return None
+
+
+def check_models_width(models: dict, weights) -> None:
+    """
+    Refuse int8 models made from another width of MobileNetV1 than `weights`.
+
+    A model is found by its input size and stride alone; one made for 0.50 weights would
+    otherwise run in place of the 0.75 model asked for, and be reported as it.
+    """
+    expected = int(weights['Conv2d_0/weights'].shape[-1])
+    for (height, width, stride), model in models.items():
+        channels = first_layer_channels(model)
+        if channels is not None and channels != expected:
+            raise ValueError(
+                f'the int8 model for {height}x{width} stride {stride} was made from other '
+                f'weights: its first layer has {channels} channels, these have {expected} '
+                f'(multiplier {weights.multiplier:g}); make it with posenet_quantize and the '
+                'same --model')
 
 
 def find_calibrated_model(weights_path: str | os.PathLike, multiplier: float, height: int,

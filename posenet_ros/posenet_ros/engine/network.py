@@ -28,13 +28,20 @@ def resolve_device(device: str, num_threads: int = 0) -> str:
     'auto' | 'cpu' | 'gpu' -> a TensorFlow device string ('/CPU:0' or '/GPU:0').
 
     'auto' asks TensorFlow whether it sees a GPU only where a GPU device exists, so a machine
-    without one resolves to the CPU without loading TensorFlow.
+    without one resolves to the CPU without loading TensorFlow; so does one with a GPU but
+    only LiteRT installed (the cached models run on the CPU).
     """
     if device not in DEVICES:
         raise ValueError(f'device must be one of {DEVICES}, got {device!r}')
     if device == 'cpu' or (device == 'auto' and not gpu_device_present()):
         return '/CPU:0'
-    tf = import_tensorflow(num_threads)
+    try:
+        tf = import_tensorflow(num_threads)
+    except ImportError as error:
+        if device == 'auto':
+            return '/CPU:0'
+        raise ValueError(f"device 'gpu' needs TensorFlow, which cannot be imported ({error}); "
+                         "use 'cpu' or 'auto'") from None
     has_gpu = bool(tf.config.list_physical_devices('GPU'))
     if device == 'gpu' and not has_gpu:
         raise ValueError("device 'gpu' requested, but TensorFlow sees no GPU "
