@@ -196,6 +196,12 @@ def test_a_failing_activate_is_reported_and_leaves_the_node_inactive(managed, mo
     assert node.wait_for_log('activate failed: RuntimeError')
     assert not image_subscribers(client), 'a camera subscription left behind'
     assert lifecycle.change(Transition.TRANSITION_CLEANUP)
+    # Configured anew, the node reports no old activate failure (until it fails again).
+    assert lifecycle.change(Transition.TRANSITION_CONFIGURE)
+    since = len(client.diagnostics)
+    client.wait_for_diagnostic('lifecycle', lambda s: s.level == DiagnosticStatus.OK
+                               and diagnostic_values(s)['state'] == 'inactive', timeout_s=5.0,
+                               since=since)
     assert 'Traceback' not in node.log()
 
 

@@ -189,7 +189,7 @@ class PoseNetNode(LifecycleNode):
             return self._configure_failed(str(error))
         except Exception as error:  # noqa: BLE001 - unexpected: still reported, not fatal
             return self._configure_failed(f'{type(error).__name__}: {error}')
-        self._configure_error = ''
+        self._configure_error = self._activate_error = ''  # a new configure, a new start
         self._state = 'inactive'
         self.get_logger().info(cv_bridge_status()[1])
         self.get_logger().info(
