@@ -28,6 +28,7 @@ from posenet_ros.engine.results_json import (config_record, estimate_config_from
                                              pose_arrays, read_results, result_record,
                                              results_document, ResultsFormatError,
                                              write_json_atomic)
+from posenet_ros.tools.estimate import positive_int
 from posenet_tools.shared_data import models_dir, shared_dir
 
 TOLERANCE_PX = 0.5
@@ -281,14 +282,6 @@ def run_all(shared: Path, sets: list[str], weights: str | None, backend: str | N
     return all_pass
 
 
-def _at_least_one(text: str) -> int:
-    """Return --limit: 0 images would compare nothing and pass, so it is refused."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f'must be at least 1, got {value}')
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog='posenet_parity', description=__doc__.split('\n\n')[0],
@@ -301,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--weights', default=None,
                         help='--all: use these weights for the references of the same width')
     parser.add_argument('--backend', default=None, help="--all: the estimator's backend")
-    parser.add_argument('--limit', type=_at_least_one, default=None,
+    parser.add_argument('--limit', type=positive_int, default=None,
                         help='--all: only the first N images of each reference file')
     parser.add_argument('--out-dir', type=Path, default=None,
                         help='--all: keep our results as OUT_DIR/<set>/<reference name>.json')

@@ -74,8 +74,9 @@ class Int8TfliteBackend(TfliteBackend):
                  calibration_images: list[np.ndarray],
                  options: QuantizeOptions = QuantizeOptions(), models: list[bytes] = ()):
         super().__init__(weights, multiplier, device, num_threads)
-        self._models = {model_key(model): model for model in models}
-        check_models_width(self._models, weights)
+        described = [(describe_model(model), model) for model in models]
+        check_models_width([facts for facts, _ in described], weights)
+        self._models = {key: model for (key, _), model in described}
         if not calibration_images and not self._models:
             raise ValueError('precision int8 needs calibration images (photos or a video) '
                              'or a model made by posenet_quantize')
@@ -159,35 +160,39 @@ def load_calibration_frames(path: Path) -> list[np.ndarray]:
         return [saved[name] for name in saved.files]
 
 
-def model_key(model: bytes) -> tuple[int, int, int]:
-    """(input height, input width, output stride) of a converted model of our graph."""
+def describe_model(model: bytes) -> tuple[tuple[int, int, int], int | None]:
+    """
+    Return a converted model's (input height, input width, output stride) and its width.
+
+    The width as the channels of its first convolution (the one over RGB), None if not found.
+    """
     from ai_edge_litert.interpreter import Interpreter
     interpreter = Interpreter(model_content=model)
     _, height, width, _ = interpreter.get_input_details()[0]['shape']
     _, grid_height, _, _ = interpreter.get_output_details()[0]['shape']
-    return int(height), int(width), int((height - 1) // (grid_height - 1))
-
-
-def first_layer_channels(model: bytes) -> int | None:
-    """Return the channels of a converted model's first convolution (the one over RGB)."""
-    from ai_edge_litert.interpreter import Interpreter
-    for tensor in Interpreter(model_content=model).get_tensor_details():
+    key = int(height), int(width), int((height - 1) // (grid_height - 1))
+    for tensor in interpreter.get_tensor_details():
         shape = tuple(int(side) for side in tensor['shape'])
         if len(shape) == 4 and shape[1:] == (3, 3, 3):
-            return shape[0]
-    return None
+            return key, shape[0]
+    return key, None
 
 
-def check_models_width(models: dict, weights) -> None:
+def model_key(model: bytes) -> tuple[int, int, int]:
+    """(input height, input width, output stride) of a converted model of our graph."""
+    return describe_model(model)[0]
+
+
+def check_models_width(described: list, weights) -> None:
     """
     Refuse int8 models made from another width of MobileNetV1 than `weights`.
 
-    A model is found by its input size and stride alone; one made for 0.50 weights would
-    otherwise run in place of the 0.75 model asked for, and be reported as it.
+    `described`: `describe_model` of each. A model is found by its input size and stride
+    alone; one made for 0.50 weights would otherwise run in place of the 0.75 model asked
+    for, and be reported as it.
     """
     expected = int(weights['Conv2d_0/weights'].shape[-1])
-    for (height, width, stride), model in models.items():
-        channels = first_layer_channels(model)
+    for (height, width, stride), channels in described:
         if channels is not None and channels != expected:
             raise ValueError(
                 f'the int8 model for {height}x{width} stride {stride} was made from other '

@@ -55,7 +55,8 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """Return a count given on a command line; 0 or less is refused (it would do nothing)."""
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f'must be at least 1, got {value}')
@@ -104,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
                           '(default 257)')
     run.add_argument('--mode', choices=('single', 'multi'), default='multi',
                      help='single: one person, fastest; multi: several people (default)')
-    run.add_argument('--max-detections', type=_positive_int, default=5,
+    run.add_argument('--max-detections', type=positive_int, default=5,
                      help='multi: at most this many people per image (default 5)')
     run.add_argument('--score-threshold', type=float, default=0.5,
                      help='multi: least score of the part a person is grown from (default 0.5)')
@@ -122,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help='--draw: leave out poses scoring lower (default 0)')
     out.add_argument('--draw-min-part-score', type=float, default=0.1,
                      help='--draw: leave out keypoints scoring lower (default 0.1)')
-    out.add_argument('--repeat', type=_positive_int, default=1,
+    out.add_argument('--repeat', type=positive_int, default=1,
                      help='estimate each image N times and record every time (benchmarking)')
     out.add_argument('--quiet', action='store_true', help='no progress bar or summary')
     estimate_tracking.add_tracking_arguments(parser)

@@ -21,7 +21,7 @@ import time
 from posenet_ros.engine.atomic_write import write_file_atomic
 from posenet_ros.engine.config import EstimateConfig
 from posenet_ros.engine.image_io import InputReadError
-from posenet_ros.tools.estimate import _positive_int, DEFAULT_MODEL, parse_resolution
+from posenet_ros.tools.estimate import DEFAULT_MODEL, parse_resolution, positive_int
 
 
 def default_output(model: str, height: int, width: int, stride: int) -> Path:
@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--multiplier', type=float, default=None)
     parser.add_argument('--stride', type=int, default=16, choices=(8, 16, 32))
     parser.add_argument('--resolution', type=parse_resolution, default='257', metavar='N|HxW')
-    parser.add_argument('--frames', type=_positive_int, default=48,
+    parser.add_argument('--frames', type=positive_int, default=48,
                         help='calibration frames, spread over the input (default %(default)s)')
     parser.add_argument('--out', type=Path, default=None, metavar='FILE.tflite',
                         help='default: <weights cache>/int8/'

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import numpy as np
-from posenet_tools.bench.grid import BenchOptions, error_reason, stats
-from posenet_tools.bench.ros_latency import configured_line
+from posenet_tools.bench.grid import BenchOptions, error_reason
+from posenet_tools.bench.ros_latency import configured_line, latency_figures
 
 
 def _mib(value) -> str:
@@ -52,9 +52,7 @@ def camera_rate_run(photo: np.ndarray, options: BenchOptions, log, precision: st
             result['configured'] = configured_line(session.node.log_text())
             single = measure_latency(session.client, session.node, [frame], config,
                                      repeat=max(20, options.repeat * 4))
-            result['latency'] = stats(single['samples'])
-            if result['latency']['median'] is None:
-                result['latency']['error'] = f"no frame answered ({single['lost']} lost)"
+            result['latency'] = latency_figures(single)
             log(latency_line(result['latency'], case.label, precision))
             for rate in options.camera_rates:
                 run = measure_camera_rate(session.client, session.node, frame, config, rate,

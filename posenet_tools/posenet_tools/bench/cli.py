@@ -28,6 +28,7 @@ from posenet_ros.engine.heap import reuse_frame_memory
 from posenet_ros.engine.image_io import InputReadError
 from posenet_ros.engine.opencv_pool import sleep_idle_workers
 from posenet_ros.engine.resolution import parse_resolution
+from posenet_ros.tools.estimate import positive_int
 from posenet_tools.bench.grid import (available_backends, BenchCase, BenchOptions, build_grid,
                                       DEFAULT_MODELS, DEFAULT_MODES, DEFAULT_RESOLUTIONS,
                                       DEFAULT_STRIDES)
@@ -41,14 +42,6 @@ from posenet_tools.shared_data import shared_dir
 
 def _csv(text: str) -> list[str]:
     return [item.strip() for item in text.split(',') if item.strip()]
-
-
-def _at_least_one(text: str) -> int:
-    """Return a count of passes or runs: 0 would time nothing, so it is refused."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f'must be at least 1, got {value}')
-    return value
 
 
 # What a full run and a --quick smoke run measure, unless given on the command line.
@@ -95,12 +88,12 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--original', action=argparse.BooleanOptionalAction,
                         help='time the original through Node.js too (default: yes, except '
                              'with --quick)')
-    parser.add_argument('--original-repeat', type=_at_least_one, default=None,
+    parser.add_argument('--original-repeat', type=positive_int, default=None,
                         help='runs per photo for the original (default: --repeat)')
     parser.add_argument('--ros', action=argparse.BooleanOptionalAction,
                         help='time frames through posenet_node over DDS and run it at camera '
                              'rates (default: yes, except with --quick)')
-    parser.add_argument('--ros-repeat', type=_at_least_one, default=None,
+    parser.add_argument('--ros-repeat', type=positive_int, default=None,
                         help='timed passes over the photos through ROS (default: --repeat)')
     parser.add_argument('--camera-rates', type=_csv, default=['30', '100'],
                         help="camera rates in Hz for the node ('' for none; default 30,100)")

@@ -21,17 +21,24 @@ def configured_line(node_log: str) -> str | None:
     return None
 
 
-def record_latency(row: dict, result: dict, label: str, log) -> None:
+def latency_figures(result: dict) -> dict:
     """
-    Put measure_latency's result in the row (`row['ros']`) and log it.
+    Return the statistics of measure_latency's samples.
 
-    No frame answered (all lost) is the row's error, so that no median is made up.
+    With no frame answered (all lost), the error says so instead of a made-up median.
     """
-    row['ros'] = {**stats(result['samples']), 'lost': result['lost']}
+    figures = stats(result['samples'])
+    if figures['median'] is None:
+        figures['error'] = f"no frame answered ({result['lost']} lost)"
+    return figures
+
+
+def record_latency(row: dict, result: dict, label: str, log) -> None:
+    """Put measure_latency's result in the row (`row['ros']`) and log it."""
+    row['ros'] = {**latency_figures(result), 'lost': result['lost']}
     row.setdefault('samples_ms', {})['ros'] = [round(v, 3) for v in result['samples']]
     lost = f", {result['lost']} lost" if result['lost'] else ''
     if row['ros']['median'] is None:
-        row['ros']['error'] = f"no frame answered ({result['lost']} lost)"
         log(f"{case_of(row).label} [{label}] through ROS: {row['ros']['error']}")
         return
     log(f"{case_of(row).label} [{label}] through ROS: median {row['ros']['median']:.1f} ms, "
