@@ -4,9 +4,11 @@ from __future__ import annotations
 import math
 
 from geometry_msgs.msg import Point
+import numpy as np
 from posenet_msgs.msg import Keypoint
 from posenet_msgs.msg import Pose as PoseMsg
 from posenet_msgs.msg import PoseArray
+from posenet_ros.engine.parts import NUM_KEYPOINTS
 from posenet_ros.engine.people import PeopleFrame
 from posenet_ros.engine.types import EstimateResult
 
@@ -119,6 +121,31 @@ def to_pose_array(result: EstimateResult, header, min_pose_score: float = 0.0) -
     In source-image pixels and the decoder's order, without 3D or track ids.
     """
     return people_to_pose_array(PeopleFrame.from_result(result, min_pose_score), header)
+
+
+def pose_array_to_people(msg) -> PeopleFrame:
+    """
+    Return the people of a PoseArray as arrays: the inverse of `people_to_pose_array`.
+
+    For a Python consumer that computes on the poses. Raises ValueError if a pose's keypoints
+    are not in part order (keypoints[i].part == i), as posenet_node publishes them.
+    """
+    poses = msg.poses
+    count = len(poses)
+    keypoint_rows = [[(k.part, k.score, k.x, k.y, k.has_position, k.position.x, k.position.y,
+                       k.position.z) for k in pose.keypoints] for pose in poses]
+    keypoints = np.array(keypoint_rows, dtype=np.float64).reshape(count, NUM_KEYPOINTS, 8)
+    if (keypoints[..., 0] != np.arange(NUM_KEYPOINTS)).any():
+        raise ValueError('the keypoints are not in part order (keypoints[i].part == i), as '
+                         'posenet_node publishes them')
+    centres = np.array([(p.score, p.id, p.has_position, p.position.x, p.position.y,
+                         p.position.z) for p in poses], dtype=np.float64).reshape(count, 6)
+    return PeopleFrame(
+        image_width=int(msg.image_width), image_height=int(msg.image_height),
+        scores=centres[:, 0], keypoint_scores=keypoints[..., 1],
+        keypoint_coords=keypoints[..., 2:4], keypoint_positions=keypoints[..., 5:8],
+        has_keypoint_position=keypoints[..., 4] != 0, positions=centres[:, 3:6],
+        has_position=centres[:, 2] != 0, track_ids=centres[:, 1].astype(np.int64))
 
 
 def _set_point(point, values, valid: bool) -> None:
