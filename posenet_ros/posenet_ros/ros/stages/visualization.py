@@ -6,10 +6,12 @@ where they have positions, coloured and labelled by track id where tracked.
 """
 from __future__ import annotations
 
+from posenet_msgs.msg import PoseArray
 from posenet_ros.engine.drawing import draw_poses
 from posenet_ros.ros.image_conversion import rgb_to_image_msg
 from posenet_ros.ros.markers import PoseMarkerBuilder
 from posenet_ros.ros.pipeline import Frame
+from rclpy.serialization import deserialize_message
 
 
 class VisualizationStage:
@@ -27,7 +29,10 @@ class VisualizationStage:
         if settings.publish_markers and self._markers_pub.get_subscription_count() > 0:
             self._markers.min_keypoint_score = settings.min_keypoint_score
             self._markers.pixel_size = settings.marker_pixel_size
-            self._markers_pub.publish(self._markers.build(frame.pose_array))
+            pose_array = frame.pose_array
+            if isinstance(pose_array, bytes):  # published as its serialized form
+                pose_array = deserialize_message(pose_array, PoseArray)
+            self._markers_pub.publish(self._markers.build(pose_array))
         if settings.publish_image and self._image_pub.get_subscription_count() > 0:
             people = frame.people
             drawn = draw_poses(frame.rgb, people.poses(), 0.0, settings.min_keypoint_score,
