@@ -41,12 +41,13 @@ class DirectSubscription:
     A subscription read by the calling thread instead of an executor callback.
 
     Made like `node.create_subscription` (same arguments but the callback); `take_all` waits
-    in a wait set of its own and returns every message that came, with its message info. One
-    thread reads it.
+    in a wait set of its own and returns every message that came, with its message info
+    (serialized bytes with `raw=True`). One thread reads it.
     """
 
     def __init__(self, node, message_type, topic: str, qos_profile, **subscription_kwargs):
         self.message_type = message_type
+        self._raw = bool(subscription_kwargs.get('raw', False))
         self.subscription = node.create_subscription(
             message_type, topic, _never_called, qos_profile, callback_group=NotRunByExecutors(),
             **subscription_kwargs)
@@ -68,7 +69,7 @@ class DirectSubscription:
         wait_set.wait(int(timeout_s * 1e9))
         taken = []
         while True:
-            message_and_info = self.subscription.handle.take_message(self.message_type, False)
+            message_and_info = self.subscription.handle.take_message(self.message_type, self._raw)
             if message_and_info is None:
                 return taken
             taken.append(message_and_info)

@@ -80,7 +80,8 @@ class RosStages:
     Image message -> pixels and EstimateResult -> PoseArray, as the node does them.
 
     Uses the node's own conversion code; unavailable (and those columns empty) where rclpy or
-    the built posenet_msgs cannot be imported.
+    the built posenet_msgs cannot be imported. The PoseArray is what the node publishes: its
+    serialized bytes where the middleware takes them (`stages/poses.py`), else the message.
     """
 
     def __init__(self, encoding: str = 'bgr8'):
@@ -89,15 +90,20 @@ class RosStages:
         try:
             from std_msgs.msg import Header
 
+            from posenet_ros.engine.people import PeopleFrame
             from posenet_ros.ros.image_conversion import image_to_rgb, rgb_to_image_msg
             from posenet_ros.ros.messages import to_pose_array
+            from posenet_ros.ros.pose_array_wire import encode, writes_like_middleware
+            as_bytes = writes_like_middleware()
         except Exception as error:  # ImportError, or a message package not built/sourced
             self.error = f'{type(error).__name__}: {error}'
             return
         self._header = Header
         self.image_to_rgb = image_to_rgb
         self.rgb_to_image_msg = rgb_to_image_msg
-        self.to_pose_array = to_pose_array
+        self.to_pose_array = (
+            (lambda result, header: encode(PeopleFrame.from_result(result), header))
+            if as_bytes else to_pose_array)
 
     @property
     def available(self) -> bool:

@@ -41,7 +41,9 @@ def to_markdown(report: dict) -> str:
              f"({meta['ros_image_encoding']}) to the PoseArray message; 'network' its inference "
              "stage. 'ROS' (the node's path at each precision: the first inference path in "
              'float32, tflite in int8; a node process per precision) is publish-to-receive time '
-             'through posenet_node in another process over DDS, one frame at a time. '
+             'through posenet_node in another process over DDS, one frame at a time, the '
+             "PoseArray read into arrays (`pose_array_wire.decode`); 'ROS, messages' adds what "
+             'taking it as rclpy messages costs. '
              "'x faster' is the original's median estimate time over our median (pipeline; ROS); "
              "'int8 network x' float32's network median over int8's, timed in turns.",
              '']
@@ -128,16 +130,19 @@ def precision_table(rows: list[dict]) -> list[str]:
     rows = [row for row in rows if row.get('primary', True) and not row.get('error')]
     has_ap = any('ap' in row for row in rows)
     header = ['configuration', 'precision', 'network ms', 'in process ms', 'ROS ms',
-              'original ms', 'x faster in process', 'x faster ROS', 'int8 network x']
+              'ROS, messages ms', 'original ms', 'x faster in process', 'x faster ROS',
+              'x faster ROS, messages', 'int8 network x']
     header += ['AP', 'original AP'] if has_ap else []
     lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
     for row in rows:
         medians = [stage_median(row, 'inference'), stage_median(row, 'pipeline'),
-                   (row.get('ros') or {}).get('median'), (row.get('original') or {}).get('median')]
+                   (row.get('ros') or {}).get('median'),
+                   (row.get('ros_messages') or {}).get('median'),
+                   (row.get('original') or {}).get('median')]
         cells = [config_label(row), row.get('precision', 'float32')]
         cells += [f'{value:.1f}' if value else '-' for value in medians]
         cells += [_x(row.get('speedup')), _x(row.get('speedup_ros')),
-                  _x(row.get('int8_network_speedup'))]
+                  _x(row.get('speedup_ros_messages')), _x(row.get('int8_network_speedup'))]
         if has_ap:
             cells += [f'{row[key]:.3f}' if row.get(key) is not None else '-'
                       for key in ('ap', 'original_ap')]

@@ -36,6 +36,7 @@ def latency_figures(result: dict) -> dict:
 def record_latency(row: dict, result: dict, label: str, log) -> None:
     """Put measure_latency's result in the row (`row['ros']`) and log it."""
     row['ros'] = {**latency_figures(result), 'lost': result['lost']}
+    row['ros_messages'] = stats(result.get('message_samples', []))
     row.setdefault('samples_ms', {})['ros'] = [round(v, 3) for v in result['samples']]
     lost = f", {result['lost']} lost" if result['lost'] else ''
     if row['ros']['median'] is None:

@@ -51,9 +51,11 @@ def measure_latency(client: BenchClient, node: NodeProcess, frames, config: Esti
     Publish-to-PoseArray time (ms) of each frame, one frame in flight at a time.
 
     After `warmup` untimed passes over the frames and any network build they started.
+    `samples` read the PoseArray into arrays; `message_samples` add what rclpy's messages
+    would have cost (`BenchClient.message_cost_ms`).
     """
     client.set_parameters(node_parameters(config))
-    samples, lost = [], 0
+    samples, message_samples, lost = [], [], 0
     for index in range(warmup * len(frames)):
         frame = frames[index % len(frames)]
         stamp_ns, _ = client.publish(frame)
@@ -71,8 +73,11 @@ def measure_latency(client: BenchClient, node: NodeProcess, frames, config: Esti
             lost += 1
             continue
         samples.append((arrived - sent) * 1e3)
+        cost_ms = client.message_cost_ms(stamp_ns)
+        if cost_ms is not None:
+            message_samples.append(samples[-1] + cost_ms)
     client.take_arrivals()
-    return {'samples': samples, 'lost': lost}
+    return {'samples': samples, 'message_samples': message_samples, 'lost': lost}
 
 
 def measure_camera_rate(client: BenchClient, node: NodeProcess, frame, config: EstimateConfig,

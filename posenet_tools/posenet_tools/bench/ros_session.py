@@ -187,6 +187,7 @@ class BenchClient:
 
         from posenet_msgs.msg import PoseArray
         from posenet_ros.ros.frame_reader import DirectSubscription
+        from posenet_ros.ros.pose_array_wire import decode
 
         self.node = rclpy.create_node(f'posenet_bench_client_{uuid.uuid4().hex[:6]}',
                                       context=self._context)
@@ -196,11 +197,15 @@ class BenchClient:
             QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                        history=HistoryPolicy.KEEP_LAST))
         # Read by a thread of its own, as the node reads its frames: arrival times are not
-        # delayed by this process's executor (which serves the parameter client).
+        # delayed by this process's executor (which serves the parameter client). Taken as
+        # bytes and read into arrays (`pose_array_wire.decode`), as a consumer computing on the
+        # poses would; `message_cost_ms` gives what rclpy's messages would add.
         self.poses = DirectSubscription(
             self.node, PoseArray, f'{namespace}/poses',
             QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE,
-                       history=HistoryPolicy.KEEP_LAST))
+                       history=HistoryPolicy.KEEP_LAST), raw=True)
+        self._decode = decode
+        self._received: dict[int, bytes] = {}  # stamp ns -> the PoseArray's bytes
         self.parameters = AsyncParameterClient(self.node, f'{namespace}/posenet_node')
         self._condition = threading.Condition()
         self._arrivals: dict[int, tuple[float, int]] = {}  # stamp ns -> (perf_counter, clock ns)
@@ -226,12 +231,14 @@ class BenchClient:
                 return
             if not taken:
                 continue
+            headers = [self._decode(data)[0] for data, _ in taken]
             arrived = time.perf_counter()
             now_ns = self.node.get_clock().now().nanoseconds
             with self._condition:
-                for msg, _ in taken:
-                    stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+                for header, (data, _) in zip(headers, taken):
+                    stamp = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
                     self._arrivals[stamp] = (arrived, now_ns)
+                    self._received[stamp] = data
                 self._condition.notify_all()
 
     def now_ns(self) -> int:
@@ -259,7 +266,32 @@ class BenchClient:
     def take_arrivals(self) -> dict[int, tuple[float, int]]:
         with self._condition:
             arrivals, self._arrivals = self._arrivals, {}
+            self._received = {}
             return arrivals
+
+    def message_cost_ms(self, stamp_ns: int, rounds: int = 3) -> float | None:
+        """
+        Return how much later a consumer taking rclpy messages would have had that PoseArray.
+
+        rclpy's deserialization of its bytes less `decode`'s, the faster of `rounds` each; run
+        between frames, not while one is timed. None if it did not come.
+        """
+        from posenet_msgs.msg import PoseArray
+        from rclpy.serialization import deserialize_message
+        with self._condition:
+            data = self._received.pop(stamp_ns, None)
+        if data is None:
+            return None
+
+        def fastest(read) -> float:
+            times = []
+            for _ in range(rounds):
+                start = time.perf_counter()
+                read()
+                times.append(time.perf_counter() - start)
+            return min(times)
+        return (fastest(lambda: deserialize_message(data, PoseArray))
+                - fastest(lambda: self._decode(data))) * 1e3
 
     def wait_connected(self, node: NodeProcess, timeout_s: float = READY_TIMEOUT_S) -> None:
         """Until the node subscribes to our frames, publishes poses and serves parameters."""

@@ -242,7 +242,9 @@ def _attach_originals(state: _RunState, cases: list[BenchCase], rows: list[dict]
             if case_of(row) == case:
                 row['original'] = summary
                 for key, ours in (('speedup', stage_median(row, 'pipeline')),
-                                  ('speedup_ros', (row.get('ros') or {}).get('median'))):
+                                  ('speedup_ros', (row.get('ros') or {}).get('median')),
+                                  ('speedup_ros_messages',
+                                   (row.get('ros_messages') or {}).get('median'))):
                     if ours and summary['median']:
                         row[key] = summary['median'] / ours
 
