@@ -231,11 +231,16 @@ class BenchClient:
                 return
             if not taken:
                 continue
-            headers = [self._decode(data)[0] for data, _ in taken]
+            read = []
+            for data, _ in taken:
+                try:
+                    read.append((self._decode(data)[0], data))
+                except ValueError:  # not a whole PoseArray: that frame counts as lost
+                    pass
             arrived = time.perf_counter()
             now_ns = self.node.get_clock().now().nanoseconds
             with self._condition:
-                for header, (data, _) in zip(headers, taken):
+                for header, data in read:
                     stamp = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
                     self._arrivals[stamp] = (arrived, now_ns)
                     self._received[stamp] = data
@@ -273,8 +278,9 @@ class BenchClient:
         """
         Return how much later a consumer taking rclpy messages would have had that PoseArray.
 
-        rclpy's deserialization of its bytes less `decode`'s, the faster of `rounds` each; run
-        between frames, not while one is timed. None if it did not come.
+        rclpy's deserialization of its bytes less `decode`'s, the faster of `rounds` each (warm
+        caches: a message consumer pays at least this); run between frames, not while one is
+        timed. None if it did not come.
         """
         from posenet_msgs.msg import PoseArray
         from rclpy.serialization import deserialize_message
