@@ -145,3 +145,21 @@ def test_keypoints_out_of_part_order_are_refused():
         pose_array_wire.decode(data)
     with pytest.raises(ValueError, match='part order'):
         pose_array_to_people(deserialize_message(data, PoseArray))
+
+
+def test_a_frame_id_ends_at_its_first_nul_as_the_middleware_ends_it():
+    people = pose_array_wire._made_up_people(np.random.default_rng(1), 1)
+    header = Header(frame_id='camera\0junk')
+    written = pose_array_wire.encode(people, header)
+    assert deserialize_message(written, PoseArray).header.frame_id == 'camera'
+    assert pose_array_wire.decode(written)[0].frame_id == 'camera'
+    assert written == pose_array_wire.encode(people, Header(frame_id='camera'))
+
+
+@pytest.mark.parametrize('field, value', [('track_ids', [2**32]), ('track_ids', [-1]),
+                                          ('image_width', 2**32), ('image_height', -1)])
+def test_values_a_uint32_cannot_hold_are_refused_not_wrapped(field, value):
+    people = pose_array_wire._made_up_people(np.random.default_rng(2), 1)
+    setattr(people, field, np.array(value, dtype=np.int64) if field == 'track_ids' else value)
+    with pytest.raises(ValueError, match='uint32'):
+        pose_array_wire.encode(people, Header())

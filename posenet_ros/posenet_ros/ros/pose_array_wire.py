@@ -25,6 +25,7 @@ import numpy as np
 from posenet_ros.engine.parts import NUM_KEYPOINTS
 from posenet_ros.engine.people import PeopleFrame
 
+_UINT32_MAX = 2**32 - 1
 CDR_LE = b'\x00\x01'  # plain CDR, little endian: the encapsulation this module reads and writes
 _HEADER_SIZE = 4  # encapsulation id and options; alignment counts from after them
 
@@ -129,9 +130,16 @@ def encode(people: PeopleFrame, header) -> bytes:
     Return the serialized PoseArray of `people` with `header` (std_msgs/Header).
 
     The same message as `messages.people_to_pose_array(people, header)`: keypoints in part
-    order, unknown positions NaN with their flags false; padding bytes are zero.
+    order, unknown positions NaN with their flags false; padding bytes are zero. Raises
+    ValueError for an image size or a track id that a uint32 field cannot hold.
     """
-    frame_id = header.frame_id.encode('utf-8')
+    # A string field ends at its first NUL, as the middleware's own serialization ends it.
+    frame_id = header.frame_id.split('\0', 1)[0].encode('utf-8')
+    ids = np.asarray(people.track_ids, dtype=np.int64)
+    for name, values in (('image size', [people.image_width, people.image_height]),
+                         ('track id', ids)):
+        if np.size(values) and not (0 <= np.min(values) and np.max(values) <= _UINT32_MAX):
+            raise ValueError(f'a PoseArray cannot hold {name} {values!r} (uint32)')
     head = struct.pack(f'<iII{len(frame_id)}sx', header.stamp.sec, header.stamp.nanosec,
                        len(frame_id) + 1, frame_id)
     count = len(people)
@@ -152,7 +160,7 @@ def encode(people: PeopleFrame, header) -> bytes:
         records['keypoint_position'] = np.where(has_keypoint[..., None],
                                                 people.keypoint_positions, np.nan)
         records['has_keypoint_position'] = has_keypoint
-        records['id'] = np.asarray(people.track_ids, dtype=np.int64)
+        records['id'] = ids
         has = np.asarray(people.has_position, dtype=bool)
         records['position'] = np.where(has[:, None], people.positions, np.nan)
         records['has_position'] = has
@@ -180,7 +188,9 @@ def decode(data) -> tuple:
     body = memoryview(data)[_HEADER_SIZE:]
     try:
         sec, nanosec, length = struct.unpack_from('<iII', body, 0)
-        frame_id = bytes(body[12:12 + max(length - 1, 0)]).decode('utf-8')
+        frame_id = bytes(body[12:12 + length])
+        # Its NUL off (the middleware writes one); invalid UTF-8 replaced, as rclpy reads it.
+        frame_id = frame_id.split(b'\0', 1)[0].decode('utf-8', errors='replace')
         width, height, count = struct.unpack_from('<III', body, _align(12 + length, 4))
     except (struct.error, UnicodeDecodeError) as error:
         raise ValueError(f'not a serialized PoseArray: {error}') from None
@@ -218,21 +228,21 @@ def writes_like_middleware() -> bool:
     Return whether `encode` writes what the running middleware serializes, padding aside.
 
     Checked on made-up people: none, one and three, every keypoint and position flag, NaN and
-    large values, and frame ids of every length modulo 8 (so both Pose layouts and every
-    header alignment). False where the middleware encodes otherwise (then the node publishes
-    messages).
+    large values, and frame ids of every length modulo 8 and one not ASCII (so both Pose
+    layouts and every header alignment). False where the middleware encodes otherwise (then
+    the node publishes messages).
     """
     from builtin_interfaces.msg import Time
     from posenet_ros.ros.messages import people_to_pose_array
     from rclpy.serialization import serialize_message
     from std_msgs.msg import Header
     rng = np.random.default_rng(7)
-    for length in range(8):
+    for frame_id in ['cameraframe'[:length] for length in range(8)] + ['cam\u00e9ra']:
         for count in (0, 1, 3):
             people = _made_up_people(rng, count)
             header = Header(stamp=Time(sec=int(rng.integers(-2**31, 2**31)),
                                        nanosec=int(rng.integers(0, 10**9))),
-                            frame_id='cameraframe'[:length] + '\u00e9' * (length == 7))
+                            frame_id=frame_id)
             expected = serialize_message(people_to_pose_array(people, header))
             written = encode(people, header)
             if len(expected) < len(written) or expected[:2] != written[:2]:
