@@ -65,17 +65,21 @@ def measure_latency(client: BenchClient, node: NodeProcess, frames, config: Esti
                 raise RosBenchError(undelivered_hint(frame))
             lost += 1
     wait_for_builds(client, node, frames[0])
-    for index in range(repeat * len(frames)):
-        stamp_ns, sent = client.publish(frames[index % len(frames)])
-        arrived = client.wait_for(stamp_ns, FRAME_TIMEOUT_S)
-        if arrived is None:
-            node.check_alive()
-            lost += 1
-            continue
-        samples.append((arrived - sent) * 1e3)
-        cost_ms = client.message_cost_ms(stamp_ns)
-        if cost_ms is not None:
-            message_samples.append(samples[-1] + cost_ms)
+    client.keep_bytes = True
+    try:
+        for index in range(repeat * len(frames)):
+            stamp_ns, sent = client.publish(frames[index % len(frames)])
+            arrived = client.wait_for(stamp_ns, FRAME_TIMEOUT_S)
+            if arrived is None:
+                node.check_alive()
+                lost += 1
+                continue
+            samples.append((arrived - sent) * 1e3)
+            cost_ms = client.message_cost_ms(stamp_ns)
+            if cost_ms is not None:
+                message_samples.append(samples[-1] + cost_ms)
+    finally:
+        client.keep_bytes = False
     client.take_arrivals()
     return {'samples': samples, 'message_samples': message_samples, 'lost': lost}
 

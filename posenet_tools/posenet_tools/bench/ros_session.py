@@ -205,6 +205,7 @@ class BenchClient:
             QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE,
                        history=HistoryPolicy.KEEP_LAST), raw=True)
         self._decode = decode
+        self.keep_bytes = False  # keep each PoseArray's bytes for message_cost_ms
         self._received: dict[int, bytes] = {}  # stamp ns -> the PoseArray's bytes
         self.parameters = AsyncParameterClient(self.node, f'{namespace}/posenet_node')
         self._condition = threading.Condition()
@@ -243,7 +244,8 @@ class BenchClient:
                 for header, data in read:
                     stamp = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
                     self._arrivals[stamp] = (arrived, now_ns)
-                    self._received[stamp] = data
+                    if self.keep_bytes:
+                        self._received[stamp] = data
                 self._condition.notify_all()
 
     def now_ns(self) -> int:
@@ -280,7 +282,7 @@ class BenchClient:
 
         rclpy's deserialization of its bytes less `decode`'s, the faster of `rounds` each (warm
         caches: a message consumer pays at least this); run between frames, not while one is
-        timed. None if it did not come.
+        timed. None if it did not come, or came while `keep_bytes` was off.
         """
         from posenet_msgs.msg import PoseArray
         from rclpy.serialization import deserialize_message
