@@ -10,6 +10,7 @@ PoseEstimators (float32 TFLite, from the model cache after the first run).
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 
 from node_support import load_rgb
@@ -86,3 +87,31 @@ def test_a_build_on_the_replaced_estimator_is_not_taken_for_the_new_one(estimato
     stage.wait_for_build(60.0)
     assert run_frame(stage, photo, SIZE_C) == key(SIZE_A), 'C was taken as built on the new one'
     wait_until_built(stage, photo, SIZE_C)
+
+
+def test_a_frame_on_the_replaced_estimator_does_not_mark_its_size_built(estimators, photo):
+    """A frame still on the old estimator when int8 takes over: its size is not the new one's."""
+    old, new = estimators
+    stage = EstimateStage(old, lambda message: None, lambda message: None)
+    stage.mark_built(settings_at(SIZE_A).config)
+    assert run_frame(stage, photo, SIZE_A) == key(SIZE_A)
+    wait_until_built(stage, photo, SIZE_B)
+    started, switched = threading.Event(), threading.Event()
+    estimate = old.estimate
+
+    def held_estimate(*args, **kwargs):  # the frame in flight while the switch happens
+        started.set()
+        assert switched.wait(timeout=60)
+        return estimate(*args, **kwargs)
+
+    old.estimate = held_estimate
+    in_flight = threading.Thread(target=run_frame, args=(stage, photo, SIZE_B))
+    in_flight.start()
+    assert started.wait(timeout=60)
+    stage.use_estimator(new, key(SIZE_A))
+    switched.set()
+    in_flight.join(timeout=60)
+    assert not in_flight.is_alive()
+    # B was built on the old estimator only: the next frame at B runs at A on the new one.
+    assert run_frame(stage, photo, SIZE_B) == key(SIZE_A)
+    wait_until_built(stage, photo, SIZE_B)

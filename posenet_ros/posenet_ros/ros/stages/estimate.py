@@ -60,6 +60,7 @@ class EstimateStage:
         height, width = frame.rgb.shape[:2]
         wanted = network_key(config, height, width)
         with self._lock:
+            estimator = self._estimator  # the size chosen is one built on this estimator
             use = wanted
             if wanted not in self._built and self._in_use not in (None, wanted):
                 if wanted not in self._failed:
@@ -69,12 +70,13 @@ class EstimateStage:
             config = dataclasses.replace(config, input_height=use[0], input_width=use[1],
                                          output_stride=use[2], match_aspect_ratio=False)
         try:
-            frame.result = self._estimator.estimate(frame.rgb, config)
+            frame.result = estimator.estimate(frame.rgb, config)
         except FrameBudgetError as error:  # the frame's size, not the node, is at fault
             raise FrameRejected(str(error)) from error
         with self._lock:
-            self._built.add(use)
-            self._in_use = use
+            if self._estimator is estimator:  # not replaced while this frame ran
+                self._built.add(use)
+                self._in_use = use
             release, self._replaced = self._replaced, False
         frame.notes['network'] = use
         if release:
