@@ -92,23 +92,29 @@ def test_a_failing_error_report_does_not_end_the_worker():
 
 
 def test_stop_waits_for_the_frame_in_progress_and_restart_abandons_a_stuck_thread():
-    reader, release, done = QueueReader(), threading.Event(), []
+    reader, release, done, current = QueueReader(), threading.Event(), [], {}
 
     def process(frame):
         if frame == 'stuck':
             release.wait(5.0)
+        current[frame] = worker.is_current()  # what the pipeline asks before each stage
         done.append(frame)
 
     worker = FrameWorker(reader, process, lambda error, stage: None, wait_s=0.01)
     worker.start()
     reader.frames.put('stuck')
     assert wait_for(lambda: worker.seconds_in_frame() > 0.05)
+    assert not worker.replaced_alive
     worker.restart()  # the stuck thread is abandoned; a new one serves frames
     reader.frames.put('next')
     assert wait_for(lambda: 'next' in done)
-    assert worker.restarts == 1
+    assert worker.restarts == 1 and worker.replaced_alive
     release.set()
     assert wait_for(lambda: 'stuck' in done)
+    # The replaced thread's frame came back late: it is told to drop it; the new one's is kept.
+    assert current == {'stuck': False, 'next': True}
+    assert wait_for(lambda: not worker.replaced_alive)
+    assert worker.frames_done == 1  # the late frame is not counted as served
     assert worker.stop(timeout_s=2.0)
     assert not worker.alive
     threads = [thread for thread in threading.enumerate() if thread.name == 'posenet_worker']

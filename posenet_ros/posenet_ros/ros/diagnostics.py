@@ -41,6 +41,7 @@ class HealthInputs:
     input_topic: str = ''
     worker_alive: bool = True
     worker_stuck_s: float = 0.0         # > 0: on one frame that long while frames arrive
+    worker_stuck_held: bool = False     # stuck and not restarted: the replaced one still is
     worker_restarts: int = 0
     model: dict = field(default_factory=dict)  # key -> value, shown under "model"
     # use_depth: (frames with 3D, frames without, why not, depth frames received since start)
@@ -163,8 +164,10 @@ def processing_status(node_name: str, hardware_id: str,
         return _status(name, hardware_id, ERROR, 'the frame worker thread is not running '
                        '(being restarted)', values)
     if inputs.worker_stuck_s > 0:
+        what = ('not restarted: the worker it replaced is still stuck' if inputs.worker_stuck_held
+                else 'restarted')
         return _status(name, hardware_id, ERROR, f'the frame worker has been on one frame for '
-                       f'{inputs.worker_stuck_s:.0f} s (restarted)', values)
+                       f'{inputs.worker_stuck_s:.0f} s ({what})', values)
     if period.consecutive_failures >= REPEATED_FAILURES:
         values['last failure'] = period.last_failure
         return _status(name, hardware_id, ERROR, f'estimation failed on the last '

@@ -4,7 +4,9 @@ The thread that serves camera frames: it takes the newest one and hands it on, f
 Nothing a frame does may end this thread: whatever a frame raises is caught around that frame,
 reported through `on_error` and counted, and the next frame is served. The worker also records
 a heartbeat (each turn of its loop) and when it last finished a frame, so that a watchdog can
-tell a dead or stuck worker from a quiet camera, and `restart` gives it a fresh thread.
+tell a dead or stuck worker from a quiet camera, and `restart` gives it a fresh thread. The
+thread it replaces may still come back from its frame: `is_current` tells it to drop that frame
+(it is late, and the stages' state now belongs to the new thread).
 """
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ class FrameWorker:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._generation = 0
+        self._replaced: list[threading.Thread] = []  # threads restart left in their frame
         self.frames_done = 0
         self.frames_failed = 0
         self.restarts = 0
@@ -53,6 +56,20 @@ class FrameWorker:
         """Tell whether started and not asked to stop (whether or not the thread still lives)."""
         return self._thread is not None and not self._stopping.is_set()
 
+    @property
+    def replaced_alive(self) -> bool:
+        """Tell whether a thread that `restart` replaced is still in its frame."""
+        self._replaced = [thread for thread in self._replaced if thread.is_alive()]
+        return bool(self._replaced)
+
+    def is_current(self) -> bool:
+        """
+        Tell whether the calling thread is the worker's thread.
+
+        False in a thread that `restart` replaced or `stop` let go: its frame is to be dropped.
+        """
+        return threading.current_thread() is self._thread
+
     def start(self) -> None:
         with self._lock:
             if self.alive and not self._stopping.is_set():
@@ -68,6 +85,8 @@ class FrameWorker:
         """
         with self._lock:
             self.restarts += 1
+            if self._thread is not None:
+                self._replaced.append(self._thread)
             self._begin_thread()
 
     def stop(self, timeout_s: float = 10.0) -> bool:
@@ -110,14 +129,17 @@ class FrameWorker:
             self.frame_started = time.monotonic()
             try:
                 self._process(message)
-                self.frames_done += 1
+                if generation == self._generation:
+                    self.frames_done += 1
             except BaseException as error:  # noqa: B036 - nothing may end this thread
-                self.frames_failed += 1
+                if generation == self._generation:
+                    self.frames_failed += 1
                 if not stopping.is_set():
                     self._report(error, 'process')
             finally:
-                self.last_frame_done = time.monotonic()
-                self.frame_started = None
+                if generation == self._generation:  # a replaced thread leaves these alone
+                    self.last_frame_done = time.monotonic()
+                    self.frame_started = None
 
     def _report(self, error: BaseException, stage: str) -> None:
         try:

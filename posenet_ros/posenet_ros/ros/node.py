@@ -122,6 +122,7 @@ class PoseNetNode(LifecycleNode):
         self._counts_seen = (0, 0)       # reader counts at the last diagnostics period
         self._drops_logged = (0, 0)      # reader counts at the last drop log line
         self._stuck_s = 0.0
+        self._stuck_held = False  # stuck, and not restarted: the replaced worker is stuck too
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._diagnostics_timer = self.create_timer(DIAGNOSTICS_PERIOD_S, self._on_diagnostics)
         self._drop_timer = self.create_timer(DROP_LOG_PERIOD_S, self._report_drops)
@@ -367,7 +368,9 @@ class PoseNetNode(LifecycleNode):
     # -- frames --------------------------------------------------------------------------------
 
     def _process(self, message) -> None:
-        self._pipeline.run(message, self.parameters.live)  # one settings snapshot per frame
+        worker = self._worker  # a frame of a worker replaced by the watchdog is dropped
+        self._pipeline.run(message, self.parameters.live,  # one settings snapshot per frame
+                           still_current=worker.is_current if worker is not None else None)
 
     def _on_worker_error(self, error: BaseException, stage: str) -> None:
         """Log what the pipeline did not handle itself (the worker goes on with the next frame)."""
@@ -454,6 +457,7 @@ class PoseNetNode(LifecycleNode):
                 inputs.worker_alive = worker.alive
                 inputs.worker_restarts = worker.restarts
                 inputs.worker_stuck_s = self._stuck_s
+                inputs.worker_stuck_held = self._stuck_held
             if self._depth_stage is not None and self._depth_input is not None:
                 inputs.depth = (*self._depth_stage.counts.take(), self._depth_input.depth_received)
             tracker = None if self._tracking_stage is None else self._tracking_stage.tracker
@@ -482,6 +486,7 @@ class PoseNetNode(LifecycleNode):
         """Restart the worker if it died, or if it is stuck in one frame while a camera sends."""
         worker, frames = self._worker, self._frames
         self._stuck_s = 0.0
+        self._stuck_held = False
         if self._state != 'active' or worker is None or frames is None:
             return
         if not worker.alive:
@@ -494,6 +499,14 @@ class PoseNetNode(LifecycleNode):
         # wait is told by the publishers on the input topic.
         if stuck_s > STUCK_FRAME_S and self.count_publishers(frames.topic_name) > 0:
             self._stuck_s = stuck_s
+            if worker.replaced_alive:
+                # Its hang is likely shared (a lock both wait on): another thread would only
+                # join them, one more every STUCK_FRAME_S. Reported until one comes back.
+                self._stuck_held = True
+                self._failure_log(
+                    f'the frame worker has been on one frame for {stuck_s:.0f} s and the one '
+                    f'it replaced is still stuck; not starting another')
+                return
             self.get_logger().error(
                 f'the frame worker has been on one frame for {stuck_s:.0f} s while '
                 f'{frames.topic_name} has a publisher; starting a new worker thread')

@@ -100,12 +100,21 @@ class FramePipeline:
         self._bad_input_log = bad_input_log
         self._failure_log = failure_log
 
-    def run(self, message, settings: LiveSettings) -> Frame:
+    def run(self, message, settings: LiveSettings,
+            still_current: Callable[[], bool] | None = None) -> Frame:
+        """
+        Run the stages on one frame.
+
+        still_current: checked before each stage; when it turns false (the frame's worker was
+        replaced while stuck in it, `FrameWorker.is_current`) the frame is dropped unpublished.
+        """
         frame = Frame(message=message, settings=settings)
         stage_ms: dict[str, float] = {}
         try:
             start = time.perf_counter()
             for name, stage in zip(self._names, self.stages):
+                if still_current is not None and not still_current():
+                    return frame  # late, and the stages now serve another thread's frames
                 if getattr(stage, 'optional', False):
                     self._run_optional(name, stage, frame)
                 else:
