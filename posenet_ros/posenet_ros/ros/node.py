@@ -37,6 +37,7 @@ import os
 from pathlib import Path
 import signal
 import sys
+import threading
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray
@@ -123,6 +124,8 @@ class PoseNetNode(LifecycleNode):
         self._drops_logged = (0, 0)      # reader counts at the last drop log line
         self._stuck_s = 0.0
         self._stuck_held = False  # stuck, and not restarted: the replaced worker is stuck too
+        # The int8 switch (its calibration thread) against cleanup (the executor): one at a time.
+        self._model_lock = threading.Lock()
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._diagnostics_timer = self.create_timer(DIAGNOSTICS_PERIOD_S, self._on_diagnostics)
         self._drop_timer = self.create_timer(DROP_LOG_PERIOD_S, self._report_drops)
@@ -299,10 +302,11 @@ class PoseNetNode(LifecycleNode):
         estimate_stage = self._estimate_stage
 
         def switch(estimator, ready):
-            if self._estimate_stage is not estimate_stage:
-                return  # cleaned up (and maybe configured again) while it was being made
-            estimate_stage.use_estimator(estimator, ready)
-            self.estimator = estimator
+            with self._model_lock:
+                if self._estimate_stage is not estimate_stage:
+                    return  # cleaned up (and maybe configured again) while it was being made
+                estimate_stage.use_estimator(estimator, ready)
+                self.estimator = estimator
 
         self.get_logger().info(
             'int8: no calibrated model given; running float32 until a model calibrated earlier '
@@ -403,10 +407,11 @@ class PoseNetNode(LifecycleNode):
         for publisher in self._publishers_made:
             self.destroy_lifecycle_publisher(publisher)
         self._publishers_made = []
-        self._estimate_stage = self._int8_stage = None
+        with self._model_lock:  # an int8 switch in flight sees the stage gone, or went first
+            self._estimate_stage = self._int8_stage = None
+            self.estimator = None
         self._tracking_stage = self._smoothing_stage = self._depth_stage = None
         self._pipeline = None
-        self.estimator = None
         self.parameters.unbind_model()
         collect_everything()
         return_free_memory()
