@@ -335,12 +335,13 @@ class PoseNetNode(LifecycleNode):
         return stages
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._stop_frames()
+        self._stop_frames(wait_for_builds=False)
         self._state = 'inactive'
         self.get_logger().info('inactive: input unsubscribed, nothing published')
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._wait_for_builds()  # deactivate left them running; their memory goes with the model
         self._release_model()
         self._state = 'unconfigured'
         self.get_logger().info('cleaned up: model released')
@@ -383,16 +384,21 @@ class PoseNetNode(LifecycleNode):
         what = 'take a frame from' if stage == 'take' else 'process a frame from'
         self._failure_log(f'could not {what} {self._input_topic}: {type(error).__name__}: {error}')
 
-    def _stop_frames(self) -> None:
-        """Stop the worker after the frame in progress and drop the subscription."""
+    def _stop_frames(self, wait_for_builds: bool = True) -> None:
+        """
+        Stop the worker after the frame in progress and drop the subscription.
+
+        wait_for_builds: also wait for a network build or int8 calibration in the background
+        (up to 30 s and 120 s), for ending cleanly. A deactivate does not: they go on and are
+        used after the next activate, and a lifecycle manager's transition does not wait
+        minutes.
+        """
         worker, self._worker = self._worker, None
         if worker is not None:
             if not worker.stop(timeout_s=30.0):
                 self.get_logger().warning('the frame worker did not stop within 30 s')
-        if self._estimate_stage is not None:
-            self._estimate_stage.wait_for_build(30.0)
-        if self._int8_stage is not None:
-            self._int8_stage.wait(120.0)
+        if wait_for_builds:
+            self._wait_for_builds()
         frames, self._frames = self._frames, None
         if frames is not None:
             frames.destroy(self)
@@ -402,6 +408,13 @@ class PoseNetNode(LifecycleNode):
         transform_stage, self._transform_stage = self._transform_stage, None
         if transform_stage is not None:
             transform_stage.close()  # its /tf subscriptions; activate makes a new one
+
+    def _wait_for_builds(self) -> None:
+        """Wait for a network build (up to 30 s) and an int8 calibration (120 s) in progress."""
+        if self._estimate_stage is not None:
+            self._estimate_stage.wait_for_build(30.0)
+        if self._int8_stage is not None:
+            self._int8_stage.wait(120.0)
 
     def _release_model(self) -> None:
         for publisher in self._publishers_made:
