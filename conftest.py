@@ -27,12 +27,16 @@ os.environ.setdefault('POSENET_SHARED', str(REPO_ROOT.parent / 'shared'))
 from posenet_tools.shared_data import models_dir, shared_dir  # noqa: E402
 
 
+def _unavailable(message: str):
+    """Skip the test with the reason; with POSENET_REQUIRE_SHARED=1, fail it instead."""
+    if os.environ.get('POSENET_REQUIRE_SHARED') == '1':
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 def _need(path: Path, what: str) -> Path:
     if not path.exists():
-        message = f'{what} not found at {path} (set POSENET_SHARED or POSENET_MODELS)'
-        if os.environ.get('POSENET_REQUIRE_SHARED') == '1':
-            pytest.fail(message)
-        pytest.skip(message)
+        _unavailable(f'{what} not found at {path} (set POSENET_SHARED or POSENET_MODELS)')
     return path
 
 
@@ -59,12 +63,12 @@ def tfjs_runner():
     """Return the original, installed once into the cache (npm registry needed the first time)."""
     from posenet_tools.tfjs_reference import TfjsReference, TfjsReferenceError
     if shutil.which('node') is None or shutil.which('npm') is None:
-        pytest.skip('Node.js/npm not installed: the original cannot be run')
+        _unavailable('Node.js/npm not installed: the original cannot be run')
     runner = TfjsReference()
     try:
         runner.install()
     except TfjsReferenceError as error:
-        pytest.skip(f'the original could not be installed: {error}')
+        _unavailable(f'the original could not be installed: {error}')
     return runner
 
 

@@ -29,16 +29,12 @@ def coral_outputs(models_path, photos):
 def test_matches_original_bit_for_bit(models_path, photos, coral_outputs):
     """Coral outputs (stride 16) and, with our estimator, float outputs at strides 8 and 16."""
     cases = [(f'coral {name}', outputs, 16) for name, outputs in coral_outputs.items()]
-    try:
-        estimator = estimator_or_skip(models_path, 'mobilenet_float_050')
-    except pytest.skip.Exception:
-        estimator = None
-    if estimator is not None:
-        for stride in (8, 16):
-            config = EstimateConfig(output_stride=stride, input_height=257, input_width=257,
-                                    decoding='single')
-            cases += [(f'ours s{stride} {name}', estimator.infer(image, config)[0], stride)
-                      for name, image in photos.items()]
+    estimator = estimator_or_skip(models_path, 'mobilenet_float_050')
+    for stride in (8, 16):
+        config = EstimateConfig(output_stride=stride, input_height=257, input_width=257,
+                                decoding='single')
+        cases += [(f'ours s{stride} {name}', estimator.infer(image, config)[0], stride)
+                  for name, image in photos.items()]
     oracle = Oracle(oracle_node_modules())
     jobs = [oracle.single(outputs, stride) for _, outputs, stride in cases]
     answers = oracle.run()

@@ -222,11 +222,12 @@ def test_prepare_in_another_thread_does_not_stall_run(models_path, data_path, mo
     network.prepare(129, 129, 16)
     served = threading.Event()
     conversions = []
+    waits = []  # whether each conversion saw the frame served (asserted here, not in its thread)
     build = network.inference._model  # from the disk cache, else converted
 
     def slow_build(*size):
         conversions.append(size)
-        assert served.wait(timeout=60), 'run was blocked while a model converted'
+        waits.append(served.wait(timeout=60))
         return build(*size)
 
     monkeypatch.setattr(network.inference, '_model', slow_build)
@@ -237,6 +238,8 @@ def test_prepare_in_another_thread_does_not_stall_run(models_path, data_path, mo
     served.set()
     for builder in builders:
         builder.join(timeout=120)
+    assert not any(builder.is_alive() for builder in builders), 'prepare never returned'
+    assert waits == [True], 'run was blocked while a model converted'
     assert outputs.heatmap_scores.shape == (9, 9, 17)
     assert conversions == [(161, 161, 16)]
     assert (161, 161, 16) in network.inference.cached_sizes()

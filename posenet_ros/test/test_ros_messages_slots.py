@@ -63,9 +63,24 @@ def test_slots_and_setters_give_the_same_messages(reference_path):
 def test_slot_built_messages_can_be_changed_afterwards(reference_path):
     """Their setters work (they read the _check_fields slot, which is filled in)."""
     people = next(people_frames(reference_path))
-    msg = messages.people_to_pose_array(people, Header())
-    msg.poses[0].keypoints[3].x = 12.5
-    msg.poses[0].keypoints[3].position.z = 2.0
-    msg.poses[0].id = 7
-    assert (msg.poses[0].keypoints[3].x, msg.poses[0].keypoints[3].position.z,
-            msg.poses[0].id) == (12.5, 2.0, 7)
+    pose, part = (int(i) for i in np.argwhere(~people.has_keypoint_position)[-1])
+    fast = messages.people_to_pose_array(people, Header())
+    checked = messages.people_to_pose_array(people, Header())
+    checked.poses = messages._poses_through_setters(
+        people.scores.tolist(), people.track_ids.tolist(), people.positions.tolist(),
+        people.has_position.tolist(), people.keypoint_scores.tolist(),
+        people.keypoint_coords.tolist(), people.keypoint_positions.tolist(),
+        people.has_keypoint_position.tolist())
+    for msg in (fast, checked):  # the same changes, through the setters, on both
+        msg.poses[0].keypoints[3].x = 12.5
+        msg.poses[0].id = 7
+        missing = msg.poses[pose].keypoints[part]  # a keypoint placed later, e.g. by a consumer
+        missing.position.z = 2.0
+        missing.has_position = True
+    # What a subscriber receives: the changes, and nothing else changed with them (no object
+    # shared between keypoints or poses), as in the message built through the setters.
+    received = deserialize_message(serialize_message(fast), PoseArray)
+    assert (received.poses[0].keypoints[3].x, received.poses[0].id,
+            received.poses[pose].keypoints[part].position.z,
+            received.poses[pose].keypoints[part].has_position) == (12.5, 7, 2.0, True)
+    assert repr(received) == repr(deserialize_message(serialize_message(checked), PoseArray))

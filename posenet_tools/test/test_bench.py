@@ -40,6 +40,7 @@ def test_stride8_dilations_are_rewritten_to_nhwc(models_path):
 def test_original_runner_reproduces_the_stored_reference(tfjs_runner, models_path, data_path,
                                                          reference_path):
     photos = sorted((data_path / 'smoke').glob('*.jpg'))[:2]
+    assert len(photos) == 2, f'expected at least 2 smoke photos in {data_path / "smoke"}'
     run = tfjs_runner.run(models_path / 'mobilenet_quant2_075', photos, stride=8,
                           resolution='257', mode='single', repeat=2)
     assert run.config['model'] == 'mobilenet_quant2_075' and run.config['stride'] == 8
@@ -47,6 +48,7 @@ def test_original_runner_reproduces_the_stored_reference(tfjs_runner, models_pat
     stored = json.loads(
         (reference_path / 'smoke' / 'mobilenet_quant2_075_s8_r257_single.json').read_text())
     by_id = {r['id']: r for r in stored['results']}
+    assert sorted(str(result['id']) for result in run.results) == [p.stem for p in photos]
     for result in run.results:
         expected = by_id[result['id']]['poses'][0]
         got = result['poses'][0]
@@ -135,9 +137,8 @@ def test_bench_through_ros_and_at_camera_rate(shared_models, data_path, tmp_path
     report = json.loads(out.with_name('ros.json').read_text())
     for row in report['rows']:
         assert row['ros']['n'] == len(report['meta']['photos']) and row['ros']['lost'] == 0
-        # The consumer read the PoseArrays as arrays; rclpy's messages cost it more.
+        # The consumer also timed reading the PoseArrays as rclpy messages, for every frame.
         assert row['ros_messages']['n'] == row['ros']['n']
-        assert row['ros_messages']['median'] > row['ros']['median']
     # A camera-rate run per precision, the int8 node on the run's calibration.
     assert [camera['precision'] for camera in report['cameras']] == ['float32', 'int8']
     for camera in report['cameras']:
