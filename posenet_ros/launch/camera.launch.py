@@ -4,9 +4,12 @@ A V4L2 camera (v4l2_camera_node) and posenet_node reading it, in one namespace.
     ros2 launch posenet_ros camera.launch.py
     ros2 launch posenet_ros camera.launch.py video_device:=/dev/video2 width:=1280 height:=720
     ros2 launch posenet_ros camera.launch.py namespace:=front params_file:=/path/to/posenet.yaml
+    ros2 launch posenet_ros camera.launch.py autostart:=false   # for a lifecycle manager
 
 Needs the v4l2_camera package (apt install ros-$ROS_DISTRO-v4l2-camera). The camera publishes
 image_raw; posenet_node reads it and publishes poses, poses/markers and poses/image.
+use_compressed, autostart and use_depth are passed on to posenet.launch.py: left out, the
+parameters file's values hold.
 """
 from pathlib import Path
 
@@ -44,6 +47,10 @@ def generate_launch_description():
             'image': 'image_raw',
             'params_file': LaunchConfiguration('params_file'),
             'log_level': LaunchConfiguration('log_level'),
+            # '' (left out): the parameters file's value; posenet.launch.py refuses a misspelling.
+            'use_compressed': LaunchConfiguration('use_compressed'),
+            'autostart': LaunchConfiguration('autostart'),
+            'use_depth': LaunchConfiguration('use_depth'),
         }.items(),
     )
     return LaunchDescription([
@@ -61,9 +68,19 @@ def generate_launch_description():
                               description='posenet_node parameters (YAML)'),
         DeclareLaunchArgument('log_level', default_value='info',
                               description='posenet_node log level'),
+        DeclareLaunchArgument('use_compressed', default_value='',
+                              description='true: posenet_node reads image_raw/compressed; '
+                                          "'': the parameters file's value"),
+        DeclareLaunchArgument('autostart', default_value='',
+                              description='false: posenet_node waits unconfigured for a '
+                                          "lifecycle manager; '': the parameters file's value"),
+        DeclareLaunchArgument('use_depth', default_value='',
+                              description='true: posenet_node also reads depth/image and '
+                                          "camera_info; '': the parameters file's value"),
         GroupAction([
             PushRosNamespace(LaunchConfiguration('namespace')),
-            camera,
+            # posenet first: a misspelt argument stops the launch before the camera starts.
             posenet,
+            camera,
         ]),
     ])

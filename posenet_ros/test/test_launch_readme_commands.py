@@ -1,8 +1,9 @@
 """
-README's "Running it on a robot" commands, run exactly as written there, from the checkout.
+README's "Running it on a robot" commands, run exactly as written there.
 
 Every command of that section that needs neither a camera driver nor RViz: `ros2 run` with the
-remapped input and the params file, `ros2 param set`, `ros2 topic echo /poses` and `ros2 launch`.
+remapped input and the installed params file (`$(...)` expanded as a shell would, run outside
+the checkout), `ros2 param set`, `ros2 topic echo /poses` and `ros2 launch`.
 The test publishes the camera's frames (a photo on /camera/image_raw) and reads what comes out.
 Then Ctrl-C, as in a terminal: SIGINT to the whole process group of `ros2 launch`, so that
 posenet_node gets it twice (from the terminal and from launch); it must exit 0 and quietly.
@@ -55,6 +56,16 @@ def readme_command(start: str) -> str:
     return line
 
 
+def shell_expanded(command: str, env: dict[str, str]) -> str:
+    """Return the command with `$(ros2 pkg prefix posenet_ros)` expanded, as the shell would."""
+    substitution = '$(ros2 pkg prefix posenet_ros)'
+    if substitution not in command:
+        return command
+    prefix = run_tool('ros2 pkg prefix posenet_ros', env)
+    assert prefix.returncode == 0, prefix.stdout + prefix.stderr
+    return command.replace(substitution, prefix.stdout.strip())
+
+
 @pytest.fixture(scope='module')
 def frame(data_path) -> Image:
     """Return a 640x480 camera frame of one person."""
@@ -87,8 +98,11 @@ def test_ros2_run_param_set_and_topic_echo_as_the_readme_says(claim, frame, mode
                                                               tmp_path):
     env = tool_env(claim.domain_id, models_path)
     run = readme_command('ros2 run posenet_ros posenet_node')
-    assert '-r image:=/camera/image_raw' in run and 'posenet_ros/config/posenet.yaml' in run
-    node = GroupProcess(run, env, tmp_path / 'ros2_run.log')
+    assert '-r image:=/camera/image_raw' in run
+    assert '--params-file $(ros2 pkg prefix posenet_ros)/share/posenet_ros/config/posenet.yaml' \
+        in run
+    # Run outside the checkout: the params file's path must not depend on the folder.
+    node = GroupProcess(shell_expanded(run, env), env, tmp_path / 'ros2_run.log', cwd=tmp_path)
     camera = echo = None
     try:
         camera = Camera(claim.domain_id)

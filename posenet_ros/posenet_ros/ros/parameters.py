@@ -53,7 +53,10 @@ class ParameterSpec:
         return descriptor
 
 
-# The defaults suit a 640x480 camera at 30 Hz on a laptop CPU; config/posenet.yaml repeats them.
+# The defaults suit a 640x480 camera at 30 Hz on a laptop CPU and give PoseNet's own results.
+# config/posenet.yaml is the ready configuration the launch files load: it sets every parameter
+# and changes several of these defaults (int8, a larger input of the image's aspect ratio,
+# keypoint refinement, smoothing, other thresholds); its comments say why.
 PARAMETERS = (
     # Read-only: a change would need the weights reloaded or the subscription remade.
     ParameterSpec(
