@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from typing import Any, Callable, Iterator
 
@@ -408,6 +409,46 @@ def exchange_until_same(client, message, expected, previous, min_pose_score: flo
 def diagnostic_values(status) -> dict[str, str]:
     """Return the key-values of a DiagnosticStatus as a dict."""
     return {pair.key: pair.value for pair in status.values}
+
+
+@contextlib.contextmanager
+def node_in_this_process(name: str, parameters: dict,
+                         prepare: Callable[[Any], None] | None = None) -> Iterator[tuple]:
+    """
+    Yield (node, client): posenet_node in this process, started up and spun by an executor.
+
+    For tests that reach into the node (hold a frame, wrap what it calls): `prepare(node)` runs
+    before start_up. The node talks over DDS on a claimed domain to a PoseNetClient.
+    """
+    from posenet_ros.ros.node import PoseNetNode
+    claim = DomainClaim(name)
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=claim.domain_id)
+    client = executor = spinner = node = None
+    try:
+        node = PoseNetNode(context=context, parameter_overrides=[
+            Parameter(key, value=value) for key, value in parameters.items()])
+        if prepare is not None:
+            prepare(node)
+        assert node.start_up(), node.configure_error or node.activate_error
+        executor = SingleThreadedExecutor(context=context)
+        executor.add_node(node)
+        spinner = threading.Thread(target=executor.spin, daemon=True)
+        spinner.start()
+        client = PoseNetClient(claim.domain_id)
+        yield node, client
+    finally:
+        if client is not None:
+            client.close()
+        if executor is not None:
+            executor.shutdown()
+        if node is not None:
+            node.shut_down()
+            node.destroy_node()
+        rclpy.try_shutdown(context=context)
+        if spinner is not None:
+            spinner.join(5.0)
+        claim.release()
 
 
 def load_rgb(path: Path):

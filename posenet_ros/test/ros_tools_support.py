@@ -51,6 +51,23 @@ def require_ros_tools(modules=('launch', 'launch_ros', 'launch_testing'),
     pytest.skip(message, allow_module_level=True)
 
 
+def stand_in_camera_prefix(folder: Path, script: str) -> Path:
+    """
+    Return an ament prefix in `folder` holding a stand-in `v4l2_camera` package.
+
+    Its v4l2_camera_node is the shell `script`: camera.launch.py runs without the real driver.
+    """
+    prefix = folder / 'stand_in'
+    index = prefix / 'share' / 'ament_index' / 'resource_index' / 'packages'
+    index.mkdir(parents=True)
+    (index / 'v4l2_camera').touch()
+    executable = prefix / 'lib' / 'v4l2_camera' / 'v4l2_camera_node'
+    executable.parent.mkdir(parents=True)
+    executable.write_text(script)
+    executable.chmod(0o755)
+    return prefix
+
+
 def tool_env(domain_id: int, models_path: Path | None = None) -> dict[str, str]:
     """
     Return this process's environment on the test's own ROS domain.

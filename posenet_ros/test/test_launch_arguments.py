@@ -16,7 +16,8 @@ from pathlib import Path
 
 from node_support import DomainClaim, Lifecycle, PoseNetClient
 import pytest
-from ros_tools_support import assert_clean_output, GroupProcess, require_ros_tools, tool_env
+from ros_tools_support import (assert_clean_output, GroupProcess, require_ros_tools,
+                               stand_in_camera_prefix, tool_env)
 import yaml
 
 pytestmark = pytest.mark.dds
@@ -48,15 +49,8 @@ def params_file(tmp_path) -> Path:
 @pytest.fixture
 def stand_in_camera(tmp_path) -> Path:
     """Return an ament prefix holding a `v4l2_camera` package whose node does nothing."""
-    prefix = tmp_path / 'stand_in'
-    index = prefix / 'share' / 'ament_index' / 'resource_index' / 'packages'
-    index.mkdir(parents=True)
-    (index / 'v4l2_camera').touch()
-    executable = prefix / 'lib' / 'v4l2_camera' / 'v4l2_camera_node'
-    executable.parent.mkdir(parents=True)
-    executable.write_text('#!/bin/sh\ntrap "exit 0" INT TERM\nwhile :; do sleep 0.1; done\n')
-    executable.chmod(0o755)
-    return prefix
+    return stand_in_camera_prefix(
+        tmp_path, '#!/bin/sh\ntrap "exit 0" INT TERM\nwhile :; do sleep 0.1; done\n')
 
 
 def launch_env(claim, models_path, stand_in_camera) -> dict[str, str]:

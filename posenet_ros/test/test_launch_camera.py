@@ -19,7 +19,8 @@ from posenet_msgs.msg import PoseArray
 import pytest
 import rclpy
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from ros_tools_support import assert_clean_output, GroupProcess, require_ros_tools, tool_env
+from ros_tools_support import (assert_clean_output, GroupProcess, require_ros_tools,
+                               stand_in_camera_prefix, tool_env)
 
 pytestmark = pytest.mark.dds
 
@@ -30,21 +31,9 @@ NAMESPACE = 'front'
 
 @pytest.fixture
 def stand_in_camera(tmp_path):
-    """
-    Return an ament prefix holding a stand-in `v4l2_camera` package.
-
-    Its node streams a photo to image_raw.
-    """
-    prefix = tmp_path / 'stand_in'
-    index = prefix / 'share' / 'ament_index' / 'resource_index' / 'packages'
-    index.mkdir(parents=True)
-    (index / 'v4l2_camera').touch()
-    executable = prefix / 'lib' / 'v4l2_camera' / 'v4l2_camera_node'
-    executable.parent.mkdir(parents=True)
-    executable.write_text('#!/bin/sh\nexec posenet_image_publisher --rate 5 "$@" '
-                          '--ros-args -r image:=image_raw\n')
-    executable.chmod(0o755)
-    return prefix
+    """Return an ament prefix whose stand-in v4l2_camera node streams a photo to image_raw."""
+    return stand_in_camera_prefix(tmp_path, '#!/bin/sh\nexec posenet_image_publisher --rate 5 '
+                                            '"$@" --ros-args -r image:=image_raw\n')
 
 
 def test_camera_launch_runs_the_camera_and_posenet_node_in_the_namespace(

@@ -11,14 +11,10 @@ from __future__ import annotations
 import threading
 import time
 
-from node_support import DomainClaim, load_rgb, PoseNetClient
+from node_support import load_rgb, node_in_this_process
 from posenet_ros.engine import estimator as estimator_module
-from posenet_ros.ros import node as node_module
 from posenet_ros.ros.image_conversion import rgb_to_image_msg
 import pytest
-import rclpy
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.parameter import Parameter
 
 pytestmark = pytest.mark.dds
 
@@ -39,48 +35,27 @@ def test_deactivate_during_int8_calibration_returns_and_int8_is_used_after(
         return real_estimator(*args, **kwargs)
 
     monkeypatch.setattr(estimator_module, 'PoseEstimator', held_estimator)
-    claim = DomainClaim('deactivate')
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=claim.domain_id)
-    client = executor = spinner = node = None
+    parameters = {'model': str(models_path / MODEL), 'precision': 'int8',
+                  'int8_calibration_frames': 1,
+                  'qos_overrides./image.subscription.reliability': 'reliable'}
     try:
-        node = node_module.PoseNetNode(context=context, parameter_overrides=[
-            Parameter('model', value=str(models_path / MODEL)),
-            Parameter('precision', value='int8'), Parameter('int8_calibration_frames', value=1),
-            Parameter('qos_overrides./image.subscription.reliability', value='reliable')])
-        assert node.start_up(), node.configure_error or node.activate_error
-        executor = SingleThreadedExecutor(context=context)
-        executor.add_node(node)
-        spinner = threading.Thread(target=executor.spin, daemon=True)
-        spinner.start()
-        client = PoseNetClient(claim.domain_id)
-        frame = rgb_to_image_msg(load_rgb(data_path / 'smoke' / 'zidane.jpg'))
-        assert client.exchange(frame, timeout_s=60.0, resend_every_s=1.0).poses  # float32
-        deadline = time.monotonic() + 30.0
-        while not calibrating.is_set():  # the first frames are kept, then calibrated on
-            assert time.monotonic() < deadline, 'int8 calibration did not start'
-            client.exchange(frame, timeout_s=30.0, resend_every_s=1.0)
-        node.trigger_deactivate()
-        # Back while the calibration still runs (before: it waited for it, up to 120 s).
-        builder = node._int8_stage._builder
-        assert node._state == 'inactive' and builder.is_alive() and not release.is_set()
-        release.set()
-        builder.join(120.0)
-        assert not builder.is_alive() and node.estimator.precision == 'int8'
-        node.trigger_activate()
-        assert node._state == 'active'
-        assert client.exchange(frame, timeout_s=30.0, resend_every_s=1.0).poses
-        assert node._estimate_stage._estimator is node.estimator  # frames now run in int8
+        with node_in_this_process('deactivate', parameters) as (node, client):
+            frame = rgb_to_image_msg(load_rgb(data_path / 'smoke' / 'zidane.jpg'))
+            assert client.exchange(frame, timeout_s=60.0, resend_every_s=1.0).poses  # float32
+            deadline = time.monotonic() + 30.0
+            while not calibrating.is_set():  # the first frames are kept, then calibrated on
+                assert time.monotonic() < deadline, 'int8 calibration did not start'
+                client.exchange(frame, timeout_s=30.0, resend_every_s=1.0)
+            node.trigger_deactivate()
+            # Back while the calibration still runs (before: it waited for it, up to 120 s).
+            builder = node._int8_stage._builder
+            assert node._state == 'inactive' and builder.is_alive() and not release.is_set()
+            release.set()
+            builder.join(120.0)
+            assert not builder.is_alive() and node.estimator.precision == 'int8'
+            node.trigger_activate()
+            assert node._state == 'active'
+            assert client.exchange(frame, timeout_s=30.0, resend_every_s=1.0).poses
+            assert node._estimate_stage._estimator is node.estimator  # frames now in int8
     finally:
         release.set()
-        if client is not None:
-            client.close()
-        if executor is not None:
-            executor.shutdown()
-        if node is not None:
-            node.shut_down()
-            node.destroy_node()
-        rclpy.try_shutdown(context=context)
-        if spinner is not None:
-            spinner.join(5.0)
-        claim.release()

@@ -14,13 +14,10 @@ import threading
 import time
 
 from diagnostic_msgs.msg import DiagnosticStatus
-from node_support import DomainClaim, load_rgb, PoseNetClient
+from node_support import load_rgb, node_in_this_process
 from posenet_ros.ros import node as node_module
 from posenet_ros.ros.image_conversion import rgb_to_image_msg
 import pytest
-import rclpy
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.parameter import Parameter
 
 pytestmark = pytest.mark.dds
 
@@ -30,22 +27,16 @@ MODEL = 'mobilenet_quant2_075'
 @contextlib.contextmanager
 def node_with_held_frames(models_path, hold):
     """
-    Yield (node, client, release, held) with the node active and served by an executor.
+    Yield (node, client, release, held) with the node active in this process.
 
     hold(count): whether the count-th frame processed (0 first) is held until `release`; held
     frames then go through the real pipeline, as a stage that came back would.
     """
-    claim = DomainClaim('watchdog')
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=claim.domain_id)
     release = threading.Event()
-    client = executor = spinner = node = None
-    try:
-        node = node_module.PoseNetNode(context=context, parameter_overrides=[
-            Parameter('model', value=str(models_path / MODEL)),
-            Parameter('qos_overrides./image.subscription.reliability', value='reliable')])
+    held, processed = [], []
+
+    def hold_frames(node):
         real_process = node._process
-        held, processed = [], []
 
         def process(message):
             count = len(processed)
@@ -56,26 +47,15 @@ def node_with_held_frames(models_path, hold):
             real_process(message)
 
         node._process = process  # what the frame worker calls, from activate on
-        assert node.start_up(), node.configure_error or node.activate_error
-        executor = SingleThreadedExecutor(context=context)
-        executor.add_node(node)
-        spinner = threading.Thread(target=executor.spin, daemon=True)
-        spinner.start()
-        client = PoseNetClient(claim.domain_id)
-        yield node, client, release, held
+
+    try:
+        with node_in_this_process('watchdog', {
+                'model': str(models_path / MODEL),
+                'qos_overrides./image.subscription.reliability': 'reliable'},
+                prepare=hold_frames) as (node, client):
+            yield node, client, release, held
     finally:
         release.set()
-        if client is not None:
-            client.close()
-        if executor is not None:
-            executor.shutdown()
-        if node is not None:
-            node.shut_down()
-            node.destroy_node()
-        rclpy.try_shutdown(context=context)
-        if spinner is not None:
-            spinner.join(5.0)
-        claim.release()
 
 
 def test_a_worker_stuck_on_a_frame_is_replaced_and_its_late_frame_dropped(
