@@ -10,10 +10,12 @@ import os
 from pathlib import Path
 import sys
 import textwrap
+import threading
+import time
 
 import numpy as np
 from posenet_ros.engine.tflite_build import (child_command, ModelBuildError, parse_arguments,
-                                             run_child)
+                                             run_child, stop_child_builds)
 import pytest
 
 # Writes its output file with write_file_atomic as the real child does, and is stopped for
@@ -68,3 +70,24 @@ def test_a_child_that_fails_leaves_no_temporary_file_in_the_cache(tmp_path, how,
                   'test model', timeout=10.0)
     assert started.exists()  # stopped with its temporary file there
     assert list(out.parent.iterdir()) == [others]
+
+
+def test_a_child_build_stopped_as_its_model_is_released_leaves_nothing(tmp_path):
+    """stop_child_builds (a node cleaning up or ending) kills it mid-write: a named error."""
+    out = tmp_path / 'cache' / 'model.tflite'
+    out.parent.mkdir()
+    started = tmp_path / 'started'
+    stopper = threading.Thread(target=lambda: (wait_for_file(started), stop_child_builds()))
+    stopper.start()
+    with pytest.raises(ModelBuildError, match='building the test model was stopped'):
+        run_child([sys.executable, '-c', _STOPPED_WRITER, str(out), str(started), 'hangs'], out,
+                  'test model', timeout=60.0)
+    stopper.join(10.0)
+    assert started.exists() and list(out.parent.iterdir()) == []
+    assert stop_child_builds() == 0  # none left running
+
+
+def wait_for_file(path: Path, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)

@@ -1,5 +1,5 @@
 """
-A deactivate does not wait for an int8 calibration in the background; it is used afterwards.
+A deactivate does not wait for an int8 calibration in the background; a cleanup stops it.
 
 A lifecycle manager deactivates with a timeout of seconds, while calibrating int8 on the
 camera's first frames takes tens of seconds (two minutes at most before the node gives up
@@ -8,17 +8,33 @@ calibration is held until the test lets it go, so the deactivate happens while i
 """
 from __future__ import annotations
 
+from pathlib import Path
+import sys
 import threading
 import time
+import uuid
 
 from node_support import load_rgb, node_in_this_process
 from posenet_ros.engine import estimator as estimator_module
+from posenet_ros.engine import tflite_build
 from posenet_ros.ros.image_conversion import rgb_to_image_msg
 import pytest
 
 pytestmark = pytest.mark.dds
 
 MODEL = 'mobilenet_float_050'
+
+
+def processes_running(marker: str) -> list[int]:
+    """Return the pids of this machine's processes whose command line holds `marker`."""
+    pids = []
+    for cmdline in Path('/proc').glob('[0-9]*/cmdline'):
+        try:
+            if marker.encode() in cmdline.read_bytes():
+                pids.append(int(cmdline.parent.name))
+        except OSError:  # ended meanwhile
+            continue
+    return pids
 
 
 def test_deactivate_during_int8_calibration_returns_and_int8_is_used_after(
@@ -59,3 +75,39 @@ def test_deactivate_during_int8_calibration_returns_and_int8_is_used_after(
             assert node._estimate_stage._estimator is node.estimator  # frames now in int8
     finally:
         release.set()
+
+
+def test_cleanup_stops_an_int8_calibration_in_a_child(models_path, data_path, monkeypatch,
+                                                      tmp_path):
+    """The model is released: its calibration, in a child process, ends now."""
+    monkeypatch.setenv('POSENET_CACHE', str(tmp_path / 'cache'))  # no int8 model saved yet
+    real_command = tflite_build.child_command
+    marker = f'posenet int8 calibration stand-in {uuid.uuid4().hex}'
+
+    def slow_int8_child(*args, **kwargs):  # an int8 calibration that would take 5 minutes
+        command = real_command(*args, **kwargs)
+        if '--int8-calibration' not in command:
+            return command
+        return [sys.executable, '-c', f'import time; time.sleep(300)  # {marker}']
+
+    monkeypatch.setattr(tflite_build, 'child_command', slow_int8_child)
+    # As in a node without TensorFlow (earlier tests may have loaded it into this process):
+    # the node builds its models in child processes then.
+    monkeypatch.delitem(sys.modules, 'tensorflow', raising=False)
+    parameters = {'model': str(models_path / MODEL), 'precision': 'int8',
+                  'int8_calibration_frames': 1,
+                  'qos_overrides./image.subscription.reliability': 'reliable'}
+    with node_in_this_process('cleanup', parameters) as (node, client):
+        frame = rgb_to_image_msg(load_rgb(data_path / 'smoke' / 'zidane.jpg'))
+        deadline = time.monotonic() + 60.0
+        while not processes_running(marker):
+            assert time.monotonic() < deadline, 'the int8 child process did not start'
+            client.exchange(frame, timeout_s=30.0, resend_every_s=1.0)
+        builder = node._int8_stage._builder
+        node.trigger_deactivate()
+        node.trigger_cleanup()
+        # Before, cleanup left it running for its 5 minutes (and shutdown waited 2 of them).
+        assert not processes_running(marker), 'the calibration still runs after cleanup'
+        builder.join(10.0)
+        assert not builder.is_alive()
+        assert node._state == 'unconfigured'

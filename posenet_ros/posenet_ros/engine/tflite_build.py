@@ -11,6 +11,10 @@ then reads the entry like any other.
 
 With `--int8-calibration` the model is the int8 one calibrated on the frames saved in the .npz
 (uint8 RGB arrays; `int8_backend` writes it), with the `QuantizeOptions` given as JSON.
+
+`stop_child_builds` ends the builds in progress (a node releasing its model or ending would
+otherwise wait up to minutes for an int8 calibration it no longer needs); each fails with
+ModelBuildError and leaves nothing in the cache.
 """
 from __future__ import annotations
 
@@ -20,11 +24,15 @@ import os
 from pathlib import Path
 import subprocess
 import sys
+import threading
 
 from .atomic_write import remove_temporary_files
 
 BUILD_TIMEOUT_S = 600.0
 _STDERR_TAIL_LINES = 12
+_children_lock = threading.Lock()
+_children: set = set()  # the builds running, as Popen objects
+_stopped: set = set()  # those stop_child_builds ended
 
 
 class ModelBuildError(RuntimeError):
@@ -75,6 +83,8 @@ def run_child(command: list[str], out: Path, what: str,
     env.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
     with subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL,
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as child:
+        with _children_lock:
+            _children.add(child)
         try:
             _, stderr = child.communicate(timeout=timeout)
         except BaseException as error:  # the timeout, or this process interrupted
@@ -85,11 +95,29 @@ def run_child(command: list[str], out: Path, what: str,
                 raise ModelBuildError(f'building the {what} took over {timeout:g} s; '
                                       'gave up') from None
             raise
+        finally:
+            with _children_lock:
+                _children.discard(child)
+                stopped = child in _stopped
+                _stopped.discard(child)
+    if stopped:
+        remove_temporary_files(out, child.pid)
+        raise ModelBuildError(f'building the {what} was stopped (the model is no longer needed)')
     if child.returncode != 0:
         remove_temporary_files(out, child.pid)
         tail = stderr.decode('utf-8', 'replace').strip().splitlines()[-_STDERR_TAIL_LINES:]
         raise ModelBuildError(f'building the {what} failed (exit status {child.returncode}): '
                               + ' | '.join(tail))
+
+
+def stop_child_builds() -> int:
+    """Kill the child processes building models now; return how many there were."""
+    with _children_lock:
+        children = list(_children)
+        _stopped.update(children)
+    for child in children:
+        child.kill()
+    return len(children)
 
 
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:

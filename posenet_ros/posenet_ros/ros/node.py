@@ -211,7 +211,7 @@ class PoseNetNode(LifecycleNode):
         except Exception as error:  # noqa: BLE001 - rclpy would swallow it without a word
             self._activate_error = f'{type(error).__name__}: {error}'
             self.get_logger().error(f'activate failed: {self._activate_error}')
-            self._stop_frames()
+            self._stop_frames(wait_for_builds=False)  # the model stays: so do its builds
             super().on_deactivate(state)  # the publishers, if they were enabled already
             self._state = 'inactive'
             return TransitionCallbackReturn.FAILURE
@@ -410,7 +410,17 @@ class PoseNetNode(LifecycleNode):
             transform_stage.close()  # its /tf subscriptions; activate makes a new one
 
     def _wait_for_builds(self) -> None:
-        """Wait for a network build (up to 30 s) and an int8 calibration (120 s) in progress."""
+        """
+        End the network builds and int8 calibration in progress, for the model is going.
+
+        Those in child processes (the node without TensorFlow) are stopped at once; one in this
+        process is waited for, up to 30 s (a network) and 120 s (int8).
+        """
+        from posenet_ros.engine.tflite_build import stop_child_builds
+        stopped = stop_child_builds()
+        if stopped:
+            self.get_logger().info(f'stopped {stopped} model build(s) in progress: the model '
+                                   'is released')
         if self._estimate_stage is not None:
             self._estimate_stage.wait_for_build(30.0)
         if self._int8_stage is not None:
