@@ -386,11 +386,11 @@ class PoseNetNode(LifecycleNode):
 
     def _stop_frames(self, wait_for_builds: bool = True) -> None:
         """
-        Stop the worker after the frame in progress and drop the subscription.
+        Stop the worker (a frame in progress ends at its next stage) and drop the subscription.
 
-        wait_for_builds: also wait for a network build or int8 calibration in the background
-        (up to 30 s and 120 s), for ending cleanly. A deactivate does not: they go on and are
-        used after the next activate, and a lifecycle manager's transition does not wait
+        wait_for_builds: also end the network build or int8 calibration in the background
+        (`_wait_for_builds`), for the model is going. A deactivate does not: they go on and
+        are used after the next activate, and a lifecycle manager's transition does not wait
         minutes.
         """
         worker, self._worker = self._worker, None
