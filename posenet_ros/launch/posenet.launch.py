@@ -49,8 +49,8 @@ def _boolean(context, name):
 
 def _posenet_node(context):
     # The parameters file first: the arguments given override it, the others leave it be.
-    overrides = {name: _boolean(context, name) for name in BOOLEAN_ARGUMENTS}
-    overrides = {name: value for name, value in overrides.items() if value is not None}
+    overrides = {name: value for name in BOOLEAN_ARGUMENTS
+                 if (value := _boolean(context, name)) is not None}
     image = LaunchConfiguration('image')
     poses = LaunchConfiguration('poses')
     return [Node(

@@ -64,11 +64,17 @@ def wait_until_built(stage: EstimateStage, photo, side: int, timeout_s: float = 
         stage.wait_for_build(timeout_s)
 
 
-def test_after_a_switch_frames_run_at_the_size_ready_until_theirs_is_built(estimators, photo):
-    old, new = estimators
-    stage = EstimateStage(old, lambda message: None, lambda message: None)
+def stage_running_at_a(estimator, photo) -> EstimateStage:
+    """Return an estimate stage on `estimator` that has run a frame at size A."""
+    stage = EstimateStage(estimator, lambda message: None, lambda message: None)
     stage.mark_built(settings_at(SIZE_A).config)
     assert run_frame(stage, photo, SIZE_A) == key(SIZE_A)
+    return stage
+
+
+def test_after_a_switch_frames_run_at_the_size_ready_until_theirs_is_built(estimators, photo):
+    old, new = estimators
+    stage = stage_running_at_a(old, photo)
     # The input size changes while int8 is being made for A; B is built on the old one.
     wait_until_built(stage, photo, SIZE_B)
     stage.use_estimator(new, key(SIZE_A))
@@ -79,9 +85,7 @@ def test_after_a_switch_frames_run_at_the_size_ready_until_theirs_is_built(estim
 
 def test_a_build_on_the_replaced_estimator_is_not_taken_for_the_new_one(estimators, photo):
     old, new = estimators
-    stage = EstimateStage(old, lambda message: None, lambda message: None)
-    stage.mark_built(settings_at(SIZE_A).config)
-    assert run_frame(stage, photo, SIZE_A) == key(SIZE_A)
+    stage = stage_running_at_a(old, photo)
     assert run_frame(stage, photo, SIZE_C) == key(SIZE_A)  # C starts building on the old one
     stage.use_estimator(new, key(SIZE_A))  # ... and is replaced before that build ends
     stage.wait_for_build(60.0)
@@ -92,9 +96,7 @@ def test_a_build_on_the_replaced_estimator_is_not_taken_for_the_new_one(estimato
 def test_a_frame_on_the_replaced_estimator_does_not_mark_its_size_built(estimators, photo):
     """A frame still on the old estimator when int8 takes over: its size is not the new one's."""
     old, new = estimators
-    stage = EstimateStage(old, lambda message: None, lambda message: None)
-    stage.mark_built(settings_at(SIZE_A).config)
-    assert run_frame(stage, photo, SIZE_A) == key(SIZE_A)
+    stage = stage_running_at_a(old, photo)
     wait_until_built(stage, photo, SIZE_B)
     started, switched = threading.Event(), threading.Event()
     estimate = old.estimate

@@ -112,13 +112,12 @@ def _message_builder(width: int, height: int):
     """
     try:
         from posenet_ros.engine.people import PeopleFrame
-        from posenet_ros.ros.messages import people_to_pose_array
-        from posenet_ros.ros.pose_array_wire import encode, writes_like_middleware
+        from posenet_ros.ros.pose_array_wire import pose_array_builder
         from std_msgs.msg import Header
     except ImportError:
         return None
     header = Header()
-    to_pose_array = encode if writes_like_middleware() else people_to_pose_array
+    to_pose_array = pose_array_builder()
 
     def build(coords, scores, people3d, ids):
         people = PeopleFrame(

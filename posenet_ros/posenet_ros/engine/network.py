@@ -54,6 +54,17 @@ def default_backend(device_string: str) -> str:
     return 'function' if 'GPU' in device_string else 'tflite'
 
 
+def resolve_backend(backend: str | None, device: str,
+                    num_threads: int = 0) -> tuple[str, str]:
+    """
+    Return (backend, device) as a PoseNetwork takes them.
+
+    The device resolved, and the backend given or else that device's default.
+    """
+    device = resolve_device(device, num_threads)
+    return backend or default_backend(device), device
+
+
 def check_image(image_rgb) -> np.ndarray:
     """Return the image as a uint8 (H, W, 3) array, or ValueError saying what is wrong."""
     if not isinstance(image_rgb, np.ndarray):
@@ -92,9 +103,8 @@ class PoseNetwork:
         if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 0:
             raise ValueError(f'num_threads must be 0 (all cores) or a positive whole number, '
                              f'got {num_threads!r}')
-        self.device = resolve_device(device, num_threads)
+        backend, self.device = resolve_backend(backend, device, num_threads)
         self.precision = check_precision(precision)
-        backend = backend or default_backend(self.device)
         inference_class = backend_class(backend)  # ValueError naming the choices
         if precision == 'int8' and backend != 'tflite':
             raise ValueError(f"precision 'int8' runs on backend 'tflite' only, not {backend!r}")

@@ -90,7 +90,6 @@ def run_child(command: list[str], out: Path, what: str,
         except BaseException as error:  # the timeout, or this process interrupted
             child.kill()
             child.communicate()
-            remove_temporary_files(out, child.pid)
             if isinstance(error, subprocess.TimeoutExpired):
                 raise ModelBuildError(f'building the {what} took over {timeout:g} s; '
                                       'gave up') from None
@@ -100,11 +99,11 @@ def run_child(command: list[str], out: Path, what: str,
                 _children.discard(child)
                 stopped = child in _stopped
                 _stopped.discard(child)
+            if child.returncode != 0:  # failed, timed out, stopped or killed: nothing left
+                remove_temporary_files(out, child.pid)
     if stopped:
-        remove_temporary_files(out, child.pid)
         raise ModelBuildError(f'building the {what} was stopped (the model is no longer needed)')
     if child.returncode != 0:
-        remove_temporary_files(out, child.pid)
         tail = stderr.decode('utf-8', 'replace').strip().splitlines()[-_STDERR_TAIL_LINES:]
         raise ModelBuildError(f'building the {what} failed (exit status {child.returncode}): '
                               + ' | '.join(tail))

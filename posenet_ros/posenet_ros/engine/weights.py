@@ -75,9 +75,12 @@ class ModelWeights:
 
     tensors: dict[str, np.ndarray]
     multiplier: float
-    path: Path
     descriptor: Path
     format: str  # noqa: A003 - public field, 'graph-model' or 'checkpoint'
+
+    @property
+    def path(self) -> Path:
+        return self.descriptor.parent
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.tensors[name]
@@ -152,8 +155,8 @@ def load_weights(path: str | Path, multiplier: float | None = None) -> ModelWeig
         tensors, fmt = _read_graph_model(descriptor, document), 'graph-model'
     folder = descriptor.parent
     resolved = _check_and_infer_multiplier(tensors, descriptor, multiplier, folder.name)
-    return ModelWeights(tensors=tensors, multiplier=resolved, path=folder,
-                        descriptor=descriptor, format=fmt)
+    return ModelWeights(tensors=tensors, multiplier=resolved, descriptor=descriptor,
+                        format=fmt)
 
 
 def _read_json(path: Path) -> dict:

@@ -211,7 +211,7 @@ class PoseNetNode(LifecycleNode):
         except Exception as error:  # noqa: BLE001 - rclpy would swallow it without a word
             self._activate_error = f'{type(error).__name__}: {error}'
             self.get_logger().error(f'activate failed: {self._activate_error}')
-            self._stop_frames(wait_for_builds=False)  # the model stays: so do its builds
+            self._stop_frames()  # the model stays: so do its builds
             super().on_deactivate(state)  # the publishers, if they were enabled already
             self._state = 'inactive'
             return TransitionCallbackReturn.FAILURE
@@ -258,9 +258,8 @@ class PoseNetNode(LifecycleNode):
         """
         if startup.precision != 'int8' or not startup.int8_calibration:
             return {}
-        from posenet_ros.engine.network import BACKEND_NAMES, default_backend, resolve_device
-        device = resolve_device(startup.device, startup.num_threads)
-        backend = startup.backend or default_backend(device)
+        from posenet_ros.engine.network import BACKEND_NAMES, resolve_backend
+        backend, device = resolve_backend(startup.backend, startup.device, startup.num_threads)
         if backend in BACKEND_NAMES and backend != 'tflite':  # an unknown one: refused below
             self._int8_stays_float32(backend, device)
             return {}
@@ -335,13 +334,12 @@ class PoseNetNode(LifecycleNode):
         return stages
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._stop_frames(wait_for_builds=False)
+        self._stop_frames()
         self._state = 'inactive'
         self.get_logger().info('inactive: input unsubscribed, nothing published')
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._wait_for_builds()  # deactivate left them running; their memory goes with the model
         self._release_model()
         self._state = 'unconfigured'
         self.get_logger().info('cleaned up: model released')
@@ -368,6 +366,7 @@ class PoseNetNode(LifecycleNode):
         except Exception:  # noqa: BLE001 - ending anyway: make sure nothing is left running
             pass
         self._stop_frames()
+        self._wait_for_builds()
         self._engine_log.close()
 
     # -- frames --------------------------------------------------------------------------------
@@ -384,21 +383,18 @@ class PoseNetNode(LifecycleNode):
         what = 'take a frame from' if stage == 'take' else 'process a frame from'
         self._failure_log(f'could not {what} {self._input_topic}: {type(error).__name__}: {error}')
 
-    def _stop_frames(self, wait_for_builds: bool = True) -> None:
+    def _stop_frames(self) -> None:
         """
         Stop the worker (a frame in progress ends at its next stage) and drop the subscription.
 
-        wait_for_builds: also end the network build or int8 calibration in the background
-        (`_wait_for_builds`), for the model is going. A deactivate does not: they go on and
-        are used after the next activate, and a lifecycle manager's transition does not wait
-        minutes.
+        A network build or int8 calibration in the background goes on, to be used after the
+        next activate (a lifecycle manager's deactivate does not wait minutes); releasing the
+        model ends it (`_release_model`).
         """
         worker, self._worker = self._worker, None
         if worker is not None:
             if not worker.stop(timeout_s=30.0):
                 self.get_logger().warning('the frame worker did not stop within 30 s')
-        if wait_for_builds:
-            self._wait_for_builds()
         frames, self._frames = self._frames, None
         if frames is not None:
             frames.destroy(self)
@@ -427,6 +423,7 @@ class PoseNetNode(LifecycleNode):
             self._int8_stage.wait(120.0)
 
     def _release_model(self) -> None:
+        self._wait_for_builds()
         for publisher in self._publishers_made:
             self.destroy_lifecycle_publisher(publisher)
         self._publishers_made = []

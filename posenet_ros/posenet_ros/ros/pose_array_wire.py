@@ -22,9 +22,14 @@ from __future__ import annotations
 import functools
 import struct
 
+from builtin_interfaces.msg import Time
 import numpy as np
+from posenet_msgs.msg import PoseArray
 from posenet_ros.engine.parts import NUM_KEYPOINTS
 from posenet_ros.engine.people import PeopleFrame
+from posenet_ros.ros.messages import people_to_pose_array, pose_array_to_people
+from rclpy.serialization import deserialize_message, serialize_message
+from std_msgs.msg import Header
 
 _UINT32_MAX = 2**32 - 1
 _CACHED_COUNTS = 32  # layouts kept for frames of up to this many people (a few MB at most)
@@ -107,16 +112,16 @@ class _Layout:
     def __init__(self, frame_id_length: int, count: int):
         self.frame_id_end = 12 + frame_id_length  # stamp, string length, the string with its NUL
         self.sizes_at = _align(self.frame_id_end, 4)  # image_width, image_height, pose count
-        self.starts = np.empty(count, dtype=np.int64)
+        starts = np.empty(count, dtype=np.int64)
         kinds = np.empty(count, dtype=np.int64)
         offset = self.sizes_at + 12
         for index in range(count):
             offset = _align(offset, 4)
             kinds[index] = (offset % 8) // 4
-            self.starts[index] = offset
+            starts[index] = offset
             offset += _LAYOUTS[4 * kinds[index]].size
         self.end = offset
-        self.pose_bytes = self.starts[:, None] + _BYTE_MAPS[kinds]  # (count, RECORD.itemsize)
+        self.pose_bytes = starts[:, None] + _BYTE_MAPS[kinds]  # (count, RECORD.itemsize)
         self.pose_bytes.flags.writeable = False  # shared by the frames of the same shape
 
     def meaningful(self) -> np.ndarray:
@@ -197,9 +202,6 @@ def decode(data) -> tuple:
     """
     data = bytes(data)
     if data[:2] != CDR_LE:  # another encoding: let the middleware's own code read it
-        from posenet_msgs.msg import PoseArray
-        from posenet_ros.ros.messages import pose_array_to_people
-        from rclpy.serialization import deserialize_message
         try:
             message = deserialize_message(data, PoseArray)
         except Exception as error:  # rclpy's own error for bytes it cannot read
@@ -226,8 +228,6 @@ def decode(data) -> tuple:
     if (records['part'] != np.arange(NUM_KEYPOINTS)).any():
         raise ValueError('the keypoints are not in part order (keypoints[i].part == i), as '
                          'posenet_node publishes them')
-    from builtin_interfaces.msg import Time
-    from std_msgs.msg import Header
     header = Header(stamp=Time(sec=sec, nanosec=nanosec), frame_id=frame_id)
     with np.errstate(invalid='ignore'):  # a signalling NaN from the wire stays a NaN
         people = PeopleFrame(
@@ -243,6 +243,19 @@ def decode(data) -> tuple:
     return header, people
 
 
+def pose_array_builder(as_bytes: bool | None = None):
+    """
+    Return what makes the PoseArray the node publishes, `build(people, header)`.
+
+    `encode` (its bytes) where the middleware serializes the message to the same bytes
+    (as_bytes None: `writes_like_middleware()`), `people_to_pose_array` (the message) elsewhere.
+    """
+    if as_bytes is None:
+        as_bytes = writes_like_middleware()
+    return encode if as_bytes else people_to_pose_array
+
+
+@functools.cache  # the middleware does not change within a process
 def writes_like_middleware() -> bool:
     """
     Return whether `encode` writes what the running middleware serializes, padding aside.
@@ -252,10 +265,6 @@ def writes_like_middleware() -> bool:
     layouts and every header alignment). False where the middleware encodes otherwise (then
     the node publishes messages).
     """
-    from builtin_interfaces.msg import Time
-    from posenet_ros.ros.messages import people_to_pose_array
-    from rclpy.serialization import serialize_message
-    from std_msgs.msg import Header
     rng = np.random.default_rng(7)
     for frame_id in ['cameraframe'[:length] for length in range(8)] + ['cam\u00e9ra']:
         for count in (0, 1, 3):
@@ -267,7 +276,7 @@ def writes_like_middleware() -> bool:
             written = encode(people, header)
             if len(expected) < len(written) or expected[:2] != written[:2]:
                 return False
-            mask = _Layout(len(header.frame_id.encode('utf-8')) + 1, count).meaningful()
+            mask = _layout(len(header.frame_id.encode('utf-8')) + 1, count).meaningful()
             expected_body = np.frombuffer(expected, dtype=np.uint8)[_HEADER_SIZE:len(written)]
             written_body = np.frombuffer(written, dtype=np.uint8)[_HEADER_SIZE:]
             if not np.array_equal(expected_body[mask], written_body[mask]):

@@ -92,9 +92,8 @@ class RosStages:
 
             from posenet_ros.engine.people import PeopleFrame
             from posenet_ros.ros.image_conversion import image_to_rgb, rgb_to_image_msg
-            from posenet_ros.ros.messages import to_pose_array
-            from posenet_ros.ros.pose_array_wire import encode, writes_like_middleware
-            as_bytes = writes_like_middleware()
+            from posenet_ros.ros.pose_array_wire import pose_array_builder
+            build = pose_array_builder()
         except Exception as error:  # ImportError, or a message package not built/sourced
             self.error = f'{type(error).__name__}: {error}'
             return
@@ -102,8 +101,7 @@ class RosStages:
         self.image_to_rgb = image_to_rgb
         self.rgb_to_image_msg = rgb_to_image_msg
         self.to_pose_array = (
-            (lambda result, header: encode(PeopleFrame.from_result(result), header))
-            if as_bytes else to_pose_array)
+            lambda result, header: build(PeopleFrame.from_result(result), header))
 
     @property
     def available(self) -> bool:

@@ -14,9 +14,8 @@ from typing import Callable
 
 from posenet_ros.engine.people import PeopleFrame
 from posenet_ros.ros.depth_input import stamp_ns
-from posenet_ros.ros.messages import people_to_pose_array
 from posenet_ros.ros.pipeline import Frame
-from posenet_ros.ros.pose_array_wire import encode, writes_like_middleware
+from posenet_ros.ros.pose_array_wire import pose_array_builder, writes_like_middleware
 from std_msgs.msg import Header
 
 
@@ -43,8 +42,7 @@ class PoseArrayStage:
         header = frame.header
         if frame.frame_id is not None:  # positions moved into another frame (stages/transform)
             header = Header(stamp=header.stamp, frame_id=frame.frame_id)
-        build = encode if self.as_bytes else people_to_pose_array
-        frame.pose_array = build(frame.people, header)
+        frame.pose_array = pose_array_builder(self.as_bytes)(frame.people, header)
 
 
 class PublishPosesStage:
