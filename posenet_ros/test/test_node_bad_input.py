@@ -13,6 +13,7 @@ import time
 from node_support import diagnostic_values, load_rgb, running_node
 from posenet_ros.ros.image_conversion import rgb_to_image_msg
 import pytest
+from rclpy.serialization import serialize_message
 from sensor_msgs.msg import Image
 
 pytestmark = pytest.mark.dds  # starts nodes and talks to them over DDS
@@ -41,6 +42,15 @@ BAD_FRAMES = {
 }
 
 
+# Bytes a publisher may put on the topic (rclpy publishes bytes as they are): the node reads
+# frames from their bytes. (bytes, the cause logged)
+BAD_BYTES = {
+    "four bytes that crash rclpy's reader": (b'\0\0\0\1', 'fewer than the 16 of its header'),
+    'the pixels cut short': (serialize_message(raw(width=2, height=2))[:-4], 'bytes of data at'),
+    'a string past the end': (b'\0\1\0\0' + bytes(8) + b'\xff' * 8, 'string of'),
+}
+
+
 @pytest.fixture(scope='module')
 def good(data_path):
     return rgb_to_image_msg(load_rgb(data_path / PHOTO))
@@ -65,6 +75,18 @@ def test_a_bad_frame_is_logged_with_topic_and_cause_and_the_node_goes_on(ros, go
     answer = client.exchange(good)
     assert answer.header.frame_id != bad_id
     assert client.answer_to(bad_id) is None, 'a bad frame must not be answered'
+
+
+@pytest.mark.parametrize('case', list(BAD_BYTES))
+def test_bytes_that_are_not_an_image_are_logged_and_the_node_goes_on(ros, good, case):
+    node, client = ros
+    data, cause = BAD_BYTES[case]
+    client.image_pub.publish(data)
+    assert node.wait_for_log(cause), f'no log line saying "{cause}"'
+    (line,) = [line for line in node.log().splitlines() if cause in line][-1:]
+    assert 'skipping a frame from /image: not a serialized Image' in line and 'WARN' in line
+    assert client.exchange(good).poses
+    assert node.running() and 'Traceback' not in node.log()
 
 
 def test_the_same_bad_frame_again_and_again_is_logged_once(ros, good):

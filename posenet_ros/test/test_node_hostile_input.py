@@ -2,9 +2,10 @@
 Nothing a camera or a caller sends silences posenet_node.
 
 Frames that once ended its worker thread for good (a compressed image whose header OpenCV
-rejects with cv2.error), a burst of fuzzed JPEG and PNG frames made by mutating a real photo's
-bytes, and set_parameters requests with invalid parameter types: after each, the node must
-still answer a good frame with the person in it, and its log must hold no traceback.
+rejects with cv2.error), bytes that are not a message at all (the node reads frames raw), a
+burst of fuzzed JPEG and PNG frames made by mutating a real photo's bytes, and set_parameters
+requests with invalid parameter types: after each, the node must still answer a good frame with
+the person in it, and its log must hold no traceback.
 """
 from __future__ import annotations
 
@@ -85,6 +86,26 @@ def test_a_frame_that_used_to_end_the_worker_is_skipped_with_a_reason(ros, good,
             break
     assert rejected_so_far(client) > before, node.log()[-2000:]
     assert 'skipping a frame from /image/compressed' in node.log()
+    assert_serving(node, client, good)
+
+
+@pytest.mark.parametrize('data, cause', [
+    (b'\0\0\0\1', 'fewer than the 16 of its header'),  # crashed rclpy's reader (Fast CDR)
+    (b'\0\1\0\0', 'requires a buffer'),  # no fields
+    (b'\0\1\0\0' + b'\xff' * 40, 'overruns'),  # a frame id longer than the bytes
+    (b'\xde\xad' * 30, 'not a serialized CompressedImage')],  # not CDR: rclpy's reader refuses
+    ids=['four bytes', 'no fields', 'lengths past the end', 'not CDR'])
+def test_bytes_that_are_not_an_image_are_skipped_with_a_reason(ros, good, data, cause):
+    """A publisher may put any bytes on the topic (rclpy publishes bytes as they are)."""
+    node, client = ros
+    before = rejected_so_far(client)
+    for _ in range(10):
+        client.image_pub.publish(data)
+        client.spin_for(1.2)
+        if rejected_so_far(client) > before:
+            break
+    assert rejected_so_far(client) > before, node.log()[-2000:]
+    assert node.wait_for_log(cause), f'no log line saying "{cause}"'
     assert_serving(node, client, good)
 
 

@@ -17,6 +17,7 @@ from diagnostic_msgs.msg import DiagnosticStatus
 from node_support import load_rgb, node_in_this_process
 from posenet_ros.ros import node as node_module
 from posenet_ros.ros.image_conversion import rgb_to_image_msg
+from posenet_ros.ros.image_wire import read_image
 import pytest
 
 pytestmark = pytest.mark.dds
@@ -42,7 +43,8 @@ def node_with_held_frames(models_path, hold):
             count = len(processed)
             processed.append(message)
             if hold(count):  # as a deadlock in a stage would
-                held.append((threading.current_thread(), message.header.stamp))
+                frame = read_image(message) if isinstance(message, bytes) else message  # raw
+                held.append((threading.current_thread(), frame.header.stamp))
                 release.wait(120.0)  # longer than the test waits for poses
             real_process(message)
 

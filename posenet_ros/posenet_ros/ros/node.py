@@ -50,6 +50,7 @@ from posenet_ros.ros.frame_reader import NewestFrameReader
 from posenet_ros.ros.frame_stats import FrameStats
 from posenet_ros.ros.frame_worker import FrameWorker
 from posenet_ros.ros.image_conversion import compressed_to_rgb, cv_bridge_status, image_to_rgb
+from posenet_ros.ros.image_wire import READERS, reads_like_middleware
 from posenet_ros.ros.parameter_guard import guard_parameter_services
 from posenet_ros.ros.parameters import describe_config, LiveSettings, PoseNetParameters
 from posenet_ros.ros.pipeline import FramePipeline
@@ -58,6 +59,7 @@ from posenet_ros.ros.stages.collector import (collect_everything, freeze_long_li
                                               FreezeAfterImportsStage)
 from posenet_ros.ros.stages.convert import ConvertStage
 from posenet_ros.ros.stages.depth import DepthStage
+from posenet_ros.ros.stages.deserialize import DeserializeStage
 from posenet_ros.ros.stages.estimate import EstimateStage
 from posenet_ros.ros.stages.poses import PeopleStage, PoseArrayStage, PublishPosesStage
 from posenet_ros.ros.stages.smoothing import SmoothingStage
@@ -221,14 +223,16 @@ class PoseNetNode(LifecycleNode):
         startup = self.parameters.startup
         message_type, convert = ((CompressedImage, compressed_to_rgb) if startup.use_compressed
                                  else (Image, image_to_rgb))
+        raw = reads_like_middleware(message_type)  # then frames are read without a copy
         self._frames = NewestFrameReader(
-            self, message_type, self._input_topic_name(), IMAGE_QOS,
+            self, message_type, self._input_topic_name(), IMAGE_QOS, raw=raw,
             qos_overriding_options=QoSOverridingOptions.with_default_policies())
         self._input_topic = self._frames.topic_name
         self._counts_seen = self._drops_logged = (0, 0)
         self._stats = FrameStats()
         self._pipeline = FramePipeline(
-            [ConvertStage(convert),
+            [*([DeserializeStage(READERS[message_type])] if raw else []),
+             ConvertStage(convert),
              *([self._int8_stage] if self._int8_stage is not None else []),
              self._estimate_stage,
              PeopleStage(),

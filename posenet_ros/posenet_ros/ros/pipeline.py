@@ -41,7 +41,7 @@ class FrameRejected(Exception):
 class Frame:
     """One camera frame on its way through the pipeline."""
 
-    message: object                      # the sensor_msgs Image / CompressedImage as received
+    message: object                      # the Image / CompressedImage (its bytes until read)
     settings: LiveSettings               # the live settings snapshot used for the whole frame
     rgb: np.ndarray | None = None        # (H, W, 3) uint8, from the convert stage
     result: EstimateResult | None = None  # from the estimate stage

@@ -27,14 +27,13 @@ import numpy as np
 from posenet_msgs.msg import PoseArray
 from posenet_ros.engine.parts import NUM_KEYPOINTS
 from posenet_ros.engine.people import PeopleFrame
+from posenet_ros.ros.cdr import align, CDR_LE, check_long_enough, HEADER_SIZE, read_header
 from posenet_ros.ros.messages import people_to_pose_array, pose_array_to_people
 from rclpy.serialization import deserialize_message, serialize_message
 from std_msgs.msg import Header
 
 _UINT32_MAX = 2**32 - 1
 _CACHED_COUNTS = 32  # layouts kept for frames of up to this many people (a few MB at most)
-CDR_LE = b'\x00\x01'  # plain CDR, little endian: the encapsulation this module reads and writes
-_HEADER_SIZE = 4  # encapsulation id and options; alignment counts from after them
 
 # The fields of the messages in their .msg order: (name, NumPy type) or (name, fields, count).
 _POINT = (('x', '<f8'), ('y', '<f8'), ('z', '<f8'))
@@ -64,10 +63,6 @@ _RECORD_SOURCES = {  # record field -> the Pose's primitive fields, in the recor
 }
 
 
-def _align(offset: int, size: int) -> int:
-    return offset + (-offset) % size
-
-
 def _field_offsets(fields, offset: int, path: tuple = ()) -> tuple[dict, int]:
     """Return {field path: wire offset} of every primitive in `fields` laid out from `offset`."""
     offsets = {}
@@ -75,7 +70,7 @@ def _field_offsets(fields, offset: int, path: tuple = ()) -> tuple[dict, int]:
         name, kind = field[0], field[1]
         if isinstance(kind, str):
             size = np.dtype(kind).itemsize
-            offset = _align(offset, size)
+            offset = align(offset, size)
             offsets[path + (name,)] = offset
             offset += size
             continue
@@ -111,12 +106,12 @@ class _Layout:
 
     def __init__(self, frame_id_length: int, count: int):
         self.frame_id_end = 12 + frame_id_length  # stamp, string length, the string with its NUL
-        self.sizes_at = _align(self.frame_id_end, 4)  # image_width, image_height, pose count
+        self.sizes_at = align(self.frame_id_end, 4)  # image_width, image_height, pose count
         starts = np.empty(count, dtype=np.int64)
         kinds = np.empty(count, dtype=np.int64)
         offset = self.sizes_at + 12
         for index in range(count):
-            offset = _align(offset, 4)
+            offset = align(offset, 4)
             kinds[index] = (offset % 8) // 4
             starts[index] = offset
             offset += _LAYOUTS[4 * kinds[index]].size
@@ -169,9 +164,9 @@ def encode(people: PeopleFrame, header) -> bytes:
                        len(frame_id) + 1, frame_id)
     count = len(people)
     layout = _layout(len(frame_id) + 1, count)
-    out = np.zeros(_HEADER_SIZE + layout.end, dtype=np.uint8)
+    out = np.zeros(HEADER_SIZE + layout.end, dtype=np.uint8)
     out[:2] = np.frombuffer(CDR_LE, dtype=np.uint8)
-    body = out[_HEADER_SIZE:]
+    body = out[HEADER_SIZE:]
     body[:len(head)] = np.frombuffer(head, dtype=np.uint8)
     body[layout.sizes_at:layout.sizes_at + 12] = np.frombuffer(
         struct.pack('<III', people.image_width, people.image_height, count), dtype=np.uint8)
@@ -202,33 +197,31 @@ def decode(data) -> tuple:
     """
     data = bytes(data)
     if data[:2] != CDR_LE:  # another encoding: let the middleware's own code read it
+        check_long_enough(data, PoseArray)
         try:
             message = deserialize_message(data, PoseArray)
         except Exception as error:  # rclpy's own error for bytes it cannot read
             raise ValueError(f'not a serialized PoseArray: {error}') from None
         return message.header, pose_array_to_people(message)
-    body = memoryview(data)[_HEADER_SIZE:]
+    body = memoryview(data)[HEADER_SIZE:]
     try:
-        sec, nanosec, length = struct.unpack_from('<iII', body, 0)
-        frame_id = bytes(body[12:12 + length])
-        # Its NUL off (the middleware writes one); invalid UTF-8 replaced, as rclpy reads it.
-        frame_id = frame_id.split(b'\0', 1)[0].decode('utf-8', errors='replace')
-        width, height, count = struct.unpack_from('<III', body, _align(12 + length, 4))
-    except (struct.error, UnicodeDecodeError) as error:
+        header, frame_id_end = read_header(body)
+        width, height, count = struct.unpack_from('<III', body, align(frame_id_end, 4))
+    except struct.error as error:
         raise ValueError(f'not a serialized PoseArray: {error}') from None
+    length = frame_id_end - 12  # the frame id's bytes with its NUL
     if count * _LAYOUTS[4].size > len(body):  # before laying out a count read from garbage
         raise ValueError(f'not a serialized PoseArray: {len(data)} bytes cannot hold '
                          f'{count} poses')
     layout = _layout(length, count)
     if layout.end > len(body):
         raise ValueError(f'not a serialized PoseArray: {count} poses need '
-                         f'{_HEADER_SIZE + layout.end} bytes, got {len(data)}')
+                         f'{HEADER_SIZE + layout.end} bytes, got {len(data)}')
     raw = np.frombuffer(body, dtype=np.uint8)
     records = raw[layout.pose_bytes].view(RECORD).reshape(count)
     if (records['part'] != np.arange(NUM_KEYPOINTS)).any():
         raise ValueError('the keypoints are not in part order (keypoints[i].part == i), as '
                          'posenet_node publishes them')
-    header = Header(stamp=Time(sec=sec, nanosec=nanosec), frame_id=frame_id)
     with np.errstate(invalid='ignore'):  # a signalling NaN from the wire stays a NaN
         people = PeopleFrame(
             image_width=int(width), image_height=int(height),
@@ -277,8 +270,8 @@ def writes_like_middleware() -> bool:
             if len(expected) < len(written) or expected[:2] != written[:2]:
                 return False
             mask = _layout(len(header.frame_id.encode('utf-8')) + 1, count).meaningful()
-            expected_body = np.frombuffer(expected, dtype=np.uint8)[_HEADER_SIZE:len(written)]
-            written_body = np.frombuffer(written, dtype=np.uint8)[_HEADER_SIZE:]
+            expected_body = np.frombuffer(expected, dtype=np.uint8)[HEADER_SIZE:len(written)]
+            written_body = np.frombuffer(written, dtype=np.uint8)[HEADER_SIZE:]
             if not np.array_equal(expected_body[mask], written_body[mask]):
                 return False
     return True
