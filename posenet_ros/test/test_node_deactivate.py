@@ -111,3 +111,45 @@ def test_cleanup_stops_an_int8_calibration_in_a_child(models_path, data_path, mo
         builder.join(10.0)
         assert not builder.is_alive()
         assert node._state == 'unconfigured'
+
+
+def test_cleanup_stops_a_calibration_child_started_just_after_the_first_stop(
+        models_path, data_path, monkeypatch, tmp_path):
+    """A child registered an instant after cleanup's first stop is stopped all the same."""
+    monkeypatch.setenv('POSENET_CACHE', str(tmp_path / 'cache'))
+    real_command, real_stop = tflite_build.child_command, tflite_build.stop_child_builds
+    marker = f'posenet int8 calibration stand-in {uuid.uuid4().hex}'
+    about_to_start, first_stop = threading.Event(), threading.Event()
+
+    def late_int8_child(*args, **kwargs):  # held until cleanup has stopped what there was
+        command = real_command(*args, **kwargs)
+        if '--int8-calibration' not in command:
+            return command
+        about_to_start.set()
+        first_stop.wait(60.0)
+        return [sys.executable, '-c', f'import time; time.sleep(300)  # {marker}']
+
+    def stop_and_tell(*args, **kwargs):
+        stopped = real_stop(*args, **kwargs)
+        first_stop.set()
+        return stopped
+
+    monkeypatch.setattr(tflite_build, 'child_command', late_int8_child)
+    monkeypatch.setattr(tflite_build, 'stop_child_builds', stop_and_tell)
+    monkeypatch.delitem(sys.modules, 'tensorflow', raising=False)  # builds in children
+    parameters = {'model': str(models_path / MODEL), 'precision': 'int8',
+                  'int8_calibration_frames': 1,
+                  'qos_overrides./image.subscription.reliability': 'reliable'}
+    with node_in_this_process('late_child', parameters) as (node, client):
+        frame = rgb_to_image_msg(load_rgb(data_path / 'smoke' / 'zidane.jpg'))
+        deadline = time.monotonic() + 60.0
+        while not about_to_start.is_set():
+            assert time.monotonic() < deadline, 'the int8 calibration did not start'
+            client.exchange(frame, timeout_s=30.0, resend_every_s=1.0)
+        node.trigger_deactivate()
+        start = time.monotonic()
+        node.trigger_cleanup()
+        # Before, the child missed the only stop and cleanup waited 120 s for it.
+        assert time.monotonic() - start < 20.0
+        assert not processes_running(marker), 'the calibration still runs after cleanup'
+        assert node._state == 'unconfigured'

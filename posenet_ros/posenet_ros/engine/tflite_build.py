@@ -112,7 +112,7 @@ def run_child(command: list[str], out: Path, what: str,
 def stop_child_builds() -> int:
     """Kill the child processes building models now; return how many there were."""
     with _children_lock:
-        children = list(_children)
+        children = [child for child in _children if child not in _stopped]  # once each
         _stopped.update(children)
     for child in children:
         child.kill()

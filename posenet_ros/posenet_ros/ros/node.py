@@ -90,6 +90,7 @@ BAD_INPUT_LOG_PERIOD_S = 5.0  # one line per cause of bad input in this period
 DROP_LOG_PERIOD_S = 30.0      # dropped frames are logged this often (diagnostics: every second)
 # A frame still in progress after this long, while frames arrive, means the worker is stuck.
 STUCK_FRAME_S = 30.0
+BUILD_STOP_INTERVAL_S = 0.2  # while a released model's builds end, their children are stopped
 
 
 class PoseNetNode(LifecycleNode):
@@ -413,18 +414,27 @@ class PoseNetNode(LifecycleNode):
         """
         End the network builds and int8 calibration in progress, for the model is going.
 
-        Those in child processes (the node without TensorFlow) are stopped at once; one in this
-        process is waited for, up to 30 s (a network) and 120 s (int8).
+        Those in child processes (the node without TensorFlow) are stopped at once, and again
+        while waiting (a child started just after a stop); one in this process is waited for,
+        up to 30 s (a network) and 120 s (int8).
         """
         from posenet_ros.engine.tflite_build import stop_child_builds
+        waits = []  # (wait(timeout_s) -> whether finished, the most to wait)
+        if self._estimate_stage is not None:
+            waits.append((self._estimate_stage.wait_for_build, 30.0))
+        if self._int8_stage is not None:
+            waits.append((self._int8_stage.wait, 120.0))
         stopped = stop_child_builds()
+        for stage_wait, timeout_s in waits:
+            deadline = time.monotonic() + timeout_s
+            while not stage_wait(max(0.0, min(BUILD_STOP_INTERVAL_S,
+                                              deadline - time.monotonic()))):
+                if time.monotonic() >= deadline:
+                    break
+                stopped += stop_child_builds()
         if stopped:
             self.get_logger().info(f'stopped {stopped} model build(s) in progress: the model '
                                    'is released')
-        if self._estimate_stage is not None:
-            self._estimate_stage.wait_for_build(30.0)
-        if self._int8_stage is not None:
-            self._int8_stage.wait(120.0)
 
     def _release_model(self) -> None:
         self._wait_for_builds()

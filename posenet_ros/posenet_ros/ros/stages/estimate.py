@@ -108,11 +108,12 @@ class EstimateStage:
         collect_everything(freeze_after=True)
         return_free_memory()
 
-    def wait_for_build(self, timeout_s: float | None = None) -> None:
-        """Wait until a background build in progress has finished (for stopping cleanly)."""
+    def wait_for_build(self, timeout_s: float | None = None) -> bool:
+        """Wait until a background build in progress has finished; return whether it has."""
         builder = self._builder
         if builder is not None:
             builder.join(timeout_s)
+        return builder is None or not builder.is_alive()
 
     def _start_build(self, config: EstimateConfig, height: int, width: int,
                      key: NetworkKey) -> None:

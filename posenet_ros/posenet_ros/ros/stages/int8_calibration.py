@@ -70,11 +70,12 @@ class Int8CalibrationStage:
                 name='posenet_int8_calibration', daemon=True)
             self._builder.start()
 
-    def wait(self, timeout_s: float | None = None) -> None:
-        """Wait for a calibration in progress (for stopping cleanly)."""
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Wait for a calibration in progress (for stopping cleanly); return whether it ended."""
         builder = self._builder
         if builder is not None:
             builder.join(timeout_s)
+        return builder is None or not builder.is_alive()
 
     def _start_from_saved(self, frame: Frame) -> bool:
         """Switch to a model calibrated earlier for this frame's size, if there is one."""
