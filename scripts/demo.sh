@@ -8,6 +8,12 @@
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
+for arg in "$@"; do  # the options, answered before any set-up (the parser needs no ROS)
+  if [[ "$arg" == -h || "$arg" == --help ]]; then
+    PYTHONPATH="$REPO/posenet_ros" exec python3 -m posenet_ros.ros.demo_options --help
+  fi
+done
+
 bash "$REPO/scripts/setup.sh"
 set +u  # the ROS setup scripts read unset variables
 # shellcheck disable=SC1091

@@ -129,3 +129,17 @@ def test_requirements_are_pinned_to_what_is_installed():
                     assert metadata.version(name) == version, f'{path.name}: {line}'
                 except metadata.PackageNotFoundError:
                     pytest.fail(f'{path.name}: {name} is not installed')
+
+
+def test_demo_help_answers_before_any_set_up(tmp_path):
+    """`scripts/demo.sh --help` on a fresh clone lists the options without minutes of set-up."""
+    checkout = tmp_path / 'checkout'
+    (checkout / 'scripts').mkdir(parents=True)
+    for script in ('demo.sh', 'setup.sh'):
+        (checkout / 'scripts' / script).write_text((REPO / 'scripts' / script).read_text())
+    (checkout / 'posenet_ros').symlink_to(REPO / 'posenet_ros')  # the sources, not the set-up
+    result = bash(f'bash {checkout}/scripts/demo.sh --frames 5 --help', cwd=tmp_path, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith('usage: posenet_demo'), result.stdout
+    assert '--params-file' in result.stdout and '[setup]' not in result.stdout + result.stderr
+    assert not (checkout / '.venv').exists()

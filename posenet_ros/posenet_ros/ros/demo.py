@@ -14,7 +14,6 @@ exits 0 when all went well.
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 import re
 import shutil
@@ -28,8 +27,9 @@ import cv2
 import numpy as np
 from posenet_msgs.msg import PoseArray
 from posenet_ros.engine.atomic_write import write_file_atomic
+from posenet_ros.ros.demo_options import build_parser
 from posenet_ros.ros.image_conversion import image_to_rgb, ImageConversionError
-from posenet_ros.ros.image_publisher import default_photo, positive_float
+from posenet_ros.ros.image_publisher import default_photo
 import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
@@ -40,7 +40,6 @@ from sensor_msgs.msg import Image
 # TensorFlow's start-up notes, not meant for a user: left out of the node's output the demo shows.
 TF_CHATTER = re.compile(r'^(I\d{4} |WARNING: All log messages before absl::InitializeLog|'
                         r'INFO: Created TensorFlow Lite XNNPACK delegate)')
-START_TIMEOUT_S = 120.0  # TensorFlow start-up plus the first frame, on a slow machine
 STOP_TIMEOUT_S = 15.0
 
 
@@ -144,32 +143,6 @@ def stop_process(process: subprocess.Popen, name: str, interrupted: bool = False
             process.kill()
             process.wait()
     return process.returncode
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog='posenet_demo',
-        description='Stream a photo or video into posenet_node (both as their own processes), '
-                    'print a line per frame and save the annotated frames.')
-    parser.add_argument('--source', type=Path, default=None,
-                        help="photo or video (default: matplotlib's grace_hopper.jpg)")
-    parser.add_argument('--frames', type=int, default=30, help='frames to process (30)')
-    parser.add_argument('--rate', type=positive_float, default=10.0,
-                        help='frames per second the publisher sends (10)')
-    parser.add_argument('--size', default=None, help='resize the frames to WIDTHxHEIGHT first')
-    parser.add_argument('--out', type=Path, default=Path('out/demo'),
-                        help='folder for the annotated frames (out/demo)')
-    parser.add_argument('--no-save', action='store_true', help='do not save annotated frames')
-    parser.add_argument('--params-file', type=Path, default=None,
-                        help='posenet_node parameters '
-                             "(default: the package's config/posenet.yaml)")
-    parser.add_argument('-p', '--param', action='append', default=[], metavar='NAME:=VALUE',
-                        help='set a posenet_node parameter, e.g. -p decoding:=single (repeatable)')
-    parser.add_argument('--timeout', type=positive_float, default=START_TIMEOUT_S,
-                        help='give up when no poses arrive for this many seconds '
-                             f'({START_TIMEOUT_S:g})')
-    parser.add_argument('--quiet', action='store_true', help='no line per frame, only the summary')
-    return parser
 
 
 def main(args: list[str] | None = None) -> int:

@@ -18,6 +18,7 @@ import sys
 import cv2
 import numpy as np
 import PIL.Image
+from posenet_ros.ros.demo_options import positive_float
 from posenet_ros.ros.image_conversion import rgb_to_image_msg
 import rclpy
 from rclpy.executors import ExternalShutdownException
@@ -155,13 +156,6 @@ def parse_size(text: str) -> tuple[int, int]:
     if not (1 <= width <= 8192 and 1 <= height <= 8192):
         raise argparse.ArgumentTypeError(f'{text}: each side must be 1 to 8192 pixels')
     return width, height
-
-
-def positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f'must be positive, got {text}')
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
