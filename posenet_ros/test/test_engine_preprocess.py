@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 from PIL import Image
 from posenet_ros.engine.preprocess import (compute_padding, js_round, pad_and_resize,
                                            pad_and_resize_rounded, pad_resize_normalize,
                                            padding_vector, resize_bilinear)
+from posenet_ros.engine.types import Padding
 import pytest
 import tensorflow as tf
 
@@ -187,3 +189,37 @@ def test_rounded_resize_on_real_photos(data_path):
             off_by_one += int(np.count_nonzero(off))
             total += off.size
     assert off_by_one <= total // 100_000
+
+
+@pytest.mark.parametrize('image_hw, input_hw', [
+    ((480, 640), (257, 257)), ((720, 1280), (257, 257)), ((720, 1280), (353, 481)),
+    ((425, 640), (353, 481)), ((100, 1000), (641, 641)), ((3, 400), (257, 257))])
+def test_rows_of_padding_read_as_a_border_give_the_padded_image_s_values(image_hw, input_hw):
+    """A landscape frame is not padded in memory; the int8 input is the padded image's all same."""
+    rng = np.random.default_rng(sum(image_hw) * sum(input_hw))
+    image = rng.integers(0, 256, size=(*image_hw, 3), dtype=np.uint8)
+    height, width = input_hw
+    padding = compute_padding(image.shape[0], image.shape[1], height, width)
+    assert padding.top and not padding.left
+    padded = np.pad(image, ((padding.top, padding.bottom), (0, 0), (0, 0)))
+    to_source = np.array([[padded.shape[1] / width, 0.0, 0.0],
+                          [0.0, padded.shape[0] / height, 0.0]])
+    expected = cv2.warpAffine(padded, to_source, (width, height),
+                              flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_REPLICATE)
+    assert np.array_equal(pad_and_resize_rounded(image, padding, height, width)[0], expected)
+
+
+@pytest.mark.parametrize('padding', [Padding(top=5, bottom=0, left=0, right=0),
+                                     Padding(top=0, bottom=7, left=0, right=0),
+                                     Padding(top=0, bottom=0, left=3, right=0)])
+def test_uneven_padding_repeats_the_edge_it_has_not_padded(padding):
+    """Any padding the function is given, not only compute_padding's even one."""
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, size=(10, 300, 3), dtype=np.uint8)
+    padded = np.pad(image, ((padding.top, padding.bottom), (padding.left, padding.right), (0, 0)))
+    to_source = np.array([[padded.shape[1] / 257, 0.0, 0.0], [0.0, padded.shape[0] / 257, 0.0]])
+    expected = cv2.warpAffine(padded, to_source, (257, 257),
+                              flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_REPLICATE)
+    assert np.array_equal(pad_and_resize_rounded(image, padding, 257, 257)[0], expected)
