@@ -202,6 +202,26 @@ def test_hostile_depth_or_camera_info_leaves_poses_without_positions_and_says_wh
     assert 'Traceback' not in node.log()
 
 
+def test_depth_bytes_that_are_not_an_image_are_named_and_3d_comes_back(ros, data_path):
+    """The node reads depth frames raw: any bytes a publisher writes are a reason, not a crash."""
+    node, client, camera = ros
+    scene = depth_scene(data_path, PHOTO_ID, np.random.default_rng(5))
+    height, width = scene.image.shape[:2]
+    colour = rgb_to_image_msg(scene.image)
+    info = camera_info(width, height, 'plumb_bob', [0.0] * 5)
+    since = len(client.diagnostics)
+    for _ in range(3):
+        camera.depth.publish(b'\0\1\0\0' + b'\xff' * 64)
+        answer = camera.exchange(colour, None, info)
+        assert answer.poses and not answer.poses[0].has_position
+    client.wait_for_diagnostic(
+        'depth', lambda s: 'could not be read: not a serialized Image' in s.message,
+        timeout_s=5.0, since=since)
+    answer = camera.exchange(colour, depth_message(scene.depth, '16UC1'), info)
+    assert answer.poses and any(k.has_position for k in answer.poses[0].keypoints)
+    assert node.running() and 'Traceback' not in node.log()
+
+
 def test_mirrored_poses_are_placed_and_drawn_where_the_person_is(ros, data_path):
     """
     flip_horizontal mirrors the published pixels, not the camera.

@@ -3,7 +3,8 @@ The depth stream and camera model beside the colour stream, for people in 3D.
 
 `depth/image` (sensor_msgs/Image registered to the colour image: 16UC1 millimetres or 32FC1
 metres, REP 118) and `camera_info` (the colour camera's CameraInfo) are received on the executor
-and kept small: the last `history` depth frames and the newest camera info. The frame worker asks
+(depth frames as their bytes, read by `image_wire` without copying the readings again) and kept
+small: the last `history` depth frames and the newest camera info. The frame worker asks
 for the depth frame nearest in stamp to its colour frame; colour frames are never queued, so
 newest-frame-only stays true. Topic names are relative: remap them to a camera's, e.g. a
 RealSense's `/camera/aligned_depth_to_color/image_raw` and `/camera/color/camera_info`.
@@ -15,6 +16,7 @@ import threading
 
 import numpy as np
 from posenet_ros.engine.camera_model import CameraModel
+from posenet_ros.ros.image_wire import read_image, reads_like_middleware
 from rclpy.qos import HistoryPolicy, qos_profile_sensor_data, QoSProfile
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, Image
@@ -37,9 +39,9 @@ def stamp_ns(header) -> int:
     return header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
 
 
-def depth_image_array(message: Image) -> np.ndarray:
+def depth_image_array(message) -> np.ndarray:
     """
-    Return the readings of a 16UC1 / 32FC1 depth Image as a (height, width) array.
+    Return the readings of a 16UC1 / 32FC1 depth Image (or its `image_wire` view) as an array.
 
     A view when it can be.
 
@@ -74,8 +76,10 @@ class DepthInput:
         self._camera: CameraModel | None = None
         self._camera_error = ''
         self.depth_received = 0
+        self._unreadable = ''  # why the last depth frame could not be read, if it could not
+        self._raw = reads_like_middleware(Image)
         self._depth_sub = node.create_subscription(
-            Image, 'depth/image', self._on_depth, DEPTH_QOS,
+            Image, 'depth/image', self._on_depth, DEPTH_QOS, raw=self._raw,
             qos_overriding_options=QoSOverridingOptions.with_default_policies())
         self._info_sub = node.create_subscription(CameraInfo, 'camera_info', self._on_info,
                                                   CAMERA_INFO_QOS)
@@ -86,9 +90,18 @@ class DepthInput:
         node.destroy_subscription(self._depth_sub)
         node.destroy_subscription(self._info_sub)
 
-    def _on_depth(self, message: Image) -> None:
+    def _on_depth(self, message) -> None:
+        if self._raw:
+            try:
+                message = read_image(message)
+            except ValueError as error:  # bytes of a publisher's own: not a depth frame
+                with self._lock:
+                    self._unreadable = str(error)
+                    self.depth_received += 1
+                return
         with self._lock:
             self._depths.append((stamp_ns(message.header), message))
+            self._unreadable = ''
             self.depth_received += 1
 
     def _on_info(self, message: CameraInfo) -> None:
@@ -113,16 +126,19 @@ class DepthInput:
             raise DepthUnavailable(self._camera_error or f'no camera_info received on '
                                    f'{self.info_topic}: without the camera model there is no 3D')
 
-    def nearest(self, colour_stamp_ns: int, max_delay_s: float) -> Image:
-        """Return the depth frame nearest in stamp to a colour frame, within `max_delay_s`."""
+    def nearest(self, colour_stamp_ns: int, max_delay_s: float):
+        """Return the depth frame (Image fields) nearest in stamp to a colour frame, if close."""
         with self._lock:
+            unreadable = (f' (the last depth frame received could not be read: '
+                          f'{self._unreadable})' if self._unreadable else '')
             if not self._depths:
-                raise DepthUnavailable(f'no depth frame received on {self.depth_topic}')
+                raise DepthUnavailable(f'no depth frame received on {self.depth_topic}'
+                                       + unreadable)
             gap, message = min(((abs(stamp - colour_stamp_ns), message)
                                 for stamp, message in self._depths), key=lambda pair: pair[0])
         if gap > max_delay_s * 1e9:
             raise DepthUnavailable(f'the nearest depth frame is {gap / 1e9:.3f} s from the colour '
-                                   f'frame (depth_max_delay {max_delay_s:g} s)')
+                                   f'frame (depth_max_delay {max_delay_s:g} s)' + unreadable)
         return message
 
 
