@@ -37,6 +37,22 @@ def processes_running(marker: str) -> list[int]:
     return pids
 
 
+def int8_on_first_frame(models_path) -> dict:
+    """Return the parameters of a node that calibrates int8 on its first frame."""
+    return {'model': str(models_path / MODEL), 'precision': 'int8',
+            'int8_calibration_frames': 1,
+            'qos_overrides./image.subscription.reliability': 'reliable'}
+
+
+def send_frames_until(client, data_path, done, failure: str, timeout_s: float = 60.0) -> None:
+    """Send a photo with a person until `done()` (e.g. the calibration has started)."""
+    frame = rgb_to_image_msg(load_rgb(data_path / 'smoke' / 'zidane.jpg'))
+    deadline = time.monotonic() + timeout_s
+    while not done():
+        assert time.monotonic() < deadline, failure
+        client.exchange(frame, timeout_s=30.0, resend_every_s=1.0)
+
+
 def test_deactivate_during_int8_calibration_returns_and_int8_is_used_after(
         models_path, data_path, monkeypatch, tmp_path):
     monkeypatch.setenv('POSENET_CACHE', str(tmp_path / 'cache'))  # no int8 model saved yet
@@ -51,17 +67,14 @@ def test_deactivate_during_int8_calibration_returns_and_int8_is_used_after(
         return real_estimator(*args, **kwargs)
 
     monkeypatch.setattr(estimator_module, 'PoseEstimator', held_estimator)
-    parameters = {'model': str(models_path / MODEL), 'precision': 'int8',
-                  'int8_calibration_frames': 1,
-                  'qos_overrides./image.subscription.reliability': 'reliable'}
+    parameters = int8_on_first_frame(models_path)
     try:
         with node_in_this_process('deactivate', parameters) as (node, client):
             frame = rgb_to_image_msg(load_rgb(data_path / 'smoke' / 'zidane.jpg'))
             assert client.exchange(frame, timeout_s=60.0, resend_every_s=1.0).poses  # float32
-            deadline = time.monotonic() + 30.0
-            while not calibrating.is_set():  # the first frames are kept, then calibrated on
-                assert time.monotonic() < deadline, 'int8 calibration did not start'
-                client.exchange(frame, timeout_s=30.0, resend_every_s=1.0)
+            # The first frames are kept, then calibrated on.
+            send_frames_until(client, data_path, calibrating.is_set,
+                              'int8 calibration did not start', timeout_s=30.0)
             node.trigger_deactivate()
             # Back while the calibration still runs (before: it waited for it, up to 120 s).
             builder = node._int8_stage._builder
@@ -94,15 +107,9 @@ def test_cleanup_stops_an_int8_calibration_in_a_child(models_path, data_path, mo
     # As in a node without TensorFlow (earlier tests may have loaded it into this process):
     # the node builds its models in child processes then.
     monkeypatch.delitem(sys.modules, 'tensorflow', raising=False)
-    parameters = {'model': str(models_path / MODEL), 'precision': 'int8',
-                  'int8_calibration_frames': 1,
-                  'qos_overrides./image.subscription.reliability': 'reliable'}
-    with node_in_this_process('cleanup', parameters) as (node, client):
-        frame = rgb_to_image_msg(load_rgb(data_path / 'smoke' / 'zidane.jpg'))
-        deadline = time.monotonic() + 60.0
-        while not processes_running(marker):
-            assert time.monotonic() < deadline, 'the int8 child process did not start'
-            client.exchange(frame, timeout_s=30.0, resend_every_s=1.0)
+    with node_in_this_process('cleanup', int8_on_first_frame(models_path)) as (node, client):
+        send_frames_until(client, data_path, lambda: processes_running(marker),
+                          'the int8 child process did not start')
         builder = node._int8_stage._builder
         node.trigger_deactivate()
         node.trigger_cleanup()
@@ -137,15 +144,9 @@ def test_cleanup_stops_a_calibration_child_started_just_after_the_first_stop(
     monkeypatch.setattr(tflite_build, 'child_command', late_int8_child)
     monkeypatch.setattr(tflite_build, 'stop_child_builds', stop_and_tell)
     monkeypatch.delitem(sys.modules, 'tensorflow', raising=False)  # builds in children
-    parameters = {'model': str(models_path / MODEL), 'precision': 'int8',
-                  'int8_calibration_frames': 1,
-                  'qos_overrides./image.subscription.reliability': 'reliable'}
-    with node_in_this_process('late_child', parameters) as (node, client):
-        frame = rgb_to_image_msg(load_rgb(data_path / 'smoke' / 'zidane.jpg'))
-        deadline = time.monotonic() + 60.0
-        while not about_to_start.is_set():
-            assert time.monotonic() < deadline, 'the int8 calibration did not start'
-            client.exchange(frame, timeout_s=30.0, resend_every_s=1.0)
+    with node_in_this_process('late_child', int8_on_first_frame(models_path)) as (node, client):
+        send_frames_until(client, data_path, about_to_start.is_set,
+                          'the int8 calibration did not start')
         node.trigger_deactivate()
         start = time.monotonic()
         node.trigger_cleanup()
