@@ -229,6 +229,7 @@ def test_diagnostics_warn_when_the_camera_stops_and_recover_when_it_resumes(
     values = diagnostic_values(ok[-1])
     assert float(values['processing rate (Hz)']) > 0.0  # frames flowed (speed not checked)
     assert int(values['frames processed']) >= 1
+    assert values['frames taken as'] == 'serialized bytes (image_wire)'  # this middleware
     processing = client.diagnostic_statuses('processing', since)[-1]
     processing_values = diagnostic_values(processing)
     for key in ('latency p50 (ms)', 'latency p95 (ms)', 'inference p50 (ms)'):

@@ -39,6 +39,7 @@ class HealthInputs:
     seconds_since_frame: float | None = None  # since the last frame arrived (None: never)
     input_timeout_s: float = 2.0
     input_topic: str = ''
+    input_raw: bool = False             # frames taken as their bytes (image_wire), not messages
     worker_alive: bool = True
     worker_stuck_s: float = 0.0         # > 0: on one frame that long while frames arrive
     worker_stuck_held: bool = False     # stuck and not restarted: the replaced one still is
@@ -115,6 +116,8 @@ def input_status(node_name: str, hardware_id: str, inputs: HealthInputs) -> Diag
     period = inputs.period
     values = {
         'topic': inputs.input_topic,
+        'frames taken as': ('serialized bytes (image_wire)' if inputs.input_raw
+                            else 'rclpy messages'),
         'period (s)': period.seconds,
         'frames received': inputs.received,
         'frames processed': period.processed,

@@ -57,6 +57,11 @@ class DirectSubscription:
     def topic_name(self) -> str:
         return self.subscription.topic_name
 
+    @property
+    def raw(self) -> bool:
+        """Whether messages are taken as their serialized bytes."""
+        return self._raw
+
     def take_all(self, timeout_s: float) -> list[tuple[object, dict]]:
         """
         Return the (message, info) pairs that came, oldest first.

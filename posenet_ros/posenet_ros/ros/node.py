@@ -486,6 +486,7 @@ class PoseNetNode(LifecycleNode):
         frames, worker, stats = self._frames, self._worker, self._stats
         if self._state == 'active' and frames is not None and stats is not None:
             received, dropped = frames.counts()
+            inputs.input_raw = frames.raw
             inputs.received = received - self._counts_seen[0]
             inputs.dropped = dropped - self._counts_seen[1]
             self._counts_seen = (received, dropped)
