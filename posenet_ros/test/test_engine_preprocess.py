@@ -195,7 +195,7 @@ def test_rounded_resize_on_real_photos(data_path):
     ((480, 640), (257, 257)), ((720, 1280), (257, 257)), ((720, 1280), (353, 481)),
     ((425, 640), (353, 481)), ((100, 1000), (641, 641)), ((3, 400), (257, 257))])
 def test_rows_of_padding_read_as_a_border_give_the_padded_image_s_values(image_hw, input_hw):
-    """A landscape frame is not padded in memory; the int8 input is the padded image's all same."""
+    """Rows of padding are not made in memory; the int8 input is the padded image's anyway."""
     rng = np.random.default_rng(sum(image_hw) * sum(input_hw))
     image = rng.integers(0, 256, size=(*image_hw, 3), dtype=np.uint8)
     height, width = input_hw

@@ -127,7 +127,10 @@ def test_a_burst_far_above_the_processing_rate_keeps_only_the_newest(ros, good):
     # Each frame takes at least its inference (half the median, to be safe): while the burst
     # came, the node could finish only so many, then the newest; the rest were dropped.
     can_process = int(sending_s / (0.5 * inference_s)) + 3
-    assert len(answered) <= min(can_process, len(burst) - 1), (
+    if can_process >= len(burst):
+        pytest.skip(f'inference ({inference_s * 1e3:.1f} ms) keeps up with frames sent back to '
+                    f'back ({sending_s * 1e3:.0f} ms for {len(burst)}): no burst to absorb')
+    assert len(answered) <= can_process, (
         f'{len(answered)} of {len(burst)} burst frames processed in {sending_s * 1e3:.0f} ms '
         f'at {inference_s * 1e3:.1f} ms of inference a frame')
     # What was processed came in order, and the frame after the burst is answered.

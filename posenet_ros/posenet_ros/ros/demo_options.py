@@ -9,14 +9,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from posenet_ros.ros.cli_arguments import positive_float
+
 START_TIMEOUT_S = 120.0  # TensorFlow start-up plus the first frame, on a slow machine
-
-
-def positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f'must be positive, got {text}')
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,7 +18,7 @@ import sys
 import cv2
 import numpy as np
 import PIL.Image
-from posenet_ros.ros.demo_options import positive_float
+from posenet_ros.ros.cli_arguments import positive_float
 from posenet_ros.ros.image_conversion import rgb_to_image_msg
 import rclpy
 from rclpy.executors import ExternalShutdownException

@@ -125,7 +125,7 @@ def reads_like_middleware(message_type) -> bool:
     """
     read = READERS[message_type]
     rng = np.random.default_rng(11)
-    for index, text in enumerate(['rgb8', 'bgr', 'yuv422', 'mono16', 'bayer_rggb8', '',
+    for index, text in enumerate(['rgb8', 'mono8', 'yuv422', 'bgr', 'bayer_rggb8', '',
                                   'cam\u00e9ra', 'jpeg compressed bgr8']):
         for size in (index, 64 * 1024 + index if index == 1 else index + 3):
             message = _made_up(message_type, rng, text, size)

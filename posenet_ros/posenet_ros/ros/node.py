@@ -224,7 +224,7 @@ class PoseNetNode(LifecycleNode):
         startup = self.parameters.startup
         message_type, convert = ((CompressedImage, compressed_to_rgb) if startup.use_compressed
                                  else (Image, image_to_rgb))
-        raw = reads_like_middleware(message_type)  # then frames are read without a copy
+        raw = reads_like_middleware(message_type)  # then no Python message copy of a frame
         self._frames = NewestFrameReader(
             self, message_type, self._input_topic_name(), IMAGE_QOS, raw=raw,
             qos_overriding_options=QoSOverridingOptions.with_default_policies())
