@@ -55,21 +55,7 @@ def read_image(data) -> ImageView | Image:
 
     ValueError, saying why, for bytes that are not a whole Image.
     """
-    body = _body(data, Image)
-    if not isinstance(body, memoryview):
-        return body
-    try:
-        header, offset = read_header(body)
-        offset = align(offset, 4)
-        height, width = struct.unpack_from('<II', body, offset)
-        encoding, offset = read_string(body, offset + 8)
-        is_bigendian = body[offset]
-        step, offset = read_uint32(body, offset + 1)
-        pixels = _sequence(body, offset)
-    except (struct.error, IndexError) as error:
-        raise ValueError(f'not a serialized Image: {error}') from None
-    return ImageView(header=header, height=height, width=width, encoding=encoding,
-                     is_bigendian=is_bigendian, step=step, data=pixels)
+    return _read(data, Image, _image_fields)
 
 
 def read_compressed_image(data) -> CompressedImageView | CompressedImage:
@@ -78,32 +64,49 @@ def read_compressed_image(data) -> CompressedImageView | CompressedImage:
 
     ValueError, saying why, for bytes that are not a whole CompressedImage.
     """
-    body = _body(data, CompressedImage)
-    if not isinstance(body, memoryview):
-        return body
-    try:
-        header, offset = read_header(body)
-        image_format, offset = read_string(body, offset)
-        compressed = _sequence(body, offset)
-    except struct.error as error:
-        raise ValueError(f'not a serialized CompressedImage: {error}') from None
-    return CompressedImageView(header=header, format=image_format, data=compressed)
+    return _read(data, CompressedImage, _compressed_image_fields)
 
 
 READERS = {Image: read_image, CompressedImage: read_compressed_image}
 
 
-def _body(data, message_type):
-    """Return the bytes after the encapsulation header, or the message rclpy reads elsewhere."""
+def _read(data, message_type, read_fields):
+    """
+    Return `read_fields(body)` for plain little-endian CDR, else the message rclpy reads.
+
+    Either way a ValueError naming the message type for bytes that are not a whole message.
+    """
     if not isinstance(data, bytes):
         data = bytes(data)
+    refused = f'not a serialized {message_type.__name__}'
     if data[:2] == CDR_LE:
-        return memoryview(data).toreadonly()[HEADER_SIZE:]
+        try:
+            return read_fields(memoryview(data).toreadonly()[HEADER_SIZE:])
+        except (struct.error, IndexError) as error:  # a field cut short
+            raise ValueError(f'{refused}: {error}') from None
     check_long_enough(data, message_type)
     try:
         return deserialize_message(data, message_type)
     except Exception as error:  # rclpy's own error for bytes it cannot read
-        raise ValueError(f'not a serialized {message_type.__name__}: {error}') from None
+        raise ValueError(f'{refused}: {error}') from None
+
+
+def _image_fields(body: memoryview) -> ImageView:
+    header, offset = read_header(body)
+    offset = align(offset, 4)
+    height, width = struct.unpack_from('<II', body, offset)
+    encoding, offset = read_string(body, offset + 8)
+    is_bigendian = body[offset]
+    step, offset = read_uint32(body, offset + 1)
+    return ImageView(header=header, height=height, width=width, encoding=encoding,
+                     is_bigendian=is_bigendian, step=step, data=_sequence(body, offset))
+
+
+def _compressed_image_fields(body: memoryview) -> CompressedImageView:
+    header, offset = read_header(body)
+    image_format, offset = read_string(body, offset)
+    return CompressedImageView(header=header, format=image_format,
+                               data=_sequence(body, offset))
 
 
 def _sequence(body: memoryview, offset: int) -> memoryview:
