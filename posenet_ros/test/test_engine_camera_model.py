@@ -80,6 +80,36 @@ def test_scaled_camera_sees_the_same_rays(model):
     assert (small.width, small.height) == (320, 240)
 
 
+@pytest.mark.parametrize('model', sorted(DISTORTIONS))
+@pytest.mark.parametrize('binning', [1, 2])
+def test_roi_camera_sees_the_same_rays(model, binning):
+    """
+    A camera sending a window of its sensor (CameraInfo's roi, optionally binned).
+
+    A point imaged at (u, v) by the whole sensor is at (u - x_offset, v - y_offset) in the
+    window (scaled by the binning), and comes back from there at its depth.
+    """
+    roi = (160, 120, 320, 240)
+    camera = CameraModel.from_fields(640, 480, K, DISTORTIONS[model], model, roi=roi)
+    assert (camera.width, camera.height) == (320, 240)
+    whole = CameraModel.from_fields(640, 480, K, DISTORTIONS[model], model)
+    rng = np.random.default_rng(4)
+    z = rng.uniform(0.5, 6.0, (6, 17))
+    # Points the window sees: rays through its pixels.
+    window_pixels = rng.uniform((0, 0), (319, 239), (6, 17, 2))
+    points = whole.deproject(window_pixels + roi[:2], z)
+    image = camera.scaled(320 // binning, 240 // binning)
+    pixels = map_pixels(window_pixels, (320, 240), (320 // binning, 240 // binning))
+    np.testing.assert_allclose(image.deproject(pixels, z), points, atol=1e-6)
+    np.testing.assert_allclose(image.project(points), pixels, atol=1e-6)
+
+
+def test_empty_roi_is_the_whole_image():
+    camera = CameraModel.from_fields(640, 480, K, roi=(0, 0, 0, 0))
+    np.testing.assert_array_equal(camera.K, np.reshape(K, (3, 3)))
+    assert (camera.width, camera.height) == (640, 480)
+
+
 def test_missing_values_stay_missing():
     camera = CameraModel.from_fields(640, 480, K, DISTORTIONS['plumb_bob'])
     pixels = np.array([[100.0, 100.0], [np.nan, 5.0], [300.0, 200.0]])
@@ -99,6 +129,8 @@ def test_missing_values_stay_missing():
     ({'width': 0}, 'positive'),
     ({'D': [np.nan, 0, 0, 0, 0]}, 'non-finite'),
     ({'P': [1.0] * 11}, 'P must have 12 values'),
+    ({'roi': (400, 0, 320, 240)}, 'roi 320x240 at .400, 0. does not lie within the 640x480'),
+    ({'roi': (10, 10, 0, 0)}, 'roi 0x0 at .10, 10. does not lie within'),
 ])
 def test_bad_fields_are_refused_with_the_reason(fields, message):
     arguments = {'width': 640, 'height': 480, 'K': K, 'D': [], 'distortion_model': 'plumb_bob'}

@@ -31,6 +31,9 @@ CASES = {
     # depth at half the resolution in metres, a distorting lens
     'half size, 32FC1, plumb_bob': {'scale': 0.5, 'encoding': '32FC1', 'model': 'plumb_bob',
                                     'd': [-0.12, 0.05, 0.001, -0.0008, 0.0]},
+    # the photo is a window (CameraInfo's roi) of a larger sensor, off its centre
+    'roi of a larger sensor': {'scale': 1.0, 'encoding': '16UC1', 'model': 'plumb_bob',
+                               'd': [-0.12, 0.05, 0.001, -0.0008, 0.0], 'roi': (100, 40)},
 }
 
 
@@ -67,9 +70,14 @@ def test_keypoints_in_metres_at_their_persons_distance_and_on_the_camera_ray(
     depth_size = (round(width * spec['scale']), round(height * spec['scale']))
     scene = depth_scene(data_path, PHOTO_ID, np.random.default_rng(1), depth_size=depth_size,
                         encoding=spec['encoding'])
-    info = camera_info(width, height, spec['model'], spec['d'])
-    model = CameraModel.from_fields(width, height, list(info.k), list(info.d),
-                                    info.distortion_model)
+    offset = np.array(spec.get('roi', (0, 0)))
+    sensor = (width + 160, height + 120) if 'roi' in spec else (width, height)
+    info = camera_info(*sensor, spec['model'], spec['d'])
+    if 'roi' in spec:
+        info.roi.x_offset, info.roi.y_offset = (int(v) for v in offset)
+        info.roi.width, info.roi.height = width, height
+    # The whole sensor's model: a point images at the photo's pixel + the window's offset.
+    model = CameraModel.from_fields(*sensor, list(info.k), list(info.d), info.distortion_model)
     colour, depth = rgb_to_image_msg(scene.image), depth_message(scene.depth, spec['encoding'])
     for _ in range(10):  # the first frames may come before the depth and info publishers match
         answer = camera.exchange(colour, depth, info)
@@ -94,7 +102,8 @@ def test_keypoints_in_metres_at_their_persons_distance_and_on_the_camera_ray(
                 on_person += 1
                 assert abs(points[part, 2] - distance) <= 0.02 * distance, (part, points[part])
             # x, y follow the camera model: the point images back to the keypoint's pixel.
-            np.testing.assert_allclose(model.project(points[part]), pixels[part], atol=0.05)
+            np.testing.assert_allclose(model.project(points[part]), pixels[part] + offset,
+                                       atol=0.05)
         # Keypoints over a hole or the background: either re-measured on the person or none.
         off_person = (labels == HOLE) | (labels == NO_PERSON)
         assert (np.abs(points[has & off_person, 2] - distance) <= 0.02 * distance).all()

@@ -6,12 +6,12 @@ plain lists, so the math runs without ROS; the ROS adapter copies a message's fi
 in the camera's optical frame (REP 103: x right, y down, z forward, metres).
 
 Two kinds of image are served:
-- a raw (distorted) image: pixels are undistorted with K and D (`plumb_bob` and
-  `rational_polynomial` through `cv2.undistortPoints`, `equidistant` through
-  `cv2.fisheye.undistortPoints`), giving points in the camera's own optical frame;
-- a rectified image (`image_rect`, or a camera whose D is all zeros): pixels follow P, giving
-  points in the rectified optical frame (P's Tx, Ty, the stereo baseline terms, are not applied:
-  the point is in this camera's frame).
+- a raw image: pixels are undistorted with K and D (`plumb_bob` and `rational_polynomial`
+  through `cv2.undistortPoints`, `equidistant` through `cv2.fisheye.undistortPoints`; K alone
+  where D is all zeros), giving points in the camera's own optical frame;
+- a rectified image (`image_rect`): pixels follow P, giving points in the rectified optical
+  frame (P's Tx, Ty, the stereo baseline terms, are not applied: the point is in this camera's
+  frame).
 
 Everything is vectorised: pixel arrays of any shape (..., 2), e.g. (people, 17, 2).
 """
@@ -50,12 +50,15 @@ class CameraModel:
 
     @classmethod
     def from_fields(cls, width: int, height: int, K, D=(), distortion_model: str = 'plumb_bob',
-                    R=None, P=None) -> 'CameraModel':
+                    R=None, P=None, roi=None) -> 'CameraModel':
         """
         Return a checked model from CameraInfo's fields (flat lists as in the message, or arrays).
 
-        R defaults to the identity and P to [K | 0], as for a monocular camera. Raises ValueError
-        naming the field that is wrong.
+        R defaults to the identity and P to [K | 0], as for a monocular camera. `roi`, CameraInfo's
+        (x_offset, y_offset, width, height) in full-resolution pixels, makes the model that of
+        the cropped image the camera then sends (all zeros, or the whole image: no crop; binning
+        needs nothing here, `scaled` maps the smaller image). Raises ValueError naming the field
+        that is wrong.
         """
         width, height = int(width), int(height)
         if width < 1 or height < 1:
@@ -81,7 +84,25 @@ class CameraModel:
             P = _matrix(P, (3, 4), 'P')
             if not (P[0, 0] > 0 and P[1, 1] > 0):
                 raise ValueError(f'P must have positive focal lengths, got {P[0, 0]}, {P[1, 1]}')
-        return cls(width, height, distortion_model, D, K, R, P)
+        model = cls(width, height, distortion_model, D, K, R, P)
+        return model.cropped(*roi) if roi is not None and any(roi) else model
+
+    def cropped(self, x_offset: int, y_offset: int, width: int, height: int) -> 'CameraModel':
+        """
+        Return the camera of a window of this image (CameraInfo's roi), pixel (0, 0) at its corner.
+
+        Only the principal points move: a pixel of the window is the same ray as the pixel of the
+        whole image it was cut from. Raises ValueError if the window leaves the image.
+        """
+        x_offset, y_offset, width, height = (int(x_offset), int(y_offset), int(width),
+                                             int(height))
+        if (min(x_offset, y_offset) < 0 or width < 1 or height < 1
+                or x_offset + width > self.width or y_offset + height > self.height):
+            raise ValueError(f'roi {width}x{height} at ({x_offset}, {y_offset}) does not lie '
+                             f'within the {self.width}x{self.height} image')
+        shift = np.array([[1.0, 0.0, -x_offset], [0.0, 1.0, -y_offset], [0.0, 0.0, 1.0]])
+        return CameraModel(width, height, self.distortion_model, self.D.copy(), shift @ self.K,
+                           self.R.copy(), shift @ self.P)
 
     @functools.cached_property
     def has_distortion(self) -> bool:

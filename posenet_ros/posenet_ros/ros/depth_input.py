@@ -113,7 +113,9 @@ class DepthInput:
                 self._camera = CameraModel.from_fields(
                     message.width, message.height, K=list(message.k), D=list(message.d),
                     distortion_model=message.distortion_model or 'plumb_bob',
-                    R=list(message.r), P=list(message.p))
+                    R=list(message.r), P=list(message.p),
+                    roi=(message.roi.x_offset, message.roi.y_offset, message.roi.width,
+                         message.roi.height))
                 self._camera_error = ''
             except ValueError as error:
                 self._camera, self._camera_error = None, f'camera_info is unusable: {error}'
@@ -143,5 +145,10 @@ class DepthInput:
 
 
 def _same_camera(a: CameraInfo, b: CameraInfo) -> bool:
-    return (a.width, a.height, a.distortion_model, list(a.d), list(a.k), list(a.r), list(a.p)) \
-        == (b.width, b.height, b.distortion_model, list(b.d), list(b.k), list(b.r), list(b.p))
+    return _camera_fields(a) == _camera_fields(b)
+
+
+def _camera_fields(info: CameraInfo) -> tuple:
+    roi = info.roi
+    return (info.width, info.height, info.distortion_model, list(info.d), list(info.k),
+            list(info.r), list(info.p), roi.x_offset, roi.y_offset, roi.width, roi.height)
