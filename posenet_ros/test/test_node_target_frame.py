@@ -102,4 +102,9 @@ def test_positions_come_out_in_target_frame(node_with_target_frame, data_path):
             checked += 1
         assert pose.has_position and pose.position.x > 0.5  # in front of the robot, in base_link
     assert checked >= 8
+    # A frame without depth (none within depth_max_delay) still names target_frame: a consumer
+    # never sees the frame change from one message to the next.
+    stale = camera.exchange_in_frame(colour, None, info, OPTICAL_FRAME)
+    assert stale.poses and not any(pose.has_position for pose in stale.poses)
+    assert stale.header.frame_id == 'base_link'
     assert 'Traceback' not in node.log()

@@ -194,3 +194,39 @@ def test_a_tracked_pose_is_labelled_and_coloured_by_its_track(pose_arrays):
     pose_array.poses[0].id = 0
     markers = by_key(builder.build(pose_array))
     assert markers[(LABELS_NAMESPACE, 0)].action == Marker.DELETE
+
+
+def test_with_a_target_frame_poses_without_positions_stay_on_the_cameras_image_plane(
+        pose_arrays):
+    """
+    target_frame: the PoseArray is in base_link, but pixels only have a place in the camera.
+
+    A pose with positions is drawn in the PoseArray's frame, its label above it along z (up in
+    REP 103's body frames); one without is drawn on the image plane in the camera's frame.
+    """
+    pose_array = copied(next(iter(pose_arrays.values())))
+    pose_array.header.frame_id = 'base_link'
+    pose = pose_array.poses[0]
+    pose.id = 3
+    placed = [k.part for k in pose.keypoints if k.score >= 0.1][:6]
+    for part in placed:  # 2 m ahead of the robot, heights 1.0 m to 1.5 m
+        keypoint = pose.keypoints[part]
+        keypoint.position.x, keypoint.position.y, keypoint.position.z = 2.0, 0.0, 1.0 + 0.1 * part
+        keypoint.has_position = True
+    markers = by_key(to_marker_array(pose_array, min_keypoint_score=0.1,
+                                     image_frame_id='camera_optical_frame'))
+    in_3d = markers[(JOINTS_NAMESPACE, 0)]
+    assert in_3d.header.frame_id == 'base_link'
+    label = markers[(LABELS_NAMESPACE, 0)]
+    assert label.header.frame_id == 'base_link'
+    assert label.pose.position.z > max(p.z for p in in_3d.points), 'the label is above the person'
+    for namespace in (JOINTS_NAMESPACE, SKELETON_NAMESPACE):
+        flat = markers[(namespace, 1)]
+        assert flat.header.frame_id == 'camera_optical_frame'
+        assert all(p.z == 0.0 for p in flat.points)
+    # Without a target frame (or told nothing) everything is in the PoseArray's frame.
+    pose_array.header.frame_id = 'camera_optical_frame'
+    for image_frame_id in (None, 'camera_optical_frame'):
+        markers = to_marker_array(pose_array, min_keypoint_score=0.1,
+                                  image_frame_id=image_frame_id)
+        assert {m.header.frame_id for m in markers.markers} == {'camera_optical_frame'}

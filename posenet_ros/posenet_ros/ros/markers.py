@@ -6,7 +6,9 @@ header.frame_id: joints at Keypoint.position, limbs between them. Without positi
 gives only image pixels, and the pose is drawn on the image plane laid out in the camera's
 optical frame (x right, y down, z forward along the optical axis): pixel (u, v) goes to
 (u * pixel_size, v * pixel_size, 0), the top-left pixel at the frame's origin. With the default
-pixel_size of 0.002 m a 640x480 image spans 1.28 m x 0.96 m.
+pixel_size of 0.002 m a 640x480 image spans 1.28 m x 0.96 m. With `target_frame` the PoseArray's
+frame is not the camera's: the image plane is then stamped with the camera's frame
+(`image_frame_id`), and labels go above people along z (REP 103's up) rather than along -y.
 
 Per pose (marker id = its index in the PoseArray) there is a SPHERE_LIST of joints in namespace
 `posenet/joints`, coloured by keypoint score (red 0, yellow 0.5, green 1:
@@ -22,7 +24,7 @@ from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import Point
 from posenet_ros.engine.drawing import score_colors, track_color
 from posenet_ros.engine.parts import SKELETON
-from std_msgs.msg import ColorRGBA
+from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
 JOINTS_NAMESPACE = 'posenet/joints'
@@ -41,7 +43,7 @@ def to_marker_array(pose_array, min_keypoint_score: float = 0.1,
                     pixel_size: float = DEFAULT_PIXEL_SIZE, lifetime: float = DEFAULT_LIFETIME,
                     previous_count: int = 0, joint_diameter_px: float = DEFAULT_JOINT_DIAMETER_PX,
                     line_width_px: float = DEFAULT_LINE_WIDTH_PX,
-                    previous_labels=()) -> MarkerArray:
+                    previous_labels=(), image_frame_id: str | None = None) -> MarkerArray:
     """
     Joint and limb markers for every pose of `pose_array`, stamped with its header.
 
@@ -51,12 +53,15 @@ def to_marker_array(pose_array, min_keypoint_score: float = 0.1,
     so are the labels of `previous_labels` (pose indices the last MarkerArray labelled) that this
     one does not label.
     `pixel_size` is metres per pixel (see the module docstring); `lifetime` is in seconds.
+    `image_frame_id`: the camera's optical frame, where it is not header.frame_id (target_frame).
     """
     if pixel_size <= 0:
         raise ValueError(f'pixel_size must be positive metres per pixel, got {pixel_size}')
     if lifetime < 0:
         raise ValueError(f'lifetime must be >= 0 seconds (0 = forever), got {lifetime}')
     header = pose_array.header
+    optical = image_frame_id in (None, header.frame_id)  # positions in the camera's frame
+    image_header = header if optical else Header(stamp=header.stamp, frame_id=image_frame_id)
     seconds, nanoseconds = divmod(round(lifetime * 1e9), 1_000_000_000)
     life = Duration(sec=int(seconds), nanosec=int(nanoseconds))
     markers = []
@@ -69,6 +74,7 @@ def to_marker_array(pose_array, min_keypoint_score: float = 0.1,
                  for score, keypoint in zip(scores, keypoints)]
         joints = [part for part, visible in enumerate(shown) if visible]
         rgb = score_colors(scores).tolist()
+        pose_header = header if in_3d else image_header
         if in_3d:
             joint_size, line_size, label_size = JOINT_DIAMETER_M, LINE_WIDTH_M, LABEL_HEIGHT_M
         else:
@@ -95,7 +101,7 @@ def to_marker_array(pose_array, min_keypoint_score: float = 0.1,
             if not parts:
                 markers.append(_delete(header, namespace, index))
                 continue
-            marker = Marker(header=header, ns=namespace, id=index, type=marker_type,
+            marker = Marker(header=pose_header, ns=namespace, id=index, type=marker_type,
                             action=Marker.ADD, lifetime=life, frame_locked=False)
             marker.pose.orientation.w = 1.0
             marker.scale.x = marker.scale.y = marker.scale.z = size
@@ -107,11 +113,15 @@ def to_marker_array(pose_array, min_keypoint_score: float = 0.1,
                 marker.colors = [colors[part] for part in parts]
             markers.append(marker)
         if track > 0 and joints:
-            top = min((points[part] for part in joints), key=lambda point: point.y)
-            label = Marker(header=header, ns=LABELS_NAMESPACE, id=index,
+            label = Marker(header=pose_header, ns=LABELS_NAMESPACE, id=index,
                            type=Marker.TEXT_VIEW_FACING, action=Marker.ADD, lifetime=life,
                            text=f'#{track}', color=limb_color)
-            label.pose.position = Point(x=top.x, y=top.y - 1.5 * label_size, z=top.z)
+            if in_3d and not optical:  # z up (REP 103)
+                top = max((points[part] for part in joints), key=lambda point: point.z)
+                label.pose.position = Point(x=top.x, y=top.y, z=top.z + 1.5 * label_size)
+            else:  # the optical frame and the image plane: y down
+                top = min((points[part] for part in joints), key=lambda point: point.y)
+                label.pose.position = Point(x=top.x, y=top.y - 1.5 * label_size, z=top.z)
             label.pose.orientation.w = 1.0
             label.scale.z = label_size
             markers.append(label)
@@ -139,13 +149,17 @@ class PoseMarkerBuilder:
         self.previous_count = 0  # poses drawn by the last MarkerArray built
         self.previous_labels: frozenset = frozenset()  # pose indices it labelled
 
-    def build(self, pose_array) -> MarkerArray:
-        """Markers for `pose_array`, plus DELETEs for poses the previous call drew and it lacks."""
+    def build(self, pose_array, image_frame_id: str | None = None) -> MarkerArray:
+        """
+        Markers for `pose_array`, plus DELETEs for poses the previous call drew and it lacks.
+
+        `image_frame_id`: the camera's frame, as for `to_marker_array`.
+        """
         markers = to_marker_array(
             pose_array, min_keypoint_score=self.min_keypoint_score, pixel_size=self.pixel_size,
             lifetime=self.lifetime, previous_count=self.previous_count,
             joint_diameter_px=self.joint_diameter_px, line_width_px=self.line_width_px,
-            previous_labels=self.previous_labels)
+            previous_labels=self.previous_labels, image_frame_id=image_frame_id)
         self.previous_count = len(pose_array.poses)
         self.previous_labels = frozenset(marker.id for marker in markers.markers
                                          if marker.ns == LABELS_NAMESPACE

@@ -3,7 +3,9 @@ Stage: positions moved into `target_frame` with tf2, at the image's stamp.
 
 Needs tf2_ros (every ROS 2 install has it; the PyPI wheels do not, and there the parameter is
 refused with the reason, see parameters.py). With target_frame set, the PoseArray's
-header.frame_id names it; pixels still refer to the camera image.
+header.frame_id names it on every frame, so a consumer (and the metre smoother) never sees the
+frame change: when the transform is missing the poses go out without positions rather than with
+positions in another frame. Pixels still refer to the camera image.
 """
 from __future__ import annotations
 
@@ -41,8 +43,11 @@ class TransformStage:
 
     def __call__(self, frame: Frame) -> None:
         target = frame.settings.target_frame
+        if not target:
+            return
+        frame.frame_id = target
         people = frame.people
-        if not target or not (people.has_keypoint_position.any() or people.has_position.any()):
+        if not (people.has_keypoint_position.any() or people.has_position.any()):
             return
         from rclpy.time import Time
         header = frame.header
@@ -64,4 +69,3 @@ class TransformStage:
         offset = np.array([shift.x, shift.y, shift.z])
         people.keypoint_positions = transform_points(people.keypoint_positions, matrix, offset)
         people.positions = transform_points(people.positions, matrix, offset)
-        frame.frame_id = target

@@ -32,7 +32,7 @@ class VisualizationStage:
             pose_array = frame.pose_array
             if isinstance(pose_array, bytes):  # published as its serialized form
                 pose_array = deserialize_message(pose_array, PoseArray)
-            self._markers_pub.publish(self._markers.build(pose_array))
+            self._markers_pub.publish(self._markers.build(pose_array, frame.header.frame_id))
         if settings.publish_image and self._image_pub.get_subscription_count() > 0:
             people = frame.people
             drawn = draw_poses(frame.rgb, people.poses(), 0.0, settings.min_keypoint_score,
