@@ -348,8 +348,7 @@ def live_settings(values: Mapping[str, Any], multiplier: float | None) -> LiveSe
         publish_image=bool(values['publish_image']),
         marker_pixel_size=float(values['marker_pixel_size']),
         diagnostics_input_timeout=float(values['diagnostics_input_timeout']),
-        depth=DepthConfig(window=int(values['depth_window']), depth_min=float(values['depth_min']),
-                          depth_max=float(values['depth_max'])).check(),
+        depth=_depth_config(values),
         depth_max_delay=_non_negative(values, 'depth_max_delay'),
         image_rectified=bool(values['image_rectified']),
         target_frame=_target_frame(values['target_frame']),
@@ -372,6 +371,19 @@ def _non_negative(values: Mapping[str, Any], name: str) -> float:
     if not (math.isfinite(value) and value >= 0.0):
         raise ValueError(f'{name} must be a number of seconds >= 0, got {values[name]}')
     return value
+
+
+def _depth_config(values: dict) -> DepthConfig:
+    """
+    Return the depth reading settings.
+
+    A window of one pixel (1x1) is its own only reading: it needs one reading, not the default
+    three, which its 1 pixel could never give.
+    """
+    window = int(values['depth_window'])
+    return DepthConfig(window=window, depth_min=float(values['depth_min']),
+                       depth_max=float(values['depth_max']),
+                       min_support=min(DepthConfig.min_support, window * window)).check()
 
 
 def _target_frame(value: str) -> str:
