@@ -184,7 +184,7 @@ def main(args: list[str] | None = None) -> int:
     listener = None
     status = 0
     try:
-        rclpy.init()
+        rclpy.init(args=[])  # the command line's -p name:=value are the node's, not ours
         listener = DemoListener(out_dir, options.quiet)
         processes['posenet_node'] = subprocess.Popen(
             node_command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
