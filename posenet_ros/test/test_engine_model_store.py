@@ -185,6 +185,49 @@ def test_404_names_url_places_looked_and_the_fix(model_server, cache, monkeypatc
     assert list(cache.iterdir()) == []
 
 
+class _DroppingHandler(http.server.BaseHTTPRequestHandler):
+    """Serve descriptors whole; a shard, chunked, breaks off a third of the way into its chunk."""
+
+    protocol_version = 'HTTP/1.1'
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        name = self.path.rsplit('/', 1)[-1]
+        data = (self.server.folder / name).read_bytes()
+        self.send_response(200)
+        if name.endswith('.json'):
+            self.send_header('Content-Length', str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
+        self.send_header('Transfer-Encoding', 'chunked')
+        self.end_headers()
+        self.wfile.write(b'%x\r\n' % len(data) + data[:len(data) // 3])
+        self.close_connection = True
+
+
+def test_a_download_broken_off_mid_file_is_a_model_error(models_path, cache):
+    """The connection drops in a shard: ModelNotFoundError saying so, nothing left behind."""
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _DroppingHandler)
+    server.folder = models_path / 'mobilenet_quant2_050'
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base_url = f'http://127.0.0.1:{server.server_address[1]}'
+    try:
+        # Before, http.client.IncompleteRead escaped: a traceback, not the model error.
+        with pytest.raises(ModelNotFoundError) as caught:
+            resolve_model('mobilenet_quant2_050', base_url=base_url)
+    finally:
+        server.shutdown()
+        server.server_close()
+    message = str(caught.value)
+    assert (f'download failed: {base_url}/savedmodel/posenet/mobilenet/quant2/050/'
+            'group1-shard1of1.bin: incomplete or malformed reply (IncompleteRead(' in message)
+    assert 'set POSENET_MODELS' in message
+    assert list(cache.iterdir()) == []  # the staging folder is gone
+
+
 def test_offline_and_download_disabled(cache):
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(('127.0.0.1', 0))

@@ -12,6 +12,7 @@ folder are checked against the same sha256 values wherever a file has a publishe
 from __future__ import annotations
 
 import hashlib
+import http.client
 import importlib.resources
 import json
 import os
@@ -286,6 +287,8 @@ def _fetch(url: str, target: Path, pin: tuple[int, str] | None, progress: tqdm |
         raise _DownloadError(f'{url}: HTTP {error.code} {error.reason}') from None
     except urllib.error.URLError as error:
         raise _DownloadError(f'{url}: {error.reason}') from None
+    except http.client.HTTPException as error:  # the connection dropped mid-body, a bad reply
+        raise _DownloadError(f'{url}: incomplete or malformed reply ({error!r})') from None
     except OSError as error:  # timeouts, resets, disk full
         raise _DownloadError(f'{url}: {error}') from None
     if pin is not None:
