@@ -213,6 +213,48 @@ def test_prepare_refuses_int8_and_names_the_tool_that_makes_it(models_env, capsy
     assert 'posenet_quantize' in capsys.readouterr().err
 
 
+def test_prepare_fails_when_the_model_cache_cannot_be_written(models_env, tmp_path, capsys,
+                                                              monkeypatch):
+    """
+    An image build must not believe the cache filled: exit 2 naming the folder, no path.
+
+    Before, the model converted for the process only printed 'None' and exit status 0.
+    """
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('not a folder')  # unwritable even for root
+    monkeypatch.setenv('POSENET_CACHE', str(blocker / 'cache'))
+    status = main(['--prepare', '--model', 'mobilenet_float_050', '--resolution', '129'])
+    captured = capsys.readouterr()
+    assert status == 2
+    assert captured.out == ''
+    assert ("cannot prepare model 'mobilenet_float_050': the model cache folder "
+            f'{blocker / "cache" / "tflite"} cannot be written (Not a directory)') in captured.err
+    assert 'is in the model cache' not in captured.err
+
+
+def test_int8_scratch_file_that_cannot_be_written_exits_2_with_the_reason(
+        models_env, data_path, tmp_path):
+    """
+    A full $TMPDIR as the int8 calibration frames are saved: one line and exit 2, no traceback.
+
+    The full disk is stood in for by a file size limit (RLIMIT_FSIZE: writes fail with EFBIG,
+    an OSError as ENOSPC is), which needs no mount.
+    """
+    pytest.importorskip('resource')  # the limit below: not on Windows
+    script = ('import resource, sys; from posenet_ros.tools.estimate import main; '
+              f'resource.setrlimit(resource.RLIMIT_FSIZE, ({64 * 1024}, resource.RLIM_INFINITY)); '
+              'sys.exit(main(sys.argv[1:]))')
+    done = subprocess.run(
+        [sys.executable, '-c', script, str(data_path / 'smoke' / 'zidane.jpg'), '--model',
+         'mobilenet_float_050', '--resolution', '129', '--precision', 'int8', '--quiet'],
+        capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, POSENET_CACHE=str(tmp_path / 'cache')))
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "cannot use model 'mobilenet_float_050': File too large" in done.stderr
+    assert 'Traceback' not in done.stderr
+    assert done.stdout == ''
+
+
 def test_module_entry_point(models_env, data_path, tmp_path):
     out = tmp_path / 'p.json'
     done = subprocess.run([sys.executable, '-m', 'posenet_ros.tools.estimate',

@@ -205,12 +205,35 @@ def _say(message: str) -> None:
     print(f'posenet_estimate: {message}', file=sys.stderr)
 
 
+def _reason(error: Exception) -> str:
+    """Return an error as one line; an OSError as its reason and file, not '[Errno 28] ...'."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror + (f': {error.filename}' if error.filename else '')
+    return str(error)
+
+
+def _not_stored_reason() -> str:
+    """Return why a converted model is not in the cache folder (the write probed again)."""
+    from posenet_ros.engine.tflite_cache import tflite_cache_dir
+    folder = tflite_cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder) as probe:  # a full disk fails the flush
+            probe.write(b'\0')
+            probe.flush()
+    except OSError as error:
+        return (f'the model cache folder {folder} cannot be written '
+                f'({error.strerror or error}): nothing was stored. Set POSENET_CACHE to a '
+                'folder you can write to')
+    return f'the converted model was not stored in the model cache folder {folder}'
+
+
 def prepare(args, config: EstimateConfig) -> int:
     """
     Put the TFLite model of this model and config into the cache (--prepare).
 
     Converted in a child process when missing; 0 and its path on standard output, 2 when the
-    model is unusable.
+    model is unusable or could not be stored (an image build must not believe the cache filled).
     """
     from posenet_ros.engine.estimator import PoseEstimator
     from posenet_ros.engine.model_store import ModelNotFoundError
@@ -222,10 +245,14 @@ def prepare(args, config: EstimateConfig) -> int:
     except ModelNotFoundError as error:
         _say(str(error))
         return 2
-    except (ValueError, RuntimeError) as error:
-        _say(f'cannot prepare model {args.model!r}: {error}')
+    except (ValueError, RuntimeError, OSError) as error:
+        _say(f'cannot prepare model {args.model!r}: {_reason(error)}')
         return 2
-    print(estimator.cached_model_path(config))
+    cached = estimator.cached_model_path(config)
+    if cached is None:  # converted for this process only: the cache could not take it
+        _say(f'cannot prepare model {args.model!r}: {_not_stored_reason()}')
+        return 2
+    print(cached)
     if not args.quiet:
         _say(f'{estimator.model_name} {config.input_height}x{config.input_width} stride '
              f'{config.output_stride} is in the model cache')
@@ -291,8 +318,9 @@ def main(argv: list[str] | None = None) -> int:
     except ModelNotFoundError as error:
         _say(str(error))
         return 2
-    except (ValueError, InputReadError, RuntimeError) as error:  # RuntimeError: a model build
-        _say(f'cannot use model {args.model!r}: {error}')
+    except (ValueError, InputReadError, RuntimeError, OSError) as error:
+        # RuntimeError: a model build; OSError: a scratch or cache file (a full disk).
+        _say(f'cannot use model {args.model!r}: {_reason(error)}')
         return 2
 
     failures = []
