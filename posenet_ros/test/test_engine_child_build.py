@@ -1,13 +1,16 @@
 """
-The child process that converts a model: its command line, and what a failed one leaves.
+The child process that converts a model: its command line, what a failed one leaves, its end.
 
 The conversion itself (the child importing TensorFlow) is tested by test_engine_tflite_cache.py
-and test_engine_int8.py; here the child is a stand-in that writes the way the real one does.
+and test_engine_int8.py; here the child is a stand-in that writes the way the real one does,
+except where a real child must end with its parent.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
+import signal
+import subprocess
 import sys
 import textwrap
 import threading
@@ -91,3 +94,73 @@ def wait_for_file(path: Path, timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not path.exists() and time.monotonic() < deadline:
         time.sleep(0.01)
+
+
+# A parent starting a real int8 calibration child (TensorFlow, many seconds) and waiting for it.
+_BUILD_PARENT = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from posenet_ros.engine.tflite_build import build_in_child_process
+    weights, frames, out = (Path(argument) for argument in sys.argv[1:4])
+    build_in_child_process(weights, 0.5, 129, 129, 16, 1, out, int8_calibration=frames)
+""")
+
+
+def process_state(pid: int) -> str | None:
+    """Return the state letter of /proc/<pid>/stat ('R', 'S', 'Z', ...), None when gone."""
+    try:
+        stat_line = Path(f'/proc/{pid}/stat').read_text()
+    except OSError:
+        return None
+    return stat_line.rsplit(')', 1)[1].split()[0]
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path('/proc').iterdir():
+        try:
+            fields = (entry / 'stat').read_text().rsplit(')', 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[1] == str(pid):
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='parent-death signal: Linux')
+def test_a_build_child_ends_when_its_parent_is_killed(models_path, data_path, tmp_path):
+    """
+    SIGKILL the parent mid-calibration: its child goes too, not on for minutes with TensorFlow.
+
+    Before, the child was reparented to PID 1 and calibrated on to the end (or BUILD_TIMEOUT_S).
+    """
+    from posenet_ros.engine.image_io import load_image_rgb
+    photo = load_image_rgb(data_path / 'smoke' / 'zidane.jpg')[:240, :320]
+    frames = tmp_path / 'frames.npz'
+    np.savez(frames, *[np.roll(photo, shift, axis=1) for shift in range(0, 320, 20)])
+    out = tmp_path / 'cache' / 'model.tflite'
+    parent = subprocess.Popen(
+        [sys.executable, '-c', _BUILD_PARENT, str(models_path / 'mobilenet_float_050'),
+         str(frames), str(out)], stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=dict(os.environ, POSENET_CACHE=str(tmp_path / 'cache')))
+    child = None
+    try:
+        deadline = time.monotonic() + 60.0
+        while child is None and time.monotonic() < deadline and parent.poll() is None:
+            child = next(iter(children_of(parent.pid)), None)
+            time.sleep(0.05)
+        assert child is not None, 'the build child did not start'
+        time.sleep(1.0)  # the child is past its start, importing TensorFlow
+        assert process_state(child) not in (None, 'Z'), 'the child ended before the test'
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(10.0)
+        deadline = time.monotonic() + 3.0
+        while process_state(child) not in (None, 'Z') and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert process_state(child) in (None, 'Z'), 'the child outlived its parent'
+        assert not out.exists()
+    finally:
+        parent.kill()
+        parent.wait()
+        if child is not None and process_state(child) not in (None, 'Z'):
+            os.kill(child, signal.SIGKILL)

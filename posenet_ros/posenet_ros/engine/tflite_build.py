@@ -14,7 +14,8 @@ With `--int8-calibration` the model is the int8 one calibrated on the frames sav
 
 `stop_child_builds` ends the builds in progress (a node releasing its model or ending would
 otherwise wait up to minutes for an int8 calibration it no longer needs); each fails with
-ModelBuildError and leaves nothing in the cache.
+ModelBuildError and leaves nothing in the cache. On Linux a child also ends when its parent
+dies (`die_with_parent`), killed or not, rather than run on, orphaned, for up to BUILD_TIMEOUT_S.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import argparse
 import json
 import os
 from pathlib import Path
+import signal
 import subprocess
 import sys
 import threading
@@ -29,6 +31,8 @@ import threading
 from .atomic_write import remove_temporary_files
 
 BUILD_TIMEOUT_S = 600.0
+PARENT_PID_ENV = 'POSENET_BUILD_PARENT_PID'  # the process the child must not outlive
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 _STDERR_TAIL_LINES = 12
 _children_lock = threading.Lock()
 _children: set = set()  # the builds running, as Popen objects
@@ -81,6 +85,7 @@ def run_child(command: list[str], out: Path, what: str,
     env['PYTHONPATH'] = os.pathsep.join(
         [package_root] + ([env['PYTHONPATH']] if env.get('PYTHONPATH') else []))
     env.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+    env[PARENT_PID_ENV] = str(os.getpid())
     with subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL,
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as child:
         with _children_lock:
@@ -119,6 +124,26 @@ def stop_child_builds() -> int:
     return len(children)
 
 
+def die_with_parent() -> None:
+    """
+    Have the kernel kill this child when its parent dies (Linux; elsewhere nothing is done).
+
+    A parent killed (SIGKILL, or SIGTERM to posenet_estimate) would otherwise leave the child
+    and its TensorFlow (~1.3 GB) running, reparented to PID 1, for up to BUILD_TIMEOUT_S. The
+    kernel watches the thread that started the child, which waits for it in `run_child`. A
+    parent that died before the request is caught by the parent id no longer being its id.
+    """
+    expected = os.environ.get(PARENT_PID_ENV)
+    if not sys.platform.startswith('linux') or not expected:
+        return
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        return  # not honoured (a sandbox): the parent's timeout and stop still end the build
+    if os.getppid() != int(expected):
+        sys.exit('the process that started this model build has ended')
+
+
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     """Return the child's arguments, as `child_command` gives them."""
     parser = argparse.ArgumentParser(prog='python -m posenet_ros.engine.tflite_build',
@@ -136,6 +161,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    die_with_parent()  # first: the parent may be killed at any moment from now on
     args = parse_arguments(argv)
     from posenet_ros.engine import tflite_cache
     from posenet_ros.engine.backends import TfliteBackend
