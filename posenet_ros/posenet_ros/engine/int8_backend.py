@@ -54,15 +54,38 @@ class QuantizeOptions:
     def mixed(self) -> bool:
         return self.float_layers > 0
 
+    @property
+    def digest(self) -> str:
+        """Return the options' part of a cache key (a model of other options is never taken)."""
+        return hashlib.sha256(repr(self).encode()).hexdigest()[:8]
+
+
+def calibrated_variant(options: QuantizeOptions, frames_digest: str) -> str:
+    """
+    Return the cache key's variant of a model: the options' digest, then the frames'.
+
+    Apart, so that a model calibrated on any frames can be looked up by its options alone
+    (`find_calibrated_model`).
+    """
+    return f'{options.digest}-{frames_digest}'
+
+
+class CalibrationFrames(list):
+    """The frames `load_calibration_frames` read, and the .npz they are kept in (`path`)."""
+
+    path: Path
+
 
 class Int8TfliteBackend(TfliteBackend):
     """
     `TfliteBackend` whose models are quantized to int8, calibrated per input size.
 
     Models calibrated ahead (`posenet_quantize`; `models`) are used for their size and
-    stride; any other size is calibrated on `calibration_images` when first needed and stored
-    in the model cache under a key naming the quantization options and a digest of the
-    calibration frames, so another calibration never shares it.
+    stride (`check_models`: made from these weights, full-integer int8); any other size is
+    calibrated on `calibration_images` when first needed and stored in the model cache under a
+    key naming a digest of the quantization options and one of the calibration frames, so
+    another calibration never shares it. Frames read by `load_calibration_frames` (a child
+    building for its parent) are calibrated on from their file, not saved again.
     """
 
     name = 'tflite'
@@ -74,26 +97,34 @@ class Int8TfliteBackend(TfliteBackend):
                  calibration_images: list[np.ndarray],
                  options: QuantizeOptions = QuantizeOptions(), models: list[bytes] = ()):
         super().__init__(weights, multiplier, device, num_threads)
-        described = [(describe_model(model), model) for model in models]
-        check_models_width([facts for facts, _ in described], weights)
-        self._models = {key: model for (key, _), model in described}
+        described = [describe_model(model) for model in models]
+        check_models(described, weights)
+        self._models = {facts.key: model for facts, model in zip(described, models)}
         if not calibration_images and not self._models:
             raise ValueError('precision int8 needs calibration images (photos or a video) '
                              'or a model made by posenet_quantize')
         self.options = options
         self.convert_seconds: dict[tuple[int, int, int], float] = {}
-        digest = hashlib.sha256(repr(options).encode())
+        digest = hashlib.sha256()
         for image in calibration_images:
             digest.update(np.ascontiguousarray(image).tobytes())
-        self._variant = digest.hexdigest()[:16]
+        self._variant = calibrated_variant(options, digest.hexdigest()[:16])
         # The frames wait on disk, not in memory (48 camera frames are ~44 MB), for the sizes
-        # still to calibrate; the folder goes when this backend does.
+        # still to calibrate; the folder goes when this backend does. Frames that are on disk
+        # already (a child given its parent's) are not copied: a killed child would leave the
+        # copy behind.
         self._calibration_count = len(calibration_images)
-        self._scratch = self._calibration_file = None
-        if calibration_images:
-            self._scratch = tempfile.TemporaryDirectory(prefix='posenet_int8_')
-            self._calibration_file = Path(self._scratch.name) / 'calibration.npz'
+        self._scratch = None
+        self._calibration_file = getattr(calibration_images, 'path', None)
+        if calibration_images and self._calibration_file is None:
+            self._calibration_file = self._scratch_folder() / 'calibration.npz'
             np.savez(self._calibration_file, *calibration_images)
+
+    def _scratch_folder(self) -> Path:
+        """Return this backend's temporary folder (made when first needed), removed with it."""
+        if self._scratch is None:
+            self._scratch = tempfile.TemporaryDirectory(prefix='posenet_int8_')
+        return Path(self._scratch.name)
 
     def cache_key(self, height: int, width: int, output_stride: int):
         return dataclasses.replace(super().cache_key(height, width, output_stride),
@@ -128,7 +159,7 @@ class Int8TfliteBackend(TfliteBackend):
         from .tflite_build import build_in_child_process
         path = tflite_cache.entry_path(self.cache_key(height, width, output_stride))
         if not tflite_cache.writable_folder(path.parent):
-            path = Path(self._scratch.name) / path.name
+            path = self._scratch_folder() / path.name
         start = time.perf_counter()
         build_in_child_process(self._weights.descriptor, self._multiplier, height, width,
                                output_stride, self._num_threads, path,
@@ -154,65 +185,139 @@ class Int8TfliteBackend(TfliteBackend):
         return model
 
 
-def load_calibration_frames(path: Path) -> list[np.ndarray]:
-    """Return the frames saved by `Int8TfliteBackend` (an .npz of uint8 RGB arrays)."""
+def load_calibration_frames(path: Path) -> CalibrationFrames:
+    """
+    Return the frames saved by `Int8TfliteBackend` (an .npz of uint8 RGB arrays).
+
+    They remember their file, so a backend given them calibrates from it without a copy.
+    """
     with np.load(path) as saved:
-        return [saved[name] for name in saved.files]
+        frames = CalibrationFrames(saved[name] for name in saved.files)
+    frames.path = Path(path)
+    return frames
 
 
-def describe_model(model: bytes) -> tuple[tuple[int, int, int], int | None]:
+@dataclass(frozen=True)
+class ModelFacts:
     """
-    Return a converted model's (input height, input width, output stride) and its width.
+    What `check_models` needs of a converted model, read from it without running it.
 
-    The width as the channels of its first convolution (the one over RGB), None if not found.
+    key: (input height, input width, output stride). first_weights: the stored weights of its
+    first convolution (the one over RGB), [out, 3, 3, 3], None if not found; first_scales:
+    their scale per output channel (int8 weights). inner_types: the types of the tensors
+    between its input and outputs other than int8 and int32 (a full-integer model has none),
+    with their counts.
     """
+
+    key: tuple[int, int, int]
+    first_weights: np.ndarray | None
+    first_scales: np.ndarray | None
+    inner_types: dict[str, int]
+
+    @property
+    def channels(self) -> int | None:
+        return None if self.first_weights is None else int(self.first_weights.shape[0])
+
+
+def describe_model(model: bytes) -> ModelFacts:
+    """Return a converted model's size, stride, first convolution's weights and tensor types."""
     from ai_edge_litert.interpreter import Interpreter
     interpreter = Interpreter(model_content=model)
     _, height, width, _ = interpreter.get_input_details()[0]['shape']
     _, grid_height, _, _ = interpreter.get_output_details()[0]['shape']
     key = int(height), int(width), int((height - 1) // (grid_height - 1))
+    ends = {detail['index'] for detail in
+            interpreter.get_input_details() + interpreter.get_output_details()}
+    inner_types: dict[str, int] = {}
+    first_weights = first_scales = None
     for tensor in interpreter.get_tensor_details():
+        kind = np.dtype(tensor['dtype']).name
+        if tensor['index'] not in ends and kind not in ('int8', 'int32'):
+            inner_types[kind] = inner_types.get(kind, 0) + 1
         shape = tuple(int(side) for side in tensor['shape'])
-        if len(shape) == 4 and shape[1:] == (3, 3, 3):
-            return key, shape[0]
-    return key, None
+        if first_weights is None and len(shape) == 4 and shape[1:] == (3, 3, 3):
+            first_weights = interpreter.get_tensor(tensor['index'])  # a constant: no allocation
+            first_scales = np.asarray(tensor['quantization_parameters']['scales'], np.float64)
+    return ModelFacts(key, first_weights, first_scales, inner_types)
 
 
 def model_key(model: bytes) -> tuple[int, int, int]:
     """(input height, input width, output stride) of a converted model of our graph."""
-    return describe_model(model)[0]
+    return describe_model(model).key
 
 
-def check_models_width(described: list, weights) -> None:
+def check_models(described: list[ModelFacts], weights) -> None:
     """
-    Refuse int8 models made from another width of MobileNetV1 than `weights`.
+    Refuse models that are not full-integer int8 models made from `weights`.
 
-    `described`: `describe_model` of each. A model is found by its input size and stride
-    alone; one made for 0.50 weights would otherwise run in place of the 0.75 model asked
-    for, and be reported as it.
+    A model is found by its input size and stride alone: one made from other weights would run
+    in their place and be reported as them, and a float32 or 16-bit one would run several times
+    slower than int8 (or 34x, docs/int8.md). Made from these weights, the first convolution's
+    int8 weights are these weights' on TFLite's int8 grid (`int8_grid`, what bias correction
+    rounds to, and what the converter rounds to without it): within a thousandth of a step in
+    every int8 model of the cache (286 measured); other weights of the same width are at least
+    a whole step off somewhere (even 16-bit-rounded copies of the same float weights).
     """
-    expected = int(weights['Conv2d_0/weights'].shape[-1])
-    for (height, width, stride), channels in described:
-        if channels is not None and channels != expected:
+    conv0 = np.asarray(weights['Conv2d_0/weights'])  # [3, 3, 3, out]
+    expected = int(conv0.shape[-1])
+    for facts in described:
+        height, width, stride = facts.key
+        what = f'the int8 model for {height}x{width} stride {stride}'
+        if facts.channels is not None and facts.channels != expected:
             raise ValueError(
-                f'the int8 model for {height}x{width} stride {stride} was made from other '
-                f'weights: its first layer has {channels} channels, these have {expected} '
-                f'(multiplier {weights.multiplier:g}); make it with posenet_quantize and the '
-                'same --model')
+                f'{what} was made from other weights: its first layer has {facts.channels} '
+                f'channels, these have {expected} (multiplier {weights.multiplier:g}); make it '
+                'with posenet_quantize and the same --model')
+        not_int8 = dict(facts.inner_types)
+        if facts.first_weights is not None and facts.first_weights.dtype != np.int8:
+            not_int8.setdefault(facts.first_weights.dtype.name, 1)
+        if not_int8 or facts.first_weights is None:
+            found = ', '.join(f'{count} {kind}' for kind, count in sorted(not_int8.items()))
+            raise ValueError(
+                f'{what} is not a full-integer int8 model (tensors inside it: '
+                f'{found or "no convolution over RGB"}; posenet_quantize makes int8 models)')
+        steps = facts.first_scales.reshape(-1, 1, 1, 1)
+        grid = np.transpose(int8_grid(conv0), (3, 0, 1, 2))
+        off = np.max(np.abs(facts.first_weights * steps - grid) / steps)
+        if off > 0.5:
+            raise ValueError(
+                f'{what} was made from other weights: its first convolution is up to '
+                f'{off:.1f} int8 steps off these weights ({weights.descriptor}); make it with '
+                'posenet_quantize and the same --model')
+
+
+def int8_grid(weights: np.ndarray) -> np.ndarray:
+    """
+    Round weights as TFLite quantizes them: int8 symmetric, one scale per output channel.
+
+    The channel is the last axis: a depthwise kernel [kh, kw, C, 1] is first seen as
+    [kh, kw, 1, C]. Here (no TensorFlow) for `check_models`; `quantize`'s bias correction rounds
+    to it.
+    """
+    flat = weights.reshape(weights.shape[:2] + (1, -1)) if weights.shape[-1] == 1 else weights
+    peak = np.max(np.abs(flat), axis=(0, 1, 2), keepdims=True)
+    scale = np.where(peak > 0, peak / 127.0, 1.0)
+    return (np.clip(np.round(flat / scale), -127, 127) * scale).astype(np.float32).reshape(
+        weights.shape)
 
 
 def find_calibrated_model(weights_path: str | os.PathLike, multiplier: float, height: int,
-                          width: int, output_stride: int) -> Path | None:
+                          width: int, output_stride: int,
+                          options: QuantizeOptions = QuantizeOptions()) -> Path | None:
     """
-    Return the newest int8 model in the cache for these weights, size and stride, or None.
+    Return the newest intact int8 model in the cache for these weights, size and stride.
 
-    Whatever it was calibrated on (a node's first camera frames, posenet_quantize's input).
+    Whatever it was calibrated on (a node's first camera frames, posenet_quantize's input), but
+    made with `options` (the default ones unless told): posenet_int8_study's variants share
+    the cache, and one of them would run with another output layout or 34x slower. A damaged
+    entry is logged and passed over for an older one; None when none is left.
     """
     key = tflite_cache.TfliteModelKey(
         weights_sha256=tflite_cache.weights_checksum(weights_path), multiplier=multiplier,
         input_height=height, input_width=width, output_stride=output_stride, precision='int8',
-        variant='*')
-    return tflite_cache.newest_entry(key)
+        variant=calibrated_variant(options, '*'))
+    found = tflite_cache.newest_intact_entry(key)
+    return found[0] if found is not None else None
 
 
 def read_calibration_images(path: str | os.PathLike,

@@ -23,7 +23,7 @@ import tensorflow as tf
 
 from .config import check_precision, PRECISIONS  # noqa: F401 - part of this module's API
 from .int8_backend import (  # noqa: F401 - part of this module's API
-    DEFAULT_CALIBRATION_FRAMES, Int8TfliteBackend, model_key, QuantizeOptions,
+    DEFAULT_CALIBRATION_FRAMES, int8_grid, Int8TfliteBackend, model_key, QuantizeOptions,
     read_calibration_images)
 from .mobilenet import run_backbone_and_heads
 from .preprocess import compute_padding, normalize, pad_and_resize
@@ -79,20 +79,6 @@ def quantized_model(tensors, layers, height: int, width: int, calibration: list[
         converter=converter, debug_dataset=converter.representative_dataset,
         debug_options=debug_options)
     return debugger.get_nondebug_quantized_model()
-
-
-def int8_grid(weights: np.ndarray) -> np.ndarray:
-    """
-    Round weights as TFLite quantizes them: int8 symmetric, one scale per output channel.
-
-    The channel is the last axis: a depthwise kernel [kh, kw, C, 1] is first seen as
-    [kh, kw, 1, C].
-    """
-    flat = weights.reshape(weights.shape[:2] + (1, -1)) if weights.shape[-1] == 1 else weights
-    peak = np.max(np.abs(flat), axis=(0, 1, 2), keepdims=True)
-    scale = np.where(peak > 0, peak / 127.0, 1.0)
-    return (np.clip(np.round(flat / scale), -127, 127) * scale).astype(np.float32).reshape(
-        weights.shape)
 
 
 def layer_input_means(tensors, layers, calibration: list[np.ndarray]) -> dict[str, np.ndarray]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 import hashlib
 import importlib.metadata
+import logging
 import os
 from pathlib import Path
 import threading
@@ -33,6 +34,7 @@ _TENSORFLOW_DISTRIBUTIONS = ('tensorflow', 'tensorflow-cpu', 'tensorflow-gpu', '
                              'tensorflow-macos', 'tensorflow-intel')
 _TRAILER_MAGIC = b'PNTFLC1\n'  # after the model: its sha256 (32 bytes), then this
 _TRAILER_BYTES = 32 + len(_TRAILER_MAGIC)
+_log = logging.getLogger('posenet_ros.engine')
 
 
 class CorruptModelError(ValueError):
@@ -101,11 +103,37 @@ def find_entry(key: TfliteModelKey) -> Path | None:
 
 def newest_entry(key: TfliteModelKey) -> Path | None:
     """Return the newest cache file matching `key` (any converter; glob patterns allowed)."""
+    found = matching_entries(key)
+    return found[0] if found else None
+
+
+def matching_entries(key: TfliteModelKey) -> list[Path]:
+    """Return the cache files matching `key`, newest first (any converter; glob patterns)."""
     folder = tflite_cache_dir()
     if not folder.is_dir():
-        return None
-    found = sorted(folder.glob(key.file_name(None)), key=lambda p: p.stat().st_mtime)
-    return found[-1] if found else None
+        return []
+    return sorted(folder.glob(key.file_name(None)), key=_modified, reverse=True)
+
+
+def _modified(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:  # removed meanwhile: the oldest
+        return float('-inf')
+
+
+def newest_intact_entry(key: TfliteModelKey) -> tuple[Path, bytes] | None:
+    """
+    Return the newest cache file matching `key` whose model is whole, and that model.
+
+    A damaged or unreadable one is logged and passed over, never returned.
+    """
+    for path in matching_entries(key):
+        try:
+            return path, read_entry(path)
+        except (CorruptModelError, OSError) as error:
+            _log.warning('passing over an unusable cached model: %s', error)
+    return None
 
 
 def writable_folder(folder: Path) -> bool:

@@ -4,11 +4,12 @@ Stage: calibrate int8 on the camera's first frames while float32 serves them, th
 Asked for `precision: int8` with no calibrated model or calibration input, the node starts on
 float32. On the first frame, the size it runs at being known, a model calibrated earlier for
 that size and stride (the model cache keeps what this stage or posenet_quantize calibrated) is
-taken at once. Otherwise this stage keeps one frame in every `FRAME_GAP` (so they differ) until
-it has `frames_wanted`, then calibrates the int8 model for the input size in use in a
-background thread (tens of seconds, in a child process) and hands it to the estimate stage;
-frames never wait for it. Both moments are logged, and a failed calibration leaves the node on
-float32 with the reason.
+taken at once, read through the cache's checksum: a damaged one is never run (logged; this
+stage calibrates instead). Otherwise this stage keeps one frame in every `FRAME_GAP` (so they
+differ) until it has `frames_wanted`, then calibrates the int8 model for the input size in use
+in a background thread (tens of seconds, in a child process) and hands it to the estimate
+stage; frames never wait for it. Both moments are logged, and a failed calibration leaves the
+node on float32 with the reason.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import threading
 import time
 from typing import Callable
 
+from posenet_ros.engine import tflite_cache
 from posenet_ros.engine.heap import return_free_memory
 from posenet_ros.ros.pipeline import Frame
 from posenet_ros.ros.stages.estimate import network_key
@@ -31,9 +33,9 @@ class Int8CalibrationStage:
     frames ran at, and passed to `switch(estimator, size)`.
 
     find_saved: `(input height, input width, stride) -> Path | None`, a model calibrated
-    earlier; make_int8: `(frames, model) -> PoseEstimator` from calibration frames or a saved
-    model's bytes; switch: `(estimator, (input height, input width, stride)) -> None`;
-    log_info/log_error: `(message) -> None`.
+    earlier (a model cache entry); make_int8: `(frames, model) -> PoseEstimator` from
+    calibration frames or a saved model's bytes; switch: `(estimator, (input height, input
+    width, stride)) -> None`; log_info/log_error: `(message) -> None`.
     """
 
     optional = True  # frames go on in float32 if this fails (pipeline.py)
@@ -49,14 +51,17 @@ class Int8CalibrationStage:
         self._log_error = log_error
         self._frames: list = []
         self._seen = 0
+        self._look_for_saved = True  # once, on the first frame
         self._builder: threading.Thread | None = None
         self.done = False
 
     def __call__(self, frame: Frame) -> None:
         if self.done or self._builder is not None or frame.rgb is None:
             return
-        if self._seen == 0 and self._start_from_saved(frame):
-            return
+        if self._look_for_saved:
+            self._look_for_saved = False
+            if self._start_from_saved(frame):
+                return
         if self._seen % FRAME_GAP == 0:
             self._frames.append(frame.rgb.copy())
         self._seen += 1
@@ -98,11 +103,18 @@ class Int8CalibrationStage:
     def _build(self, saved, config, height: int, width: int) -> None:
         """Make the int8 estimator from `saved` (a model's path) or else the kept frames."""
         start = time.perf_counter()
-        frames = None
+        frames = model = None
         if saved is None:  # the kept frames: from here on only the estimator's copy on disk
             frames, self._frames = self._frames, []
+        else:
+            try:  # checked: a damaged entry would run and give wrong poses
+                model = tflite_cache.read_entry(saved)
+            except (tflite_cache.CorruptModelError, OSError) as error:
+                self._log_error(f'int8: the model calibrated earlier is unusable ({error}); '
+                                'calibrating on camera frames instead')
+                self._builder = None  # the frames from now on are kept
+                return
         try:
-            model = saved.read_bytes() if saved is not None else None
             estimator = self._make_int8(frames=frames, model=model)
             count, frames = len(frames or ()), None
             return_free_memory()  # the ~44 MB of frames, back to the system
