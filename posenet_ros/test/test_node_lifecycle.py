@@ -72,10 +72,10 @@ def managed(tmp_path):
     """Yield a node started with autostart false, and a client with its lifecycle services."""
     started = []
 
-    def start(parameters):
+    def start(parameters, remaps=None):
         claim = DomainClaim(f'lifecycle_{len(started)}')
         node = NodeProcess(claim.domain_id, {'autostart': False, **parameters},
-                           tmp_path / f'node{len(started)}.log')
+                           tmp_path / f'node{len(started)}.log', remaps=remaps)
         client = PoseNetClient(claim.domain_id)
         started.append((claim, node, client))
         return node, client, Lifecycle(client)
@@ -259,3 +259,55 @@ def test_diagnostics_warn_when_the_camera_stops_and_recover_when_it_resumes(
     assert any(s.level == DiagnosticStatus.OK for s in client.diagnostic_statuses('input', since))
     assert all(s.level != DiagnosticStatus.STALE for array in client.diagnostics
                for s in array.status)
+
+
+def test_diagnostics_name_the_input_topic_resolved_before_the_first_activate(managed, models_path):
+    """Namespace and remapping apply from the start, as they will to the subscription."""
+    node, client, lifecycle = managed({'model': str(models_path / MODEL)},
+                                      remaps={'__ns': '/front', 'image': 'camera/image_raw'})
+    status = client.wait_for_diagnostic('input', lambda s: True, timeout_s=10.0)
+    assert diagnostic_values(status)['topic'] == '/front/camera/image_raw', status
+    assert status.message == 'not active (unconfigured): no input expected'
+
+
+def test_the_depth_status_is_published_in_every_state(managed, models_path):
+    """A status that came and went would show STALE in diagnostic_aggregator while inactive."""
+    node, client, lifecycle = managed({'model': str(models_path / MODEL), 'use_depth': True})
+    lifecycle.wait_ready()
+
+    def depth_status():
+        return client.wait_for_diagnostic('depth', lambda s: True, timeout_s=5.0)
+
+    for state, transition in (('unconfigured', Transition.TRANSITION_CONFIGURE),
+                              ('inactive', Transition.TRANSITION_ACTIVATE),
+                              ('active', Transition.TRANSITION_DEACTIVATE),
+                              ('inactive', None)):
+        status = depth_status()
+        if state == 'active':
+            assert 'not active' not in status.message, status.message
+        else:
+            assert status.level == DiagnosticStatus.OK, status.message
+            assert status.message == f'not active ({state}): no depth expected'
+        if transition is not None:
+            assert lifecycle.change(transition)
+
+
+def test_totals_since_start_are_kept_across_activations(managed, models_path, rgb):
+    node, client, lifecycle = managed({'model': str(models_path / MODEL)})
+    lifecycle.wait_ready()
+    assert lifecycle.change(Transition.TRANSITION_CONFIGURE)
+    assert lifecycle.change(Transition.TRANSITION_ACTIVATE)
+    client.exchange(rgb_to_image_msg(rgb))
+
+    def processed_since_start(status) -> int:
+        return int(diagnostic_values(status).get('frames processed since start', -1))
+
+    status = client.wait_for_diagnostic('input', lambda s: processed_since_start(s) >= 1,
+                                        timeout_s=5.0)
+    processed = processed_since_start(status)
+    assert lifecycle.change(Transition.TRANSITION_DEACTIVATE)
+    assert lifecycle.change(Transition.TRANSITION_ACTIVATE)
+    status = client.wait_for_diagnostic('input', lambda s: processed_since_start(s) >= 0,
+                                        timeout_s=5.0)
+    assert processed_since_start(status) == processed, diagnostic_values(status)
+    assert int(diagnostic_values(status)['frames processed']) == 0  # the period's: a new one

@@ -14,7 +14,7 @@ import threading
 import time
 
 from diagnostic_msgs.msg import DiagnosticStatus
-from node_support import load_rgb, node_in_this_process
+from node_support import diagnostic_values, load_rgb, node_in_this_process
 from posenet_ros.ros import node as node_module
 from posenet_ros.ros.image_conversion import rgb_to_image_msg
 from posenet_ros.ros.image_wire import read_image
@@ -106,3 +106,66 @@ def test_a_worker_is_not_replaced_again_while_the_one_it_replaced_is_stuck(
         release.set()
         assert client.exchange(frame, timeout_s=30.0, resend_every_s=1.0).poses
         assert node._worker.restarts == 1
+
+
+def test_a_frame_longer_than_the_input_timeout_is_reported_as_busy_not_as_a_silent_camera(
+        models_path, data_path):
+    """As a first frame that builds its network: the worker takes no frame meanwhile."""
+    frame = rgb_to_image_msg(load_rgb(data_path / 'smoke' / 'zidane.jpg'))
+    with node_with_held_frames(models_path, lambda count: count == 0) as (
+            node, client, release, held):
+        (result,) = client.set_parameters(diagnostics_input_timeout=0.5)
+        assert result.successful, result.reason
+        deadline = time.monotonic() + 10.0
+        while not held:
+            assert time.monotonic() < deadline, 'the first frame was not taken'
+            client.send(frame)
+            client.spin_for(0.1)
+        since = len(client.diagnostics)
+        deadline = time.monotonic() + 2.5
+        while time.monotonic() < deadline:  # a camera at 10 Hz, the frame held all along
+            client.send(frame)
+            client.spin_for(0.1)
+        statuses = client.diagnostic_statuses('input', since)
+        assert statuses and all('no frame' not in s.message for s in statuses), \
+            [s.message for s in statuses]
+        busy = [s for s in statuses if 'busy with one frame for' in s.message]
+        assert busy and all(s.level == DiagnosticStatus.OK for s in busy), \
+            [(s.level, s.message) for s in statuses]
+        assert float(diagnostic_values(busy[-1])['seconds on the frame in progress']) > 0.5
+        # The camera goes away meanwhile: that is worth a WARN, still saying the node is busy.
+        client.node.destroy_publisher(client.image_pub)
+        status = client.wait_for_diagnostic(
+            'input', lambda s: s.level == DiagnosticStatus.WARN, timeout_s=5.0)
+        assert status.message.startswith('/image has no publisher; busy with one frame for'), \
+            status.message
+        # Below the watchdog's threshold the processing status has nothing to report.
+        assert all(s.level == DiagnosticStatus.OK
+                   for s in client.diagnostic_statuses('processing', since))
+        release.set()  # else stopping the node waits for the held frame
+
+
+def test_a_worker_thread_that_died_is_reported_as_an_error_once(models_path, data_path):
+    """The watchdog restarts it before the status is made: the period still says it died."""
+    frame = rgb_to_image_msg(load_rgb(data_path / 'smoke' / 'zidane.jpg'))
+    with node_with_held_frames(models_path, lambda count: False) as (
+            node, client, release, held):
+        client.exchange(frame, timeout_s=30.0, resend_every_s=1.0)
+        worker = node._worker
+        thread = worker._thread
+        since = len(client.diagnostics)
+        # No known error ends the thread (it catches everything); its loop leaves on a new
+        # generation, as it would after an error escaping it.
+        worker._generation += 1
+        thread.join(5.0)
+        assert not thread.is_alive()
+        status = client.wait_for_diagnostic(
+            'processing', lambda s: s.level == DiagnosticStatus.ERROR, timeout_s=5.0,
+            since=since)
+        assert status.message.startswith('the frame worker thread died'), status.message
+        assert diagnostic_values(status)['worker restarts'] == '1'
+        assert client.exchange(frame, timeout_s=30.0, resend_every_s=1.0).poses
+        client.spin_for(1.5)  # at least one more period
+        levels = [s.level for s in client.diagnostic_statuses('processing', since)]
+        assert levels.count(DiagnosticStatus.ERROR) == 1 and levels[-1] == DiagnosticStatus.OK, \
+            levels

@@ -7,11 +7,15 @@ named "<node name>: <aspect>", with the hardware_id, a level, a one-line message
 - lifecycle: the state; ERROR when the last configure failed (its reason is the message).
 - input: frames received / processed / dropped / rejected in the last period, rate; WARN when
   active and no frame arrived for `diagnostics_input_timeout` s, or frames failed conversion.
+  The worker takes the frames itself, so while it is on one frame none is counted: then the
+  status says so (OK, WARN only when the topic has no publisher) instead of blaming the camera.
 - processing: latency p50 / p95 (image stamp to publish), inference ms, the mean time of each
   pipeline stage, failures, frames published without a failed optional stage (3D, ids,
   smoothing, markers), the worker; WARN on failures or such frames, ERROR after repeated
-  estimation failures or when the worker thread died or is stuck.
+  estimation failures or when the worker thread died (in the period it was restarted) or is
+  stuck.
 - model: model, multiplier, device, backend, output stride and input size in use.
+- depth (use_depth, in every state): frames with and without positions in the last period.
 The node never reports STALE itself (that is the aggregator's word for a silent node).
 """
 from __future__ import annotations
@@ -41,11 +45,15 @@ class HealthInputs:
     input_topic: str = ''
     input_raw: bool = False             # frames taken as their bytes (image_wire), not messages
     worker_alive: bool = True
+    worker_died: bool = False           # the worker thread ended in this period (restarted)
+    busy_s: float = 0.0                 # > 0: on the frame in progress that long
+    input_publishers: int | None = None  # publishers of the input topic (counted when busy)
     worker_stuck_s: float = 0.0         # > 0: on one frame that long while frames arrive
     worker_stuck_held: bool = False     # stuck and not restarted: the replaced one still is
     worker_restarts: int = 0
     model: dict = field(default_factory=dict)  # key -> value, shown under "model"
-    # use_depth: (frames with 3D, frames without, why not, depth frames received since start)
+    use_depth: bool = False
+    # (frames with 3D, frames without, why not, depth frames received since start): when active
     depth: tuple | None = None
     tracks: tuple | None = None  # (confirmed tracks now, ids given since configure)
 
@@ -77,17 +85,21 @@ def build_diagnostics(node_name: str, hardware_id: str, inputs: HealthInputs,
         processing_status(node_name, hardware_id, inputs),
         model_status(node_name, hardware_id, inputs),
     ]
-    if inputs.depth is not None:
+    if inputs.use_depth:
         array.status.append(depth_status(node_name, hardware_id, inputs))
     return array
 
 
 def depth_status(node_name: str, hardware_id: str, inputs: HealthInputs) -> DiagnosticStatus:
     """use_depth: how many frames got positions in the last period, and why the others did not."""
+    name = f'{node_name}: depth'
+    if inputs.state != 'active' or inputs.depth is None:
+        # Published all the same: an aggregator would show a status that comes and goes STALE.
+        return _status(name, hardware_id, OK, f'not active ({inputs.state}): no depth expected',
+                       {})
     with_3d, without, reason, received = inputs.depth
     values = {'frames with 3D': with_3d, 'frames without 3D': without,
               'depth frames received since start': received}
-    name = f'{node_name}: depth'
     if without:
         values['why not'] = reason
         return _status(name, hardware_id, WARN, f'{without} frames without positions: {reason}',
@@ -126,10 +138,13 @@ def input_status(node_name: str, hardware_id: str, inputs: HealthInputs) -> Diag
         'processing rate (Hz)': period.rate_hz,
         'seconds since last frame': inputs.seconds_since_frame,
         'input timeout (s)': inputs.input_timeout_s,
+        'seconds on the frame in progress': inputs.busy_s,
         'frames processed since start': period.total_processed,
         'frames rejected since start': period.total_rejected,
     }
     since = inputs.seconds_since_frame
+    if inputs.busy_s > 0 and since is not None and since > inputs.input_timeout_s:
+        return _busy_input_status(name, hardware_id, inputs, values)
     if since is None or since > inputs.input_timeout_s:
         waited = 'no frame has arrived yet' if since is None else (
             f'no frame for {since:.1f} s (timeout {inputs.input_timeout_s:g} s)')
@@ -140,6 +155,22 @@ def input_status(node_name: str, hardware_id: str, inputs: HealthInputs) -> Diag
                        f'{period.rejected} frames could not be converted: '
                        f'{period.last_rejection}', values)
     return _status(name, hardware_id, OK, f'{period.rate_hz:.1f} frames/s processed', values)
+
+
+def _busy_input_status(name: str, hardware_id: str, inputs: HealthInputs,
+                       values: dict) -> DiagnosticStatus:
+    """
+    Return the input status while the worker is on one frame past the input timeout.
+
+    It takes no frame meanwhile, so none arrives by its counts: whether the camera still sends
+    is told by the topic's publishers (a stuck worker is the processing status's part).
+    """
+    busy = (f'busy with one frame for {inputs.busy_s:.1f} s: frames that came meanwhile are '
+            'counted when it ends')
+    if inputs.input_publishers == 0:
+        return _status(name, hardware_id, WARN, f'{inputs.input_topic} has no publisher; {busy}',
+                       values)
+    return _status(name, hardware_id, OK, busy, values)
 
 
 def processing_status(node_name: str, hardware_id: str,
@@ -166,6 +197,9 @@ def processing_status(node_name: str, hardware_id: str,
     if not inputs.worker_alive:
         return _status(name, hardware_id, ERROR, 'the frame worker thread is not running '
                        '(being restarted)', values)
+    if inputs.worker_died:
+        return _status(name, hardware_id, ERROR, 'the frame worker thread died (restarted: a '
+                       'new worker thread serves the frames)', values)
     if inputs.worker_stuck_s > 0:
         what = ('not restarted: the worker it replaced is still stuck' if inputs.worker_stuck_held
                 else 'restarted')

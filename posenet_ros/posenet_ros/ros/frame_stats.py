@@ -2,8 +2,9 @@
 What happened to the frames in the last diagnostics period, counted by the frame worker.
 
 The worker adds to it on every frame; the diagnostics timer takes a `PeriodStats` snapshot once
-per period, which resets the per-period counts (totals since start are kept too). Latency is from
-the image's header stamp to the moment its PoseArray is published, on the node's clock.
+per period, which resets the per-period counts (totals since the node started are kept too, across
+activations). Latency is from the image's header stamp to the moment its PoseArray is published,
+on the node's clock.
 """
 from __future__ import annotations
 
@@ -90,6 +91,12 @@ class FrameStats:
             self._degraded += 1
             self._totals[3] += 1
             self._last_degradation = reason
+
+    def restart(self) -> None:
+        """Begin a new period and run of failures (an activate); the totals go on."""
+        with self._lock:
+            self._consecutive_failures = 0
+            self._reset_period(time.monotonic())
 
     def take(self) -> PeriodStats:
         """Return the period since the last `take` (or start), and begin a new one."""

@@ -121,12 +121,16 @@ class PoseNetNode(LifecycleNode):
         self._depth_stage: DepthStage | None = None
         self._transform_stage = None  # TransformStage while active with target_frame support
         self._worker: FrameWorker | None = None
-        self._stats: FrameStats | None = None
-        self._input_topic = self._input_topic_name()
+        # For the node's life: the totals "since start" go on across activations.
+        self._stats = FrameStats()
+        self._depth_received_before = 0  # depth frames of earlier activations
+        # As activate will subscribe (namespace, remapping): /diagnostics names it from the start.
+        self._input_topic = self.resolve_topic_name(self._input_topic_name())
         self._counts_seen = (0, 0)       # reader counts at the last diagnostics period
         self._drops_logged = (0, 0)      # reader counts at the last drop log line
         self._stuck_s = 0.0
         self._stuck_held = False  # stuck, and not restarted: the replaced worker is stuck too
+        self._worker_died = False  # the worker thread ended in this period (and was restarted)
         # The int8 switch (its calibration thread) against cleanup (the executor): one at a time.
         self._model_lock = threading.Lock()
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
@@ -230,7 +234,7 @@ class PoseNetNode(LifecycleNode):
             qos_overriding_options=QoSOverridingOptions.with_default_policies())
         self._input_topic = self._frames.topic_name
         self._counts_seen = self._drops_logged = (0, 0)
-        self._stats = FrameStats()
+        self._stats.restart()
         self._pipeline = FramePipeline(
             [*([DeserializeStage(READERS[message_type])] if raw else []),
              ConvertStage(convert),
@@ -406,6 +410,7 @@ class PoseNetNode(LifecycleNode):
         depth_input, self._depth_input = self._depth_input, None
         if depth_input is not None:
             depth_input.destroy(self)
+            self._depth_received_before += depth_input.depth_received
         transform_stage, self._transform_stage = self._transform_stage, None
         if transform_stage is not None:
             transform_stage.close()  # its /tf subscriptions; activate makes a new one
@@ -482,9 +487,10 @@ class PoseNetNode(LifecycleNode):
             activate_error=self._activate_error,
             input_topic=self._input_topic,
             input_timeout_s=self.parameters.live.diagnostics_input_timeout,
+            use_depth=self.parameters.startup.use_depth,
             model=self._model_values())
         frames, worker, stats = self._frames, self._worker, self._stats
-        if self._state == 'active' and frames is not None and stats is not None:
+        if self._state == 'active' and frames is not None:
             received, dropped = frames.counts()
             inputs.input_raw = frames.raw
             inputs.received = received - self._counts_seen[0]
@@ -495,11 +501,16 @@ class PoseNetNode(LifecycleNode):
                 inputs.seconds_since_frame = time.monotonic() - frames.last_arrival
             if worker is not None:
                 inputs.worker_alive = worker.alive
+                inputs.worker_died = self._worker_died
+                inputs.busy_s = worker.seconds_in_frame()
+                if inputs.busy_s > 0:  # taking no frames: whether they wait, the graph tells
+                    inputs.input_publishers = self.count_publishers(frames.topic_name)
                 inputs.worker_restarts = worker.restarts
                 inputs.worker_stuck_s = self._stuck_s
                 inputs.worker_stuck_held = self._stuck_held
             if self._depth_stage is not None and self._depth_input is not None:
-                inputs.depth = (*self._depth_stage.counts.take(), self._depth_input.depth_received)
+                inputs.depth = (*self._depth_stage.counts.take(),
+                                self._depth_received_before + self._depth_input.depth_received)
             tracker = None if self._tracking_stage is None else self._tracking_stage.tracker
             if tracker is not None:
                 inputs.tracks = (len(tracker.active_ids), tracker.ids_issued)
@@ -527,12 +538,14 @@ class PoseNetNode(LifecycleNode):
         worker, frames = self._worker, self._frames
         self._stuck_s = 0.0
         self._stuck_held = False
+        self._worker_died = False
         if self._state != 'active' or worker is None or frames is None:
             return
         if not worker.alive:
             self.get_logger().error(
                 'the frame worker thread has ended unexpectedly; restarting it')
             worker.restart()
+            self._worker_died = True  # this period's processing status is an ERROR saying so
             return
         stuck_s = worker.seconds_in_frame()
         # The worker takes the frames itself, so while stuck it takes none: whether frames
