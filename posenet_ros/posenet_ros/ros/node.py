@@ -582,7 +582,7 @@ class PoseNetNode(LifecycleNode):
 
     def _on_settings_changed(self, settings: LiveSettings, note: str) -> None:
         self.get_logger().info(
-            f'now using {describe_config(settings)}' + (f'; {note}' if note else ''))
+            f'parameters set: {describe_config(settings)}' + (f'; {note}' if note else ''))
 
 
 class _EngineLogForwarder(logging.Handler):
