@@ -272,3 +272,26 @@ def test_a_cache_that_cannot_be_written_still_gives_poses(tmp_path, models_path,
     assert 'cannot be written' in done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result['poses'] and result['tensorflow'] is False
+
+
+def test_a_cache_entry_that_cannot_be_written_still_gives_the_same_poses(
+        tmp_path, models_path, photo):
+    """
+    The cache's folder takes files, but not the entry: the child converts into a spare file.
+
+    A full disk fails that write the same way (here a folder stands where the entry goes).
+    Before, the whole estimate failed with the child's error although the model was built.
+    """
+    stored = _estimate_in_fresh_process(tmp_path / 'first', models_path, photo)
+    [entry] = _cache_entries(tmp_path / 'first')
+    blocked = tmp_path / 'blocked'
+    (blocked / 'tflite' / entry.name).mkdir(parents=True)
+    done = subprocess.run(
+        [sys.executable, '-c', _ESTIMATE_SCRIPT, MODEL, str(photo), *map(str, SIZE)],
+        env=_environment(blocked, models_path), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert 'cannot store the float32 TFLite model' in done.stderr, done.stderr
+    assert 'it serves this process only' in done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result['poses'] == stored['poses'] and result['tensorflow'] is False
+    assert (blocked / 'tflite' / entry.name).is_dir()  # nothing written over it

@@ -313,11 +313,11 @@ class TfliteBackend(InferenceBackend):
                              'converted for this process only', path.parent)
                 path = Path(scratch) / path.name
             start = time.perf_counter()
-            build_in_child_process(self._weights.descriptor, self._multiplier, height, width,
-                                   output_stride, self._num_threads, path)
+            model = build_in_child_process(self._weights.descriptor, self._multiplier, height,
+                                           width, output_stride, self._num_threads, path)
             _log.info('built the TFLite model %dx%d stride %d in a child process in %.1f s: %s',
                       height, width, output_stride, time.perf_counter() - start, path)
-            return tflite_cache.read_entry(path)
+            return model
 
     def _convert(self, height: int, width: int, output_stride: int) -> bytes:
         """Convert our graph to TFLite at this size, in this process (imports TensorFlow)."""

@@ -155,20 +155,20 @@ class Int8TfliteBackend(TfliteBackend):
         return model
 
     def _build_int8_in_child(self, height: int, width: int, output_stride: int) -> bytes:
-        """Calibrate in a child process into the cache (or a scratch file) and read it back."""
+        """Calibrate in a child process into the cache (or a scratch file): the model."""
         from .tflite_build import build_in_child_process
         path = tflite_cache.entry_path(self.cache_key(height, width, output_stride))
         if not tflite_cache.writable_folder(path.parent):
             path = self._scratch_folder() / path.name
         start = time.perf_counter()
-        build_in_child_process(self._weights.descriptor, self._multiplier, height, width,
-                               output_stride, self._num_threads, path,
-                               int8_calibration=self._calibration_file,
-                               quantize_options=dataclasses.asdict(self.options))
+        model = build_in_child_process(self._weights.descriptor, self._multiplier, height, width,
+                                       output_stride, self._num_threads, path,
+                                       int8_calibration=self._calibration_file,
+                                       quantize_options=dataclasses.asdict(self.options))
         self.convert_seconds[(height, width, output_stride)] = time.perf_counter() - start
         _log.info('calibrated the int8 model %dx%d stride %d in a child process in %.1f s: %s',
                   height, width, output_stride, time.perf_counter() - start, path)
-        return tflite_cache.read_entry(path)
+        return model
 
     def _convert(self, height: int, width: int, output_stride: int) -> bytes:
         """Calibrate and convert in this process (imports TensorFlow)."""

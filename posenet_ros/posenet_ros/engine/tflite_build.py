@@ -4,10 +4,12 @@ Convert a model into the TFLite cache in a child process, so the caller never lo
 A node or CLI whose model is not in the cache yet would otherwise import TensorFlow for one
 conversion and keep its ~550 MB for the rest of its life. The child loads the weights, converts
 the graph (`backends.TfliteBackend._convert`) and writes the cache entry atomically; the parent
-then reads the entry like any other.
+then reads the entry like any other. Where the entry cannot be written (a full disk), the child
+writes the parent's spare file instead and the model serves the parent only, as a conversion in
+the parent would.
 
     python -m posenet_ros.engine.tflite_build WEIGHTS HEIGHT WIDTH STRIDE OUT [--multiplier M]
-        [--threads N] [--int8-calibration FRAMES.npz [--quantize-options JSON]]
+        [--threads N] [--spare PATH] [--int8-calibration FRAMES.npz [--quantize-options JSON]]
 
 With `--int8-calibration` the model is the int8 one calibrated on the frames saved in the .npz
 (uint8 RGB arrays; `int8_backend` writes it), with the `QuantizeOptions` given as JSON.
@@ -21,16 +23,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 from pathlib import Path
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 
 from .atomic_write import remove_temporary_files
 
 BUILD_TIMEOUT_S = 600.0
+_log = logging.getLogger('posenet_ros.engine')
 PARENT_PID_ENV = 'POSENET_BUILD_PARENT_PID'  # the process the child must not outlive
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 _STDERR_TAIL_LINES = 12
@@ -46,27 +51,41 @@ class ModelBuildError(RuntimeError):
 def build_in_child_process(weights_path: Path, multiplier: float, height: int, width: int,
                            output_stride: int, num_threads: int, out: Path,
                            int8_calibration: Path | None = None,
-                           quantize_options: dict | None = None) -> None:
+                           quantize_options: dict | None = None) -> bytes:
     """
-    Run the conversion in a new Python process writing `out`; ModelBuildError on failure.
+    Run the conversion in a new Python process writing `out`; return the model.
 
+    ModelBuildError on failure. Where `out` could not be written the model comes from a spare
+    file of this call's, for this process only (logged with the child's reason).
     weights_path: the descriptor file of the weights (or their folder, for its default one).
     """
-    command = child_command(weights_path, multiplier, height, width, output_stride,
-                            num_threads, out, int8_calibration, quantize_options)
-    run_child(command, out, f'{"int8" if int8_calibration else "float32"} TFLite model '
-                            f'{height}x{width} stride {output_stride}')
+    from .tflite_cache import read_entry
+    what = (f'{"int8" if int8_calibration else "float32"} TFLite model {height}x{width} '
+            f'stride {output_stride}')
+    with tempfile.TemporaryDirectory(prefix='posenet_build_') as scratch:
+        spare = Path(scratch) / out.name
+        command = child_command(weights_path, multiplier, height, width, output_stride,
+                                num_threads, out, int8_calibration, quantize_options, spare=spare)
+        said = run_child(command, out, what)
+        if not spare.exists():
+            return read_entry(out)
+        reason = said.strip().splitlines()[-1] if said.strip() else 'no reason given'
+        _log.warning('cannot store the %s in the model cache (%s): it serves this process only',
+                     what, reason)
+        return read_entry(spare)
 
 
 def child_command(weights_path: Path, multiplier: float, height: int, width: int,
                   output_stride: int, num_threads: int, out: Path,
                   int8_calibration: Path | None = None,
-                  quantize_options: dict | None = None) -> list[str]:
+                  quantize_options: dict | None = None, spare: Path | None = None) -> list[str]:
     """Return the command line of the child process (`main` parses it)."""
     # str(float()): repr of a NumPy float is 'np.float64(0.5)', which the child cannot parse.
     command = [sys.executable, '-m', __name__, str(weights_path), str(height), str(width),
                str(output_stride), str(out), '--multiplier', str(float(multiplier)),
                '--threads', str(num_threads)]
+    if spare is not None:
+        command += ['--spare', str(spare)]
     if int8_calibration is not None:
         command += ['--int8-calibration', str(int8_calibration),
                     '--quantize-options', json.dumps(quantize_options or {})]
@@ -74,11 +93,12 @@ def child_command(weights_path: Path, multiplier: float, height: int, width: int
 
 
 def run_child(command: list[str], out: Path, what: str,
-              timeout: float = BUILD_TIMEOUT_S) -> None:
+              timeout: float = BUILD_TIMEOUT_S) -> str:
     """
     Run a child process that writes `out`; ModelBuildError if it fails or takes over `timeout`.
 
-    A child that fails or is killed leaves no temporary file of `out` behind.
+    Return what the child wrote on its standard error. A child that fails or is killed leaves
+    no temporary file of `out` behind.
     """
     package_root = str(Path(__file__).resolve().parents[2])  # the folder holding posenet_ros
     env = dict(os.environ)
@@ -112,6 +132,7 @@ def run_child(command: list[str], out: Path, what: str,
         tail = stderr.decode('utf-8', 'replace').strip().splitlines()[-_STDERR_TAIL_LINES:]
         raise ModelBuildError(f'building the {what} failed (exit status {child.returncode}): '
                               + ' | '.join(tail))
+    return stderr.decode('utf-8', 'replace')
 
 
 def stop_child_builds() -> int:
@@ -155,6 +176,8 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('out', type=Path)
     parser.add_argument('--multiplier', type=float, default=None)
     parser.add_argument('--threads', type=int, default=0)
+    parser.add_argument('--spare', type=Path, default=None,
+                        help='where to write the model when OUT cannot be written')
     parser.add_argument('--int8-calibration', type=Path, default=None)
     parser.add_argument('--quantize-options', type=json.loads, default={})
     return parser.parse_args(argv)
@@ -176,7 +199,13 @@ def main(argv: list[str] | None = None) -> int:
         backend = Int8TfliteBackend(weights, weights.multiplier, '/CPU:0', args.threads, frames,
                                     QuantizeOptions(**args.quantize_options))
     model = backend._convert(args.height, args.width, args.stride)  # noqa: SLF001
-    tflite_cache.write_entry(args.out, model)
+    try:
+        tflite_cache.write_entry(args.out, model)
+    except OSError as error:  # a full disk: the parent can still run it
+        if args.spare is None:
+            raise
+        print(f'{args.out} cannot be written: {error.strerror or error}', file=sys.stderr)
+        tflite_cache.write_entry(args.spare, model)
     return 0
 
 
