@@ -9,10 +9,11 @@ import numpy as np
 from posenet_ros.engine.drawing import track_color
 from posenet_ros.engine.parts import SKELETON
 from posenet_ros.engine.types import EstimateResult, Pose
-from posenet_ros.ros.markers import (DEFAULT_PIXEL_SIZE, JOINT_DIAMETER_M, JOINTS_NAMESPACE,
-                                     LABELS_NAMESPACE, PoseMarkerBuilder, SKELETON_NAMESPACE,
-                                     to_marker_array)
+from posenet_ros.ros.markers import (DEFAULT_LIFETIME, DEFAULT_PIXEL_SIZE, JOINT_DIAMETER_M,
+                                     JOINTS_NAMESPACE, LABELS_NAMESPACE, PoseMarkerBuilder,
+                                     SKELETON_NAMESPACE, to_marker_array)
 from posenet_ros.ros.messages import to_pose_array
+from posenet_ros.ros.stages.visualization import FrameInterval, marker_lifetime
 import pytest
 from rclpy.serialization import deserialize_message, serialize_message
 from std_msgs.msg import Header
@@ -230,3 +231,29 @@ def test_with_a_target_frame_poses_without_positions_stay_on_the_cameras_image_p
         markers = to_marker_array(pose_array, min_keypoint_score=0.1,
                                   image_frame_id=image_frame_id)
         assert {m.header.frame_id for m in markers.markers} == {'camera_optical_frame'}
+
+
+def test_markers_outlive_the_time_between_frames():
+    """
+    Markers last longer than the time between frames (RViz counts from their arrival).
+
+    At 1 frame/s, a lifetime of 0.5 s would make them blink.
+
+    At 30 frames/s the lifetime stays 0.5 s; at 1 frame/s it is 2.5 s; a sudden long gap counts
+    at once, a return to a fast rate over a few frames; at most 10 s.
+    """
+    interval = FrameInterval()
+    assert marker_lifetime(interval.seconds) == DEFAULT_LIFETIME  # one frame: nothing known
+    for index in range(10):
+        interval.update(100.0 + index / 30.0)
+    assert marker_lifetime(interval.seconds) == pytest.approx(DEFAULT_LIFETIME)
+    interval.update(102.0)  # then 1 frame/s: the first gap counts at once
+    assert marker_lifetime(interval.seconds) >= 2.5 * 1.7
+    for index in range(1, 30):
+        interval.update(102.0 + index)
+    assert marker_lifetime(interval.seconds) == pytest.approx(2.5, abs=0.01)
+    interval.update(141.0)  # a 10 s gap
+    assert marker_lifetime(interval.seconds) == pytest.approx(10.0)
+    for index in range(1, 40):
+        interval.update(141.0 + index / 30.0)  # fast again
+    assert marker_lifetime(interval.seconds) == pytest.approx(DEFAULT_LIFETIME)
