@@ -48,24 +48,34 @@ class RealSense:
         self.depth = node.create_publisher(Image, REALSENSE['depth/image'], RELIABLE)
         self.info = node.create_publisher(CameraInfo, REALSENSE['camera_info'], RELIABLE)
 
-    def send(self, colour, depth, info, frame_id, depth_delay_s=0.0, stamp=None):
+    def send(self, colour, depth, info, frame_id, depth_delay_s=0.0, stamp=None,
+             unregistered: dict | None = None):
+        """
+        Publish the three with one stamp, all in `frame_id` (registered, as the driver's).
+
+        unregistered: {'depth' or 'info': another frame_id} for what is not registered.
+        """
+        unregistered = unregistered or {}
         stamp = stamp or self.client.node.get_clock().now().to_msg()
         colour.header.stamp, colour.header.frame_id = stamp, frame_id
         if info is not None:
-            info.header.stamp, info.header.frame_id = stamp, 'camera_color_optical_frame'
+            info.header.stamp = stamp
+            info.header.frame_id = unregistered.get('info', frame_id)
             self.info.publish(info)
         if depth is not None:
+            depth.header.frame_id = unregistered.get('depth', frame_id)
             nanoseconds = stamp.sec * 10**9 + stamp.nanosec - int(depth_delay_s * 1e9)
             depth.header.stamp.sec, depth.header.stamp.nanosec = divmod(nanoseconds, 10**9)
             self.depth.publish(depth)
             self.client.spin_for(0.05)  # the depth frame is there before its colour frame
         self.colour.publish(colour)
 
-    def exchange(self, colour, depth, info, depth_delay_s=0.0, timeout_s=30.0):
+    def exchange(self, colour, depth, info, depth_delay_s=0.0, timeout_s=30.0,
+                 unregistered: dict | None = None):
         """Send the three and return the PoseArray answering them (matched by frame_id)."""
         for attempt in range(int(timeout_s / 2)):
             frame_id = self.client.new_frame_id()
-            self.send(colour, depth, info, frame_id, depth_delay_s)
+            self.send(colour, depth, info, frame_id, depth_delay_s, unregistered=unregistered)
             if self.client.spin_until(lambda: self.client.answer_to(frame_id) is not None, 2.0):
                 return self.client.answer_to(frame_id)
         raise AssertionError('no PoseArray answered')

@@ -211,6 +211,43 @@ def test_hostile_depth_or_camera_info_leaves_poses_without_positions_and_says_wh
     assert 'Traceback' not in node.log()
 
 
+def test_depth_or_camera_info_of_another_frame_is_refused_as_not_registered(ros, data_path):
+    """
+    A depth topic or camera_info remapped from another camera (not registered to the colour).
+
+    E.g. a RealSense's depth/image_rect_raw (camera_depth_optical_frame) in place of
+    aligned_depth_to_color: its pixels are not the colour image's, so positions would be wrong.
+    The poses go out without positions and /diagnostics says why; registered again, 3D is back.
+    """
+    node, client, camera = ros
+    scene = depth_scene(data_path, PHOTO_ID, np.random.default_rng(6))
+    height, width = scene.image.shape[:2]
+    colour = rgb_to_image_msg(scene.image)
+    depth = depth_message(scene.depth, '16UC1')
+    info = camera_info(width, height, 'plumb_bob', [0.0] * 5)
+    for unregistered, cause in (
+            ('depth', 'the depth frames on /camera/aligned_depth_to_color/image_raw are in '
+                      "'camera_depth_optical_frame'"),
+            ('info', 'camera_info on /camera/color/camera_info is of frame '
+                     "'camera_depth_optical_frame'")):
+        since = len(client.diagnostics)
+        answer = camera.exchange(colour, depth, info,
+                                 unregistered={unregistered: 'camera_depth_optical_frame'})
+        assert answer.poses
+        assert not any(pose.has_position or any(k.has_position for k in pose.keypoints)
+                       for pose in answer.poses), unregistered
+        client.wait_for_diagnostic(
+            'depth', lambda s: s.level == DiagnosticStatus.WARN and cause in s.message,
+            timeout_s=5.0, since=since)
+    for _ in range(10):
+        answer = camera.exchange(colour, depth, info)
+        if any(k.has_position for pose in answer.poses for k in pose.keypoints):
+            break
+    else:
+        raise AssertionError('no positions once depth and camera_info were registered again')
+    assert 'Traceback' not in node.log()
+
+
 def test_depth_bytes_that_are_not_an_image_are_named_and_3d_comes_back(ros, data_path):
     """The node reads depth frames raw: any bytes a publisher writes are a reason, not a crash."""
     node, client, camera = ros

@@ -120,16 +120,33 @@ class DepthInput:
             except ValueError as error:
                 self._camera, self._camera_error = None, f'camera_info is unusable: {error}'
 
-    def camera(self) -> CameraModel:
-        """Return the colour camera's model, or DepthUnavailable saying why there is none."""
+    def camera(self, colour_frame_id: str = '') -> CameraModel:
+        """
+        Return the colour camera's model, or DepthUnavailable saying why there is none.
+
+        A camera_info naming another frame than the colour frames (`colour_frame_id`) describes
+        another camera (a depth camera's info remapped by mistake): refused, its intrinsics
+        would misplace every point.
+        """
         with self._lock:
             if self._camera is not None:
+                info_frame = self._info.header.frame_id
+                if colour_frame_id and info_frame and info_frame != colour_frame_id:
+                    raise DepthUnavailable(
+                        f'camera_info on {self.info_topic} is of frame {info_frame!r}, the colour '
+                        f'frames are in {colour_frame_id!r}: it must describe the colour camera')
                 return self._camera
             raise DepthUnavailable(self._camera_error or f'no camera_info received on '
                                    f'{self.info_topic}: without the camera model there is no 3D')
 
-    def nearest(self, colour_stamp_ns: int, max_delay_s: float):
-        """Return the depth frame (Image fields) nearest in stamp to a colour frame, if close."""
+    def nearest(self, colour_stamp_ns: int, max_delay_s: float, colour_frame_id: str = ''):
+        """
+        Return the depth frame (Image fields) nearest in stamp to a colour frame, if close.
+
+        A depth frame in another frame than the colour frame is not registered to it (a
+        RealSense's depth/image_rect_raw rather than aligned_depth_to_color/image_raw): its
+        pixels are not the colour image's, so it is refused with the reason.
+        """
         with self._lock:
             unreadable = (f' (the last depth frame received could not be read: '
                           f'{self._unreadable})' if self._unreadable else '')
@@ -141,6 +158,12 @@ class DepthInput:
         if gap > max_delay_s * 1e9:
             raise DepthUnavailable(f'the nearest depth frame is {gap / 1e9:.3f} s from the colour '
                                    f'frame (depth_max_delay {max_delay_s:g} s)' + unreadable)
+        depth_frame = message.header.frame_id
+        if colour_frame_id and depth_frame and depth_frame != colour_frame_id:
+            raise DepthUnavailable(
+                f'the depth frames on {self.depth_topic} are in {depth_frame!r}, the colour '
+                f'frames in {colour_frame_id!r}: depth must be registered to the colour image '
+                "(e.g. a RealSense's aligned_depth_to_color/image_raw)")
         return message
 
 
@@ -150,5 +173,6 @@ def _same_camera(a: CameraInfo, b: CameraInfo) -> bool:
 
 def _camera_fields(info: CameraInfo) -> tuple:
     roi = info.roi
-    return (info.width, info.height, info.distortion_model, list(info.d), list(info.k),
+    return (info.header.frame_id, info.width, info.height, info.distortion_model, list(info.d),
+            list(info.k),
             list(info.r), list(info.p), roi.x_offset, roi.y_offset, roi.width, roi.height)

@@ -54,8 +54,10 @@ class DepthStage:
         people = frame.people
         settings = frame.settings
         try:
-            camera = self._input.camera()
-            depth_message = self._input.nearest(stamp_ns(frame.header), settings.depth_max_delay)
+            colour_frame = frame.header.frame_id
+            camera = self._input.camera(colour_frame)
+            depth_message = self._input.nearest(stamp_ns(frame.header), settings.depth_max_delay,
+                                                colour_frame)
             depth = depth_image_array(depth_message)
         except DepthUnavailable as reason:
             self.counts.add(False, str(reason))
