@@ -1,5 +1,5 @@
 """
-The estimate stage when its estimator is replaced (int8 taking over from float32).
+The estimate stage: first frames, and when its estimator is replaced (int8 after float32).
 
 Frames never wait for a network build: a size not built yet on the estimator in use is built in
 the background while frames go on at the size built. That must still hold right after the
@@ -117,3 +117,20 @@ def test_a_frame_on_the_replaced_estimator_does_not_mark_its_size_built(estimato
     # B was built on the old estimator only: the next frame at B runs at A on the new one.
     assert run_frame(stage, photo, SIZE_B) == key(SIZE_A)
     wait_until_built(stage, photo, SIZE_B)
+
+
+def test_first_frames_run_at_the_size_built_at_configure_while_theirs_builds(estimators, photo):
+    """
+    match_aspect_ratio: the camera's aspect ratio is known only from its first frame.
+
+    Configure built the configured size; the first frame wants another one. It runs at the
+    configured size at once, and frames move to theirs once it is built in the background.
+    Before, the first frame waited for the build (seconds; on a slow computer the watchdog
+    took the worker for stuck).
+    """
+    old, _ = estimators
+    old.warmup(settings_at(SIZE_A).config)
+    stage = EstimateStage(old, lambda message: None, lambda message: None)
+    stage.mark_built(settings_at(SIZE_A).config)
+    assert run_frame(stage, photo, SIZE_C) == key(SIZE_A)
+    wait_until_built(stage, photo, SIZE_C)

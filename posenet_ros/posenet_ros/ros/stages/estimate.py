@@ -4,8 +4,11 @@ Stage: PoseNet on the frame's pixels (`frame.result`), never stalled by a networ
 A new input size or output stride needs a network built for it (a TFLite conversion takes about
 half a second, more for large inputs). Rather than hold the stream for that, the build runs in a
 background thread while frames go on with the size and stride in use before; the frame after the
-build has finished uses the new ones. Only the first frame (nothing built yet for its size) is
-estimated directly.
+build has finished uses the new ones. The size built at configure counts as in use, so with
+`match_aspect_ratio` the first frames run at the configured size while the camera's own aspect
+ratio builds (before, the first frame waited for that build: seconds here, and on a slow
+computer long enough for the watchdog to take the worker for stuck). Only a first frame with
+nothing built at all is estimated directly.
 """
 from __future__ import annotations
 
@@ -51,9 +54,12 @@ class EstimateStage:
 
     def mark_built(self, config: EstimateConfig, image_height: int | None = None,
                    image_width: int | None = None) -> None:
-        """Record a size prepared ahead (e.g. warmed up at configure)."""
+        """Record a size prepared ahead (e.g. warmed up at configure): frames may run at it."""
+        key = network_key(config, image_height, image_width)
         with self._lock:
-            self._built.add(network_key(config, image_height, image_width))
+            self._built.add(key)
+            if self._in_use is None:
+                self._in_use = key
 
     def __call__(self, frame: Frame) -> None:
         config = frame.settings.config
