@@ -25,6 +25,9 @@ from . import tflite_cache
 from .backends import TfliteBackend
 from .preprocess import pad_and_resize_rounded
 
+# Bumped when `quantize` makes other int8 models from the same options: cached ones then differ
+# by key and are calibrated again (as GRAPH_VERSION does for the float32 graph).
+INT8_RECIPE_VERSION = 1
 # Calibration frames used when more are given: more than about 50 changes no scale measurably.
 DEFAULT_CALIBRATION_FRAMES = 48
 _log = logging.getLogger('posenet_ros.engine')
@@ -57,7 +60,7 @@ class QuantizeOptions:
     @property
     def digest(self) -> str:
         """Return the options' part of a cache key (a model of other options is never taken)."""
-        return hashlib.sha256(repr(self).encode()).hexdigest()[:8]
+        return hashlib.sha256(f'{self!r} recipe {INT8_RECIPE_VERSION}'.encode()).hexdigest()[:8]
 
 
 def calibrated_variant(options: QuantizeOptions, frames_digest: str) -> str:
