@@ -1,6 +1,8 @@
 """
 A deactivate does not wait for an int8 calibration in the background; a cleanup stops it.
 
+And no frame is published once a deactivate has begun.
+
 A lifecycle manager deactivates with a timeout of seconds, while calibrating int8 on the
 camera's first frames takes tens of seconds (two minutes at most before the node gives up
 waiting). The node runs in this process, with its real executor and publishers over DDS; the
@@ -154,3 +156,33 @@ def test_cleanup_stops_a_calibration_child_started_just_after_the_first_stop(
         assert time.monotonic() - start < 20.0
         assert not processes_running(marker), 'the calibration still runs after cleanup'
         assert node._state == 'unconfigured'
+
+
+def test_a_frame_taken_as_deactivate_begins_is_not_published(models_path, data_path):
+    """
+    The worker may take a frame just as deactivate lets it go (before it is told to stop).
+
+    That frame ends unpublished, as one in progress does; before, it found no worker to ask
+    and was published during the deactivate.
+    """
+    from rclpy.serialization import serialize_message
+    with node_in_this_process('late_frame', {'model': str(models_path / MODEL)}) as (
+            node, client):
+        frame = rgb_to_image_msg(load_rgb(data_path / 'smoke' / 'zidane.jpg'))
+        assert client.exchange(frame, timeout_s=60.0, resend_every_s=1.0).poses
+        late_id = client.new_frame_id()
+        frame.header.frame_id = late_id
+        frame.header.stamp = client.node.get_clock().now().to_msg()
+        taken = serialize_message(frame) if node._frames.raw else frame
+        worker = node._worker
+        real_stop = worker.stop
+
+        def stop_after_a_frame_was_taken(*args, **kwargs):
+            node._process(taken)  # the worker thread, with the frame it took an instant ago
+            return real_stop(*args, **kwargs)
+
+        worker.stop = stop_after_a_frame_was_taken
+        node.trigger_deactivate()
+        assert node._state == 'inactive'
+        client.spin_for(1.0)
+        assert client.answer_to(late_id) is None, 'published during the deactivate'

@@ -382,8 +382,10 @@ class PoseNetNode(LifecycleNode):
 
     def _process(self, message) -> None:
         worker = self._worker  # a frame of a worker replaced by the watchdog is dropped
+        if worker is None:  # deactivating: a frame taken as the worker was let go goes unpublished
+            return
         self._pipeline.run(message, self.parameters.live,  # one settings snapshot per frame
-                           still_current=worker.is_current if worker is not None else None)
+                           still_current=worker.is_current)
 
     def _on_worker_error(self, error: BaseException, stage: str) -> None:
         """Log what the pipeline did not handle itself (the worker goes on with the next frame)."""
