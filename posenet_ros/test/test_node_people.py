@@ -159,6 +159,25 @@ def test_a_person_keeps_one_id_frame_after_frame_and_ids_are_not_reused(ros, dat
     assert ids[-1] == confirmed[0]
 
 
+def assert_without_positions_and_said(client, answer, cause: str, since: int, case: str):
+    """Assert the poses went out without positions, and /diagnostics' depth status says why."""
+    assert answer.poses, case
+    assert not any(pose.has_position or any(k.has_position for k in pose.keypoints)
+                   for pose in answer.poses), case
+    client.wait_for_diagnostic(
+        'depth', lambda s: s.level == DiagnosticStatus.WARN and cause in s.message,
+        timeout_s=5.0, since=since)
+
+
+def assert_positions_come_back(camera, colour, depth, info) -> None:
+    """Assert people are back in 3D within a few frames of good depth and camera info."""
+    for _ in range(10):
+        answer = camera.exchange(colour, depth, info)
+        if any(k.has_position for pose in answer.poses for k in pose.keypoints):
+            return
+    raise AssertionError('no positions once good depth and camera info came back')
+
+
 def _unusable_info(width: int, height: int, **fields):
     info = camera_info(width, height, 'plumb_bob', [0.0] * 5)
     for name, value in fields.items():
@@ -193,21 +212,10 @@ def test_hostile_depth_or_camera_info_leaves_poses_without_positions_and_says_wh
         info = _unusable_info(width, height, **info_fields) if info_fields else good_info
         since = len(client.diagnostics)
         answer = camera.exchange(colour, depth, info)
-        assert answer.poses, case
-        assert not any(pose.has_position or any(k.has_position for k in pose.keypoints)
-                       for pose in answer.poses), case
-        client.wait_for_diagnostic(
-            'depth', lambda s: s.level == DiagnosticStatus.WARN and cause in s.message,
-            timeout_s=5.0, since=since)
+        assert_without_positions_and_said(client, answer, cause, since, case)
         assert node.running(), (case, node.log()[-3000:])
     # Good depth and camera info again: people are back in 3D.
-    depth = depth_message(scene.depth, '16UC1')
-    for _ in range(10):
-        answer = camera.exchange(colour, depth, good_info)
-        if any(k.has_position for pose in answer.poses for k in pose.keypoints):
-            break
-    else:
-        raise AssertionError('no positions after good depth and camera info came back')
+    assert_positions_come_back(camera, colour, depth_message(scene.depth, '16UC1'), good_info)
     assert 'Traceback' not in node.log()
 
 
@@ -233,18 +241,8 @@ def test_depth_or_camera_info_of_another_frame_is_refused_as_not_registered(ros,
         since = len(client.diagnostics)
         answer = camera.exchange(colour, depth, info,
                                  unregistered={unregistered: 'camera_depth_optical_frame'})
-        assert answer.poses
-        assert not any(pose.has_position or any(k.has_position for k in pose.keypoints)
-                       for pose in answer.poses), unregistered
-        client.wait_for_diagnostic(
-            'depth', lambda s: s.level == DiagnosticStatus.WARN and cause in s.message,
-            timeout_s=5.0, since=since)
-    for _ in range(10):
-        answer = camera.exchange(colour, depth, info)
-        if any(k.has_position for pose in answer.poses for k in pose.keypoints):
-            break
-    else:
-        raise AssertionError('no positions once depth and camera_info were registered again')
+        assert_without_positions_and_said(client, answer, cause, since, unregistered)
+    assert_positions_come_back(camera, colour, depth, info)
     assert 'Traceback' not in node.log()
 
 
