@@ -17,6 +17,7 @@ from sensor_msgs.msg import CameraInfo, Image
 REALSENSE = {'image': '/camera/color/image_raw',
              'depth/image': '/camera/aligned_depth_to_color/image_raw',
              'camera_info': '/camera/color/camera_info'}
+CAMERA_FRAME = 'camera_color_optical_frame'
 RELIABLE = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE,
                       history=HistoryPolicy.KEEP_LAST)
 
@@ -71,24 +72,16 @@ class RealSense:
         self.colour.publish(colour)
 
     def exchange(self, colour, depth, info, depth_delay_s=0.0, timeout_s=30.0,
-                 unregistered: dict | None = None):
-        """Send the three and return the PoseArray answering them (matched by frame_id)."""
-        for attempt in range(int(timeout_s / 2)):
-            frame_id = self.client.new_frame_id()
-            self.send(colour, depth, info, frame_id, depth_delay_s, unregistered=unregistered)
-            if self.client.spin_until(lambda: self.client.answer_to(frame_id) is not None, 2.0):
-                return self.client.answer_to(frame_id)
-        raise AssertionError('no PoseArray answered')
-
-    def exchange_in_frame(self, colour, depth, info, frame_id: str, timeout_s=30.0):
+                 unregistered: dict | None = None, frame_id: str = CAMERA_FRAME):
         """
-        Send the three in the camera's real frame and return the PoseArray of the same stamp.
+        Send the three in the camera's frame and return the PoseArray of the same stamp.
 
-        For outputs whose frame_id is not the image's (target_frame).
+        One frame_id throughout, as a driver's: its camera_info is the same camera every time.
         """
         for attempt in range(int(timeout_s / 2)):
             stamp = self.client.node.get_clock().now().to_msg()
-            self.send(colour, depth, info, frame_id, stamp=stamp)
+            self.send(colour, depth, info, frame_id, depth_delay_s, stamp=stamp,
+                      unregistered=unregistered)
 
             def answer():
                 return next((poses for poses in self.client.poses

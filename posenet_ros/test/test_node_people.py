@@ -18,7 +18,7 @@ import numpy as np
 from posenet_ros.engine.camera_model import CameraModel
 from posenet_ros.ros.image_conversion import rgb_to_image_msg
 import pytest
-from rgbd_support import camera_info, depth_message, REALSENSE, RealSense
+from rgbd_support import CAMERA_FRAME, camera_info, depth_message, REALSENSE, RealSense
 from synthetic_people import depth_scene, HOLE, NO_PERSON
 
 pytestmark = pytest.mark.dds
@@ -50,6 +50,10 @@ def ros(models_path, tmp_path_factory):
         client.close()
         node.interrupt()
         claim.release()
+
+
+def stamp_of(message) -> tuple[int, int]:
+    return message.header.stamp.sec, message.header.stamp.nanosec
 
 
 def owner_of(scene, pose_pixels: np.ndarray, shown: np.ndarray) -> int:
@@ -243,6 +247,19 @@ def test_depth_or_camera_info_of_another_frame_is_refused_as_not_registered(ros,
                                  unregistered={unregistered: 'camera_depth_optical_frame'})
         assert_without_positions_and_said(client, answer, cause, since, unregistered)
     assert_positions_come_back(camera, colour, depth, info)
+    # The same frame written with tf2's old leading '/' is the same frame.
+    answer = camera.exchange(colour, depth, info, unregistered={'depth': '/' + CAMERA_FRAME})
+    assert any(k.has_position for pose in answer.poses for k in pose.keypoints)
+    # Registered under another frame's name (a RealSense's depth with its infra1 image): the
+    # check can be turned off.
+    results = client.set_parameters(depth_same_frame=False)
+    assert all(result.successful for result in results), results
+    try:
+        answer = camera.exchange(colour, depth, info,
+                                 unregistered={'depth': 'camera_depth_optical_frame'})
+        assert any(k.has_position for pose in answer.poses for k in pose.keypoints)
+    finally:
+        client.set_parameters(depth_same_frame=True)
     assert 'Traceback' not in node.log()
 
 
@@ -285,7 +302,7 @@ def test_mirrored_poses_are_placed_and_drawn_where_the_person_is(ros, data_path)
             assert all(result.successful for result in results), results
             answers[flip] = camera.exchange(colour, depth, info)
             drawn = client.spin_until(lambda: any(
-                image.header.frame_id == answers[flip].header.frame_id
+                image.header.stamp == answers[flip].header.stamp
                 for image in client.images), 10.0)
             assert drawn, 'no poses/image for the frame'
     finally:
@@ -307,6 +324,7 @@ def test_mirrored_poses_are_placed_and_drawn_where_the_person_is(ros, data_path)
                 np.testing.assert_allclose((f.position.x, f.position.y, f.position.z),
                                            (k.position.x, k.position.y, k.position.z), atol=1e-6)
     assert placed >= 8
-    images = {image.header.frame_id: bytes(image.data) for image in client.images}
-    assert images[mirrored.header.frame_id] == images[plain.header.frame_id], \
+    images = {(image.header.stamp.sec, image.header.stamp.nanosec): bytes(image.data)
+              for image in client.images}
+    assert images[stamp_of(mirrored)] == images[stamp_of(plain)], \
         'the mirrored poses were not drawn on the person'

@@ -85,7 +85,7 @@ def test_positions_come_out_in_target_frame(node_with_target_frame, data_path):
     camera = RealSense(client)
     colour, depth = rgb_to_image_msg(scene.image), depth_message(scene.depth, '16UC1')
     for _ in range(10):  # until depth, camera info and the transform have all arrived
-        answer = camera.exchange_in_frame(colour, depth, info, OPTICAL_FRAME)
+        answer = camera.exchange(colour, depth, info, frame_id=OPTICAL_FRAME)
         if any(k.has_position for pose in answer.poses for k in pose.keypoints):
             break
     assert answer.header.frame_id == 'base_link'
@@ -104,7 +104,7 @@ def test_positions_come_out_in_target_frame(node_with_target_frame, data_path):
     assert checked >= 8
     # A frame without depth (none within depth_max_delay) still names target_frame: a consumer
     # never sees the frame change from one message to the next.
-    stale = camera.exchange_in_frame(colour, None, info, OPTICAL_FRAME)
+    stale = camera.exchange(colour, None, info, frame_id=OPTICAL_FRAME)
     assert stale.poses and not any(pose.has_position for pose in stale.poses)
     assert stale.header.frame_id == 'base_link'
     assert 'Traceback' not in node.log()

@@ -131,7 +131,7 @@ class DepthInput:
         with self._lock:
             if self._camera is not None:
                 info_frame = self._info.header.frame_id
-                if colour_frame_id and info_frame and info_frame != colour_frame_id:
+                if colour_frame_id and info_frame and not same_frame(info_frame, colour_frame_id):
                     raise DepthUnavailable(
                         f'camera_info on {self.info_topic} is of frame {info_frame!r}, the colour '
                         f'frames are in {colour_frame_id!r}: it must describe the colour camera')
@@ -159,12 +159,17 @@ class DepthInput:
             raise DepthUnavailable(f'the nearest depth frame is {gap / 1e9:.3f} s from the colour '
                                    f'frame (depth_max_delay {max_delay_s:g} s)' + unreadable)
         depth_frame = message.header.frame_id
-        if colour_frame_id and depth_frame and depth_frame != colour_frame_id:
+        if colour_frame_id and depth_frame and not same_frame(depth_frame, colour_frame_id):
             raise DepthUnavailable(
                 f'the depth frames on {self.depth_topic} are in {depth_frame!r}, the colour '
                 f'frames in {colour_frame_id!r}: depth must be registered to the colour image '
                 "(e.g. a RealSense's aligned_depth_to_color/image_raw)")
         return message
+
+
+def same_frame(a: str, b: str) -> bool:
+    """Whether two frame_ids name one frame (tf2 ignores a leading '/', as old bags have)."""
+    return a.lstrip('/') == b.lstrip('/')
 
 
 def _same_camera(a: CameraInfo, b: CameraInfo) -> bool:

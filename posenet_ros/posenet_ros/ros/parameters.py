@@ -209,6 +209,11 @@ PARAMETERS = (
         'use_depth: the colour image is rectified (image_rect), so pixels are deprojected with '
         "camera_info's P; false: with K and the distortion D."),
     ParameterSpec(
+        'depth_same_frame', True,
+        'use_depth: refuse depth frames and a camera_info whose frame_id is not the colour '
+        "image's (not registered to it); false: take them all the same (depth registered to "
+        "the image under another frame's name, e.g. a RealSense's depth with its infra1 image)."),
+    ParameterSpec(
         'target_frame', '',
         "Frame to give positions in (transformed with tf2 at the image's stamp); empty: the "
         "camera's optical frame (header.frame_id). Needs tf2_ros."),
@@ -283,6 +288,7 @@ class LiveSettings:
     depth: DepthConfig
     depth_max_delay: float
     image_rectified: bool
+    depth_same_frame: bool
     target_frame: str
     tracking: bool
     tracker: TrackerConfig
@@ -351,6 +357,7 @@ def live_settings(values: Mapping[str, Any], multiplier: float | None) -> LiveSe
         depth=_depth_config(values),
         depth_max_delay=_non_negative(values, 'depth_max_delay'),
         image_rectified=bool(values['image_rectified']),
+        depth_same_frame=bool(values['depth_same_frame']),
         target_frame=_target_frame(values['target_frame']),
         tracking=bool(values['tracking']),
         tracker=dataclasses.replace(

@@ -54,7 +54,8 @@ class DepthStage:
         people = frame.people
         settings = frame.settings
         try:
-            colour_frame = frame.header.frame_id
+            # '' skips the check: depth registered under another frame's name.
+            colour_frame = frame.header.frame_id if settings.depth_same_frame else ''
             camera = self._input.camera(colour_frame)
             depth_message = self._input.nearest(stamp_ns(frame.header), settings.depth_max_delay,
                                                 colour_frame)

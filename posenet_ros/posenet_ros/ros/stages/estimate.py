@@ -1,14 +1,14 @@
 """
 Stage: PoseNet on the frame's pixels (`frame.result`), never stalled by a network build.
 
-A new input size or output stride needs a network built for it (a TFLite conversion takes about
-half a second, more for large inputs). Rather than hold the stream for that, the build runs in a
-background thread while frames go on with the size and stride in use before; the frame after the
-build has finished uses the new ones. The size built at configure counts as in use, so with
-`match_aspect_ratio` the first frames run at the configured size while the camera's own aspect
-ratio builds (before, the first frame waited for that build: seconds here, and on a slow
-computer long enough for the watchdog to take the worker for stuck). Only a first frame with
-nothing built at all is estimated directly.
+A new input size or output stride needs a network built for it (from a cold model cache, a
+TFLite conversion in a child process: 4-8 s on 2 cores). Rather than hold the stream for that,
+the build runs in a background thread while frames go on with the size and stride in use
+before; the frame after the build has finished uses the new ones. The size built at configure
+counts as in use, so with `match_aspect_ratio` the first frames run at the configured size
+while the camera's own aspect ratio builds (before, the first frame waited for that build:
+seconds here, and on a slow computer long enough for the watchdog to take the worker for
+stuck). Only a first frame with nothing built at all is estimated directly.
 """
 from __future__ import annotations
 
