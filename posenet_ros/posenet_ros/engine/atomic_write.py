@@ -74,6 +74,10 @@ def write_file_atomic(path: str | os.PathLike, data: bytes | str) -> None:
         raise
 
 
+# Any writer's temporary file: .<target name>.<pid>.<mkstemp's random part>.tmp
+TEMPORARY_FILE = re.compile(r'\..+\.(?P<pid>\d+)\.[a-z0-9_]+' + re.escape(_TEMPORARY_SUFFIX))
+
+
 def remove_temporary_files(path: str | os.PathLike, pid: int) -> list[Path]:
     """
     Remove the temporary files process `pid` left writing `path`; return them.

@@ -30,7 +30,6 @@ import importlib
 import logging
 from pathlib import Path
 import sys
-import tempfile
 import threading
 import time
 from typing import Callable, ClassVar
@@ -306,8 +305,9 @@ class TfliteBackend(InferenceBackend):
 
         Into a temporary folder where the cache cannot be written.
         """
+        from .leftovers import scratch_folder
         from .tflite_build import build_in_child_process
-        with tempfile.TemporaryDirectory(prefix='posenet_tflite_') as scratch:
+        with scratch_folder('tflite') as scratch:
             if not tflite_cache.writable_folder(path.parent):
                 _log.warning('the model cache %s cannot be written: the TFLite model is '
                              'converted for this process only', path.parent)

@@ -16,13 +16,13 @@ import logging
 import os
 from pathlib import Path
 import sys
-import tempfile
 import time
 
 import numpy as np
 
 from . import tflite_cache
 from .backends import TfliteBackend
+from .leftovers import scratch_folder
 from .preprocess import pad_and_resize_rounded
 
 # Bumped when `quantize` makes other int8 models from the same options: cached ones then differ
@@ -126,7 +126,7 @@ class Int8TfliteBackend(TfliteBackend):
     def _scratch_folder(self) -> Path:
         """Return this backend's temporary folder (made when first needed), removed with it."""
         if self._scratch is None:
-            self._scratch = tempfile.TemporaryDirectory(prefix='posenet_int8_')
+            self._scratch = scratch_folder('int8')
         return Path(self._scratch.name)
 
     def cache_key(self, height: int, width: int, output_stride: int):

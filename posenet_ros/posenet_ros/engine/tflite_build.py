@@ -29,7 +29,6 @@ from pathlib import Path
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 
 from .atomic_write import remove_temporary_files
@@ -59,10 +58,11 @@ def build_in_child_process(weights_path: Path, multiplier: float, height: int, w
     file of this call's, for this process only (logged with the child's reason).
     weights_path: the descriptor file of the weights (or their folder, for its default one).
     """
+    from .leftovers import scratch_folder
     from .tflite_cache import read_entry
     what = (f'{"int8" if int8_calibration else "float32"} TFLite model {height}x{width} '
             f'stride {output_stride}')
-    with tempfile.TemporaryDirectory(prefix='posenet_build_') as scratch:
+    with scratch_folder('build') as scratch:
         spare = Path(scratch) / out.name
         command = child_command(weights_path, multiplier, height, width, output_stride,
                                 num_threads, out, int8_calibration, quantize_options, spare=spare)

@@ -22,7 +22,8 @@ import os
 from pathlib import Path
 import threading
 
-from .atomic_write import write_file_atomic
+from .atomic_write import TEMPORARY_FILE, write_file_atomic
+from .leftovers import remove_orphaned_files
 from .weights import _read_json, find_weights_file, listed_files
 
 # Version of the graph we convert (mobilenet.run_mobilenet with the normalization in front, one
@@ -157,7 +158,12 @@ def read_entry(path: Path) -> bytes:
 
 
 def write_entry(path: Path, model: bytes) -> None:
-    """Store `model` at `path` atomically, followed by its sha256 and an end marker."""
+    """
+    Store `model` at `path` atomically, followed by its sha256 and an end marker.
+
+    Temporary files that killed writers left in the folder are removed first (`leftovers`).
+    """
+    remove_orphaned_files(Path(path).parent, TEMPORARY_FILE)
     write_file_atomic(path, model + hashlib.sha256(model).digest() + _TRAILER_MAGIC)
 
 
