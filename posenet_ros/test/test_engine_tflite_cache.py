@@ -295,3 +295,27 @@ def test_a_cache_entry_that_cannot_be_written_still_gives_the_same_poses(
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result['poses'] == stored['poses'] and result['tensorflow'] is False
     assert (blocked / 'tflite' / entry.name).is_dir()  # nothing written over it
+
+
+def test_without_tensorflow_a_damaged_newest_entry_is_passed_over_for_an_intact_one(
+        tmp_path, monkeypatch, caplog):
+    """
+    A robot without TensorFlow runs whichever converter's model its cache holds.
+
+    It cannot rebuild one: a damaged newest entry is passed over (logged) for an older intact
+    one, rather than failing the model.
+    """
+    monkeypatch.setenv('POSENET_CACHE', str(tmp_path))
+    monkeypatch.setattr(tflite_cache, 'tensorflow_version', lambda: None)  # not installed
+    key = tflite_cache.TfliteModelKey(weights_sha256='ab' * 32, multiplier=0.5,
+                                      input_height=257, input_width=257, output_stride=16)
+    older, newer = (tflite_cache.entry_path(key, version) for version in ('tf2.20.0', 'tf2.21.0'))
+    tflite_cache.write_entry(older, b'a model of the older converter')
+    tflite_cache.write_entry(newer, b'a model of the newer converter')
+    os.utime(older, (1_000_000, 1_000_000))
+    damaged = bytearray(newer.read_bytes())
+    damaged[3] ^= 0xFF
+    newer.write_bytes(bytes(damaged))
+    with caplog.at_level(logging.WARNING, logger='posenet_ros.engine'):
+        assert tflite_cache.find_entry(key) == older
+    assert 'passing over an unusable cached model' in caplog.text

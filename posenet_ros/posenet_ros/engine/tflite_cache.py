@@ -93,13 +93,15 @@ def find_entry(key: TfliteModelKey) -> Path | None:
     """
     Return the cache file to load for `key`, None when there is none.
 
-    The one of the installed TensorFlow, or without TensorFlow the newest of any version.
+    The one of the installed TensorFlow, or without TensorFlow the newest intact one of any
+    version (nothing could rebuild a damaged one: an older converter's is taken instead).
     """
     converter = tensorflow_version()
     if converter is not None:
         path = entry_path(key, converter)
         return path if path.is_file() else None
-    return newest_entry(key)
+    found = newest_intact_entry(key)
+    return found[0] if found is not None else None
 
 
 def newest_entry(key: TfliteModelKey) -> Path | None:
