@@ -30,10 +30,10 @@ def process_running(pid: int) -> bool:
     return True
 
 
-def is_orphan(path: Path, pid: int, now: float | None = None) -> bool:
+def is_orphan(path: Path, pid: int) -> bool:
     """Whether `path`, made by process `pid`, was left behind: its process gone, and long ago."""
     try:
-        age = (time.time() if now is None else now) - path.lstat().st_mtime
+        age = time.time() - path.lstat().st_mtime
     except OSError:
         return False
     return age > ORPHAN_AGE_S and not process_running(pid)
@@ -52,24 +52,21 @@ def scratch_folder(kind: str) -> tempfile.TemporaryDirectory:
 
 def remove_orphaned_folders(parent: Path, prefix: str) -> list[Path]:
     """Remove the `prefix`<pid>_... folders in `parent` that `is_orphan`; return them."""
-    pattern = re.compile(re.escape(prefix) + r'(\d+)_.+')
-    removed = []
-    for path in _entries(parent):
-        match = pattern.fullmatch(path.name)
-        if match and path.is_dir() and is_orphan(path, int(match.group(1))):
-            shutil.rmtree(path, ignore_errors=True)
-            removed.append(path)
-    return removed
+    return remove_orphans(parent, re.compile(re.escape(prefix) + r'(?P<pid>\d+)_.+'))
 
 
-def remove_orphaned_files(folder: Path, pattern: re.Pattern) -> list[Path]:
-    """Remove the files in `folder` whose name matches `pattern` (group 'pid') and are orphans."""
+def remove_orphans(folder: Path, pattern: re.Pattern) -> list[Path]:
+    """Remove what in `folder` matches `pattern` (its process id: group pid) and is orphaned."""
     removed = []
     for path in _entries(folder):
         match = pattern.fullmatch(path.name)
-        if match and path.is_file() and is_orphan(path, int(match.group('pid'))):
+        if not match or not is_orphan(path, int(match.group('pid'))):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
             path.unlink(missing_ok=True)
-            removed.append(path)
+        removed.append(path)
     return removed
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import threading
 
 from .atomic_write import TEMPORARY_FILE, write_file_atomic
-from .leftovers import remove_orphaned_files
+from .leftovers import remove_orphans
 from .weights import _read_json, find_weights_file, listed_files
 
 # Version of the graph we convert (mobilenet.run_mobilenet with the normalization in front, one
@@ -104,12 +104,6 @@ def find_entry(key: TfliteModelKey) -> Path | None:
     return found[0] if found is not None else None
 
 
-def newest_entry(key: TfliteModelKey) -> Path | None:
-    """Return the newest cache file matching `key` (any converter; glob patterns allowed)."""
-    found = matching_entries(key)
-    return found[0] if found else None
-
-
 def matching_entries(key: TfliteModelKey) -> list[Path]:
     """Return the cache files matching `key`, newest first (any converter; glob patterns)."""
     folder = tflite_cache_dir()
@@ -165,7 +159,7 @@ def write_entry(path: Path, model: bytes) -> None:
 
     Temporary files that killed writers left in the folder are removed first (`leftovers`).
     """
-    remove_orphaned_files(Path(path).parent, TEMPORARY_FILE)
+    remove_orphans(Path(path).parent, TEMPORARY_FILE)
     write_file_atomic(path, model + hashlib.sha256(model).digest() + _TRAILER_MAGIC)
 
 
