@@ -2,7 +2,7 @@
 Which int8 models are run: calibrated earlier (the model cache), given by the user, or built.
 
 The node's "model calibrated earlier" takes only an intact model made with the default
-quantization options; a model given by the user must be a full-integer int8 model of the
+quantization options; a model given by the user must be an int8 model (of our recipe) of the
 weights in use; a child calibrating for its parent leaves no copy of the frames behind.
 Small inputs (129x129): calibrating one takes seconds.
 """
@@ -262,15 +262,30 @@ def test_a_given_float32_model_is_refused_with_the_reason(cache, data_path, phot
     float32 = PoseEstimator(MODEL, backend='tflite')
     float32.estimate(photos[0], CONFIG)
     model = tflite_cache.read_entry(float32.cached_model_path(CONFIG))
-    with pytest.raises(ValueError, match=r'the int8 model for 129x129 stride 16 is not a '
-                                         r'full-integer int8 model \(tensors inside it: '):
+    with pytest.raises(ValueError, match=r'the int8 model for 129x129 stride 16 is not an int8 '
+                                         r'model \(convolution weights: 28 float32; '):
         PoseEstimator(MODEL, backend='tflite', precision='int8', int8_models=[model])
     saved = tmp_path / 'float32.tflite'
     saved.write_bytes(model)
     photo = sorted((data_path / 'smoke').glob('*.jpg'))[0]
     assert estimate.main([str(photo), '--model', MODEL, '--resolution', '129', '--precision',
                           'int8', '--calibration', str(saved), '--quiet']) == 2
-    assert 'is not a full-integer int8 model' in capsys.readouterr().err
+    assert 'is not an int8 model' in capsys.readouterr().err
+
+
+def test_a_given_model_of_the_earlier_full_integer_recipe_is_taken(cache, photos):
+    """
+    A model calibrated before the first layers ran in float (int8 from Conv2d_0 on) still runs.
+
+    Its poses are its own (not the default recipe's); one with more float layers is refused.
+    """
+    full = _int8(photos, QuantizeOptions(float_layers=0)).int8_model(*SIZE)
+    reused = PoseEstimator(MODEL, backend='tflite', precision='int8', int8_models=[full])
+    assert reused.estimate(photos[0], CONFIG).poses
+    more = _int8(photos, QuantizeOptions(float_layers=5)).int8_model(*SIZE)
+    with pytest.raises(ValueError, match=r'is not an int8 model \(convolution weights: '
+                                         r'5 float32, 26 int8;'):
+        PoseEstimator(MODEL, backend='tflite', precision='int8', int8_models=[more])
 
 
 def test_a_given_model_made_from_other_weights_of_the_same_width_is_refused(

@@ -9,6 +9,7 @@ first camera frames does not keep TensorFlow's ~550 MB for the rest of its life.
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 from dataclasses import dataclass
 import hashlib
@@ -27,7 +28,7 @@ from .preprocess import pad_and_resize_rounded
 
 # Bumped when `quantize` makes other int8 models from the same options: cached ones then differ
 # by key and are calibrated again (as GRAPH_VERSION does for the float32 graph).
-INT8_RECIPE_VERSION = 1
+INT8_RECIPE_VERSION = 2
 # Calibration frames used when more are given: more than about 50 changes no scale measurably.
 DEFAULT_CALIBRATION_FRAMES = 48
 _log = logging.getLogger('posenet_ros.engine')
@@ -40,7 +41,10 @@ class QuantizeOptions:
 
     per_head_outputs: one output per head, each on its own scale (False: the naive fused one).
     float_layers: keep this many backbone convolutions from the input on (Conv2d_0, then the
-        depthwise and pointwise of each block) in float32: the early ones lose the most.
+        depthwise and pointwise of each block) in float32. Three (Conv2d_0 and block 1): at
+        full resolution with 3 to 32 channels, XNNPACK's int8 kernels are slower than its
+        float ones (Conv2d_0 about 4x at 641x641), so the network is 10-25% faster with them
+        in float, at the same AP.
     int16_activations: 16-bit activations, 8-bit weights (no XNNPACK: reference kernels).
     bias_correction: before converting, round the weights to the int8 grid TFLite will use
         (symmetric, per output channel) and move each bias by the mean error that rounding
@@ -49,7 +53,7 @@ class QuantizeOptions:
     """
 
     per_head_outputs: bool = True
-    float_layers: int = 0
+    float_layers: int = 3
     int16_activations: bool = False
     bias_correction: bool = True
 
@@ -207,14 +211,16 @@ class ModelFacts:
 
     key: (input height, input width, output stride). first_weights: the stored weights of its
     first convolution (the one over RGB), [out, 3, 3, 3], None if not found; first_scales:
-    their scale per output channel (int8 weights). inner_types: the types of the tensors
-    between its input and outputs other than int8 and int32 (a full-integer model has none),
-    with their counts.
+    their scale per output channel (int8 weights). kernel_types: the type of each
+    convolution's weights, in the order they run. inner_types: the types of the tensors
+    between its input and outputs other than int8, int32 and float32 (an int8 model of our
+    recipe has none), with their counts.
     """
 
     key: tuple[int, int, int]
     first_weights: np.ndarray | None
     first_scales: np.ndarray | None
+    kernel_types: tuple[str, ...]
     inner_types: dict[str, int]
 
     @property
@@ -223,7 +229,7 @@ class ModelFacts:
 
 
 def describe_model(model: bytes) -> ModelFacts:
-    """Return a converted model's size, stride, first convolution's weights and tensor types."""
+    """Return a converted model's size, stride, convolution weights' types and first weights."""
     from ai_edge_litert.interpreter import Interpreter
     interpreter = Interpreter(model_content=model)
     _, height, width, _ = interpreter.get_input_details()[0]['shape']
@@ -231,17 +237,22 @@ def describe_model(model: bytes) -> ModelFacts:
     key = int(height), int(width), int((height - 1) // (grid_height - 1))
     ends = {detail['index'] for detail in
             interpreter.get_input_details() + interpreter.get_output_details()}
+    tensors = interpreter.get_tensor_details()
     inner_types: dict[str, int] = {}
-    first_weights = first_scales = None
-    for tensor in interpreter.get_tensor_details():
+    for tensor in tensors:
         kind = np.dtype(tensor['dtype']).name
-        if tensor['index'] not in ends and kind not in ('int8', 'int32'):
+        if tensor['index'] not in ends and kind not in ('int8', 'int32', 'float32'):
             inner_types[kind] = inner_types.get(kind, 0) + 1
-        shape = tuple(int(side) for side in tensor['shape'])
-        if first_weights is None and len(shape) == 4 and shape[1:] == (3, 3, 3):
-            first_weights = interpreter.get_tensor(tensor['index'])  # a constant: no allocation
-            first_scales = np.asarray(tensor['quantization_parameters']['scales'], np.float64)
-    return ModelFacts(key, first_weights, first_scales, inner_types)
+    kernels = [tensors[op['inputs'][1]] for op in interpreter._get_ops_details()  # noqa: SLF001
+               if op['op_name'] in ('CONV_2D', 'DEPTHWISE_CONV_2D')]
+    first_weights = first_scales = None
+    for kernel in kernels:
+        if tuple(int(side) for side in kernel['shape'][1:]) == (3, 3, 3):
+            first_weights = interpreter.get_tensor(kernel['index'])  # a constant: no allocation
+            first_scales = np.asarray(kernel['quantization_parameters']['scales'], np.float64)
+            break
+    return ModelFacts(key, first_weights, first_scales,
+                      tuple(np.dtype(kernel['dtype']).name for kernel in kernels), inner_types)
 
 
 def model_key(model: bytes) -> tuple[int, int, int]:
@@ -251,18 +262,22 @@ def model_key(model: bytes) -> tuple[int, int, int]:
 
 def check_models(described: list[ModelFacts], weights) -> None:
     """
-    Refuse models that are not full-integer int8 models made from `weights`.
+    Refuse models that are not int8 models of our recipe made from `weights`.
 
     A model is found by its input size and stride alone: one made from other weights would run
     in their place and be reported as them, and a float32 or 16-bit one would run several times
-    slower than int8 (or 34x, docs/int8.md). Made from these weights, the first convolution's
-    int8 weights are these weights' on TFLite's int8 grid (`int8_grid`, what bias correction
-    rounds to, and what the converter rounds to without it): within a thousandth of a step in
-    every int8 model of the cache (286 measured); other weights of the same width are at least
-    a whole step off somewhere (even 16-bit-rounded copies of the same float weights).
+    slower than int8 (or 34x, docs/int8.md). int8 from the first convolution on, or from the
+    one after the float layers of the default options (`QuantizeOptions.float_layers`; models
+    calibrated before those are still taken). Made from these weights, the first convolution's
+    weights are these weights' `Conv2d_0`: as they are when it runs in float, on TFLite's int8
+    grid when in int8 (`int8_grid`, what bias correction rounds to, and what the converter
+    rounds to without it): within a thousandth of a step in every int8 model of the cache (286
+    measured); other weights of the same width are at least a whole step off somewhere (even
+    16-bit-rounded copies of the same float weights).
     """
     conv0 = np.asarray(weights['Conv2d_0/weights'])  # [3, 3, 3, out]
     expected = int(conv0.shape[-1])
+    most_float = QuantizeOptions().float_layers
     for facts in described:
         height, width, stride = facts.key
         what = f'the int8 model for {height}x{width} stride {stride}'
@@ -271,22 +286,36 @@ def check_models(described: list[ModelFacts], weights) -> None:
                 f'{what} was made from other weights: its first layer has {facts.channels} '
                 f'channels, these have {expected} (multiplier {weights.multiplier:g}); make it '
                 'with posenet_quantize and the same --model')
-        not_int8 = dict(facts.inner_types)
-        if facts.first_weights is not None and facts.first_weights.dtype != np.int8:
-            not_int8.setdefault(facts.first_weights.dtype.name, 1)
-        if not_int8 or facts.first_weights is None:
-            found = ', '.join(f'{count} {kind}' for kind, count in sorted(not_int8.items()))
-            raise ValueError(
-                f'{what} is not a full-integer int8 model (tensors inside it: '
-                f'{found or "no convolution over RGB"}; posenet_quantize makes int8 models)')
-        steps = facts.first_scales.reshape(-1, 1, 1, 1)
-        grid = np.transpose(int8_grid(conv0), (3, 0, 1, 2))
-        off = np.max(np.abs(facts.first_weights * steps - grid) / steps)
-        if off > 0.5:
+        kinds = facts.kernel_types
+        leading_float = next((i for i, kind in enumerate(kinds) if kind != 'float32'), len(kinds))
+        if (facts.inner_types or facts.first_weights is None or leading_float > most_float
+                or any(kind != 'int8' for kind in kinds[leading_float:])):
+            raise ValueError(f'{what} is not an int8 model ({_types(facts)}; posenet_quantize '
+                             'makes int8 models)')
+        stored = np.transpose(conv0, (3, 0, 1, 2))  # [out, 3, 3, 3], as a model stores it
+        if facts.first_weights.dtype == np.int8:
+            steps = facts.first_scales.reshape(-1, 1, 1, 1)
+            grid = np.transpose(int8_grid(conv0), (3, 0, 1, 2))
+            off = np.max(np.abs(facts.first_weights * steps - grid) / steps)
+            allowed = 0.5
+        else:  # runs in float: these weights to the last bit
+            peaks = np.max(np.abs(stored), axis=(1, 2, 3), keepdims=True)
+            steps = np.where(peaks > 0, peaks / 127, 1.0)
+            off = np.max(np.abs(facts.first_weights - stored) / steps)
+            allowed = 0.0
+        if off > allowed:
             raise ValueError(
                 f'{what} was made from other weights: its first convolution is up to '
-                f'{off:.1f} int8 steps off these weights ({weights.descriptor}); make it with '
+                f'{off:.2g} int8 steps off these weights ({weights.descriptor}); make it with '
                 'posenet_quantize and the same --model')
+
+
+def _types(facts: ModelFacts) -> str:
+    """Return e.g. 'convolution weights: 28 float32' or '...: 28 int8; tensors: 61 int16'."""
+    def counts(kinds) -> str:
+        return ', '.join(f'{count} {kind}' for kind, count in sorted(kinds.items()))
+    text = f'convolution weights: {counts(collections.Counter(facts.kernel_types)) or "none"}'
+    return text + (f'; tensors: {counts(facts.inner_types)}' if facts.inner_types else '')
 
 
 def int8_grid(weights: np.ndarray) -> np.ndarray:

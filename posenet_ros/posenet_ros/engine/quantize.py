@@ -1,11 +1,13 @@
 """
-Full-integer (int8) post-training quantization of our own graph, for the TFLite backend.
+int8 post-training quantization of our own graph, for the TFLite backend.
 
 A calibrated int8 model runs the network about 2x faster than float32 with XNNPACK on a CPU
-(docs/int8.md). Quantizing PoseNet naively loses much of its accuracy, because one output
-tensor holding heatmaps (0-1), offsets (tens of pixels) and displacements (hundreds) shares
-one scale. Here each head is its own 1x1 convolution and its own output, so each gets a scale
-of its own, and the biases are corrected for the rounding of the weights (`QuantizeOptions`).
+(docs/int8.md): int8 weights and activations from block 2 on; Conv2d_0 and block 1, at full
+resolution with few channels, run in float32, where XNNPACK is faster. Quantizing PoseNet
+naively loses much of its accuracy, because one output tensor holding heatmaps (0-1), offsets
+(tens of pixels) and displacements (hundreds) shares one scale. Here each head is its own 1x1
+convolution and its own output, so each gets a scale of its own, and the biases are corrected
+for the rounding of the weights (`QuantizeOptions`).
 
 Calibration: a few dozen photos or video frames like the ones the model will see, preprocessed
 exactly as at run time (padded to the input's aspect ratio, resized) for each input size; a
@@ -41,8 +43,16 @@ def calibration_inputs(images: list[np.ndarray], height: int, width: int) -> lis
 
 
 def network_function(tensors, layers, options: QuantizeOptions):
-    """Return the tf.function converted: 0-255 input -> the heads, fused or one per head."""
+    """
+    Return the tf.function converted: 0-255 input -> the heads, fused or one per head.
+
+    The input is rounded to whole grey levels (halves to even) first: a full-integer model's
+    first op (QUANTIZE, scale 1) does that anyway, and a model whose first layers run in float
+    does it explicitly, so both can be fed OpenCV's rounded resize (`pad_and_resize_rounded`).
+    """
     def network(resized):
+        if options.mixed:
+            resized = tf.round(resized)
         outputs = run_backbone_and_heads(normalize(resized), tensors, layers,
                                          per_head=options.per_head_outputs)
         return tuple(outputs) if options.per_head_outputs else outputs
@@ -54,13 +64,14 @@ def quantized_model(tensors, layers, height: int, width: int, calibration: list[
     """
     Build the int8 TFLite model of our graph at this size, calibrated on these model inputs.
 
-    Weights are int8 per channel; activations int8 (or int16); the model's input and outputs
-    stay float32, so the backend feeds and reads it like the float model.
+    Weights are int8 per channel; activations int8 (or int16), but for the first
+    `options.float_layers` convolutions; the model's input and outputs stay float32, so the
+    backend feeds and reads it like the float model.
     """
     if not calibration:
         raise ValueError('int8 quantization needs at least one calibration frame')
     if options.bias_correction:
-        tensors = bias_corrected(tensors, layers, calibration)
+        tensors = bias_corrected(tensors, layers, calibration, options.float_layers)
     network = network_function(tensors, layers, options)
     concrete = network.get_concrete_function(tf.TensorSpec([1, height, width, 3], tf.float32))
     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], network)
@@ -74,7 +85,7 @@ def quantized_model(tensors, layers, height: int, width: int, calibration: list[
     if not options.mixed:
         return converter.convert()
     debug_options = tf.lite.experimental.QuantizationDebugOptions(
-        denylisted_nodes=_float_node_names(converter, calibration, options))
+        denylisted_nodes=_float_node_names(concrete, network, options))
     debugger = tf.lite.experimental.QuantizationDebugger(
         converter=converter, debug_dataset=converter.representative_dataset,
         debug_options=debug_options)
@@ -94,11 +105,21 @@ def layer_input_means(tensors, layers, calibration: list[np.ndarray]) -> dict[st
     return {name: total / len(calibration) for name, total in sums.items()}
 
 
-def bias_corrected(tensors, layers, calibration: list[np.ndarray]):
-    """Return a copy of `tensors`: weights on TFLite's int8 grid, biases corrected for it."""
+def bias_corrected(tensors, layers, calibration: list[np.ndarray], float_layers: int = 0):
+    """
+    Return a copy of `tensors`: weights on TFLite's int8 grid, biases corrected for it.
+
+    The first `float_layers` convolutions run in float32 and keep their weights as they are.
+    """
     means = layer_input_means(tensors, layers, calibration)
+    blocks = range(1, len(tensors.blocks) + 1)
+    in_order = ['Conv2d_0'] + [f'Conv2d_{block}_{kind}' for block in blocks
+                               for kind in ('depthwise', 'pointwise')]
+    in_float = set(in_order[:float_layers])
 
     def corrected(name, kernel, bias, depthwise=False):
+        if name in in_float:
+            return kernel, bias
         kernel, bias = kernel.numpy(), bias.numpy()
         rounded = int8_grid(kernel)
         error = rounded - kernel
@@ -119,26 +140,21 @@ def bias_corrected(tensors, layers, calibration: list[np.ndarray]):
     return result
 
 
-def _float_node_names(converter, calibration, options: QuantizeOptions) -> list[str]:
+def _float_node_names(concrete, network, options: QuantizeOptions) -> list[str]:
     """
     Return the output tensor names of the ops to keep in float.
 
-    They are the first `float_layers` convolutions and the normalization before them. (The
-    heads cannot be kept in float this way: the converter quantizes a model's output ops
-    whatever the denylist says.)
+    They are the first `float_layers` convolutions and the rounding and normalization before
+    them, named as a plain float conversion names them, which is how the quantizer's denylist
+    knows them (no calibration needed to find them). (The heads cannot be kept in float this
+    way: the converter quantizes a model's output ops whatever the denylist says.)
     """
     from ai_edge_litert.interpreter import Interpreter
-    debugger = tf.lite.experimental.QuantizationDebugger(
-        converter=converter, debug_dataset=lambda: iter([[calibration[0]]]))
-    interpreter = Interpreter(model_content=debugger.quant_model)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], network)
+    interpreter = Interpreter(model_content=converter.convert())
     tensors = interpreter.get_tensor_details()
     ops = interpreter._get_ops_details()  # noqa: SLF001
-    producer = {index: op['op_name'] for op in ops for index in op['outputs']}
-    # The debug model runs each layer twice and compares the two in a NumericVerify op, whose
-    # second input carries the layer's name as the denylist knows it: one per layer, in order.
-    layers = [(producer[op['inputs'][1]], tensors[op['inputs'][1]]['name'])
-              for op in ops if op['op_name'] == 'NumericVerify']
-    convolutions = [i for i, (kind, _) in enumerate(layers)
-                    if kind in ('CONV_2D', 'DEPTHWISE_CONV_2D')]
+    convolutions = [i for i, op in enumerate(ops)
+                    if op['op_name'] in ('CONV_2D', 'DEPTHWISE_CONV_2D')]
     last = convolutions[min(options.float_layers, len(convolutions)) - 1]
-    return [name for _, name in layers[:last + 1]]
+    return [tensors[op['outputs'][0]]['name'] for op in ops[:last + 1]]
