@@ -8,6 +8,7 @@ themselves), or frames of a video. Every variant is scored with PoseNet's settin
 (interpreter invoke only, same input, turns taken, median).
 
     posenet_int8_study --variants float32 heads --out docs/int8_study.json
+    posenet_int8_study --per-layer --model mobilenet_float_050 --resolution 641
 """
 from __future__ import annotations
 
@@ -101,6 +102,71 @@ def network_ms(estimators: dict, height: int, width: int, stride: int,
     return {name: float(np.median(values)) for name, values in times.items()}
 
 
+def per_layer_ms(model: str, height: int, width: int, stride: int, repeats: int,
+                 calibration: list[np.ndarray]) -> list[dict]:
+    """
+    Time our graph cut after each backbone layer, in float32 and in full-integer int8.
+
+    Why the first layers run in float (docs/int8.md): each cut is normalization, the layers up
+    to it, and a 1x1 convolution of stride 8 or more to one channel, so its output costs next
+    to nothing; the float32 and int8 models of a cut take turns. Returns one row per cut: its
+    last layer, both medians (ms), what the layer added to each, and both models' sizes.
+    """
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
+    from posenet_ros.engine.mobilenet import MobileNetTensors, output_strided_layers, run_backbone
+    from posenet_ros.engine.model_store import resolve_model
+    from posenet_ros.engine.preprocess import normalize
+    from posenet_ros.engine.quantize import calibration_inputs
+    from posenet_ros.engine.tf_runtime import thread_count
+    from posenet_ros.engine.weights import load_weights
+    weights = load_weights(resolve_model(model))
+    tensors = MobileNetTensors(weights)
+    layers = output_strided_layers(weights.multiplier, stride)
+    frames = calibration_inputs(calibration, height, width)
+
+    def cut_model(count: int, int8: bool) -> bytes:
+        def cut(resized):
+            x = run_backbone(normalize(resized), tensors, layers[:count])
+            reduce = tf.ones([1, 1, x.shape[-1], 1]) / x.shape[-1]
+            return tf.nn.conv2d(x, reduce, 32 if count < 3 else 8, 'SAME')
+        function = tf.function(cut, autograph=False)
+        concrete = function.get_concrete_function(tf.TensorSpec([1, height, width, 3], tf.float32))
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], function)
+        if int8:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.representative_dataset = lambda: ([frame] for frame in frames)
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        return converter.convert()
+
+    rows, before = [], {'float32': 0.0, 'int8': 0.0}
+    for count in range(len(layers) + 1):
+        interpreters, sizes = {}, {}
+        for precision in before:
+            model_bytes = cut_model(count, precision == 'int8')
+            sizes[f'{precision}_bytes'] = len(model_bytes)
+            interpreter = Interpreter(model_content=model_bytes, num_threads=thread_count(0))
+            interpreter.allocate_tensors()
+            interpreter.set_tensor(interpreter.get_input_details()[0]['index'], frames[0])
+            interpreter.invoke()
+            interpreters[precision] = interpreter
+        times = {precision: [] for precision in interpreters}
+        for _ in range(repeats):
+            for precision, interpreter in interpreters.items():
+                start = time.perf_counter()
+                interpreter.invoke()
+                times[precision].append((time.perf_counter() - start) * 1e3)
+        medians = {precision: float(np.median(values)) for precision, values in times.items()}
+        layer = layers[count - 1] if count else None
+        rows.append({'layer': 'input' if layer is None else (
+                         'Conv2d_0' if not layer.separable else f'block {layer.block_id}'),
+                     **{f'{p}_ms': round(m, 2) for p, m in medians.items()},
+                     **{f'{p}_added_ms': round(m - before[p], 2) for p, m in medians.items()},
+                     **sizes})
+        before = medians
+    return rows
+
+
 def main(argv=None) -> int:
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -112,10 +178,19 @@ def main(argv=None) -> int:
     parser.add_argument('--settings', nargs='+', default=['posenet', 'yaml'])
     parser.add_argument('--repeats', type=int, default=30, help='timed invokes per variant')
     parser.add_argument('--out', type=Path, default=None, help='JSON rows (appended per run)')
+    parser.add_argument('--per-layer', action='store_true',
+                        help='instead: time the graph cut after each layer, float32 and int8')
     args = parser.parse_args(argv)
     from posenet_ros.engine.estimator import PoseEstimator
     from posenet_ros.engine.resolution import parse_resolution
     height, width = parse_resolution(args.resolution)
+    if args.per_layer:
+        print('| cut after | float32 ms (added) | int8 ms (added) |\n|---|---|---|')
+        for row in per_layer_ms(args.model, height, width, args.stride, args.repeats,
+                                calibration_photos(16)):
+            print(f"| {row['layer']} | {row['float32_ms']:.2f} ({row['float32_added_ms']:+.2f}) "
+                  f"| {row['int8_ms']:.2f} ({row['int8_added_ms']:+.2f}) |", flush=True)
+        return 0
     annotations = default_annotations()
     ground_truth = load_annotations(annotations)
     images = annotated_images(ground_truth, annotations.parent / 'images')

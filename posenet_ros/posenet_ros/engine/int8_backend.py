@@ -43,7 +43,7 @@ class QuantizeOptions:
     float_layers: keep this many backbone convolutions from the input on (Conv2d_0, then the
         depthwise and pointwise of each block) in float32. Three (Conv2d_0 and block 1): at
         full resolution with 3 to 32 channels, XNNPACK's int8 kernels are slower than its
-        float ones (Conv2d_0 about 4x at 641x641), so the network is 10-25% faster with them
+        float ones (Conv2d_0 3.5x at 641x641), so the network is 5-25% faster with them
         in float, at the same AP.
     int16_activations: 16-bit activations, 8-bit weights (no XNNPACK: reference kernels).
     bias_correction: before converting, round the weights to the int8 grid TFLite will use

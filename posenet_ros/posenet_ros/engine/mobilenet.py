@@ -55,6 +55,22 @@ def run_backbone_and_heads(inputs: tf.Tensor, tensors: MobileNetTensors,
     'Conv2d_<block>_depthwise', 'Conv2d_<block>_pointwise', 'heads'); run eagerly.
     """
     observe = observe or (lambda name, x: None)
+    x = run_backbone(inputs, tensors, layers, observe)
+    kernel, bias = tensors.heads
+    observe('heads', x)
+    if per_head:
+        heads = [tf.nn.bias_add(tf.nn.conv2d(x, kernel[..., a:b], 1, 'SAME'), bias[a:b])
+                 for a, b in zip(HEAD_SPLITS, HEAD_SPLITS[1:])]
+        return [tf.sigmoid(heads[0])] + heads[1:]
+    heads = tf.nn.bias_add(tf.nn.conv2d(x, kernel, 1, 'SAME'), bias)
+    heatmap_logits, rest = heads[..., :HEAD_CHANNELS[0]], heads[..., HEAD_CHANNELS[0]:]
+    return tf.concat([tf.sigmoid(heatmap_logits), rest], axis=-1)
+
+
+def run_backbone(inputs: tf.Tensor, tensors: MobileNetTensors, layers: tuple[ConvLayer, ...],
+                 observe=None) -> tf.Tensor:
+    """Run the backbone layers `layers` (all, or the first few) over normalized input."""
+    observe = observe or (lambda name, x: None)
     x = inputs
     for layer in layers:
         if not layer.separable:
@@ -73,12 +89,4 @@ def run_backbone_and_heads(inputs: tf.Tensor, tensors: MobileNetTensors,
         x = tf.nn.relu6(tf.nn.bias_add(x, dw_bias))
         observe(f'Conv2d_{layer.block_id}_pointwise', x)
         x = tf.nn.relu6(tf.nn.bias_add(tf.nn.conv2d(x, pw_kernel, 1, 'SAME'), pw_bias))
-    kernel, bias = tensors.heads
-    observe('heads', x)
-    if per_head:
-        heads = [tf.nn.bias_add(tf.nn.conv2d(x, kernel[..., a:b], 1, 'SAME'), bias[a:b])
-                 for a, b in zip(HEAD_SPLITS, HEAD_SPLITS[1:])]
-        return [tf.sigmoid(heads[0])] + heads[1:]
-    heads = tf.nn.bias_add(tf.nn.conv2d(x, kernel, 1, 'SAME'), bias)
-    heatmap_logits, rest = heads[..., :HEAD_CHANNELS[0]], heads[..., HEAD_CHANNELS[0]:]
-    return tf.concat([tf.sigmoid(heatmap_logits), rest], axis=-1)
+    return x

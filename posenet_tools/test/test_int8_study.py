@@ -1,0 +1,22 @@
+"""
+posenet_int8_study --per-layer: the graph cut after each layer, timed in float32 and in int8.
+
+What docs/int8.md's "why the first layers run in float" table is made of. No time is asserted
+(the machine is shared): the cuts are, one after each layer of the plan, and that the last one
+holds the whole backbone (its int8 model as large as the backbone's int8 weights).
+"""
+from __future__ import annotations
+
+from posenet_ros.engine.image_io import load_image_rgb
+from posenet_tools.int8_study import per_layer_ms
+
+
+def test_per_layer_times_a_float32_and_an_int8_cut_after_each_layer(
+        models_path, data_path, monkeypatch):
+    monkeypatch.setenv('POSENET_MODELS', str(models_path))
+    photos = [load_image_rgb(path) for path in sorted((data_path / 'smoke').glob('*.jpg'))[:2]]
+    rows = per_layer_ms('mobilenet_quant2_050', 129, 129, 16, 2, photos)
+    assert [row['layer'] for row in rows] == (
+        ['input', 'Conv2d_0'] + [f'block {block}' for block in range(1, 14)])
+    assert all(row['float32_ms'] > 0 and row['int8_ms'] > 0 for row in rows)
+    assert rows[-1]['int8_bytes'] < rows[-1]['float32_bytes'] / 3  # int8 weights, float ones
