@@ -117,8 +117,9 @@ def test_compressed_images_raise_only_image_conversion_error(corpus):
         try:
             return compressed_to_rgb(CompressedImage(format=fmt, data=data))
         finally:
-            if _peak_kib() - before > worst['kib']:
-                worst.update(kib=_peak_kib() - before,
+            grown = _peak_kib() - before
+            if grown > worst['kib']:
+                worst.update(kib=grown,
                              input=f'{len(data)} bytes, format {fmt!r}, starting {data[:32]!r}')
 
     @FUZZ_SETTINGS

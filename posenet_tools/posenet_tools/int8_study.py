@@ -87,12 +87,16 @@ def network_ms(estimators: dict, height: int, width: int, stride: int,
     """Median interpreter invoke time (ms) per estimator, turns taken on one 0-255 input."""
     rng = np.random.default_rng(0)
     frame = rng.uniform(0, 255, (1, height, width, 3)).astype(np.float32)
-    entries = {}
-    for name, estimator in estimators.items():
-        entry = estimator._network.inference._interpreter(height, width, stride)  # noqa: SLF001
+    return invoke_ms_in_turns(
+        {name: estimator._network.inference._interpreter(height, width, stride)  # noqa: SLF001
+         for name, estimator in estimators.items()}, frame, repeats)
+
+
+def invoke_ms_in_turns(entries: dict, frame: np.ndarray, repeats: int) -> dict[str, float]:
+    """Median invoke time (ms) of each `backends._Interpreter`, given `frame`, turns taken."""
+    for entry in entries.values():
         entry.interpreter.set_tensor(entry.input_index, frame)
         entry.interpreter.invoke()
-        entries[name] = entry
     times = {name: [] for name in entries}
     for _ in range(repeats):
         for name, entry in entries.items():
@@ -113,12 +117,11 @@ def per_layer_ms(model: str, height: int, width: int, stride: int, repeats: int,
     last layer, both medians (ms), what the layer added to each, and both models' sizes.
     """
     import tensorflow as tf
-    from ai_edge_litert.interpreter import Interpreter
+    from posenet_ros.engine.backends import _Interpreter
     from posenet_ros.engine.mobilenet import MobileNetTensors, output_strided_layers, run_backbone
     from posenet_ros.engine.model_store import resolve_model
     from posenet_ros.engine.preprocess import normalize
     from posenet_ros.engine.quantize import calibration_inputs
-    from posenet_ros.engine.tf_runtime import thread_count
     from posenet_ros.engine.weights import load_weights
     weights = load_weights(resolve_model(model))
     tensors = MobileNetTensors(weights)
@@ -141,22 +144,11 @@ def per_layer_ms(model: str, height: int, width: int, stride: int, repeats: int,
 
     rows, before = [], {'float32': 0.0, 'int8': 0.0}
     for count in range(len(layers) + 1):
-        interpreters, sizes = {}, {}
-        for precision in before:
-            model_bytes = cut_model(count, precision == 'int8')
-            sizes[f'{precision}_bytes'] = len(model_bytes)
-            interpreter = Interpreter(model_content=model_bytes, num_threads=thread_count(0))
-            interpreter.allocate_tensors()
-            interpreter.set_tensor(interpreter.get_input_details()[0]['index'], frames[0])
-            interpreter.invoke()
-            interpreters[precision] = interpreter
-        times = {precision: [] for precision in interpreters}
-        for _ in range(repeats):
-            for precision, interpreter in interpreters.items():
-                start = time.perf_counter()
-                interpreter.invoke()
-                times[precision].append((time.perf_counter() - start) * 1e3)
-        medians = {precision: float(np.median(values)) for precision, values in times.items()}
+        models = {precision: cut_model(count, precision == 'int8') for precision in before}
+        sizes = {f'{precision}_bytes': len(model) for precision, model in models.items()}
+        medians = invoke_ms_in_turns(
+            {precision: _Interpreter(model) for precision, model in models.items()},
+            frames[0], repeats)
         layer = layers[count - 1] if count else None
         rows.append({'layer': 'input' if layer is None else (
                          'Conv2d_0' if not layer.separable else f'block {layer.block_id}'),
