@@ -168,7 +168,7 @@ def test_rounded_resize_is_the_exact_one_rounded(image_hw, input_hw):
     height, width = input_hw
     padding = compute_padding(image.shape[0], image.shape[1], height, width)
     out = pad_and_resize_rounded(image, padding, height, width)
-    assert out.dtype == np.float32 and out.shape == (1, height, width, 3)
+    assert out.dtype == np.uint8 and out.shape == (1, height, width, 3)
     expected = _rounded_like_the_int8_network(pad_and_resize(image, padding, height, width))
     off = np.abs(out - expected)
     assert off.max() <= 1

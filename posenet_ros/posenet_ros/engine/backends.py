@@ -34,6 +34,7 @@ import threading
 import time
 from typing import Callable, ClassVar
 
+import cv2
 import numpy as np
 
 from . import tflite_cache
@@ -120,11 +121,26 @@ class _Interpreter:
         self.lock = threading.Lock()  # an interpreter runs one frame at a time
         self.nbytes = len(model) + _tensor_bytes(self.interpreter)
 
+    def feed(self, inputs: np.ndarray) -> None:
+        """
+        Write `inputs` (any layout, float32 or uint8) into the model's input, converting.
+
+        In place, in one pass: a uint8 frame (the int8 path) is not first made a float32 copy
+        (0.22 against 0.55 ms at 641x641). No view of the interpreter's memory outlives the
+        call, which `invoke` requires.
+        """
+        np.copyto(self.interpreter.tensor(self.input_index)(), inputs)
+
     def output(self) -> np.ndarray:
-        """Return the fused head output [1, h, w, 115] of the last invoke (a view or new array)."""
+        """
+        Return the fused head output [1, h, w, 115] of the last invoke: a new array.
+
+        Per-head outputs (int8 models) are joined from views of the interpreter's memory, so
+        each is copied once, not twice.
+        """
         if len(self.output_indices) == 1:
             return self.interpreter.get_tensor(self.output_indices[0])
-        return np.concatenate([self.interpreter.get_tensor(index)
+        return np.concatenate([self.interpreter.tensor(index)()
                                for index in self.output_indices], axis=-1)
 
 
@@ -167,7 +183,8 @@ class TfliteBackend(InferenceBackend):
     # runs this class's float32 `_convert`: a subclass converting otherwise (another precision,
     # calibration data in this process) keeps it False or gives its child what it needs.
     build_in_child: ClassVar[bool] = True
-    # Frame -> network input (float32, 0-255): exact for float32 (parity with the original).
+    # Frame -> network input (0-255, float32 or uint8): exact for float32 (parity with the
+    # original).
     resize_input: ClassVar[Callable] = staticmethod(pad_and_resize)
 
     def __init__(self, weights, multiplier, device, num_threads=0):
@@ -188,13 +205,11 @@ class TfliteBackend(InferenceBackend):
         entry = self._interpreter(input_height, input_width, output_stride)
         interpreter = entry.interpreter
         with entry.lock:
-            interpreter.set_tensor(entry.input_index, inputs)
+            entry.feed(inputs)
             interpreter.invoke()
             fused = entry.output()
             if with_mirror:
-                fused = fused.copy()  # the interpreter reuses its output buffer
-                interpreter.set_tensor(entry.input_index,
-                                       np.ascontiguousarray(inputs[:, :, ::-1]))
+                entry.feed(cv2.flip(inputs[0], 1)[np.newaxis])  # 6x NumPy's reversed view
                 interpreter.invoke()
                 fused = np.concatenate([fused, entry.output()])
         return fused, {'preprocess': (middle - start) * 1e3,

@@ -145,7 +145,7 @@ def pad_and_resize(image: np.ndarray, padding: Padding, input_height: int,
 def pad_and_resize_rounded(image: np.ndarray, padding: Padding, input_height: int,
                            input_width: int, threads: int = 1) -> np.ndarray:
     """
-    `pad_and_resize` rounded to whole grey levels, made by OpenCV: the int8 network's input.
+    `pad_and_resize` rounded to whole grey levels (uint8), by OpenCV: the int8 network's input.
 
     The int8 network's first op rounds its input to whole grey levels (scale 1), so of the exact
     resize it sees only the rounded values. OpenCV's bilinear warp, given TF1's sample positions
@@ -182,7 +182,7 @@ def pad_and_resize_rounded(image: np.ndarray, padding: Padding, input_height: in
         border = cv2.BORDER_CONSTANT
     resized = cv2.warpAffine(image, to_source, (input_width, input_height),
                              flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=border)
-    return resized.astype(np.float32).reshape(1, input_height, input_width, image.shape[2])
+    return resized.reshape(1, input_height, input_width, image.shape[2])
 
 
 def _resize_band(flat: np.ndarray, plan: _ResizePlan, first: int, stop: int,
