@@ -2,8 +2,9 @@
 int8 post-training quantization of our own graph, for the TFLite backend.
 
 A calibrated int8 model runs the network about 2x faster than float32 with XNNPACK on a CPU
-(docs/int8.md): int8 weights and activations from block 2 on; Conv2d_0 and block 1, at full
-resolution with few channels, run in float32, where XNNPACK is faster. Quantizing PoseNet
+(docs/int8.md): int8 weights and activations from block 2's pointwise convolution on;
+Conv2d_0, block 1 and block 2's depthwise, at full resolution with few channels, run in
+float32, where XNNPACK is faster. Quantizing PoseNet
 naively loses much of its accuracy, because one output tensor holding heatmaps (0-1), offsets
 (tens of pixels) and displacements (hundreds) shares one scale. Here each head is its own 1x1
 convolution and its own output, so each gets a scale of its own, and the biases are corrected
