@@ -261,3 +261,32 @@ def test_a_gpu_without_tensorflow_runs_on_the_cpu_by_default(monkeypatch):
     assert network.resolve_device('auto') == '/CPU:0'
     with pytest.raises(ValueError, match="device 'gpu' needs TensorFlow"):
         network.resolve_device('gpu')
+
+
+def test_the_tflite_input_is_fed_in_place_and_a_wrong_shape_is_refused(models_path, data_path):
+    """
+    uint8 and float32 frames give the same outputs; a wrong shape is refused, not broadcast.
+
+    The backend writes frames into the interpreter's own input (int8's uint8 resize converted
+    there): a frame of another shape would be silently broadcast by NumPy where `set_tensor`
+    refused it, and a view of the interpreter's memory left alive would stop the next invoke.
+    """
+    from posenet_ros.engine.preprocess import pad_and_resize_rounded
+    network = PoseNetwork(load_weights(models_path / 'mobilenet_quant2_050'), backend='tflite')
+    network.prepare(129, 129, 16)
+    entry = network.inference._interpreter(129, 129, 16)
+    image = photo(data_path, 'bus.jpg')
+    resized = pad_and_resize_rounded(image, compute_padding(*image.shape[:2], 129, 129), 129, 129)
+    assert resized.dtype == np.uint8
+
+    def fused(inputs):
+        entry.feed(inputs)
+        entry.interpreter.invoke()
+        return entry.output()
+    want = fused(resized.astype(np.float32))
+    assert np.array_equal(fused(resized), want)
+    for wrong in (resized[:, :1], resized[0]):
+        with pytest.raises(ValueError, match=r'network input of shape .* the model takes '
+                                             r'\(1, 129, 129, 3\)'):
+            entry.feed(wrong)
+    assert np.array_equal(fused(resized), want)  # no view left behind: invoke still runs

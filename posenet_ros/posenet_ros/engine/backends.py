@@ -115,6 +115,8 @@ class _Interpreter:
         self.interpreter = _make_interpreter(model, num_threads)
         self.interpreter.allocate_tensors()
         self.input_index = self.interpreter.get_input_details()[0]['index']
+        self.input_shape = tuple(int(side) for side in
+                                 self.interpreter.get_input_details()[0]['shape'])
         # One fused output, or (int8 models, `quantize`) one per head in the fused order.
         self.output_indices = [detail['index'] for detail in sorted(
             self.interpreter.get_output_details(), key=_output_order)]
@@ -129,7 +131,14 @@ class _Interpreter:
         (0.22 against 0.55 ms at 641x641). No view of the interpreter's memory outlives the
         call, which `invoke` requires.
         """
-        np.copyto(self.interpreter.tensor(self.input_index)(), inputs)
+        if inputs.shape != self.input_shape:  # copyto would broadcast what set_tensor refuses
+            raise ValueError(f'network input of shape {inputs.shape}, the model takes '
+                             f'{self.input_shape}')
+        buffer = self.interpreter.tensor(self.input_index)()
+        try:
+            np.copyto(buffer, inputs)
+        finally:
+            del buffer  # not even a traceback may keep the view
 
     def output(self) -> np.ndarray:
         """
