@@ -45,7 +45,7 @@ class QuantizeOptions:
         2's depthwise): at full resolution with 3 to 32 channels, XNNPACK's int8 kernels are
         slower than its float ones (Conv2d_0 3.5x at 641x641), so the network is 5-25% faster
         with them in float, at the same AP; the fourth, of stride 2, moves the step from
-        float to int8 onto a quarter as many values (0.50 at 641x641: 1.83x -> 1.91x).
+        float to int8 onto a quarter as many values (0.50 at 641x641: 1.79x -> 1.87x).
     int16_activations: 16-bit activations, 8-bit weights (no XNNPACK: reference kernels).
     bias_correction: before converting, round the weights to the int8 grid TFLite will use
         (symmetric, per output channel) and move each bias by the mean error that rounding
