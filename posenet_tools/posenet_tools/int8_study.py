@@ -99,7 +99,7 @@ def network_ms(estimators: dict, height: int, width: int, stride: int,
 def invoke_ms_in_turns(entries: dict, frame: np.ndarray, repeats: int) -> dict[str, float]:
     """Median invoke time (ms) of each `backends._Interpreter`, given `frame`, turns taken."""
     for entry in entries.values():
-        entry.interpreter.set_tensor(entry.input_index, frame)
+        entry.feed(frame)
         entry.interpreter.invoke()
     times = {name: [] for name in entries}
     for _ in range(repeats):

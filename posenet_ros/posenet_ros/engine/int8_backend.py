@@ -293,13 +293,13 @@ def check_models(described: list[ModelFacts], weights) -> None:
                 or any(kind != 'int8' for kind in kinds[leading_float:])):
             raise ValueError(f'{what} is not an int8 model ({_types(facts)}; posenet_quantize '
                              'makes int8 models)')
-        stored = np.transpose(conv0, (3, 0, 1, 2))  # [out, 3, 3, 3], as a model stores it
         if facts.first_weights.dtype == np.int8:
             steps = facts.first_scales.reshape(-1, 1, 1, 1)
             grid = np.transpose(int8_grid(conv0), (3, 0, 1, 2))
             off = np.max(np.abs(facts.first_weights * steps - grid) / steps)
             allowed = 0.5
         else:  # runs in float: these weights to the last bit
+            stored = np.transpose(conv0, (3, 0, 1, 2))  # [out, 3, 3, 3], as a model stores it
             peaks = np.max(np.abs(stored), axis=(1, 2, 3), keepdims=True)
             steps = np.where(peaks > 0, peaks / 127, 1.0)
             off = np.max(np.abs(facts.first_weights - stored) / steps)

@@ -4,11 +4,11 @@ int8 post-training quantization of our own graph, for the TFLite backend.
 A calibrated int8 model runs the network about 2x faster than float32 with XNNPACK on a CPU
 (docs/int8.md): int8 weights and activations from block 2's pointwise convolution on;
 Conv2d_0, block 1 and block 2's depthwise, at full resolution with few channels, run in
-float32, where XNNPACK is faster. Quantizing PoseNet
-naively loses much of its accuracy, because one output tensor holding heatmaps (0-1), offsets
-(tens of pixels) and displacements (hundreds) shares one scale. Here each head is its own 1x1
-convolution and its own output, so each gets a scale of its own, and the biases are corrected
-for the rounding of the weights (`QuantizeOptions`).
+float32, where XNNPACK is faster. Quantizing PoseNet naively loses much of its accuracy,
+because one output tensor holding heatmaps (0-1), offsets (tens of pixels) and displacements
+(hundreds) shares one scale. Here each head is its own 1x1 convolution and its own output, so
+each gets a scale of its own, and the biases are corrected for the rounding of the weights
+(`QuantizeOptions`).
 
 Calibration: a few dozen photos or video frames like the ones the model will see, preprocessed
 exactly as at run time (padded to the input's aspect ratio, resized) for each input size; a
@@ -30,6 +30,7 @@ from .int8_backend import (  # noqa: F401 - part of this module's API
     read_calibration_images)
 from .mobilenet import run_backbone_and_heads
 from .preprocess import compute_padding, normalize, pad_and_resize
+from .weights import LAYER_NAMES
 
 
 def calibration_inputs(images: list[np.ndarray], height: int, width: int) -> list[np.ndarray]:
@@ -113,10 +114,7 @@ def bias_corrected(tensors, layers, calibration: list[np.ndarray], float_layers:
     The first `float_layers` convolutions run in float32 and keep their weights as they are.
     """
     means = layer_input_means(tensors, layers, calibration)
-    blocks = range(1, len(tensors.blocks) + 1)
-    in_order = ['Conv2d_0'] + [f'Conv2d_{block}_{kind}' for block in blocks
-                               for kind in ('depthwise', 'pointwise')]
-    in_float = set(in_order[:float_layers])
+    in_float = set(LAYER_NAMES[:float_layers])  # the convolutions in the order they run
 
     def corrected(name, kernel, bias, depthwise=False):
         if name in in_float:
