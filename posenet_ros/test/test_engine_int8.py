@@ -148,34 +148,6 @@ def test_a_saved_int8_model_is_used_as_calibrated(estimators, coco, models_path)
                           int8_models=[model])
 
 
-def test_the_int8_network_keeps_whole_grey_levels_of_its_input(estimators, coco):
-    """
-    Check the int8 network gives the same outputs for the exact resize and for it rounded.
-
-    Its first op rounds the input to whole grey levels (halves to even); that is why the
-    int8 path may resize with OpenCV (`pad_and_resize_rounded`: the exact values rounded, up to
-    a few per million; test_engine_preprocess).
-    """
-    from ai_edge_litert.interpreter import Interpreter
-    from posenet_ros.engine.preprocess import compute_padding, pad_and_resize
-    interpreter = Interpreter(model_content=estimators['int8'].int8_model(353, 481, 16))
-    interpreter.allocate_tensors()
-
-    def outputs(inputs):
-        interpreter.set_tensor(interpreter.get_input_details()[0]['index'], inputs)
-        interpreter.invoke()
-        return [interpreter.get_tensor(detail['index']).copy()
-                for detail in interpreter.get_output_details()]
-
-    for _, rgb in coco['photos'][:4]:
-        padding = compute_padding(rgb.shape[0], rgb.shape[1], 353, 481)
-        exact = pad_and_resize(rgb, padding, 353, 481)
-        assert np.any(exact != np.round(exact))  # fractions to lose
-        rounded = outputs(np.round(exact))
-        for got, want in zip(rounded, outputs(exact)):
-            np.testing.assert_array_equal(got, want)
-
-
 def test_precision_is_checked_and_float32_by_default(models_path):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv('POSENET_MODELS', str(models_path))

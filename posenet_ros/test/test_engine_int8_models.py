@@ -300,3 +300,85 @@ def test_a_given_model_made_from_other_weights_of_the_same_width_is_refused(
                                          r'other weights: its first convolution is up to '):
         PoseEstimator(str(models_path / 'mobilenet_float_050'), backend='tflite',
                       precision='int8', int8_models=[int8_model])
+
+
+@pytest.fixture(scope='module')
+def converted(photos, models_path) -> bytes:
+    """Return the int8 model of `int8_model` as the converter makes it (float32 input)."""
+    from posenet_ros.engine.mobilenet import MobileNetTensors, output_strided_layers
+    from posenet_ros.engine.quantize import calibration_inputs, converted_model
+    from posenet_ros.engine.weights import load_weights
+    weights = load_weights(models_path / MODEL)
+    return converted_model(MobileNetTensors(weights),
+                           output_strided_layers(weights.multiplier, SIZE[2]), SIZE[0], SIZE[1],
+                           calibration_inputs(photos, SIZE[0], SIZE[1]))
+
+
+def _run(model: bytes, inputs: np.ndarray) -> list[np.ndarray]:
+    interpreter = Interpreter(model_content=model)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]['index'], inputs)
+    interpreter.invoke()
+    return [interpreter.get_tensor(detail['index']) for detail in
+            sorted(interpreter.get_output_details(), key=lambda detail: detail['name'])]
+
+
+def _first_ops(model: bytes) -> list[str]:
+    interpreter = Interpreter(model_content=model)
+    return [op['op_name'] for op in interpreter._get_ops_details()[:3]]  # noqa: SLF001
+
+
+def test_the_int8_model_takes_the_frames_bytes_and_gives_the_converters_outputs(
+        int8_model, converted, photos):
+    """
+    The int8 model takes uint8 and gives, to the last bit, what the converter's model gives.
+
+    The converter's model takes float32, rounds it to whole grey levels (ROUND) and scales it
+    (MUL); ours takes the whole grey levels (`uint8_input`: one DEQUANTIZE instead), so the
+    int8 path copies a frame in as bytes, and may resize with OpenCV
+    (`pad_and_resize_rounded`: the exact resize rounded, up to a few values per million).
+    """
+    from posenet_ros.engine.backends import _Interpreter
+    from posenet_ros.engine.preprocess import compute_padding, pad_and_resize
+    from posenet_ros.engine.uint8_input import takes_uint8, with_uint8_input
+    assert int8_model == with_uint8_input(converted)  # what calibrating makes
+    assert takes_uint8(int8_model) and not takes_uint8(converted)
+    assert _first_ops(converted) == ['ROUND', 'MUL', 'SUB']
+    assert _first_ops(int8_model) == ['DEQUANTIZE', 'SUB', 'CONV_2D']
+    every_level = np.resize(np.arange(256, dtype=np.uint8), (1,) + SIZE[:2] + (3,))
+    exact = [pad_and_resize(photo, compute_padding(*photo.shape[:2], *SIZE[:2]), *SIZE[:2])
+             for photo in photos]
+    assert all(np.any(frame != np.round(frame)) for frame in exact)  # fractions to lose
+    for frame in [every_level.astype(np.float32)] + exact:
+        got = _run(int8_model, np.round(frame).astype(np.uint8))
+        for head, want in zip(got, _run(converted, frame), strict=True):
+            np.testing.assert_array_equal(head, want)
+    # Fractions are refused, not truncated to bytes.
+    with pytest.raises(ValueError, match='network input of float32, the model takes uint8'):
+        _Interpreter(int8_model).feed(exact[0])
+
+
+def test_an_int8_model_made_before_it_took_uint8_runs_the_same(
+        int8_model, converted, cache, photos):
+    """
+    Models saved by posenet_quantize, or cached, before int8 models took uint8 still run.
+
+    Given or found in the model cache, one is given the uint8 input at load (not calibrated
+    again) and finds the same poses as a model made now.
+    """
+    def _poses(estimator) -> tuple[list, list]:
+        poses = estimator.estimate(photos[0], CONFIG).poses
+        return [pose.score for pose in poses], [pose.keypoint_coords.tolist() for pose in poses]
+
+    now = PoseEstimator(MODEL, backend='tflite', precision='int8', int8_models=[int8_model])
+    before = PoseEstimator(MODEL, backend='tflite', precision='int8', int8_models=[converted])
+    assert before.int8_model(*SIZE) == int8_model
+    want = _poses(now)
+    assert want[0] and _poses(before) == want
+    cached = PoseEstimator(MODEL, backend='tflite', precision='int8', calibration_images=photos)
+    entry = tflite_cache.entry_path(cached._network.inference.cache_key(*SIZE))  # noqa: SLF001
+    entry.parent.mkdir(parents=True)
+    tflite_cache.write_entry(entry, converted)
+    assert _poses(cached) == want
+    assert cached.int8_model(*SIZE) == int8_model
+    assert tflite_cache.read_entry(entry) == converted  # found, not calibrated again

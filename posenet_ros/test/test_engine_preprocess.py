@@ -146,7 +146,7 @@ def test_numpy_pad_and_resize_equals_tensorflow_on_real_photos(data_path):
 
 
 def _rounded_like_the_int8_network(exact: np.ndarray) -> np.ndarray:
-    """Round to whole grey levels, halves to even, as the int8 network's first op does."""
+    """Round to whole grey levels, halves to even, as the converter's int8 model did (ROUND)."""
     return np.round(exact)
 
 

@@ -88,9 +88,9 @@ def settings(stride: int, height: int, width: int) -> dict[str, EstimateConfig]:
 
 def network_ms(estimators: dict, height: int, width: int, stride: int,
                repeats: int) -> dict[str, float]:
-    """Median interpreter invoke time (ms) per estimator, turns taken on one 0-255 input."""
+    """Median interpreter invoke time (ms) per estimator, turns taken on one uint8 input."""
     rng = np.random.default_rng(0)
-    frame = rng.uniform(0, 255, (1, height, width, 3)).astype(np.float32)
+    frame = rng.integers(0, 256, (1, height, width, 3), dtype=np.uint8)  # int8 models take uint8
     return invoke_ms_in_turns(
         {name: estimator._network.inference._interpreter(height, width, stride)  # noqa: SLF001
          for name, estimator in estimators.items()}, frame, repeats)
@@ -108,6 +108,59 @@ def invoke_ms_in_turns(entries: dict, frame: np.ndarray, repeats: int) -> dict[s
             entry.interpreter.invoke()
             times[name].append((time.perf_counter() - start) * 1e3)
     return {name: float(np.median(values)) for name, values in times.items()}
+
+
+def stage_ms_in_turns(entries: dict, repeats: int) -> dict[str, float]:
+    """
+    Median network stage (ms) of each (`backends._Interpreter`, frame): feed, invoke, heads.
+
+    What posenet_bench's inference stage times, turns taken.
+    """
+    times = {name: [] for name in entries}
+    for _ in range(repeats + 1):  # the first turn unmeasured
+        for name, (entry, frame) in entries.items():
+            start = time.perf_counter()
+            entry.feed(frame)
+            entry.interpreter.invoke()
+            entry.output()
+            times[name].append((time.perf_counter() - start) * 1e3)
+    return {name: float(np.median(values[1:])) for name, values in times.items()}
+
+
+def input_types_ms(model: str, height: int, width: int, stride: int, repeats: int) -> dict:
+    """
+    Time the chosen int8 model with the converter's float32 input and with uint8, float32 beside.
+
+    Each is given what the backend gives it: float32 the exact resize, the int8 models the
+    OpenCV resize (uint8; converted to float32 on the way into the converter's model), of one
+    smoke photo. Why int8 models take uint8 (`uint8_input`, docs/int8.md).
+    """
+    from posenet_ros.engine.backends import _Interpreter
+    from posenet_ros.engine.estimator import PoseEstimator
+    from posenet_ros.engine.mobilenet import MobileNetTensors, output_strided_layers
+    from posenet_ros.engine.model_store import resolve_model
+    from posenet_ros.engine.preprocess import (compute_padding, pad_and_resize,
+                                               pad_and_resize_rounded)
+    from posenet_ros.engine.quantize import calibration_inputs, converted_model
+    from posenet_ros.engine.weights import load_weights
+    _, options, source, frames = VARIANTS[CHOSEN]
+    calibration = calibration_set(source, frames)
+    weights = load_weights(resolve_model(model))
+    float_input = converted_model(
+        MobileNetTensors(weights), output_strided_layers(weights.multiplier, stride), height,
+        width, calibration_inputs(calibration, height, width), options)
+    uint8_input = PoseEstimator(model, backend='tflite', precision='int8',
+                                calibration_images=calibration,
+                                quantize_options=options).int8_model(height, width, stride)
+    float32 = PoseEstimator(model, backend='tflite')
+    photo = load_image_rgb(sorted((shared_dir() / 'data' / 'smoke').glob('*.jpg'))[0])
+    padding = compute_padding(photo.shape[0], photo.shape[1], height, width)
+    rounded = pad_and_resize_rounded(photo, padding, height, width)
+    return stage_ms_in_turns({
+        'float32': (float32._network.inference._interpreter(height, width, stride),  # noqa: SLF001
+                    pad_and_resize(photo, padding, height, width)),
+        'int8, float32 input': (_Interpreter(float_input), rounded),
+        'int8, uint8 input': (_Interpreter(uint8_input), rounded)}, repeats)
 
 
 def per_layer_ms(model: str, height: int, width: int, stride: int, repeats: int,
@@ -177,10 +230,20 @@ def main(argv=None) -> int:
     parser.add_argument('--out', type=Path, default=None, help='JSON rows (appended per run)')
     parser.add_argument('--per-layer', action='store_true',
                         help='instead: time the graph cut after each layer, float32 and int8')
+    parser.add_argument('--input-types', action='store_true',
+                        help="instead: time the chosen variant's network stage with the "
+                             "converter's float32 input and with uint8, float32 beside")
     args = parser.parse_args(argv)
     from posenet_ros.engine.estimator import PoseEstimator
     from posenet_ros.engine.resolution import parse_resolution
     height, width = parse_resolution(args.resolution)
+    if args.input_types:
+        times = input_types_ms(args.model, height, width, args.stride, args.repeats)
+        print(f'{args.model} {args.resolution} stride {args.stride}, network stage (median of '
+              f'{args.repeats}, turns taken): ' + ', '.join(
+                  f'{name} {ms:.2f} ms ({times["float32"] / ms:.2f}x)'
+                  for name, ms in times.items()))
+        return 0
     if args.per_layer:
         print('| cut after | float32 ms (added) | int8 ms (added) |\n|---|---|---|')
         for row in per_layer_ms(args.model, height, width, args.stride, args.repeats,

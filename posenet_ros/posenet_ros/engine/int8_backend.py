@@ -25,6 +25,7 @@ from . import tflite_cache
 from .backends import TfliteBackend
 from .leftovers import scratch_folder
 from .preprocess import pad_and_resize_rounded
+from .uint8_input import with_uint8_input
 
 # Bumped when `quantize` makes other int8 models from the same options: cached ones then differ
 # by key and are calibrated again (as GRAPH_VERSION does for the float32 graph).
@@ -107,7 +108,9 @@ class Int8TfliteBackend(TfliteBackend):
         super().__init__(weights, multiplier, device, num_threads)
         described = [describe_model(model) for model in models]
         check_models(described, weights)
-        self._models = {facts.key: model for facts, model in zip(described, models)}
+        # Models made before int8 models took uint8 run with it too (the same outputs).
+        self._models = {facts.key: with_uint8_input(model)
+                        for facts, model in zip(described, models)}
         if not calibration_images and not self._models:
             raise ValueError('precision int8 needs calibration images (photos or a video) '
                              'or a model made by posenet_quantize')
@@ -140,15 +143,19 @@ class Int8TfliteBackend(TfliteBackend):
 
     def model_bytes(self, height: int, width: int, output_stride: int) -> bytes:
         """Return the int8 model of this size (calibrated now if it was not yet)."""
-        key = (height, width, output_stride)
-        if key not in self._models:
-            self._models[key] = self._model(height, width, output_stride)
-        return self._models[key]
+        return self._model(height, width, output_stride)
 
     def _model(self, height: int, width: int, output_stride: int) -> bytes:
         key = (height, width, output_stride)
-        if key in self._models:  # made ahead by posenet_quantize
-            return self._models[key]
+        if key not in self._models:  # else made ahead by posenet_quantize, or before
+            # Kept (1-3 MB) so an evicted interpreter is rebuilt fast; one cached before int8
+            # models took uint8 is given that input here (21 ms), not calibrated again.
+            self._models[key] = with_uint8_input(
+                self._calibrated_model(height, width, output_stride))
+        return self._models[key]
+
+    def _calibrated_model(self, height: int, width: int, output_stride: int) -> bytes:
+        """Return the model of this size from the cache, else calibrated (in a child)."""
         if not self._calibration_count:
             sizes = ', '.join(f'{h}x{w} stride {s}' for h, w, s in self._models)
             raise ValueError(f'no int8 model for {height}x{width} stride {output_stride} (have '
@@ -159,7 +166,6 @@ class Int8TfliteBackend(TfliteBackend):
             model = self._build_int8_in_child(height, width, output_stride)
         elif model is None:
             model = self._convert_and_store(height, width, output_stride)
-        self._models[key] = model  # kept (1-3 MB) so an evicted interpreter is rebuilt fast
         return model
 
     def _build_int8_in_child(self, height: int, width: int, output_stride: int) -> bytes:

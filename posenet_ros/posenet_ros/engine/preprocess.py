@@ -9,8 +9,8 @@ JavaScript's float64 arithmetic and `Math.round`, so it is bit-identical to the 
 The same three steps exist in two forms: `pad_resize_normalize`, one graph for the TensorFlow
 backends, and `pad_and_resize` + `normalize` for TFLite, where padding and resizing run in
 NumPy and the normalization is the first op of the TFLite graph. The int8 network, which
-rounds its input to whole grey levels first, takes `pad_and_resize_rounded`: the same samples
-by OpenCV, already rounded, in half the time. The NumPy resize repeats
+takes whole grey levels (uint8), takes `pad_and_resize_rounded`: the same samples by OpenCV,
+already rounded, in half the time. The NumPy resize repeats
 TensorFlow's CPU kernel operation for operation in float32 (same sample positions, same
 interpolation order), so its output equals `tf.raw_ops.ResizeBilinear`'s bit for bit (tested);
 it needs no TensorFlow, which a process running a cached TFLite model never loads. TFLite's own
@@ -147,11 +147,12 @@ def pad_and_resize_rounded(image: np.ndarray, padding: Padding, input_height: in
     """
     `pad_and_resize` rounded to whole grey levels (uint8), by OpenCV: the int8 network's input.
 
-    The int8 network's first op rounds its input to whole grey levels (scale 1), so of the exact
-    resize it sees only the rounded values. OpenCV's bilinear warp, given TF1's sample positions
-    (source = output * scale: no half-pixel centres) and the image's last row and column
-    repeated beyond it (TensorFlow clamps there), gives those rounded values in all but a few per
-    million (by one level; tested), in half the time of `pad_and_resize`: 0.36 against 0.70 ms
+    The int8 network takes whole grey levels (uint8; the converter's model rounded its float
+    input first, `uint8_input`), so of the exact resize it sees only the rounded values.
+    OpenCV's bilinear warp, given TF1's sample positions (source = output * scale: no
+    half-pixel centres) and the image's last row and column repeated beyond it (TensorFlow
+    clamps there), gives those rounded values in all but a few per million (by one level;
+    tested), in half the time of `pad_and_resize`: 0.36 against 0.70 ms
     at 257, 0.63 against 1.43 ms at 353x481 (640x480 frames, 2 threads), before rows of
     padding were read as a border instead of copied. It runs on OpenCV's threads
     (`cv2.setNumThreads`, which the programs set from `num_threads`); `threads` is accepted for

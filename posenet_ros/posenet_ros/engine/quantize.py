@@ -30,6 +30,7 @@ from .int8_backend import (  # noqa: F401 - part of this module's API
     read_calibration_images)
 from .mobilenet import run_backbone_and_heads
 from .preprocess import compute_padding, normalize, pad_and_resize
+from .uint8_input import with_uint8_input
 from .weights import LAYER_NAMES
 
 
@@ -67,9 +68,15 @@ def quantized_model(tensors, layers, height: int, width: int, calibration: list[
     Build the int8 TFLite model of our graph at this size, calibrated on these model inputs.
 
     Weights are int8 per channel; activations int8 (or int16), but for the first
-    `options.float_layers` convolutions; the model's input and outputs stay float32, so the
-    backend feeds and reads it like the float model.
+    `options.float_layers` convolutions. The outputs are float32; the input is uint8 (the
+    frame's bytes, `uint8_input`) when the first layers run in float, else float32.
     """
+    return with_uint8_input(converted_model(tensors, layers, height, width, calibration, options))
+
+
+def converted_model(tensors, layers, height: int, width: int, calibration: list[np.ndarray],
+                    options: QuantizeOptions = QuantizeOptions()) -> bytes:
+    """Return `quantized_model` as the converter makes it: its input float32 (0-255)."""
     if not calibration:
         raise ValueError('int8 quantization needs at least one calibration frame')
     if options.bias_correction:
