@@ -127,13 +127,15 @@ def stage_ms_in_turns(entries: dict, repeats: int) -> dict[str, float]:
     return {name: float(np.median(values[1:])) for name, values in times.items()}
 
 
-def input_types_ms(model: str, height: int, width: int, stride: int, repeats: int) -> dict:
+def input_types_ms(model: str, height: int, width: int, stride: int, repeats: int,
+                   calibration: list[np.ndarray] | None = None) -> dict:
     """
     Time the chosen int8 model with the converter's float32 input and with uint8, float32 beside.
 
     Each is given what the backend gives it: float32 the exact resize, the int8 models the
     OpenCV resize (uint8; converted to float32 on the way into the converter's model), of one
-    smoke photo. Why int8 models take uint8 (`uint8_input`, docs/int8.md).
+    smoke photo. Calibrated on `calibration`, else on the chosen variant's frames. Why int8
+    models take uint8 (`uint8_input`, docs/int8.md).
     """
     from posenet_ros.engine.backends import _Interpreter
     from posenet_ros.engine.estimator import PoseEstimator
@@ -144,7 +146,8 @@ def input_types_ms(model: str, height: int, width: int, stride: int, repeats: in
     from posenet_ros.engine.quantize import calibration_inputs, converted_model
     from posenet_ros.engine.weights import load_weights
     _, options, source, frames = VARIANTS[CHOSEN]
-    calibration = calibration_set(source, frames)
+    if calibration is None:
+        calibration = calibration_set(source, frames)
     weights = load_weights(resolve_model(model))
     float_input = converted_model(
         MobileNetTensors(weights), output_strided_layers(weights.multiplier, stride), height,
