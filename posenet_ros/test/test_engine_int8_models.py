@@ -340,9 +340,10 @@ def test_the_int8_model_takes_the_frames_bytes_and_gives_the_converters_outputs(
     """
     from posenet_ros.engine.backends import _Interpreter
     from posenet_ros.engine.preprocess import compute_padding, pad_and_resize
-    from posenet_ros.engine.uint8_input import takes_uint8, with_uint8_input
+    from posenet_ros.engine.uint8_input import with_uint8_input
     assert int8_model == with_uint8_input(converted)  # what calibrating makes
-    assert takes_uint8(int8_model) and not takes_uint8(converted)
+    assert _Interpreter(int8_model).input_dtype == np.uint8
+    assert _Interpreter(converted).input_dtype == np.float32
     assert _first_ops(converted) == ['ROUND', 'MUL', 'SUB']
     assert _first_ops(int8_model) == ['DEQUANTIZE', 'SUB', 'CONV_2D']
     every_level = np.resize(np.arange(256, dtype=np.uint8), (1,) + SIZE[:2] + (3,))

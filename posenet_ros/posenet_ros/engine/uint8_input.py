@@ -16,13 +16,6 @@ from __future__ import annotations
 import numpy as np
 
 
-def takes_uint8(model: bytes) -> bool:
-    """Return whether the model's (first) input is uint8."""
-    from ai_edge_litert import schema_py_generated as schema
-    graph = schema.Model.GetRootAs(model, 0).Subgraphs(0)
-    return graph.Tensors(graph.Inputs(0)).Type() == schema.TensorType.UINT8
-
-
 def with_uint8_input(model: bytes) -> bytes:
     """
     Return the model with a uint8 input, if its input only feeds a ROUND; else it, unchanged.
