@@ -267,9 +267,10 @@ def test_the_tflite_input_is_fed_in_place_and_a_wrong_shape_is_refused(models_pa
     """
     uint8 and float32 frames give the same outputs; a wrong shape is refused, not broadcast.
 
-    The backend writes frames into the interpreter's own input (int8's uint8 resize converted
-    there): a frame of another shape would be silently broadcast by NumPy where `set_tensor`
-    refused it, and a view of the interpreter's memory left alive would stop the next invoke.
+    The backend writes frames into the interpreter's own input (a uint8 frame converted there
+    when the input is float32): a frame of another shape would be silently broadcast by NumPy
+    where `set_tensor` refused it, and a view of the interpreter's memory left alive would stop
+    the next invoke.
     """
     from posenet_ros.engine.preprocess import pad_and_resize_rounded
     network = PoseNetwork(load_weights(models_path / 'mobilenet_quant2_050'), backend='tflite')

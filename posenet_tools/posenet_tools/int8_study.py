@@ -91,40 +91,32 @@ def network_ms(estimators: dict, height: int, width: int, stride: int,
     """Median interpreter invoke time (ms) per estimator, turns taken on one uint8 input."""
     rng = np.random.default_rng(0)
     frame = rng.integers(0, 256, (1, height, width, 3), dtype=np.uint8)  # int8 models take uint8
-    return invoke_ms_in_turns(
-        {name: estimator._network.inference._interpreter(height, width, stride)  # noqa: SLF001
-         for name, estimator in estimators.items()}, frame, repeats)
+    return ms_in_turns(
+        {name: (estimator._network.inference._interpreter(height, width, stride),  # noqa: SLF001
+                frame) for name, estimator in estimators.items()}, repeats)
 
 
-def invoke_ms_in_turns(entries: dict, frame: np.ndarray, repeats: int) -> dict[str, float]:
-    """Median invoke time (ms) of each `backends._Interpreter`, given `frame`, turns taken."""
-    for entry in entries.values():
+def ms_in_turns(entries: dict, repeats: int, whole_stage: bool = False) -> dict[str, float]:
+    """
+    Median ms of each (`backends._Interpreter`, frame), turns taken, after one untimed turn.
+
+    The invoke alone, or with `whole_stage` the network's stage as posenet_bench's inference
+    stage times it: the frame fed, invoke, the heads read out.
+    """
+    for entry, frame in entries.values():
         entry.feed(frame)
         entry.interpreter.invoke()
     times = {name: [] for name in entries}
     for _ in range(repeats):
-        for name, entry in entries.items():
-            start = time.perf_counter()
-            entry.interpreter.invoke()
-            times[name].append((time.perf_counter() - start) * 1e3)
-    return {name: float(np.median(values)) for name, values in times.items()}
-
-
-def stage_ms_in_turns(entries: dict, repeats: int) -> dict[str, float]:
-    """
-    Median network stage (ms) of each (`backends._Interpreter`, frame): feed, invoke, heads.
-
-    What posenet_bench's inference stage times, turns taken.
-    """
-    times = {name: [] for name in entries}
-    for _ in range(repeats + 1):  # the first turn unmeasured
         for name, (entry, frame) in entries.items():
             start = time.perf_counter()
-            entry.feed(frame)
+            if whole_stage:
+                entry.feed(frame)
             entry.interpreter.invoke()
-            entry.output()
+            if whole_stage:
+                entry.output()
             times[name].append((time.perf_counter() - start) * 1e3)
-    return {name: float(np.median(values[1:])) for name, values in times.items()}
+    return {name: float(np.median(values)) for name, values in times.items()}
 
 
 def input_types_ms(model: str, height: int, width: int, stride: int, repeats: int,
@@ -159,11 +151,11 @@ def input_types_ms(model: str, height: int, width: int, stride: int, repeats: in
     photo = load_image_rgb(sorted((shared_dir() / 'data' / 'smoke').glob('*.jpg'))[0])
     padding = compute_padding(photo.shape[0], photo.shape[1], height, width)
     rounded = pad_and_resize_rounded(photo, padding, height, width)
-    return stage_ms_in_turns({
+    return ms_in_turns({
         'float32': (float32._network.inference._interpreter(height, width, stride),  # noqa: SLF001
                     pad_and_resize(photo, padding, height, width)),
         'int8, float32 input': (_Interpreter(float_input), rounded),
-        'int8, uint8 input': (_Interpreter(uint8_input), rounded)}, repeats)
+        'int8, uint8 input': (_Interpreter(uint8_input), rounded)}, repeats, whole_stage=True)
 
 
 def per_layer_ms(model: str, height: int, width: int, stride: int, repeats: int,
@@ -206,9 +198,9 @@ def per_layer_ms(model: str, height: int, width: int, stride: int, repeats: int,
     for count in range(len(layers) + 1):
         models = {precision: cut_model(count, precision == 'int8') for precision in before}
         sizes = {f'{precision}_bytes': len(model) for precision, model in models.items()}
-        medians = invoke_ms_in_turns(
-            {precision: _Interpreter(model) for precision, model in models.items()},
-            frames[0], repeats)
+        medians = ms_in_turns(
+            {precision: (_Interpreter(model), frames[0]) for precision, model in models.items()},
+            repeats)
         layer = layers[count - 1] if count else None
         rows.append({'layer': 'input' if layer is None else (
                          'Conv2d_0' if not layer.separable else f'block {layer.block_id}'),

@@ -114,10 +114,10 @@ class _Interpreter:
     def __init__(self, model: bytes, num_threads: int = 0):
         self.interpreter = _make_interpreter(model, num_threads)
         self.interpreter.allocate_tensors()
-        self.input_index = self.interpreter.get_input_details()[0]['index']
-        self.input_shape = tuple(int(side) for side in
-                                 self.interpreter.get_input_details()[0]['shape'])
-        self.input_dtype = np.dtype(self.interpreter.get_input_details()[0]['dtype'])
+        source = self.interpreter.get_input_details()[0]
+        self.input_index = source['index']
+        self.input_shape = tuple(int(side) for side in source['shape'])
+        self.input_dtype = np.dtype(source['dtype'])
         # One fused output, or (int8 models, `quantize`) one per head in the fused order.
         self.output_indices = [detail['index'] for detail in sorted(
             self.interpreter.get_output_details(), key=_output_order)]
@@ -128,10 +128,10 @@ class _Interpreter:
         """
         Write `inputs` (any layout, float32 or uint8) into the model's input, converting.
 
-        In place, in one pass: a uint8 frame into a float32 input (the float32 model) is not
-        first made a float32 copy (0.22 against 0.55 ms at 641x641); into a uint8 input (int8
-        models, `uint8_input`) it is copied as bytes. No view of the interpreter's memory
-        outlives the call, which `invoke` requires.
+        In place, in one pass: a uint8 frame into a uint8 input (int8 models, `uint8_input`) is
+        copied as bytes; into a float32 input (int8 models of the full-integer recipe) it is
+        not first made a float32 copy (0.22 against 0.55 ms at 641x641). No view of the
+        interpreter's memory outlives the call, which `invoke` requires.
         """
         if inputs.shape != self.input_shape:  # copyto would broadcast what set_tensor refuses
             raise ValueError(f'network input of shape {inputs.shape}, the model takes '
